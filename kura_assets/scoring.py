@@ -1,0 +1,99 @@
+"""Reference priority scoring of learning-signal clusters (Kura 2zc.2), vectorised.
+
+``priority = frequency * severity * impact * reproducibility``; every constant lives in
+:class:`ScoringParams` so it can be changed through Dagster config and is recorded with
+each cluster. The defaults reproduce the reference (worked example: 0.362604).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+MISMATCH_SIGNAL = "save_claim_mismatch_attempt"
+FORMULA = "priority = frequency * severity * impact * reproducibility"
+
+REFERENCE_SEVERITY = {
+    "save_claim_mismatch_attempt": 1.00, "workflow_violation": 0.95, "quality_issue_detected": 0.90,
+    "repair_auto_rejected": 0.88, "repair_simulated_risky": 0.80, "save_handshake_pending": 0.78,
+    "clarification_requested": 0.72, "repair_proposed": 0.65, "repair_simulated_safe": 0.55,
+    "repair_auto_applied": 0.50, "repair_verified_closed": 0.45, "save_handshake_verified": 0.35,
+    "workflow_phase_transition_closed": 0.30,
+}
+REFERENCE_IMPACT = {
+    "save_claim_mismatch_attempt": 1.00, "workflow_violation": 0.95, "quality_issue_detected": 0.86,
+    "repair_auto_rejected": 0.90, "repair_simulated_risky": 0.82, "save_handshake_pending": 0.78,
+    "clarification_requested": 0.72, "repair_proposed": 0.60, "repair_simulated_safe": 0.52,
+    "repair_auto_applied": 0.48, "repair_verified_closed": 0.44, "save_handshake_verified": 0.36,
+    "workflow_phase_transition_closed": 0.30,
+}
+
+
+class ScoringParams(BaseModel):
+    """Thresholds and weights of cluster publication and scoring (reference defaults)."""
+
+    min_support: int = Field(3, description="Fewest events (after the dominance cap) a published cluster has.")
+    min_unique_users: int = Field(2, description="Fewest distinct pseudonymous users a published cluster has.")
+    max_events_per_user: int = Field(3, description="Events one user may contribute per cluster and period.")
+    frequency_reference_events: float = 12.0
+    reproducibility_reference_users: float = 4.0
+    reproducibility_reference_events_per_user: float = 2.0
+    representative_examples: int = 3
+    signature_facets: list[str] = Field(
+        default_factory=lambda: ["issue_type", "invariant_id", "agent_version", "workflow_phase", "modality"],
+        description="Facets that define a cluster. Confidence band and signal type are left out by default "
+        "so one issue is not split across bands (a defect of the reference); add them to reproduce it.",
+    )
+    severity_weights: dict[str, float] = Field(default_factory=lambda: dict(REFERENCE_SEVERITY))
+    impact_weights: dict[str, float] = Field(default_factory=lambda: dict(REFERENCE_IMPACT))
+    default_severity: float = 0.60
+    category_impact: dict[str, float] = Field(
+        default_factory=lambda: {"friction_signal": 0.82, "quality_signal": 0.68, "correction_signal": 0.60, "outcome_signal": 0.42}
+    )
+    default_impact: float = 0.60
+    mismatch_severity_factors: dict[str, float] = Field(
+        default_factory=lambda: {"critical": 1.0, "warning": 0.5, "info": 0.1, "none": 0.0}
+    )
+    unknown_mismatch_severity: str = Field("warning", description="Assumed when a mismatch names no severity.")
+    confidence_factors: dict[str, float] = Field(default_factory=lambda: {"high": 1.0, "medium": 0.92, "low": 0.75})
+    score_decimals: int = 6
+
+
+def event_weights(events: pd.DataFrame, params: ScoringParams) -> tuple[np.ndarray, np.ndarray]:
+    """Per-event (severity, impact) weights from signal type, category, mismatch severity and band."""
+    signal = events["signal_type"]
+    severity = signal.map(params.severity_weights).astype("float64").fillna(params.default_severity)
+    impact = (
+        signal.map(params.impact_weights).astype("float64")
+        .fillna(events["category"].map(params.category_impact).astype("float64"))
+        .fillna(params.default_impact)
+    )
+    unknown = params.mismatch_severity_factors.get(params.unknown_mismatch_severity, 1.0)
+    mismatch = events["mismatch_severity"].map(params.mismatch_severity_factors).astype("float64").fillna(unknown)
+    mismatch = np.where(signal == MISMATCH_SIGNAL, mismatch, 1.0)
+    confidence = events["confidence_band"].map(params.confidence_factors).astype("float64").fillna(1.0)
+    return (severity * mismatch * confidence).to_numpy(), (impact * mismatch).to_numpy()
+
+
+def score_clusters(
+    events: np.ndarray, users: np.ndarray, severity: np.ndarray, impact: np.ndarray, params: ScoringParams
+) -> pd.DataFrame:
+    """Score factors and score for clusters given counts and mean weights (arrays aligned)."""
+    events = np.asarray(events, dtype="float64")
+    users = np.maximum(np.asarray(users, dtype="float64"), 1.0)
+    frequency = np.minimum(1.0, events / params.frequency_reference_events)
+    reproducibility = (
+        np.minimum(1.0, users / params.reproducibility_reference_users)
+        + np.minimum(1.0, (events / users) / params.reproducibility_reference_events_per_user)
+    ) / 2.0
+    severity = np.clip(severity, 0.0, 1.0)
+    impact = np.clip(impact, 0.0, 1.0)
+    d = params.score_decimals
+    return pd.DataFrame({
+        "frequency": np.round(frequency, d),
+        "severity": np.round(severity, d),
+        "impact": np.round(impact, d),
+        "reproducibility": np.round(reproducibility, d),
+        "score": np.round(frequency * severity * impact * reproducibility, d),
+    })

@@ -1,0 +1,54 @@
+"""The kura schema's tables: what each asset writes, column by column."""
+
+from platform_core.tables import Column as C
+from platform_core.tables import TableSpec
+
+SCHEMA = "kura"
+
+LEARNING_SIGNALS = TableSpec(
+    SCHEMA, "learning_signals",
+    (
+        C("period_day", "DATE"), C("event_id", "TEXT"), C("event_time", "TIMESTAMP"), C("pseudo_user_id", "TEXT"),
+        C("signal_type", "TEXT"), C("category", "TEXT"), C("issue_type", "TEXT"), C("invariant_id", "TEXT"),
+        C("agent_version", "TEXT"), C("workflow_phase", "TEXT"), C("modality", "TEXT"), C("confidence_band", "TEXT"),
+        C("source_cluster_signature", "TEXT"), C("mismatch_severity", "TEXT", nullable=True),
+        C("attributes", "JSON"),
+    ),
+    partition_columns=("period_day",), key=("event_id",),
+)
+
+LEARNING_SIGNAL_REJECTS = TableSpec(
+    SCHEMA, "learning_signal_rejects",
+    (
+        C("period_day", "DATE"), C("source_ref", "TEXT"), C("event_id", "TEXT", nullable=True),
+        C("event_type", "TEXT", nullable=True), C("row_timestamp", "TEXT", nullable=True),
+        C("pseudo_user_id", "TEXT", nullable=True), C("reason", "TEXT"), C("detail", "TEXT"),
+        C("raw_data", "TEXT", nullable=True), C("raw_metadata", "TEXT", nullable=True),
+    ),
+    partition_columns=("period_day",), key=("source_ref",),
+)
+
+_CLUSTER_COLUMNS = (
+    C("period_start", "DATE"), C("period_granularity", "TEXT"), C("period_key", "TEXT"),
+    C("cluster_signature", "TEXT"), C("signature", "JSON"), C("summary", "TEXT"), C("score", "DOUBLE"),
+    C("score_factors", "JSON"), C("aggregates", "JSON"), C("affected_workflow_phases", "JSON"),
+    C("representative_examples", "JSON"), C("false_positive_controls", "JSON"),
+)
+LEARNING_ISSUE_CLUSTERS_DAY = TableSpec(
+    SCHEMA, "learning_issue_clusters_day", _CLUSTER_COLUMNS, partition_columns=("period_start",), key=("cluster_signature",)
+)
+LEARNING_ISSUE_CLUSTERS_WEEK = TableSpec(
+    SCHEMA, "learning_issue_clusters_week", _CLUSTER_COLUMNS, partition_columns=("period_start",), key=("cluster_signature",)
+)
+
+LEARNING_ISSUE_CLUSTER_RUNS = TableSpec(
+    SCHEMA, "learning_issue_cluster_runs",
+    (
+        C("period_granularity", "TEXT"), C("period_start", "DATE"), C("period_key", "TEXT"),
+        C("events_read", "BIGINT"), C("considered", "BIGINT"), C("rejected", "BIGINT"), C("retracted", "BIGINT"),
+        C("low_confidence_filtered", "BIGINT"), C("dominance_dropped", "BIGINT"), C("candidate_clusters", "BIGINT"),
+        C("clusters_written", "BIGINT"), C("filtered_min_support", "BIGINT"), C("filtered_min_users", "BIGINT"),
+        C("rejects_by_reason", "JSON"), C("status", "TEXT"), C("config", "JSON"), C("clusters_content_hash", "TEXT"),
+    ),
+    partition_columns=("period_granularity", "period_start"), key=(),
+)

@@ -1,0 +1,1 @@
+"""What every system shares: table contracts, partition writes, hashing, determinism checks."""

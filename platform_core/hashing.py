@@ -1,0 +1,37 @@
+"""Canonical content hashes: the same rows give the same hash whatever their order."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pandas as pd
+
+from platform_core.tables import TableSpec
+
+FLOAT_FORMAT = "%.12g"
+
+
+def canonical_json(value: Any) -> str:
+    """Compact JSON with sorted keys: one text per value, so it can be hashed and compared."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def canonical_rows(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame in canonical order: spec column order, rows sorted by partition and key."""
+    order = list(spec.partition_columns + spec.key)
+    return frame[spec.column_names].sort_values(order, kind="mergesort").reset_index(drop=True)
+
+
+def content_hash(spec: TableSpec, frame: pd.DataFrame) -> str:
+    """SHA-256 of the canonical CSV of ``frame`` (sorted rows, fixed float formatting)."""
+    text = canonical_rows(spec, frame).to_csv(
+        index=False, float_format=FLOAT_FORMAT, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S.%f"
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def frames_hash(*parts: str) -> str:
+    """Combine several hashes (e.g. of the inputs of a computation) into one."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()

@@ -1,0 +1,304 @@
+"""The warehouse: DuckDB (embedded default) or Postgres, behind one small interface.
+
+Every write replaces whole partitions inside one transaction: delete the slice, insert the
+new rows by column name, record the slice's content hash in the schema's ``_partitions``
+manifest, commit. A crash anywhere before the commit leaves the previous partition intact.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from platform_core.hashing import content_hash
+from platform_core.tables import Column, TableSpec, conform, validate_frame
+
+DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
+
+MANIFEST_COLUMNS = (
+    Column("table_name", "TEXT"),
+    Column("partition_key", "TEXT"),
+    Column("row_count", "BIGINT"),
+    Column("content_hash", "TEXT"),
+    Column("input_hash", "TEXT"),
+    Column("written_at", "TIMESTAMP"),
+)
+
+
+class InvalidPartition(ValueError):
+    """A frame that does not meet its table contract; nothing was written."""
+
+
+@dataclass
+class PartitionWrite:
+    """Replace the rows of ``spec`` whose partition columns equal ``partition`` with ``frame``."""
+
+    spec: TableSpec
+    partition: dict[str, Any]
+    frame: pd.DataFrame
+    input_hash: str = ""
+    content_hash: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        if set(self.partition) != set(self.spec.partition_columns):
+            raise ValueError(f"{self.spec.qualified_name}: partition must name {self.spec.partition_columns}")
+        self.frame = conform(self.spec, self.frame)
+        problems = validate_frame(self.spec, self.frame)
+        for column, value in self.partition.items():
+            outside = int((self.frame[column] != _as_column_value(value)).sum())
+            if outside:
+                problems.append(f"{outside} rows lie outside partition {column}={value}")
+        if problems:
+            raise InvalidPartition(f"{self.spec.qualified_name} {self.key}: " + "; ".join(problems))
+        self.content_hash = content_hash(self.spec, self.frame)
+
+    @property
+    def key(self) -> str:
+        return partition_key(self.partition)
+
+
+def partition_key(partition: dict[str, Any]) -> str:
+    """Text form of a partition for the manifest, e.g. ``period_start=2026-11-02``."""
+    return ";".join(f"{k}={_as_text(v)}" for k, v in sorted(partition.items()))
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, (datetime, pd.Timestamp)):
+        ts = pd.Timestamp(value)
+        return ts.date().isoformat() if ts == ts.normalize() else ts.isoformat()
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _as_column_value(value: Any) -> Any:
+    return pd.Timestamp(value) if isinstance(value, (date, datetime)) else value
+
+
+class Backend:
+    """What DuckDB and Postgres each implement; the transaction logic lives here once."""
+
+    placeholder = "?"
+    types: dict[str, str] = {}
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def _columns_of(self, con: Any, schema: str, table: str) -> list[str]:
+        rows = self._fetch(
+            con,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            f"{self.placeholder} AND table_name = {self.placeholder} ORDER BY ordinal_position",
+            [schema, table],
+        )
+        return [r[0] for r in rows]
+
+    def _fetch(self, con: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    def _execute(self, con: Any, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def _insert(self, con: Any, qualified: str, frame: pd.DataFrame, spec_columns: Sequence[Column]) -> None:
+        raise NotImplementedError
+
+    def ensure_table(self, con: Any, schema: str, name: str, columns: Sequence[Column]) -> None:
+        self._execute(con, f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        existing = self._columns_of(con, schema, name)
+        wanted = [c.name for c in columns]
+        if not existing:
+            ddl = ", ".join(f"{c.name} {self.types[c.type]}{'' if c.nullable else ' NOT NULL'}" for c in columns)
+            self._execute(con, f"CREATE TABLE IF NOT EXISTS {schema}.{name} ({ddl})")
+        elif existing != wanted:
+            raise RuntimeError(
+                f"{schema}.{name} has columns {existing} but the asset writes {wanted}: "
+                "drop or migrate the table before materializing"
+            )
+
+    def _delete(self, con: Any, qualified: str, partition: dict[str, Any]) -> None:
+        where = " AND ".join(f"{col} = {self.placeholder}" for col in sorted(partition))
+        self._execute(con, f"DELETE FROM {qualified} WHERE {where}", [_db_value(partition[c]) for c in sorted(partition)])
+
+    def write(self, writes: Sequence[PartitionWrite]) -> None:
+        """Replace every partition in ``writes`` and update the manifest, all or nothing."""
+        written_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        with self.transaction() as con:
+            for schema in sorted({w.spec.schema for w in writes}):
+                self.ensure_table(con, schema, "_partitions", MANIFEST_COLUMNS)
+            for w in writes:
+                self.ensure_table(con, w.spec.schema, w.spec.name, w.spec.columns)
+                self._delete(con, w.spec.qualified_name, w.partition)
+                self._insert(con, w.spec.qualified_name, w.frame, w.spec.columns)
+                manifest = f"{w.spec.schema}._partitions"
+                self._execute(
+                    con,
+                    f"DELETE FROM {manifest} WHERE table_name = {self.placeholder} AND partition_key = {self.placeholder}",
+                    [w.spec.name, w.key],
+                )
+                self._insert(
+                    con,
+                    manifest,
+                    pd.DataFrame(
+                        [[w.spec.name, w.key, len(w.frame), w.content_hash, w.input_hash, written_at]],
+                        columns=[c.name for c in MANIFEST_COLUMNS],
+                    ),
+                    MANIFEST_COLUMNS,
+                )
+
+    def read(
+        self,
+        spec: TableSpec,
+        where: dict[str, Any] | None = None,
+        between: tuple[str, Any, Any] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Rows of ``spec`` matching ``where`` (equality) and ``between`` (col, lo, hi-exclusive)."""
+        names = list(columns or spec.column_names)
+        select = ", ".join(self._select_expr(spec.column(n)) for n in names)
+        clauses, params = [], []
+        for col, value in sorted((where or {}).items()):
+            clauses.append(f"{col} = {self.placeholder}")
+            params.append(_db_value(value))
+        if between:
+            col, lo, hi = between
+            clauses += [f"{col} >= {self.placeholder}", f"{col} < {self.placeholder}"]
+            params += [_db_value(lo), _db_value(hi)]
+        sql = f"SELECT {select} FROM {spec.qualified_name}" + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+        with self.transaction() as con:
+            if not self._columns_of(con, spec.schema, spec.name):
+                rows: list[tuple] = []
+            else:
+                rows = self._fetch(con, sql, params)
+        frame = pd.DataFrame.from_records(rows, columns=names)
+        sub = TableSpec(spec.schema, spec.name, tuple(spec.column(n) for n in names), (), ())
+        return conform(sub, frame)
+
+    def manifest(self, schema: str, table: str) -> pd.DataFrame:
+        """The recorded partitions of ``schema.table`` with their hashes and row counts."""
+        spec = TableSpec(schema, "_partitions", MANIFEST_COLUMNS, (), ())
+        return self.read(spec, where={"table_name": table})
+
+    def _select_expr(self, column: Column) -> str:
+        return column.name
+
+
+def _db_value(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+class DuckDBBackend(Backend):
+    types = {
+        "DATE": "DATE", "TIMESTAMP": "TIMESTAMP", "TEXT": "VARCHAR", "DOUBLE": "DOUBLE",
+        "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN", "JSON": "JSON",
+    }
+
+    def __init__(self, path: str, lock_timeout_s: float = 120.0):
+        self.path = path
+        self.lock_timeout_s = lock_timeout_s
+
+    def _connect(self) -> Any:
+        import duckdb
+
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_s
+        while True:  # another process (a concurrent run, the UI) may hold the file lock
+            try:
+                return duckdb.connect(self.path)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        con = self._connect()
+        try:
+            con.begin()
+            yield con
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        finally:
+            con.close()
+
+    def _fetch(self, con: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return con.execute(sql, list(params)).fetchall()
+
+    def _execute(self, con: Any, sql: str, params: Sequence[Any] = ()) -> None:
+        con.execute(sql, list(params))
+
+    def _insert(self, con: Any, qualified: str, frame: pd.DataFrame, spec_columns: Sequence[Column]) -> None:
+        con.register("_incoming", frame)
+        try:
+            con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM _incoming")
+        finally:
+            con.unregister("_incoming")
+
+
+class PostgresBackend(Backend):
+    placeholder = "%s"
+    types = {
+        "DATE": "DATE", "TIMESTAMP": "TIMESTAMP", "TEXT": "TEXT", "DOUBLE": "DOUBLE PRECISION",
+        "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN", "JSON": "JSONB",
+    }
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        import psycopg2
+
+        con = psycopg2.connect(self.dsn)
+        try:
+            with con:  # commits on success, rolls back on any exception
+                yield con
+        finally:
+            con.close()
+
+    def _fetch(self, con: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with con.cursor() as cur:
+            cur.execute(sql, list(params))
+            return cur.fetchall()
+
+    def _execute(self, con: Any, sql: str, params: Sequence[Any] = ()) -> None:
+        with con.cursor() as cur:
+            cur.execute(sql, list(params))
+
+    def _insert(self, con: Any, qualified: str, frame: pd.DataFrame, spec_columns: Sequence[Column]) -> None:
+        if frame.empty:
+            return
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f")
+        buffer.seek(0)
+        cols = ", ".join(frame.columns)
+        with con.cursor() as cur:
+            cur.copy_expert(f"COPY {qualified} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+
+    def _select_expr(self, column: Column) -> str:
+        # JSONB comes back as text so both backends hand the same types to the logic.
+        return f"{column.name}::text AS {column.name}" if column.type == "JSON" else column.name
+
+
+def backend_for(url: str) -> Backend:
+    """``duckdb:///relative/or/absolute/path`` or ``postgresql://...``."""
+    scheme = urlparse(url).scheme
+    if scheme == "duckdb":
+        rest = url[len("duckdb://"):]  # SQLAlchemy style: duckdb:///rel/path, duckdb:////abs/path
+        path = rest[1:] if rest.startswith("/") else rest
+        return DuckDBBackend(path or ":memory:")
+    if scheme in ("postgresql", "postgres"):
+        return PostgresBackend(url)
+    raise ValueError(f"WAREHOUSE_URL must be duckdb:///path or postgresql://..., got scheme {scheme!r}")
