@@ -58,6 +58,7 @@ class ValidatedSignals:
     signals: pd.DataFrame
     rejects: pd.DataFrame
     raw_user_ids: list[str]  # for the privacy check: ids that must not appear in any output
+    rows_in_day: int  # raw rows (retractions aside) that belong to the day: signals + rejects
 
     @property
     def rejects_by_reason(self) -> dict[str, int]:
@@ -207,6 +208,7 @@ def validate_signals(raw: pd.DataFrame, day: date, salt: str, rules: SignalRules
         signals.sort_values(["event_time", "event_id"], kind="mergesort").reset_index(drop=True),
         rejects.sort_values("source_ref", kind="mergesort").reset_index(drop=True),
         raw_user_ids,
+        rows_in_day=len(raw),
     )
 
 

@@ -26,3 +26,4 @@ class WarehouseResource(dg.ConfigurableResource):
 
 def warehouse_from_env() -> WarehouseResource:
     return WarehouseResource(url=env_or_default("WAREHOUSE_URL", DEFAULT_WAREHOUSE_URL))
+

@@ -1,0 +1,220 @@
+"""Kura assets: raw events -> validated signals (+ rejects) -> day and week issue clusters.
+
+Each asset reads its upstream partitions from the warehouse, calls the pure logic, checks
+the frames, and commits them in one transaction (or writes nothing and fails the run).
+A range of partitions runs as one run (single-run backfill policy), one commit per period.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the config and resource annotations at definition time.
+import hashlib
+import json
+from datetime import date, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from platform_core.checks import (
+    BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, prepare, previous_hashes, privacy_check,
+    replay_check, spec_for,
+)
+from platform_core.hashing import canonical_json, frames_hash
+from platform_core.resources import WarehouseResource
+from platform_core.tables import TableSpec
+from platform_core.warehouse import partition_key
+from kura_assets.clustering import cluster_signals, period_days, period_key
+from kura_assets.contracts import contract_problems
+from kura_assets.partitions import daily_partitions, days_in, weekly_partitions, weeks_in
+from kura_assets.resources import KuraEventSource, Pseudonymizer
+from kura_assets.scoring import ScoringParams
+from kura_assets.signals import RAW_COLUMNS, SignalRules, validate_signals
+from kura_assets.tables import (
+    LEARNING_ISSUE_CLUSTER_RUNS, LEARNING_ISSUE_CLUSTERS_DAY, LEARNING_ISSUE_CLUSTERS_WEEK, LEARNING_SIGNAL_REJECTS,
+    LEARNING_SIGNALS,
+)
+
+GROUP = "kura"
+SIGNALS_KEY = dg.AssetKey(["kura", "learning_signals"])
+REJECTS_KEY = dg.AssetKey(["kura", "learning_signal_rejects"])
+CLUSTERS_DAY_KEY = dg.AssetKey(["kura", "learning_issue_clusters_day"])
+CLUSTERS_WEEK_KEY = dg.AssetKey(["kura", "learning_issue_clusters_week"])
+
+
+class SignalConfig(dg.Config, SignalRules):
+    """Validation rules of learning signals (see :class:`kura_assets.signals.SignalRules`)."""
+
+
+class ClusterConfig(dg.Config, ScoringParams):
+    """Publication thresholds and scoring constants (see :class:`kura_assets.scoring.ScoringParams`)."""
+
+
+def _raw_hash(raw: pd.DataFrame, rules: SignalRules, salt: str) -> str:
+    """Order-free fingerprint of what a signals partition was computed from."""
+    rows = raw.sort_values("source_ref", kind="mergesort")[RAW_COLUMNS].astype("object")
+    digest = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()
+    return frames_hash(digest, canonical_json(rules.model_dump()), hashlib.sha256(salt.encode()).hexdigest())
+
+
+def _fail(outcomes: list[CheckOutcome], exc: Exception):
+    yield from check_results(outcomes)
+    raise dg.Failure(description=f"Nothing was written for the failing partition: {exc}")
+
+
+@dg.multi_asset(
+    name="learning_signals",
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    specs=[
+        dg.AssetSpec(SIGNALS_KEY, group_name=GROUP, kinds={"python", "table"},
+                     description="The day's learning.signal.logged events, validated and pseudonymized, retractions excluded."),
+        dg.AssetSpec(REJECTS_KEY, group_name=GROUP, kinds={"python", "table"},
+                     description="Every raw row of the day that did not become a signal, with its reason (raw user id removed)."),
+    ],
+    check_specs=[
+        spec_for("schema_valid", SIGNALS_KEY, "Columns, types and keys match kura.learning_signals."),
+        spec_for("schema_valid", REJECTS_KEY, "Columns, types and keys match kura.learning_signal_rejects."),
+        spec_for("no_raw_user_ids", SIGNALS_KEY, "No raw user id of the day's inputs appears in any column."),
+        spec_for("no_raw_user_ids", REJECTS_KEY, "No raw user id of the day's inputs appears in the kept raw rows."),
+        spec_for("every_row_accounted", SIGNALS_KEY, "Signals + rejects = raw rows of the day: nothing dropped."),
+        spec_for("deterministic_replay", SIGNALS_KEY, "Same inputs as the last write give the same content hash."),
+    ],
+)
+def learning_signals(
+    context: dg.AssetExecutionContext,
+    config: SignalConfig,
+    warehouse: WarehouseResource,
+    kura_events: KuraEventSource,
+    pseudonymizer: Pseudonymizer,
+):
+    default_salt = pseudonymizer.warn_if_default(context.log)
+    rules = SignalRules.model_validate(config.model_dump())
+    backend = warehouse.backend()
+    previous = previous_hashes(backend, LEARNING_SIGNALS)
+    outcomes: list[CheckOutcome] = []
+    signals_report, rejects_report = RunReport(), RunReport()
+    try:
+        for day in days_in(context.partition_time_window):
+            raw = kura_events.read(*rules.read_window(day))
+            v = validate_signals(raw, day, pseudonymizer.salt, rules)
+            input_hash = _raw_hash(raw, rules, pseudonymizer.salt)
+            part = {"period_day": day}
+            w_signals, o_signals = prepare(SIGNALS_KEY, LEARNING_SIGNALS, part, v.signals, input_hash)
+            w_rejects, o_rejects = prepare(REJECTS_KEY, LEARNING_SIGNAL_REJECTS, part, v.rejects, input_hash)
+            label = day.isoformat()
+            day_outcomes = [
+                o_signals, o_rejects,
+                privacy_check(SIGNALS_KEY, {"learning_signals": v.signals}, v.raw_user_ids, label),
+                privacy_check(REJECTS_KEY, {"learning_signal_rejects": v.rejects}, v.raw_user_ids, label),
+                CheckOutcome(SIGNALS_KEY, "every_row_accounted", label, v.rows_in_day == len(v.signals) + len(v.rejects),
+                             f"{v.rows_in_day} raw rows = {len(v.signals)} signals + {len(v.rejects)} rejects"),
+            ]
+            if w_signals is not None:
+                day_outcomes.append(replay_check(SIGNALS_KEY, w_signals, previous))
+            outcomes += day_outcomes
+            commit(backend, [w for w in (w_signals, w_rejects) if w is not None], day_outcomes)
+            signals_report.add(label, rows=len(v.signals), content_hash=w_signals.content_hash, input_hash=input_hash,
+                               default_salt=default_salt)
+            rejects_report.add(label, rows=len(v.rejects), content_hash=w_rejects.content_hash,
+                               rejects_by_reason=v.rejects_by_reason)
+            context.log.info(f"{label}: {len(v.signals)} signals, {len(v.rejects)} rejects {v.rejects_by_reason}")
+    except BlockingCheckFailed as exc:
+        yield from _fail(outcomes, exc)
+    yield dg.MaterializeResult(asset_key=SIGNALS_KEY, metadata=signals_report.metadata())
+    yield dg.MaterializeResult(asset_key=REJECTS_KEY, metadata=rejects_report.metadata())
+    yield from check_results(outcomes)
+
+
+def _cluster_periods(context, granularity: str, starts: list[date], config: ClusterConfig,
+                     warehouse: WarehouseResource, key: dg.AssetKey, spec: TableSpec):
+    params = ScoringParams.model_validate(config.model_dump())
+    backend = warehouse.backend()
+    signal_parts = previous_hashes(backend, LEARNING_SIGNALS)
+    reject_parts = previous_hashes(backend, LEARNING_SIGNAL_REJECTS)
+    previous = previous_hashes(backend, spec)
+    outcomes: list[CheckOutcome] = []
+    report = RunReport()
+    try:
+        for start in starts:
+            label = period_key(granularity, start)
+            days = period_days(granularity, start)
+            day_keys = [partition_key({"period_day": d}) for d in days]
+            missing = [d.isoformat() for d, k in zip(days, day_keys) if k not in signal_parts]
+            if missing:
+                raise dg.Failure(
+                    description=f"{granularity} {label} needs learning_signals for every day; missing: {', '.join(missing)}. "
+                    "Materialize those days first (nothing was written).",
+                    metadata={"missing_days": missing},
+                )
+            window = ("period_day", days[0], days[-1] + timedelta(days=1))
+            signals = backend.read(LEARNING_SIGNALS, between=window)
+            reasons = backend.read(LEARNING_SIGNAL_REJECTS, between=window, columns=["reason"])["reason"]
+            by_reason = {str(k): int(v) for k, v in reasons.value_counts().sort_index().items()}
+            input_hash = frames_hash(*(signal_parts[k][1] for k in day_keys), *(reject_parts[k][1] for k in day_keys),
+                                     canonical_json(params.model_dump()))
+            result = cluster_signals(signals, granularity, start, params,
+                                     controls={"low_confidence_filtered_events": by_reason.get("low_confidence_filtered", 0)})
+            w_clusters, o_clusters = prepare(key, spec, {"period_start": start}, result.clusters, input_hash)
+            s = result.stats
+            runs = pd.DataFrame([{
+                "period_granularity": granularity, "period_start": pd.Timestamp(start), "period_key": label,
+                "events_read": len(signals) + len(reasons), "considered": s["considered"], "rejected": len(reasons),
+                "retracted": by_reason.get("retracted", 0), "low_confidence_filtered": by_reason.get("low_confidence_filtered", 0),
+                "dominance_dropped": s["dominance_dropped"], "candidate_clusters": s["candidate_clusters"],
+                "clusters_written": s["clusters_written"], "filtered_min_support": s["filtered_min_support"],
+                "filtered_min_users": s["filtered_min_users"], "rejects_by_reason": canonical_json(by_reason),
+                "status": "published" if s["clusters_written"] else "no_clusters",
+                "config": canonical_json(params.model_dump()),
+                "clusters_content_hash": w_clusters.content_hash if w_clusters else "",
+            }])
+            w_runs, o_runs = prepare(key, LEARNING_ISSUE_CLUSTER_RUNS, {"period_granularity": granularity, "period_start": start}, runs, input_hash)
+            problems = contract_problems(result.clusters)
+            agg = [json.loads(x) for x in result.clusters["aggregates"]]
+            below = [a for a in agg if a["event_count"] < params.min_support or a["unique_pseudo_users"] < params.min_unique_users]
+            period_outcomes = [
+                o_clusters, o_runs,
+                CheckOutcome(key, "contract_valid", label, not problems, "; ".join(problems[:5]) or "every cluster matches the output contract"),
+                CheckOutcome(key, "publication_thresholds", label, not below,
+                             f"{len(below)} published clusters below min support {params.min_support} or min users {params.min_unique_users}"),
+            ]
+            if w_clusters is not None:
+                period_outcomes.append(replay_check(key, w_clusters, previous))
+            outcomes += period_outcomes
+            commit(backend, [w for w in (w_clusters, w_runs) if w is not None], period_outcomes)
+            top = result.clusters.sort_values(["score", "cluster_signature"], ascending=[False, True]).head(5)
+            report.add(label, clusters=s["clusters_written"], content_hash=w_clusters.content_hash, input_hash=input_hash,
+                       telemetry={k: v for k, v in s.items()}, rejects_by_reason=by_reason,
+                       top=[{"score": float(r.score), "summary": r.summary} for r in top.itertuples()])
+            context.log.info(f"{granularity} {label}: {s}")
+    except BlockingCheckFailed as exc:
+        yield from _fail(outcomes, exc)
+    yield dg.MaterializeResult(asset_key=key, metadata=report.metadata())
+    yield from check_results(outcomes)
+
+
+_CLUSTER_CHECKS = (
+    ("schema_valid", "Columns, types and keys match the table (clusters and their run telemetry)."),
+    ("contract_valid", "Every cluster row matches the output contract (pydantic)."),
+    ("publication_thresholds", "No published cluster is below the minimum support or unique-user thresholds."),
+    ("deterministic_replay", "Same inputs as the last write give the same content hash."),
+)
+
+
+@dg.asset(
+    key=CLUSTERS_DAY_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=daily_partitions,
+    deps=[SIGNALS_KEY, REJECTS_KEY], backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[spec_for(n, CLUSTERS_DAY_KEY, d) for n, d in _CLUSTER_CHECKS],
+    description="Published cross-user issue clusters of the day, scored and explained; telemetry in learning_issue_cluster_runs.",
+)
+def learning_issue_clusters_day(context: dg.AssetExecutionContext, config: ClusterConfig, warehouse: WarehouseResource):
+    yield from _cluster_periods(context, "day", days_in(context.partition_time_window), config, warehouse,
+                                CLUSTERS_DAY_KEY, LEARNING_ISSUE_CLUSTERS_DAY)
+
+
+@dg.asset(
+    key=CLUSTERS_WEEK_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=weekly_partitions,
+    deps=[SIGNALS_KEY, REJECTS_KEY], backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[spec_for(n, CLUSTERS_WEEK_KEY, d) for n, d in _CLUSTER_CHECKS],
+    description="Published cross-user issue clusters of the ISO week (Monday start); runs only when all seven days exist.",
+)
+def learning_issue_clusters_week(context: dg.AssetExecutionContext, config: ClusterConfig, warehouse: WarehouseResource):
+    yield from _cluster_periods(context, "week", weeks_in(context.partition_time_window), config, warehouse,
+                                CLUSTERS_WEEK_KEY, LEARNING_ISSUE_CLUSTERS_WEEK)

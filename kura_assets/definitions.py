@@ -1,0 +1,26 @@
+"""The kura code location: learning signals -> issue clusters (day, week)."""
+
+import dagster as dg
+
+from platform_core.resources import env_or_default, warehouse_from_env
+from kura_assets.assets import learning_issue_clusters_day, learning_issue_clusters_week, learning_signals
+from kura_assets.resources import DEFAULT_PSEUDONYM_SALT, KuraEventSource, Pseudonymizer
+from kura_assets.schedules import kura_daily_job, kura_daily_schedule, kura_weekly_job, kura_weekly_schedule
+
+ASSETS = [learning_signals, learning_issue_clusters_day, learning_issue_clusters_week]
+
+
+def resources() -> dict:
+    return {
+        "warehouse": warehouse_from_env(),
+        "kura_events": KuraEventSource(url=env_or_default("KURA_EVENTS_URL", "demo")),
+        "pseudonymizer": Pseudonymizer(salt=env_or_default("KURA_PSEUDONYM_SALT", DEFAULT_PSEUDONYM_SALT)),
+    }
+
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    jobs=[kura_daily_job, kura_weekly_job],
+    schedules=[kura_daily_schedule, kura_weekly_schedule],
+    resources=resources(),
+)

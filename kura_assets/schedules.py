@@ -1,0 +1,31 @@
+"""Jobs and schedules: yesterday's signals and day clusters nightly, the last ISO week on Mondays."""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from kura_assets.assets import CLUSTERS_DAY_KEY, CLUSTERS_WEEK_KEY, REJECTS_KEY, SIGNALS_KEY
+from kura_assets.partitions import START_DATE, daily_partitions, weekly_partitions
+
+kura_daily_job = dg.define_asset_job(
+    "kura_daily", selection=dg.AssetSelection.assets(SIGNALS_KEY, REJECTS_KEY, CLUSTERS_DAY_KEY), partitions_def=daily_partitions
+)
+kura_weekly_job = dg.define_asset_job(
+    "kura_weekly", selection=dg.AssetSelection.assets(CLUSTERS_WEEK_KEY), partitions_def=weekly_partitions
+)
+
+
+@dg.schedule(job=kura_daily_job, cron_schedule="30 0 * * *", execution_timezone="UTC")
+def kura_daily_schedule(context: dg.ScheduleEvaluationContext):
+    """Yesterday, and the day before once more: late captures and retractions of up to a day settle
+    by then, and re-materializing a day replaces it."""
+    today = context.scheduled_execution_time.date()
+    for back in (1, 2):
+        day = (today - timedelta(days=back)).isoformat()
+        if day >= START_DATE:
+            yield dg.RunRequest(partition_key=day, run_key=f"{day}@{today.isoformat()}")
+
+
+kura_weekly_schedule = dg.build_schedule_from_partitioned_job(
+    kura_weekly_job, name="kura_weekly_schedule", hour_of_day=3, minute_of_hour=0, day_of_week=1
+)

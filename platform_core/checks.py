@@ -1,0 +1,121 @@
+"""Checks evaluated on a partition *before* it is written, then reported to Dagster.
+
+Dagster's own blocking checks run after the write; here the asset evaluates its checks on
+the frames it is about to commit, refuses to write when a blocking one fails, and reports
+every result as an ``AssetCheckResult`` either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from platform_core.privacy import find_raw_ids
+from platform_core.tables import TableSpec
+from platform_core.warehouse import Backend, InvalidPartition, PartitionWrite, partition_key
+
+
+@dataclass
+class CheckOutcome:
+    asset_key: dg.AssetKey
+    name: str
+    partition: str
+    passed: bool
+    detail: str = ""
+    blocking: bool = True
+
+
+class BlockingCheckFailed(Exception):
+    def __init__(self, failed: Sequence[CheckOutcome]):
+        self.failed = list(failed)
+        super().__init__("; ".join(f"{o.asset_key.to_user_string()} {o.name} [{o.partition}]: {o.detail}" for o in failed))
+
+
+def spec_for(name: str, asset_key: dg.AssetKey, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=asset_key, description=description, blocking=blocking)
+
+
+def prepare(
+    asset_key: dg.AssetKey, spec: TableSpec, partition: dict[str, Any], frame: pd.DataFrame, input_hash: str
+) -> tuple[PartitionWrite | None, CheckOutcome]:
+    """The write for one partition and its ``schema_valid`` outcome (no write when invalid)."""
+    try:
+        write = PartitionWrite(spec, partition, frame, input_hash)
+    except InvalidPartition as exc:
+        return None, CheckOutcome(asset_key, "schema_valid", partition_key(partition), False, str(exc))
+    return write, CheckOutcome(asset_key, "schema_valid", write.key, True, f"{len(write.frame)} rows match {spec.qualified_name}")
+
+
+def privacy_check(asset_key: dg.AssetKey, frames: Mapping[str, pd.DataFrame], raw_ids: Iterable[str], partition: str) -> CheckOutcome:
+    hits = find_raw_ids(frames, raw_ids)
+    detail = f"raw user ids found in {hits}" if hits else "no raw user id of the inputs appears in the output"
+    return CheckOutcome(asset_key, "no_raw_user_ids", partition, not hits, detail)
+
+
+def replay_check(asset_key: dg.AssetKey, write: PartitionWrite, previous: Mapping[str, tuple[str, str]]) -> CheckOutcome:
+    """Same inputs as the last write of this partition must give the same content hash."""
+    before = previous.get(write.key)
+    if before is None or before[0] != write.input_hash:
+        return CheckOutcome(asset_key, "deterministic_replay", write.key, True, "first write with these inputs")
+    same = before[1] == write.content_hash
+    detail = "same inputs, same content hash" if same else f"same inputs but content hash {write.content_hash} != {before[1]}"
+    return CheckOutcome(asset_key, "deterministic_replay", write.key, same, detail)
+
+
+def previous_hashes(backend: Backend, spec: TableSpec) -> dict[str, tuple[str, str]]:
+    """``partition_key -> (input_hash, content_hash)`` of the partitions already written."""
+    m = backend.manifest(spec.schema, spec.name)
+    return {k: (i, c) for k, i, c in zip(m["partition_key"], m["input_hash"], m["content_hash"])}
+
+
+def commit(backend: Backend, writes: Sequence[PartitionWrite], outcomes: Sequence[CheckOutcome]) -> None:
+    """Write ``writes`` in one transaction unless a blocking check failed."""
+    failed = [o for o in outcomes if o.blocking and not o.passed]
+    if failed:
+        raise BlockingCheckFailed(failed)
+    backend.write(writes)
+
+
+def check_results(outcomes: Sequence[CheckOutcome]) -> list[dg.AssetCheckResult]:
+    """One result per (asset, check) across the partitions of the run; failures listed first."""
+    grouped: dict[tuple[dg.AssetKey, str], list[CheckOutcome]] = {}
+    for o in outcomes:
+        grouped.setdefault((o.asset_key, o.name), []).append(o)
+    results = []
+    for (key, name), items in grouped.items():
+        failed = [o for o in items if not o.passed]
+        shown = failed or items
+        results.append(dg.AssetCheckResult(
+            asset_key=key, check_name=name, passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "partitions_checked": len(items),
+                "partitions_failed": len(failed),
+                "details": dg.MetadataValue.json({o.partition: o.detail for o in shown[:50]}),
+            },
+        ))
+    return results
+
+
+@dataclass
+class RunReport:
+    """What one materialization wrote, per partition, for Dagster metadata."""
+
+    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, label: str, **facts: Any) -> None:
+        self.partitions[label] = facts
+
+    def metadata(self) -> dict[str, Any]:
+        if len(self.partitions) == 1:
+            (label, facts), = self.partitions.items()
+            return {"partition": label, **{k: _meta(v) for k, v in facts.items()}}
+        return {"partitions": dg.MetadataValue.json(self.partitions)}
+
+
+def _meta(value: Any) -> Any:
+    return dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
