@@ -61,8 +61,18 @@ class TableSpec:
 _TEXT_KINDS = {"string", "empty"}
 
 
+def column_problems(spec: TableSpec, frame: pd.DataFrame) -> list[str]:
+    """Columns the spec wants that the frame lacks, and columns it has that the spec does not name."""
+    missing = [c for c in spec.column_names if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in spec.column_names]
+    return ([f"missing columns: {missing}"] if missing else []) + ([f"unexpected columns: {extra}"] if extra else [])
+
+
 def conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
-    """Order columns as the spec does and coerce empty or all-null columns to its dtypes."""
+    """Order columns as the spec does and coerce each to the dtype its type maps to.
+
+    Call :func:`column_problems` first: missing columns come back as nulls here.
+    """
     frame = frame.reindex(columns=spec.column_names).reset_index(drop=True)
     for col in spec.columns:
         s = frame[col.name]
@@ -81,13 +91,7 @@ def conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 def validate_frame(spec: TableSpec, frame: pd.DataFrame) -> list[str]:
     """Every way ``frame`` breaks ``spec``, as readable messages (empty list when valid)."""
-    problems: list[str] = []
-    missing = [c for c in spec.column_names if c not in frame.columns]
-    extra = [c for c in frame.columns if c not in spec.column_names]
-    if missing:
-        problems.append(f"missing columns: {missing}")
-    if extra:
-        problems.append(f"unexpected columns: {extra}")
+    problems = column_problems(spec, frame)
     if problems:
         return problems
     for col in spec.columns:

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from platform_core.hashing import content_hash
-from platform_core.tables import Column, TableSpec, conform, validate_frame
+from platform_core.tables import Column, TableSpec, column_problems, conform, validate_frame
 
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
 
@@ -51,9 +51,11 @@ class PartitionWrite:
     def __post_init__(self) -> None:
         if set(self.partition) != set(self.spec.partition_columns):
             raise ValueError(f"{self.spec.qualified_name}: partition must name {self.spec.partition_columns}")
-        self.frame = conform(self.spec, self.frame)
-        problems = validate_frame(self.spec, self.frame)
-        for column, value in self.partition.items():
+        problems = column_problems(self.spec, self.frame)
+        if not problems:
+            self.frame = conform(self.spec, self.frame)
+            problems = validate_frame(self.spec, self.frame)
+        for column, value in self.partition.items() if not problems else ():
             outside = int((self.frame[column] != _as_column_value(value)).sum())
             if outside:
                 problems.append(f"{outside} rows lie outside partition {column}={value}")

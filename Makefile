@@ -1,0 +1,34 @@
+# The README's commands. Everything runs from the project's own virtualenv (.venv).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+
+.PHONY: install demo test ui bench instance
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+instance:
+	@scripts/dagster_home.sh
+
+## Materialize the demo (two ISO weeks of kura data) into data/warehouse.duckdb, with every check.
+demo: install instance
+	$(PY) -m kura_assets.cli demo
+
+## The test suite (unit, in-process materializations, Postgres).
+test: install
+	$(PY) -m pytest -q
+
+## The Dagster UI on the same warehouse and instance.
+ui: install instance
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+## Benchmarks: figures and ratios against the baselines they name.
+bench: install
+	$(PY) bench/kura_bench.py

@@ -1,0 +1,95 @@
+"""Command line for the kura location: ``python -m kura_assets.cli demo|top``.
+
+``demo`` materializes the whole graph over the demo weeks (days as one run, weeks as one
+run, every check evaluated) on the instance in ``DAGSTER_HOME``, then prints the top
+clusters of the last week: what a user looks at first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, timedelta
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from kura_assets import demo
+from kura_assets.definitions import defs
+from kura_assets.schedules import kura_daily_job, kura_weekly_job
+from kura_assets.tables import LEARNING_ISSUE_CLUSTERS_WEEK
+
+
+def run_range(job_name: str, first: str, last: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """Materialize partitions ``first..last`` of a job as one run (single-run backfill)."""
+    job = defs.resolve_job_def(job_name)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    return job.execute_in_process(instance=instance, tags=tags, run_config=quiet, raise_on_error=False)
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    return [
+        f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+    ]
+
+
+def top_clusters(week_start: date, limit: int = 10) -> str:
+    warehouse = defs.resources["warehouse"]
+    frame = warehouse.backend().read(LEARNING_ISSUE_CLUSTERS_WEEK, where={"period_start": week_start})
+    if frame.empty:
+        return f"no published clusters for the week of {week_start}"
+    frame = frame.sort_values(["score", "cluster_signature"], ascending=[False, True]).head(limit)
+    lines = [f"Top clusters of {frame['period_key'].iloc[0]} ({len(frame)} shown)"]
+    for rank, r in enumerate(frame.itertuples(), 1):
+        f = json.loads(r.score_factors)
+        lines.append(
+            f"{rank:>2}. score {r.score:.6f}  [frequency {f['frequency']:.3f} x severity {f['severity']:.3f} "
+            f"x impact {f['impact']:.3f} x reproducibility {f['reproducibility']:.3f}]\n    {r.summary}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    instance = dg.DagsterInstance.get()
+    days = demo.demo_days()
+    weeks = [d for d in days if d.weekday() == 0]
+    steps = [
+        (kura_daily_job.name, days[0].isoformat(), days[-1].isoformat()),
+        (kura_weekly_job.name, weeks[0].isoformat(), weeks[-1].isoformat()),
+    ]
+    for job_name, first, last in steps:
+        result = run_range(job_name, first, last, instance)
+        failed = failed_checks(result)
+        print(f"{job_name} {first}..{last}: {'ok' if result.success else 'FAILED'}"
+              f"{'; failed checks: ' + ', '.join(failed) if failed else ', all checks passed'} (run {result.run_id})")
+        if not result.success or failed:
+            return 1
+    print()
+    print(top_clusters(weeks[-1]))
+    return 0
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    week = date.fromisoformat(args.week)
+    print(top_clusters(week - timedelta(days=week.weekday()), args.limit))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kura", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="materialize the demo weeks and print the top clusters").set_defaults(run=cmd_demo)
+    top = sub.add_parser("top", help="print the top clusters of the ISO week holding a date")
+    top.add_argument("week", help="any date of the week, e.g. 2026-11-09")
+    top.add_argument("--limit", type=int, default=10)
+    top.set_defaults(run=cmd_top)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
