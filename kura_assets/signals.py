@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 import numpy as np
+import orjson
 import pandas as pd
 from pydantic import BaseModel, Field
 
@@ -189,7 +190,7 @@ def validate_signals(raw: pd.DataFrame, day: date, salt: str, rules: SignalRules
         "confidence_band": a["confidence_band"],
         "source_cluster_signature": a["cluster_signature"],
         "mismatch_severity": _text(a["mismatch_severity"]),
-        "attributes": _clip(scrub(a["attributes"], user_ids[ok]), rules.max_kept_text_chars, '{"truncated":true}'),
+        "attributes": _clip(scrub(_canonical(a["attributes"]), user_ids[ok]), rules.max_kept_text_chars, '{"truncated":true}'),
     })
     bad = ~ok
     rejects = pd.DataFrame({
@@ -210,6 +211,12 @@ def validate_signals(raw: pd.DataFrame, day: date, salt: str, rules: SignalRules
         raw_user_ids,
         rows_in_day=len(raw),
     )
+
+
+def _canonical(texts: pd.Series) -> pd.Series:
+    """Sorted-key compact JSON: the same attributes give the same text whatever store they came from."""
+    out = [orjson.dumps(orjson.loads(t), option=orjson.OPT_SORT_KEYS).decode() for t in texts]
+    return pd.Series(out, index=texts.index, dtype="object")
 
 
 def _clip(texts: pd.Series, limit: int, too_long: str | None = None) -> pd.Series:

@@ -47,10 +47,11 @@ def _jsonl_lines(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
         con.register("lines", frame)
         meta = con.execute("""
             SELECT line_no,
-                   json_valid(line) AND json_type(line) = 'OBJECT' AS is_object,
-                   CASE WHEN json_valid(line) THEN line->>'$.event_type' END AS event_type,
-                   CASE WHEN json_valid(line) THEN timezone('UTC', TRY_CAST(line->>'$.timestamp' AS TIMESTAMPTZ)) END AS row_time
-            FROM lines ORDER BY line_no
+                   coalesce(json_type(j) = 'OBJECT', false) AS is_object,
+                   j->>'$.event_type' AS event_type,
+                   timezone('UTC', TRY_CAST(j->>'$.timestamp' AS TIMESTAMPTZ)) AS row_time
+            FROM (SELECT line_no, CASE WHEN json_valid(line) THEN CAST(line AS JSON) END AS j FROM lines)
+            ORDER BY line_no
         """).df()
     finally:
         con.close()
@@ -74,14 +75,13 @@ def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EV
         con.register("pick", pick[["line_no", "line", "is_object"]])
         parsed = con.execute("""
             SELECT line_no,
-                   CASE WHEN is_object THEN line->>'$.id' END AS id,
-                   CASE WHEN is_object THEN line->>'$.user_id' END AS user_id,
-                   CASE WHEN is_object THEN line->>'$.timestamp' END AS "timestamp",
-                   CASE WHEN is_object THEN line->>'$.event_type' END AS event_type,
-                   CASE WHEN is_object THEN CAST(line->'$.data' AS VARCHAR) ELSE line END AS data,
-                   CASE WHEN is_object THEN CAST(line->'$.metadata' AS VARCHAR) END AS metadata,
+                   j->>'$.id' AS id, j->>'$.user_id' AS user_id, j->>'$.timestamp' AS "timestamp",
+                   j->>'$.event_type' AS event_type,
+                   CASE WHEN is_object THEN CAST(j->'$.data' AS VARCHAR) ELSE line END AS data,
+                   CAST(j->'$.metadata' AS VARCHAR) AS metadata,
                    CASE WHEN NOT is_object THEN 'line is not a JSON object' END AS parse_error
-            FROM pick ORDER BY line_no
+            FROM (SELECT *, CASE WHEN is_object THEN CAST(line AS JSON) END AS j FROM pick)
+            ORDER BY line_no
         """).df()
     finally:
         con.close()

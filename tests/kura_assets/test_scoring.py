@@ -1,0 +1,73 @@
+"""The reference scoring is reproduced by default, and every constant is configurable and recorded."""
+
+import json
+from datetime import date
+
+import pytest
+
+from kura_assets.clustering import cluster_signals
+from kura_assets.scoring import ScoringParams, event_weights
+from tests.kura_assets.factories import signal_rows
+
+DAY = date(2026, 11, 3)
+WORKED_EXAMPLE = [("u1", "save_claim_mismatch_attempt", "high", "critical")] * 2 + [("u1", "workflow_violation", "high", None)] \
+    + [("u2", "save_claim_mismatch_attempt", "high", "critical")] * 2 + [("u2", "workflow_violation", "high", None)]
+
+
+def only_cluster(result):
+    assert len(result.clusters) == 1
+    return result.clusters.iloc[0]
+
+
+def test_worked_example_scores_0_362604():
+    row = only_cluster(cluster_signals(signal_rows(DAY, WORKED_EXAMPLE), "day", DAY))
+    factors = json.loads(row["score_factors"])
+    assert row["score"] == 0.362604
+    assert (factors["frequency"], factors["severity"], factors["impact"], factors["reproducibility"]) == (0.5, 0.983333, 0.983333, 0.75)
+    assert json.loads(row["aggregates"])["signal_counts"] == {"save_claim_mismatch_attempt": 4, "workflow_violation": 2}
+
+
+def test_constants_are_configurable_and_recorded_in_the_output():
+    params = ScoringParams(frequency_reference_events=6, min_unique_users=3)
+    assert cluster_signals(signal_rows(DAY, WORKED_EXAMPLE), "day", DAY, params).clusters.empty  # 2 users < 3
+    params = ScoringParams(frequency_reference_events=6)
+    row = only_cluster(cluster_signals(signal_rows(DAY, WORKED_EXAMPLE), "day", DAY, params))
+    assert row["score"] == pytest.approx(0.725208, abs=1e-6)
+    assert json.loads(row["score_factors"])["references"]["frequency_reference_events"] == 6
+    assert json.loads(row["false_positive_controls"])["min_unique_users"] == 2
+
+
+def test_weights_follow_type_category_mismatch_severity_and_band():
+    frame = signal_rows(DAY, [
+        ("u1", "made_up_friction", "high", None),
+        ("u1", "save_claim_mismatch_attempt", "high", "warning"),
+        ("u1", "workflow_violation", "medium", None),
+        ("u1", "save_claim_mismatch_attempt", "high", None),
+    ])
+    severity, impact = event_weights(frame, ScoringParams())
+    assert severity.round(4).tolist() == [0.6, 0.5, round(0.95 * 0.92, 4), 0.5]
+    assert impact.round(4).tolist() == [0.82, 0.5, 0.95, 0.5]
+
+
+def test_dominant_user_is_capped_and_the_drop_is_counted():
+    spec = [("loud", "workflow_violation", "high", None)] * 10 + [("a", "workflow_violation", "high", None), ("b", "workflow_violation", "high", None)]
+    result = cluster_signals(signal_rows(DAY, spec), "day", DAY)
+    row = only_cluster(result)
+    assert json.loads(row["aggregates"])["event_count"] == 5
+    assert json.loads(row["false_positive_controls"])["dominance_dropped_events"] == 7
+    assert result.stats["dominance_dropped"] == 7
+
+
+def test_one_issue_is_one_cluster_across_confidence_bands_unless_asked_otherwise():
+    spec = [(f"u{i}", "workflow_violation", ("high", "medium")[i % 2], None) for i in range(6)]
+    assert len(cluster_signals(signal_rows(DAY, spec), "day", DAY).clusters) == 1
+    split = ScoringParams(signature_facets=["issue_type", "invariant_id", "agent_version", "workflow_phase", "modality", "confidence_band"])
+    assert len(cluster_signals(signal_rows(DAY, spec), "day", DAY, split).clusters) == 2
+
+
+def test_below_threshold_clusters_are_counted_not_published():
+    spec = [("u1", "workflow_violation", "high", None)] * 3  # support 3 but one user
+    result = cluster_signals(signal_rows(DAY, spec), "day", DAY)
+    assert result.clusters.empty and result.stats["filtered_min_users"] == 1
+    result = cluster_signals(signal_rows(DAY, spec[:2] + [("u2", "workflow_violation", "high", None)])[:2], "day", DAY)
+    assert result.clusters.empty and result.stats["filtered_min_support"] == 1
