@@ -11,10 +11,10 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 import numpy as np
-import orjson
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from platform_core.hashing import canonical_json_text
 from platform_core.privacy import pseudonymize, scrub
 from kura_assets.scoring import REFERENCE_SEVERITY
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
@@ -215,7 +215,7 @@ def validate_signals(raw: pd.DataFrame, day: date, salt: str, rules: SignalRules
 
 def _canonical(texts: pd.Series) -> pd.Series:
     """Sorted-key compact JSON: the same attributes give the same text whatever store they came from."""
-    out = [orjson.dumps(orjson.loads(t), option=orjson.OPT_SORT_KEYS).decode() for t in texts]
+    out = [canonical_json_text(t) for t in texts]
     return pd.Series(out, index=texts.index, dtype="object")
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from platform_core.tables import TableSpec
@@ -14,8 +14,13 @@ FLOAT_FORMAT = "%.12g"
 
 
 def canonical_json(value: Any) -> str:
-    """Compact JSON with sorted keys: one text per value, so it can be hashed and compared."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Compact UTF-8 JSON with sorted keys: one text per value, so it can be hashed and compared."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+
+
+def canonical_json_text(text: str | None) -> str | None:
+    """Re-serialize JSON text canonically (e.g. what a JSONB column hands back)."""
+    return None if text is None else canonical_json(orjson.loads(text))
 
 
 def canonical_rows(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:

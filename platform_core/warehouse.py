@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from platform_core.hashing import content_hash
+from platform_core.hashing import canonical_json_text, content_hash
 from platform_core.tables import Column, TableSpec, column_problems, conform, validate_frame
 
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
@@ -89,6 +89,7 @@ class Backend:
 
     placeholder = "?"
     types: dict[str, str] = {}
+    reformats_json = False  # True where the database hands JSON back in its own layout
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -180,6 +181,9 @@ class Backend:
             else:
                 rows = self._fetch(con, sql, params)
         frame = pd.DataFrame.from_records(rows, columns=names)
+        for name in names:
+            if spec.column(name).type == "JSON" and self.reformats_json:
+                frame[name] = [canonical_json_text(t) for t in frame[name]]
         sub = TableSpec(spec.schema, spec.name, tuple(spec.column(n) for n in names), (), ())
         return conform(sub, frame)
 
@@ -251,6 +255,7 @@ class DuckDBBackend(Backend):
 
 class PostgresBackend(Backend):
     placeholder = "%s"
+    reformats_json = True  # JSONB reorders keys and adds spaces
     types = {
         "DATE": "DATE", "TIMESTAMP": "TIMESTAMP", "TEXT": "TEXT", "DOUBLE": "DOUBLE PRECISION",
         "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN", "JSON": "JSONB",
