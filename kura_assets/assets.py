@@ -47,9 +47,13 @@ class ClusterConfig(dg.Config, ScoringParams):
     """Publication thresholds and scoring constants (see :class:`kura_assets.scoring.ScoringParams`)."""
 
 
-def _raw_hash(raw: pd.DataFrame, rules: SignalRules, salt: str) -> str:
-    """Order-free fingerprint of what a signals partition was computed from."""
-    rows = raw.sort_values("source_ref", kind="mergesort")[RAW_COLUMNS].astype("object")
+def _raw_hash(raw: pd.DataFrame, rules: SignalRules, salt: str, day: date) -> str:
+    """Order-free fingerprint of what one day's signals were computed from: the rows of the
+    day's read window, the rules and the salt (hashed)."""
+    lo, hi = (pd.Timestamp(t) for t in rules.read_window(day))
+    row_time = pd.to_datetime(raw["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
+    rows = raw[row_time.isna() | ((row_time >= lo) & (row_time < hi))]
+    rows = rows.sort_values("source_ref", kind="mergesort")[RAW_COLUMNS].astype("object")
     digest = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()
     return frames_hash(digest, canonical_json(rules.model_dump()), hashlib.sha256(salt.encode()).hexdigest())
 
@@ -91,11 +95,14 @@ def learning_signals(
     previous = previous_hashes(backend, LEARNING_SIGNALS)
     outcomes: list[CheckOutcome] = []
     signals_report, rejects_report = RunReport(), RunReport()
+    days = days_in(context.partition_time_window)
+    # One read and one validation pass for the whole range (day windows overlap by the capture lag).
+    raw = kura_events.read(*rules.read_window(days[0], days[-1]))
+    validated = validate_signals(raw, days[0], pseudonymizer.salt, rules, last_day=days[-1])
     try:
-        for day in days_in(context.partition_time_window):
-            raw = kura_events.read(*rules.read_window(day))
-            v = validate_signals(raw, day, pseudonymizer.salt, rules)
-            input_hash = _raw_hash(raw, rules, pseudonymizer.salt)
+        for day in days:
+            v = validated.day(day)
+            input_hash = _raw_hash(raw, rules, pseudonymizer.salt, day)
             part = {"period_day": day}
             w_signals, o_signals = prepare(SIGNALS_KEY, LEARNING_SIGNALS, part, v.signals, input_hash)
             w_rejects, o_rejects = prepare(REJECTS_KEY, LEARNING_SIGNAL_REJECTS, part, v.rejects, input_hash)

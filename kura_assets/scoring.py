@@ -7,6 +7,7 @@ each cluster. The defaults reproduce the reference (worked example: 0.362604).
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
@@ -60,20 +61,49 @@ class ScoringParams(BaseModel):
     score_decimals: int = 6
 
 
-def event_weights(events: pd.DataFrame, params: ScoringParams) -> tuple[np.ndarray, np.ndarray]:
-    """Per-event (severity, impact) weights from signal type, category, mismatch severity and band."""
-    signal = events["signal_type"]
-    severity = signal.map(params.severity_weights).astype("float64").fillna(params.default_severity)
-    impact = (
-        signal.map(params.impact_weights).astype("float64")
-        .fillna(events["category"].map(params.category_impact).astype("float64"))
-        .fillna(params.default_impact)
-    )
+def weight_tables(params: ScoringParams) -> dict[str, pd.DataFrame]:
+    """The weight lookups as small tables, to join against events in SQL."""
+    return {
+        "w_signal": pd.DataFrame({"signal_type": list(params.severity_weights), "sev": list(params.severity_weights.values())})
+        .merge(pd.DataFrame({"signal_type": list(params.impact_weights), "imp": list(params.impact_weights.values())}), how="outer"),
+        "w_category": pd.DataFrame({"category": list(params.category_impact), "cat_imp": list(params.category_impact.values())}),
+        "w_mismatch": pd.DataFrame({"mismatch_severity": list(params.mismatch_severity_factors),
+                                    "mis": list(params.mismatch_severity_factors.values())}),
+        "w_band": pd.DataFrame({"confidence_band": list(params.confidence_factors), "band": list(params.confidence_factors.values())}),
+    }
+
+
+WEIGHT_JOINS = """
+    LEFT JOIN w_signal USING (signal_type) LEFT JOIN w_category USING (category)
+    LEFT JOIN w_mismatch USING (mismatch_severity) LEFT JOIN w_band USING (confidence_band)
+"""
+
+
+def weight_sql(params: ScoringParams) -> tuple[str, str]:
+    """SQL for per-event (severity, impact) over an events table joined with :data:`WEIGHT_JOINS`.
+
+    Severity: signal weight (default for unlisted types) x mismatch severity (mismatch signals
+    only) x confidence band. Impact: signal weight, else by category, else the default, x mismatch.
+    """
     unknown = params.mismatch_severity_factors.get(params.unknown_mismatch_severity, 1.0)
-    mismatch = events["mismatch_severity"].map(params.mismatch_severity_factors).astype("float64").fillna(unknown)
-    mismatch = np.where(signal == MISMATCH_SIGNAL, mismatch, 1.0)
-    confidence = events["confidence_band"].map(params.confidence_factors).astype("float64").fillna(1.0)
-    return (severity * mismatch * confidence).to_numpy(), (impact * mismatch).to_numpy()
+    mismatch = f"(CASE WHEN signal_type = '{MISMATCH_SIGNAL}' THEN coalesce(mis, {unknown}) ELSE 1.0 END)"
+    severity = f"coalesce(sev, {params.default_severity}) * {mismatch} * coalesce(band, 1.0)"
+    impact = f"coalesce(imp, cat_imp, {params.default_impact}) * {mismatch}"
+    return severity, impact
+
+
+def event_weights(events: pd.DataFrame, params: ScoringParams) -> tuple[np.ndarray, np.ndarray]:
+    """Per-event (severity, impact) weights, in the events' order."""
+    severity, impact = weight_sql(params)
+    con = duckdb.connect()
+    try:
+        for name, table in weight_tables(params).items():
+            con.register(name, table)
+        con.register("events", events[["signal_type", "category", "mismatch_severity", "confidence_band"]].assign(pos=np.arange(len(events))))
+        out = con.sql(f"SELECT {severity} AS severity, {impact} AS impact FROM events {WEIGHT_JOINS} ORDER BY pos").fetchnumpy()
+    finally:
+        con.close()
+    return out["severity"].astype("float64"), out["impact"].astype("float64")
 
 
 def score_clusters(

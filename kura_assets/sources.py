@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from kura_assets import demo
 from kura_assets.signals import RAW_COLUMNS, RETRACTION_EVENT, SIGNAL_EVENT
@@ -34,62 +35,78 @@ def read_events(url: str, start: datetime, end: datetime, event_types=DEFAULT_EV
     raise ValueError(f"KURA_EVENTS_URL must be 'demo', a .jsonl file or postgresql://..., got {url!r}")
 
 
-@lru_cache(maxsize=1)
-def _jsonl_lines(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
-    """Each line of the file with its number and row timestamp (cached while the file is unchanged)."""
-    lines = Path(path).read_bytes().decode("utf-8", errors="replace").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    frame = pd.DataFrame({"line_no": range(1, len(lines) + 1), "line": pd.Series(lines, dtype="object")})
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("lines", frame)
-        meta = con.execute("""
-            SELECT line_no,
-                   coalesce(json_type(j) = 'OBJECT', false) AS is_object,
-                   j->>'$.event_type' AS event_type,
-                   timezone('UTC', TRY_CAST(j->>'$.timestamp' AS TIMESTAMPTZ)) AS row_time
-            FROM (SELECT line_no, CASE WHEN json_valid(line) THEN CAST(line AS JSON) END AS j FROM lines)
-            ORDER BY line_no
-        """).df()
-    finally:
-        con.close()
-    frame["is_object"] = meta["is_object"].fillna(False).astype(bool).to_numpy()
-    frame["event_type"] = meta["event_type"].to_numpy()
-    frame["row_time"] = meta["row_time"].to_numpy()
-    return frame
+_LINE_SPLIT = pcsv.ParseOptions(  # one column per line: a separator byte JSON text never holds raw
+    delimiter="\x1e", quote_char=False, escape_char=False, newlines_in_values=False, ignore_empty_lines=True
+)
+
+_PARSE_LINES_SQL = """
+SELECT line_no, v[1]->>'$' AS id, v[2]->>'$' AS user_id, v[3]->>'$' AS "timestamp", v[4]->>'$' AS event_type,
+       CASE WHEN is_object THEN CAST(v[5] AS VARCHAR) ELSE line END AS data, CAST(v[6] AS VARCHAR) AS metadata,
+       CASE WHEN NOT is_object THEN 'line is not a JSON object' END AS parse_error,
+       timezone('UTC', TRY_CAST(v[3]->>'$' AS TIMESTAMPTZ)) AS row_time
+FROM (
+    SELECT line_no, line, is_object,
+           CASE WHEN is_object THEN json_extract(line, ['$.id', '$.user_id', '$.timestamp', '$.event_type', '$.data', '$.metadata']) END AS v
+    FROM (SELECT line_no, line, json_valid(line) AND starts_with(ltrim(line), '{') AS is_object FROM lines)
+)
+"""
 
 
 def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
-    stat = os.stat(path)
-    lines = _jsonl_lines(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
-    first_time = lines["row_time"].min()
-    undated = lines["row_time"].isna()
-    in_window = lines["row_time"].ge(pd.Timestamp(start)) & lines["row_time"].lt(pd.Timestamp(end))
-    fallback_here = pd.notna(first_time) and pd.Timestamp(start) <= first_time < pd.Timestamp(end)
-    wanted = lines["event_type"].isin(event_types) | ~lines["is_object"] | lines["event_type"].isna()
-    pick = lines[(in_window | (undated & fallback_here)) & wanted]
+    """Rows of a JSONL event file in the window, streamed: lines are split by Arrow's reader and
+    parsed by DuckDB in 64 MB batches, so no Python string is made per line and only the
+    window's rows (and undated lines) are kept."""
+    unsplittable: list[str] = []  # a line holding the separator byte: kept whole as a malformed line
+
+    def keep(row) -> str:
+        unsplittable.append(row.text)
+        return "skip"
+
+    options = pcsv.ParseOptions(**{k: getattr(_LINE_SPLIT, k) for k in
+                                   ("delimiter", "quote_char", "escape_char", "newlines_in_values", "ignore_empty_lines")},
+                                invalid_row_handler=keep)
+    reader = pcsv.open_csv(
+        path, read_options=pcsv.ReadOptions(column_names=["line"], block_size=64 << 20), parse_options=options,
+        convert_options=pcsv.ConvertOptions(column_types={"line": pa.large_string()}, strings_can_be_null=False),
+    )
+    lo, hi = pa.scalar(start, pa.timestamp("us")), pa.scalar(end, pa.timestamp("us"))
+    wanted_types = pa.array(list(event_types))
+    kept, first_time, n = [], None, 0
     con = duckdb.connect()
     try:
-        con.register("pick", pick[["line_no", "line", "is_object"]])
-        parsed = con.execute("""
-            SELECT line_no,
-                   j->>'$.id' AS id, j->>'$.user_id' AS user_id, j->>'$.timestamp' AS "timestamp",
-                   j->>'$.event_type' AS event_type,
-                   CASE WHEN is_object THEN CAST(j->'$.data' AS VARCHAR) ELSE line END AS data,
-                   CAST(j->'$.metadata' AS VARCHAR) AS metadata,
-                   CASE WHEN NOT is_object THEN 'line is not a JSON object' END AS parse_error
-            FROM (SELECT *, CASE WHEN is_object THEN CAST(line AS JSON) END AS j FROM pick)
-            ORDER BY line_no
-        """).df()
+        con.execute("SET TimeZone = 'UTC'")
+
+        def parse(line_array) -> None:
+            nonlocal n, first_time
+            lines = pa.table({"line": line_array, "line_no": pa.array(range(n + 1, n + 1 + len(line_array)), pa.int64())})
+            n += len(line_array)
+            con.register("lines", lines)
+            batch = con.sql(_PARSE_LINES_SQL).to_arrow_table()
+            con.unregister("lines")
+            t = batch["row_time"]
+            low = pc.min(t).as_py()
+            first_time = low if first_time is None or (low is not None and low < first_time) else first_time
+            in_window = pc.and_(pc.greater_equal(t, lo), pc.less(t, hi))
+            wanted = pc.or_(pc.is_in(batch["event_type"], wanted_types), pc.is_null(batch["event_type"]))
+            kept.append(batch.filter(pc.or_(pc.fill_null(pc.and_(in_window, wanted), False), pc.is_null(t))))
+
+        for record_batch in reader:
+            parse(record_batch.column(0))
+        if unsplittable:
+            parse(pa.array(unsplittable, pa.large_string()))
     finally:
         con.close()
+    if not kept:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in RAW_COLUMNS})
+    table = pa.concat_tables(kept)
+    # Undated lines have no time to place them by: they go to the window holding the file's first day.
+    if first_time is None or not (start <= first_time < end):
+        table = table.filter(pc.is_valid(table["row_time"]))
     name = os.path.basename(path)
-    parsed["source_ref"] = [f"{name}:{n:09d}" for n in parsed["line_no"]]
-    parsed["fallback_time"] = first_time if pd.notna(first_time) else pd.NaT
-    parsed.loc[parsed["timestamp"].notna(), "fallback_time"] = pd.NaT
-    return parsed[RAW_COLUMNS].astype({c: "object" for c in RAW_COLUMNS if c != "fallback_time"})
+    refs = pc.binary_join_element_wise(pa.scalar(name), pc.utf8_lpad(pc.cast(table["line_no"], pa.string()), 9, "0"), ":")
+    frame = table.append_column("source_ref", refs).to_pandas()
+    frame["fallback_time"] = pd.Series(first_time, index=frame.index, dtype="datetime64[us]").where(frame["row_time"].isna())
+    return frame[RAW_COLUMNS]
 
 
 def read_postgres(url: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:

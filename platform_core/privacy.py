@@ -20,7 +20,7 @@ def pseudonymize(user_ids: pd.Series, salt: str) -> pd.Series:
     key = salt.encode()
     mapping = {
         uid: PSEUDONYM_PREFIX + hmac.new(key, uid.encode(), hashlib.sha256).hexdigest()[:24]
-        for uid in pd.unique(user_ids.dropna())
+        for uid in pd.unique(user_ids.dropna()).tolist()
     }
     return user_ids.map(mapping).astype("object").where(user_ids.notna(), None)
 
@@ -29,7 +29,7 @@ def scrub(texts: pd.Series, raw_ids: pd.Series, replacement: str = "[user]") -> 
     """Remove each row's own raw user id from its text (for kept raw payloads)."""
     out = [
         t.replace(u, replacement) if isinstance(t, str) and isinstance(u, str) and u and u in t else t
-        for t, u in zip(texts, raw_ids)
+        for t, u in zip(texts.tolist(), raw_ids.tolist())  # lists: iterating Arrow-backed strings is slow
     ]
     return pd.Series(out, index=texts.index, dtype="object")
 

@@ -84,8 +84,8 @@ def conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
             frame[col.name] = s.astype("Int64" if col.nullable else "int64")
         elif col.type == "BOOLEAN" and (len(s) == 0 or not s.isna().any()):
             frame[col.name] = s.astype("bool")
-        elif col.type in ("TEXT", "JSON"):
-            frame[col.name] = s.astype("object").where(s.notna(), None)
+        elif col.type in ("TEXT", "JSON") and not isinstance(s.dtype, pd.StringDtype):
+            frame[col.name] = s.astype("str")  # pandas' string dtype: missing stays missing
     return frame
 
 

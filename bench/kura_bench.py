@@ -1,0 +1,222 @@
+"""Kura benchmark: one ISO week of raw events (1,000,000 by default) from a JSONL event file,
+through ingestion, validation, and day + week clustering.
+
+Baseline, in the same run: a straightforward per-row Python loop implementing the same
+reference (what the original system does: json.loads per row, per-row checks and HMAC, dict
+accumulation per bucket). Each side runs in a fresh process so its peak memory is its own.
+The loop's week scores are compared with ours, so the two compute the same thing.
+
+    python bench/kura_bench.py [--events 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import math
+import re
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kura_assets import demo  # noqa: E402
+from kura_assets.scoring import REFERENCE_IMPACT, REFERENCE_SEVERITY  # noqa: E402
+
+WEEK = demo.DEMO_START
+DAYS = [WEEK + timedelta(days=i) for i in range(7)]
+SALT = "bench-salt"
+OUT = ROOT / "bench" / "out"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def generate(n_events: int) -> Path:
+    path = OUT / f"kura-week-{n_events}.jsonl"
+    if path.exists():
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    planted = len(demo.generate_day(WEEK))
+    per_day = max(0, n_events // 7 - planted)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as f:
+        for day in DAYS:
+            f.write("\n".join(demo.to_jsonl_lines(demo.generate_day(day, background=per_day))) + "\n")
+            demo.generate_day.cache_clear()
+    tmp.rename(path)
+    return path
+
+
+# --- ours: vectorised ------------------------------------------------------------------------
+def measure_vectorized(path: Path) -> dict:
+    import pandas as pd
+
+    from kura_assets import sources
+    from kura_assets.clustering import cluster_signals
+    from kura_assets.signals import SignalRules, validate_signals
+
+    rules = SignalRules()
+    t0 = time.perf_counter()
+    raw = sources.read_events(str(path), *rules.read_window(DAYS[0], DAYS[-1]))
+    t1 = time.perf_counter()
+    v = validate_signals(raw, DAYS[0], SALT, rules, last_day=DAYS[-1])
+    t2 = time.perf_counter()
+    for day in DAYS:
+        cluster_signals(v.signals[v.signals["period_day"] == pd.Timestamp(day)], "day", day)
+    t3 = time.perf_counter()
+    week = cluster_signals(v.signals, "week", WEEK)
+    t4 = time.perf_counter()
+    t = {"ingest": t1 - t0, "validate": t2 - t1, "cluster_day": t3 - t2, "cluster_week": t4 - t3}
+    raw_rows, scores = v.rows_in_day, {}
+    day_signals = [v.signals]
+    for sig, score in zip(week.clusters["cluster_signature"], week.clusters["score"]):
+        scores[sig] = float(score)
+    return {"times": t, "raw_rows": raw_rows, "signals": int(sum(len(s) for s in day_signals)),
+            "week_clusters": len(scores), "scores": scores, "peak_rss_mb": peak_rss_mb()}
+
+
+# --- baseline: one Python loop per row ------------------------------------------------------------
+FACETS = ("issue_type", "invariant_id", "agent_version", "workflow_phase", "modality")
+CATEGORY_IMPACT = {"friction_signal": 0.82, "quality_signal": 0.68, "correction_signal": 0.60, "outcome_signal": 0.42}
+MISMATCH = {"critical": 1.0, "warning": 0.5, "info": 0.1, "none": 0.0}
+BAND = {"high": 1.0, "medium": 0.92, "low": 0.75}
+
+
+def _parse_ts(text):
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).replace(tzinfo=None)
+    except (AttributeError, ValueError):
+        return None
+
+
+def measure_loop(path: Path) -> dict:
+    t0 = time.perf_counter()
+    rows, retracted = [], set()
+    with path.open() as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if row.get("event_type") == "event.retracted":
+                retracted.add((row.get("data") or {}).get("retracted_event_id"))
+            elif isinstance(row, dict):
+                rows.append(row)
+    t1 = time.perf_counter()
+    events, seen = [], set()
+    week_start, week_end = datetime.combine(WEEK, datetime.min.time()), datetime.combine(WEEK + timedelta(days=7), datetime.min.time())
+    for row in rows:  # the reference's checks, one row at a time
+        data = row.get("data")
+        if not isinstance(data, dict) or data.get("schema_version") != 1 or not isinstance(data.get("signal_type"), str):
+            continue
+        if data.get("category") not in CATEGORY_IMPACT:
+            continue
+        if len(json.dumps(data)) > 64 * 1024 or row.get("id") in seen:
+            continue
+        seen.add(row.get("id"))
+        row_time, captured = _parse_ts(row.get("timestamp")), _parse_ts(data.get("captured_at"))
+        if row_time is None or captured is None or not (row_time - timedelta(days=1) <= captured <= row_time + timedelta(minutes=5)):
+            continue
+        if not (week_start <= captured < week_end) or data["signal_type"] not in REFERENCE_SEVERITY:
+            continue
+        if not row.get("user_id") or not re.fullmatch(r"u_[0-9a-f]{24}", str((data.get("user_ref") or {}).get("pseudonymized_user_id", ""))):
+            continue
+        sig = data.get("signature")
+        if not isinstance(sig, dict) or any(not isinstance(sig.get(k), str) or not sig.get(k) for k in FACETS):
+            continue
+        if sig.get("confidence_band") not in BAND or not isinstance(data.get("cluster_signature"), str):
+            continue
+        if row["id"] in retracted or sig["confidence_band"] == "low":
+            continue
+        pseudo = hmac.new(SALT.encode(), row["user_id"].encode(), hashlib.sha256).hexdigest()[:24]
+        events.append((captured, row["id"], pseudo, data, sig))
+    t2 = time.perf_counter()
+    events.sort(key=lambda e: (e[0], e[1]))
+    buckets = defaultdict(lambda: {"n": 0, "users": defaultdict(int), "sev": 0.0, "imp": 0.0})
+    for captured, _id, pseudo, data, sig in events:
+        key = "|".join(sig[k] for k in FACETS)
+        signature = "ls_" + hashlib.sha256(key.encode()).hexdigest()[:20]
+        st = data["signal_type"]
+        mismatch = MISMATCH.get((data.get("attributes") or {}).get("mismatch_severity"), 0.5) if st == "save_claim_mismatch_attempt" else 1.0
+        sev = REFERENCE_SEVERITY.get(st, 0.6) * mismatch * BAND[sig["confidence_band"]]
+        imp = REFERENCE_IMPACT.get(st, CATEGORY_IMPACT.get(data.get("category"), 0.6)) * mismatch
+        for bucket in (("day", captured.date().isoformat()), ("week", WEEK.isoformat())):
+            b = buckets[(bucket, signature)]
+            if b["users"][pseudo] >= 3:
+                continue
+            b["users"][pseudo] += 1
+            b["n"] += 1
+            b["sev"] += sev
+            b["imp"] += imp
+    scores = {}
+    for ((granularity, _), signature), b in buckets.items():
+        n, users = b["n"], len(b["users"])
+        if n < 3 or users < 2:
+            continue
+        freq = min(1.0, n / 12)
+        repro = (min(1.0, users / 4) + min(1.0, (n / users) / 2)) / 2
+        score = round(freq * min(1, max(0, b["sev"] / n)) * min(1, max(0, b["imp"] / n)) * repro, 6)
+        if granularity == "week":
+            scores[signature] = score
+    t3 = time.perf_counter()
+    return {"times": {"ingest": t1 - t0, "validate": t2 - t1, "cluster_day_and_week": t3 - t2}, "raw_rows": len(rows),
+            "signals": len(events), "week_clusters": len(scores), "scores": scores, "peak_rss_mb": peak_rss_mb()}
+
+
+def run_child(kind: str, path: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--measure", kind, str(path)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--measure", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        kind, file = args.measure
+        result = (measure_vectorized if kind == "vectorized" else measure_loop)(Path(file))
+        print(json.dumps(result))
+        return 0
+
+    t0 = time.perf_counter()
+    path = generate(args.events)
+    lines = sum(1 for _ in path.open())
+    print(f"input: {path.name}, {lines:,} lines, {path.stat().st_size / 1e6:,.0f} MB (generated in {time.perf_counter() - t0:.1f} s, not timed)")
+    ours, loop = run_child("vectorized", path), run_child("loop", path)
+
+    t, b = ours["times"], loop["times"]
+    total = sum(t.values())
+    ours_cluster = t["cluster_day"] + t["cluster_week"]
+    print(f"\nours (DuckDB + pandas, vectorised): {ours['raw_rows']:,} raw rows of the week, {ours['signals']:,} signals, {ours['week_clusters']} week clusters")
+    for stage, seconds in t.items():
+        rate = (ours["raw_rows"] if stage in ("ingest", "validate") else ours["signals"]) / seconds
+        print(f"  {stage:<14} {seconds:7.2f} s   {rate:>12,.0f} events/s")
+    print(f"  {'whole week':<14} {total:7.2f} s   {ours['raw_rows'] / total:>12,.0f} events/s   peak RSS {ours['peak_rss_mb']:,.0f} MB")
+
+    loop_total = sum(b.values())
+    print(f"\nbaseline (per-row Python loop): {loop['signals']:,} signals, {loop['week_clusters']} week clusters")
+    for stage, seconds in b.items():
+        print(f"  {stage:<22} {seconds:7.2f} s")
+    print(f"  {'whole week':<22} {loop_total:7.2f} s   peak RSS {loop['peak_rss_mb']:,.0f} MB")
+
+    same = ours["scores"] == loop["scores"]
+    print(f"\nsame week scores on both sides: {same} ({len(ours['scores'])} clusters)")
+    print(f"clustering speed-up (day + week): {b['cluster_day_and_week'] / ours_cluster:5.1f}x   (target >= 10x)")
+    print(f"whole-week speed-up:              {loop_total / total:5.1f}x")
+    print(f"whole week: {total:.1f} s (target < 20 s); peak memory {ours['peak_rss_mb']:,.0f} MB (target < 2,048 MB)")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
