@@ -142,19 +142,19 @@ def _validation_steps(rules: SignalRules) -> list[str]:
     captured = f"timezone('UTC', TRY_CAST(s[{list(_TEXT_PATHS).index('captured_at_text') + 1}] AS TIMESTAMPTZ))"
     return [
         # One parse per row for all text fields and one for all JSON types; try() makes invalid JSON a NULL.
-        f"""CREATE TEMP TABLE parsed AS
-            SELECT pos, id, user_id, event_type, source_ref, parse_error, fallback_time, strlen(data) AS data_bytes,
-                   timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS row_time,
-                   try(json_extract_string(data, {_sql_list(_TEXT_PATHS.values())})) AS s,
-                   try(json_type(data, {_sql_list(_KIND_PATHS.values())})) AS k
-            FROM raw""",
         f"""CREATE TEMP TABLE timed AS
             SELECT * EXCLUDE (s, k), k IS NOT NULL AS data_valid,
                    {", ".join(f"s[{i}] AS {c}" for i, c in enumerate(_TEXT_PATHS, 1))},
                    {", ".join(f"k[{i}] AS {c}" for i, c in enumerate(_KIND_PATHS, 1))},
                    {captured} AS captured_at,
                    coalesce({captured} BETWEEN row_time - {lag} AND row_time + {skew}, false) AS captured_ok
-            FROM parsed""",
+            FROM (
+                SELECT pos, id, user_id, event_type, source_ref, parse_error, fallback_time, strlen(data) AS data_bytes,
+                       timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS row_time,
+                       try(json_extract_string(data, {_sql_list(_TEXT_PATHS.values())})) AS s,
+                       try(json_type(data, {_sql_list(_KIND_PATHS.values())})) AS k
+                FROM raw
+            )""",
         f"""CREATE TEMP TABLE retractions AS
             SELECT DISTINCT retracted_event_id AS retracted_id FROM timed
             WHERE event_type = '{RETRACTION_EVENT}' AND retracted_event_id IS NOT NULL""",
@@ -192,6 +192,7 @@ def validate_signals(
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET preserve_insertion_order = false")  # order is set explicitly where it matters
         raw = _as_raw(raw)
         con.register("raw", pa.Table.from_pandas(raw.assign(pos=range(len(raw))), preserve_index=False))
         *steps, result = _validation_steps(rules)
@@ -243,7 +244,8 @@ def validate_signals(
 def _as_raw(raw: pd.DataFrame) -> pd.DataFrame:
     """The raw columns with the types the SQL expects, whichever reader produced them."""
     frame = raw.reindex(columns=RAW_COLUMNS)
-    text = {c: frame[c].astype(pd.StringDtype("pyarrow")) for c in RAW_COLUMNS if c != "fallback_time"}
+    text = {c: frame[c] if isinstance(frame[c].dtype, pd.StringDtype) else frame[c].astype("str")
+            for c in RAW_COLUMNS if c != "fallback_time"}
     return pd.DataFrame({**text, "fallback_time": pd.to_datetime(frame["fallback_time"]).astype("datetime64[us]")})
 
 
