@@ -131,49 +131,46 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
 
 
 def _validation_steps(rules: SignalRules) -> list[str]:
-    """The validation as narrow steps over table ``raw``; the last one selects the result.
+    """The validation as narrow steps over table ``raw``; the last one builds table ``result``.
 
     Steps, not one query with CTEs: DuckDB would carry every column through each CTE it
-    reuses; each step here keeps only what the next needs (10x faster, a third of the memory).
+    reuses. A first, light pass places rows in time and finds duplicates and retractions; the
+    second parses each payload once (one call for every text field, one for every JSON type)
+    and keeps only the output columns with the index of the first failing rule (0 = accepted).
     """
-    # The index of the first failing rule, evaluated once per row; 0 = accepted.
     rule = "CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(_reject_rules(rules), 1)) + " ELSE 0 END"
     lag, skew = f"INTERVAL {float(rules.max_capture_lag_hours) * 3600} SECOND", f"INTERVAL {float(rules.max_clock_skew_minutes) * 60} SECOND"
-    captured = f"timezone('UTC', TRY_CAST(s[{list(_TEXT_PATHS).index('captured_at_text') + 1}] AS TIMESTAMPTZ))"
     return [
-        # One parse per row for all text fields and one for all JSON types; try() makes invalid JSON a NULL.
-        f"""CREATE TEMP TABLE timed AS
-            SELECT * EXCLUDE (s, k), k IS NOT NULL AS data_valid,
-                   {", ".join(f"s[{i}] AS {c}" for i, c in enumerate(_TEXT_PATHS, 1))},
-                   {", ".join(f"k[{i}] AS {c}" for i, c in enumerate(_KIND_PATHS, 1))},
-                   {captured} AS captured_at,
-                   coalesce({captured} BETWEEN row_time - {lag} AND row_time + {skew}, false) AS captured_ok
-            FROM (
-                SELECT pos, id, user_id, event_type, source_ref, parse_error, fallback_time, strlen(data) AS data_bytes,
-                       timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS row_time,
-                       try(json_extract_string(data, {_sql_list(_TEXT_PATHS.values())})) AS s,
-                       try(json_type(data, {_sql_list(_KIND_PATHS.values())})) AS k
-                FROM raw
-            )""",
-        f"""CREATE TEMP TABLE retractions AS
-            SELECT DISTINCT retracted_event_id AS retracted_id FROM timed
-            WHERE event_type = '{RETRACTION_EVENT}' AND retracted_event_id IS NOT NULL""",
-        f"""CREATE TEMP TABLE ranks AS
-            SELECT pos, row_number() OVER (PARTITION BY id ORDER BY row_time, source_ref) AS id_rank
-            FROM timed WHERE coalesce(id, '') <> '' AND event_type IS DISTINCT FROM '{RETRACTION_EVENT}'""",
+        f"""CREATE TEMP TABLE placed AS
+            SELECT pos, row_time, captured_at, coalesce(captured_at BETWEEN row_time - {lag} AND row_time + {skew}, false) AS captured_ok,
+                   CASE WHEN coalesce(id, '') <> '' AND event_type IS DISTINCT FROM '{RETRACTION_EVENT}'
+                        THEN row_number() OVER (PARTITION BY id ORDER BY row_time, source_ref) END AS id_rank,
+                   CASE WHEN event_type = '{RETRACTION_EVENT}' THEN try(json_extract_string(data, '$.retracted_event_id')) END AS retracts
+            FROM (SELECT pos, id, event_type, source_ref, data, timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS row_time,
+                         timezone('UTC', TRY_CAST(try(json_extract_string(data, '$.captured_at')) AS TIMESTAMPTZ)) AS captured_at
+                  FROM raw)""",
         f"""CREATE TEMP TABLE result AS
             SELECT pos, period_day, source_ref, id, user_id, event_type, event_time,
                    signal_type, category, {", ".join(FACETS)}, confidence_band, cluster_signature, mismatch_severity,
                    CASE WHEN attributes_kind = 'OBJECT' THEN attributes ELSE '{{}}' END AS attributes,
                    {rule} AS rule
             FROM (
-                SELECT timed.*, id_rank, retracted_id IS NOT NULL AS retracted,
-                       CAST(coalesce(CASE WHEN captured_ok THEN captured_at END, row_time, fallback_time) AS DATE) AS period_day,
-                       coalesce(CASE WHEN captured_ok THEN captured_at END, row_time) AS event_time
-                FROM timed LEFT JOIN ranks USING (pos) LEFT JOIN retractions ON timed.id = retractions.retracted_id
-                WHERE event_type IS DISTINCT FROM '{RETRACTION_EVENT}'
-            )
-            WHERE period_day BETWEEN $first AND $last""",
+                SELECT * EXCLUDE (s, k), k IS NOT NULL AS data_valid,
+                       {", ".join(f"s[{i}] AS {c}" for i, c in enumerate(_TEXT_PATHS, 1))},
+                       {", ".join(f"k[{i}] AS {c}" for i, c in enumerate(_KIND_PATHS, 1))}
+                FROM (
+                    SELECT raw.pos, id, user_id, event_type, source_ref, parse_error, strlen(data) AS data_bytes,
+                           row_time, captured_at, captured_ok, id_rank,
+                           id IN (SELECT retracts FROM placed WHERE retracts IS NOT NULL) AS retracted,
+                           CAST(coalesce(CASE WHEN captured_ok THEN captured_at END, row_time, fallback_time) AS DATE) AS period_day,
+                           coalesce(CASE WHEN captured_ok THEN captured_at END, row_time) AS event_time,
+                           try(json_extract_string(data, {_sql_list(_TEXT_PATHS.values())})) AS s,
+                           try(json_type(data, {_sql_list(_KIND_PATHS.values())})) AS k
+                    FROM raw JOIN placed USING (pos)
+                    WHERE event_type IS DISTINCT FROM '{RETRACTION_EVENT}'
+                      AND CAST(coalesce(CASE WHEN captured_ok THEN captured_at END, row_time, fallback_time) AS DATE) BETWEEN $first AND $last
+                )
+            )""",
     ]
 
 
@@ -195,10 +192,10 @@ def validate_signals(
         con.execute("SET preserve_insertion_order = false")  # order is set explicitly where it matters
         raw = _as_raw(raw)
         con.register("raw", pa.Table.from_pandas(raw.assign(pos=range(len(raw))), preserve_index=False))
-        *steps, result = _validation_steps(rules)
-        for step in steps:
-            con.execute(step)
+        placed, result = _validation_steps(rules)
+        con.execute(placed)
         con.execute(result, {"first": first_day, "last": last_day})
+        con.execute("DROP TABLE placed")
         # Python touches distinct values only (user ids, attribute texts); rows stay in DuckDB.
         users = [u for (u,) in con.sql("SELECT DISTINCT user_id FROM result WHERE coalesce(user_id, '') <> ''").fetchall()]
         users = pd.Series(users, dtype="str")
