@@ -15,14 +15,13 @@ import argparse
 import hashlib
 import hmac
 import json
-import math
 import re
 import resource
 import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -47,11 +47,10 @@ class ClusterConfig(dg.Config, ScoringParams):
     """Publication thresholds and scoring constants (see :class:`kura_assets.scoring.ScoringParams`)."""
 
 
-def _raw_hash(raw: pd.DataFrame, rules: SignalRules, salt: str, day: date) -> str:
+def _raw_hash(raw: pd.DataFrame, row_time: pd.Series, rules: SignalRules, salt: str, day: date) -> str:
     """Order-free fingerprint of what one day's signals were computed from: the rows of the
-    day's read window, the rules and the salt (hashed)."""
+    day's read window (by ``row_time``, the parsed row timestamps), the rules and the salt (hashed)."""
     lo, hi = (pd.Timestamp(t) for t in rules.read_window(day))
-    row_time = pd.to_datetime(raw["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
     rows = raw[row_time.isna() | ((row_time >= lo) & (row_time < hi))]
     rows = rows.sort_values("source_ref", kind="mergesort")[RAW_COLUMNS].astype("object")
     digest = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()
@@ -99,10 +98,11 @@ def learning_signals(
     # One read and one validation pass for the whole range (day windows overlap by the capture lag).
     raw = kura_events.read(*rules.read_window(days[0], days[-1]))
     validated = validate_signals(raw, days[0], pseudonymizer.salt, rules, last_day=days[-1])
+    row_time = pd.to_datetime(raw["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
     try:
         for day in days:
             v = validated.day(day)
-            input_hash = _raw_hash(raw, rules, pseudonymizer.salt, day)
+            input_hash = _raw_hash(raw, row_time, rules, pseudonymizer.salt, day)
             part = {"period_day": day}
             w_signals, o_signals = prepare(SIGNALS_KEY, LEARNING_SIGNALS, part, v.signals, input_hash)
             w_rejects, o_rejects = prepare(REJECTS_KEY, LEARNING_SIGNAL_REJECTS, part, v.rejects, input_hash)
@@ -205,23 +205,25 @@ _CLUSTER_CHECKS = (
 )
 
 
-@dg.asset(
-    key=CLUSTERS_DAY_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=daily_partitions,
-    deps=[SIGNALS_KEY, REJECTS_KEY], backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[spec_for(n, CLUSTERS_DAY_KEY, d) for n, d in _CLUSTER_CHECKS],
-    description="Published cross-user issue clusters of the day, scored and explained; telemetry in learning_issue_cluster_runs.",
-)
-def learning_issue_clusters_day(context: dg.AssetExecutionContext, config: ClusterConfig, warehouse: WarehouseResource):
-    yield from _cluster_periods(context, "day", days_in(context.partition_time_window), config, warehouse,
-                                CLUSTERS_DAY_KEY, LEARNING_ISSUE_CLUSTERS_DAY)
+def _cluster_asset(granularity: str, key: dg.AssetKey, spec: TableSpec, partitions_def, periods, description: str):
+    """The day and week cluster assets: the same logic over different partitions."""
+
+    @dg.asset(
+        key=key, group_name=GROUP, kinds={"python", "table"}, partitions_def=partitions_def,
+        deps=[SIGNALS_KEY, REJECTS_KEY], backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[spec_for(n, key, d) for n, d in _CLUSTER_CHECKS], description=description,
+    )
+    def cluster_asset(context: dg.AssetExecutionContext, config: ClusterConfig, warehouse: WarehouseResource):
+        yield from _cluster_periods(context, granularity, periods(context.partition_time_window), config, warehouse, key, spec)
+
+    return cluster_asset
 
 
-@dg.asset(
-    key=CLUSTERS_WEEK_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=weekly_partitions,
-    deps=[SIGNALS_KEY, REJECTS_KEY], backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[spec_for(n, CLUSTERS_WEEK_KEY, d) for n, d in _CLUSTER_CHECKS],
-    description="Published cross-user issue clusters of the ISO week (Monday start); runs only when all seven days exist.",
+learning_issue_clusters_day = _cluster_asset(
+    "day", CLUSTERS_DAY_KEY, LEARNING_ISSUE_CLUSTERS_DAY, daily_partitions, days_in,
+    "Published cross-user issue clusters of the day, scored and explained; telemetry in learning_issue_cluster_runs.",
 )
-def learning_issue_clusters_week(context: dg.AssetExecutionContext, config: ClusterConfig, warehouse: WarehouseResource):
-    yield from _cluster_periods(context, "week", weeks_in(context.partition_time_window), config, warehouse,
-                                CLUSTERS_WEEK_KEY, LEARNING_ISSUE_CLUSTERS_WEEK)
+learning_issue_clusters_week = _cluster_asset(
+    "week", CLUSTERS_WEEK_KEY, LEARNING_ISSUE_CLUSTERS_WEEK, weekly_partitions, weeks_in,
+    "Published cross-user issue clusters of the ISO week (Monday start); runs only when all seven days exist.",
+)

@@ -1,7 +1,8 @@
 """Validate and pseudonymize raw ``learning.signal.logged`` events (pure: frames in, frames out).
 
 Every raw row ends up either as one accepted signal or as one reject with its reason;
-nothing is dropped. The JSON is parsed and typed by DuckDB in one vectorised pass.
+nothing is dropped. DuckDB parses and types the JSON, vectorised; Python only sees distinct
+user ids (for the HMAC) and distinct attribute texts (for canonical JSON).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ RAW_COLUMNS = ["source_ref", "id", "user_id", "timestamp", "event_type", "data",
 CATEGORIES = ("quality_signal", "friction_signal", "outcome_signal", "correction_signal")
 FACETS = ("issue_type", "invariant_id", "agent_version", "workflow_phase", "modality")
 CONFIDENCE_BANDS = ("high", "medium", "low")
-
 
 
 class SignalRules(BaseModel):
@@ -84,7 +84,7 @@ _TEXT_PATHS = {
     "captured_at_text": "$.captured_at", "user_ref": "$.user_ref.pseudonymized_user_id",
     **{f: f"$.signature.{f}" for f in FACETS + ("confidence_band",)},
     "cluster_signature": "$.cluster_signature", "mismatch_severity": "$.attributes.mismatch_severity",
-    "attributes": "$.attributes", "retracted_event_id": "$.retracted_event_id",
+    "attributes": "$.attributes",
 }
 _KIND_PATHS = {
     "data_kind": "$", "schema_version_kind": "$.schema_version", "signal_type_kind": "$.signal_type",
@@ -213,7 +213,7 @@ def validate_signals(
                   LEFT JOIN pseudonyms USING (user_id) WHERE rule = 0)
             ORDER BY event_time, event_id
         """).to_arrow_table().to_pandas()
-        r = con.sql(f"""
+        r = con.sql("""
             SELECT pos, period_day, source_ref, id AS event_id, event_type, pseudo_user_id, rule, user_id
             FROM result LEFT JOIN pseudonyms USING (user_id) WHERE rule > 0 ORDER BY source_ref
         """).to_arrow_table().to_pandas()

@@ -14,7 +14,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from platform_core.privacy import find_raw_ids
 from platform_core.resources import WarehouseResource
 from kura_assets import demo
-from kura_assets.assets import CLUSTERS_DAY_KEY, CLUSTERS_WEEK_KEY, SIGNALS_KEY
+from kura_assets.assets import CLUSTERS_DAY_KEY, SIGNALS_KEY
 from kura_assets.definitions import ASSETS, defs
 from kura_assets.resources import KuraEventSource, Pseudonymizer
 from kura_assets.tables import LEARNING_ISSUE_CLUSTER_RUNS, LEARNING_ISSUE_CLUSTERS_WEEK, LEARNING_SIGNALS

@@ -3,7 +3,6 @@
 import json
 from datetime import date, datetime, timedelta
 
-import pandas as pd
 
 from platform_core.hashing import content_hash
 from platform_core.privacy import find_raw_ids
