@@ -21,7 +21,7 @@ from platform_core.hashing import canonical_json, frames_hash
 from platform_core.resources import WarehouseResource
 from platform_core.tables import TableSpec
 from platform_core.warehouse import partition_key
-from kura_assets.clustering import cluster_signals, period_days, period_key
+from kura_assets.clustering import cluster_periods, period_days, period_key
 from kura_assets.contracts import contract_problems
 from kura_assets.partitions import daily_partitions, days_in, weekly_partitions, weeks_in
 from kura_assets.resources import KuraEventSource, Pseudonymizer
@@ -137,37 +137,43 @@ def _cluster_periods(context, granularity: str, starts: list[date], config: Clus
     signal_parts = previous_hashes(backend, LEARNING_SIGNALS)
     reject_parts = previous_hashes(backend, LEARNING_SIGNAL_REJECTS)
     previous = previous_hashes(backend, spec)
+    days = {start: period_days(granularity, start) for start in starts}
+    missing = {period_key(granularity, s): [d.isoformat() for d in ds if partition_key({"period_day": d}) not in signal_parts]
+               for s, ds in days.items()}
+    missing = {k: v for k, v in missing.items() if v}
+    if missing:
+        raise dg.Failure(
+            description="Every day of a period needs its learning_signals partition; missing: "
+            + "; ".join(f"{k}: {', '.join(v)}" for k, v in missing.items()) + ". Materialize those days first (nothing was written).",
+            metadata={"missing_days": missing},
+        )
+    # One read and one clustering pass for the whole range; checks and commits stay per period.
+    window = ("period_day", days[starts[0]][0], days[starts[-1]][-1] + timedelta(days=1))
+    signals = backend.read(LEARNING_SIGNALS, between=window)
+    rejects = backend.read(LEARNING_SIGNAL_REJECTS, between=window, columns=["period_day", "reason"])
+    by_reason, input_hashes = {}, {}
+    for start, ds in days.items():
+        in_period = rejects["period_day"].between(pd.Timestamp(ds[0]), pd.Timestamp(ds[-1]))
+        by_reason[start] = {str(k): int(v) for k, v in rejects.loc[in_period, "reason"].value_counts().sort_index().items()}
+        day_keys = [partition_key({"period_day": d}) for d in ds]
+        input_hashes[start] = frames_hash(*(signal_parts[k][1] for k in day_keys), *(reject_parts[k][1] for k in day_keys),
+                                          canonical_json(params.model_dump()))
+    results = cluster_periods(signals, granularity, starts, params,
+                              {s: {"low_confidence_filtered_events": r.get("low_confidence_filtered", 0)} for s, r in by_reason.items()})
     outcomes: list[CheckOutcome] = []
     report = RunReport()
     try:
         for start in starts:
-            label = period_key(granularity, start)
-            days = period_days(granularity, start)
-            day_keys = [partition_key({"period_day": d}) for d in days]
-            missing = [d.isoformat() for d, k in zip(days, day_keys) if k not in signal_parts]
-            if missing:
-                raise dg.Failure(
-                    description=f"{granularity} {label} needs learning_signals for every day; missing: {', '.join(missing)}. "
-                    "Materialize those days first (nothing was written).",
-                    metadata={"missing_days": missing},
-                )
-            window = ("period_day", days[0], days[-1] + timedelta(days=1))
-            signals = backend.read(LEARNING_SIGNALS, between=window)
-            reasons = backend.read(LEARNING_SIGNAL_REJECTS, between=window, columns=["reason"])["reason"]
-            by_reason = {str(k): int(v) for k, v in reasons.value_counts().sort_index().items()}
-            input_hash = frames_hash(*(signal_parts[k][1] for k in day_keys), *(reject_parts[k][1] for k in day_keys),
-                                     canonical_json(params.model_dump()))
-            result = cluster_signals(signals, granularity, start, params,
-                                     controls={"low_confidence_filtered_events": by_reason.get("low_confidence_filtered", 0)})
+            label, result, reasons, input_hash = period_key(granularity, start), results[start], by_reason[start], input_hashes[start]
             w_clusters, o_clusters = prepare(key, spec, {"period_start": start}, result.clusters, input_hash)
             s = result.stats
             runs = pd.DataFrame([{
                 "period_granularity": granularity, "period_start": pd.Timestamp(start), "period_key": label,
-                "events_read": len(signals) + len(reasons), "considered": s["considered"], "rejected": len(reasons),
-                "retracted": by_reason.get("retracted", 0), "low_confidence_filtered": by_reason.get("low_confidence_filtered", 0),
+                "events_read": s["considered"] + sum(reasons.values()), "considered": s["considered"], "rejected": sum(reasons.values()),
+                "retracted": reasons.get("retracted", 0), "low_confidence_filtered": reasons.get("low_confidence_filtered", 0),
                 "dominance_dropped": s["dominance_dropped"], "candidate_clusters": s["candidate_clusters"],
                 "clusters_written": s["clusters_written"], "filtered_min_support": s["filtered_min_support"],
-                "filtered_min_users": s["filtered_min_users"], "rejects_by_reason": canonical_json(by_reason),
+                "filtered_min_users": s["filtered_min_users"], "rejects_by_reason": canonical_json(reasons),
                 "status": "published" if s["clusters_written"] else "no_clusters",
                 "config": canonical_json(params.model_dump()),
                 "clusters_content_hash": w_clusters.content_hash if w_clusters else "",
@@ -188,7 +194,7 @@ def _cluster_periods(context, granularity: str, starts: list[date], config: Clus
             commit(backend, [w for w in (w_clusters, w_runs) if w is not None], period_outcomes)
             top = result.clusters.sort_values(["score", "cluster_signature"], ascending=[False, True]).head(5)
             report.add(label, clusters=s["clusters_written"], content_hash=w_clusters.content_hash, input_hash=input_hash,
-                       telemetry={k: v for k, v in s.items()}, rejects_by_reason=by_reason,
+                       telemetry=dict(s), rejects_by_reason=reasons,
                        top=[{"score": float(r.score), "summary": r.summary} for r in top.itertuples()])
             context.log.info(f"{granularity} {label}: {s}")
     except BlockingCheckFailed as exc:

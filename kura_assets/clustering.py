@@ -7,11 +7,11 @@ the support or unique-user thresholds are counted but never published.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import duckdb
+import orjson
 import pandas as pd
 
 from platform_core.hashing import canonical_json
@@ -50,100 +50,112 @@ def cluster_signals(
     params: ScoringParams | None = None,
     controls: dict | None = None,
 ) -> ClusterResult:
-    """Score and publish the period's clusters.
+    """Score and publish the clusters of one period (see :func:`cluster_periods`)."""
+    return cluster_periods(signals, granularity, [period_start], params, {period_start: controls or {}})[period_start]
 
-    ``signals`` are rows of ``kura.learning_signals`` for the period; ``controls`` are extra
-    facts recorded in every cluster's ``false_positive_controls`` (e.g. how many low-confidence
-    events the validation filtered out). Aggregation runs in DuckDB; sums of weights are exact
-    decimals, so parallel aggregation cannot change a score's last digit between runs.
+
+def _period_sql(granularity: str) -> str:
+    return "period_day" if granularity == "day" else "CAST(date_trunc('week', period_day) AS TIMESTAMP)"  # ISO: Monday
+
+
+def cluster_periods(
+    signals: pd.DataFrame,
+    granularity: str,
+    period_starts: list[date],
+    params: ScoringParams | None = None,
+    controls: dict[date, dict] | None = None,
+) -> dict[date, ClusterResult]:
+    """Score and publish the clusters of each period (days, or ISO weeks by their Monday).
+
+    ``signals`` are rows of ``kura.learning_signals`` covering the periods; ``controls`` are
+    extra facts per period recorded in every cluster's ``false_positive_controls`` (e.g. how
+    many low-confidence events the validation filtered out). All periods are aggregated in
+    one DuckDB pass; sums of weights are exact decimals, so parallel aggregation cannot change
+    a score's last digit between runs.
     """
     params = params or ScoringParams()
+    controls = controls or {}
     severity, impact = weight_sql(params)
+    cap = int(params.max_events_per_user)
+    needed = ["event_id", "event_time", "pseudo_user_id", "signal_type", "confidence_band", "workflow_phase", "source_cluster_signature"]
+    carried = ", ".join(needed + [f for f in params.signature_facets if f not in needed])
     con = duckdb.connect()
     try:
         for name, table in weight_tables(params).items():
             con.register(name, table)
         con.register("signals", signals)
-        needed = ["event_id", "event_time", "pseudo_user_id", "signal_type", "confidence_band", "workflow_phase", "source_cluster_signature"]
-        carried = ", ".join(needed + [f for f in params.signature_facets if f not in needed])
+        con.register("periods", pd.DataFrame({"period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]")}))
         con.execute(f"""
             CREATE TEMP TABLE ranked AS  -- narrow on purpose: the window sorts these columns only
-            SELECT *, row_number() OVER (PARTITION BY cluster_signature, pseudo_user_id ORDER BY event_time, event_id) AS nth
-            FROM (SELECT {carried}, {signature_sql(params.signature_facets)} AS cluster_signature,
+            SELECT *, row_number() OVER (PARTITION BY period_start, cluster_signature, pseudo_user_id ORDER BY event_time, event_id) AS nth
+            FROM (SELECT {_period_sql(granularity)} AS period_start, {carried},
+                         {signature_sql(params.signature_facets)} AS cluster_signature,
                          CAST({severity} AS DECIMAL(18, 12)) AS severity, CAST({impact} AS DECIMAL(18, 12)) AS impact
-                  FROM signals {WEIGHT_JOINS})
+                  FROM signals {WEIGHT_JOINS}) AS s
+            SEMI JOIN periods USING (period_start)
         """)
-        con.execute(f"CREATE TEMP TABLE kept AS SELECT * FROM ranked WHERE nth <= {int(params.max_events_per_user)}")
+        con.execute(f"CREATE TEMP TABLE kept AS SELECT * FROM ranked WHERE nth <= {cap}")
         agg = con.sql(f"""
-            SELECT cluster_signature, count(*) AS events, count(DISTINCT pseudo_user_id) AS users,
+            SELECT period_start, cluster_signature, count(*) AS events, count(DISTINCT pseudo_user_id) AS users,
                    CAST(sum(severity) AS DOUBLE) AS severity_sum, CAST(sum(impact) AS DOUBLE) AS impact_sum,
                    min(event_time) AS first_seen, max(event_time) AS last_seen,
                    {", ".join(f"any_value({f}) AS {f}" for f in params.signature_facets)}
-            FROM kept GROUP BY cluster_signature ORDER BY cluster_signature
+            FROM kept GROUP BY period_start, cluster_signature ORDER BY period_start, cluster_signature
         """).df()
-        dropped = dict(con.sql("SELECT cluster_signature, count(*) FROM ranked WHERE nth > "
-                               f"{int(params.max_events_per_user)} GROUP BY ALL").fetchall())
-        below_support = agg["events"] < params.min_support
-        below_users = ~below_support & (agg["users"] < params.min_unique_users)
-        pub = agg[~below_support & ~below_users].reset_index(drop=True)
-        stats = {
-            "considered": int(len(signals)),
-            "dominance_dropped": int(sum(dropped.values())),
-            "candidate_clusters": int(len(agg)),
-            "filtered_min_support": int(below_support.sum()),
-            "filtered_min_users": int(below_users.sum()),
-            "clusters_written": int(len(pub)),
-        }
-        if pub.empty:
-            return ClusterResult(LEARNING_ISSUE_CLUSTERS_DAY.empty_frame(), stats)
-        con.register("published", pub[["cluster_signature"]])
+        considered = dict(con.sql("SELECT period_start, count(*) FROM ranked GROUP BY ALL").fetchall())
+        dropped = {(p, sig): n for p, sig, n in con.sql(
+            f"SELECT period_start, cluster_signature, count(*) FROM ranked WHERE nth > {cap} GROUP BY ALL").fetchall()}
+        agg["below_support"] = agg["events"] < params.min_support
+        agg["below_users"] = ~agg["below_support"] & (agg["users"] < params.min_unique_users)
+        pub = agg[~agg["below_support"] & ~agg["below_users"]].reset_index(drop=True)
+        con.register("published", pub[["period_start", "cluster_signature"]])
         counts = con.sql("""
-            SELECT dim, cluster_signature, value, n FROM (
-                SELECT 'signal_type' AS dim, cluster_signature, signal_type AS value, count(*) AS n FROM kept GROUP BY ALL
-                UNION ALL SELECT 'confidence_band', cluster_signature, confidence_band, count(*) FROM kept GROUP BY ALL
-                UNION ALL SELECT 'workflow_phase', cluster_signature, workflow_phase, count(*) FROM kept GROUP BY ALL
-                UNION ALL SELECT 'source', cluster_signature, source_cluster_signature, count(*) FROM kept GROUP BY ALL
-            ) SEMI JOIN published USING (cluster_signature)
-            ORDER BY dim, cluster_signature, n DESC, value
+            SELECT dim, period_start, cluster_signature, value, n FROM (
+                SELECT 'signal_type' AS dim, period_start, cluster_signature, signal_type AS value, count(*) AS n FROM kept GROUP BY ALL
+                UNION ALL SELECT 'confidence_band', period_start, cluster_signature, confidence_band, count(*) FROM kept GROUP BY ALL
+                UNION ALL SELECT 'workflow_phase', period_start, cluster_signature, workflow_phase, count(*) FROM kept GROUP BY ALL
+                UNION ALL SELECT 'source', period_start, cluster_signature, source_cluster_signature, count(*) FROM kept GROUP BY ALL
+            ) SEMI JOIN published USING (period_start, cluster_signature)
+            ORDER BY dim, period_start, cluster_signature, n DESC, value
         """).fetchall()
         examples = con.sql(f"""
-            SELECT cluster_signature, event_id, e.event_time, e.signal_type, e.confidence_band, e.workflow_phase, attributes
-            FROM (SELECT *, row_number() OVER (PARTITION BY cluster_signature ORDER BY severity DESC, event_time, event_id) AS rn
-                  FROM kept SEMI JOIN published USING (cluster_signature)) AS e
+            SELECT period_start, cluster_signature, event_id, e.event_time, e.signal_type, e.confidence_band, e.workflow_phase, attributes
+            FROM (SELECT *, row_number() OVER (PARTITION BY period_start, cluster_signature ORDER BY severity DESC, event_time, event_id) AS rn
+                  FROM kept SEMI JOIN published USING (period_start, cluster_signature)) AS e
             JOIN signals USING (event_id)
             WHERE rn <= {int(params.representative_examples)}
-            ORDER BY cluster_signature, rn
+            ORDER BY period_start, cluster_signature, rn
         """).fetchall()
     finally:
         con.close()
 
-    by_dim: dict[str, dict[str, dict[str, int]]] = {}
-    for dim, sig, value, n in counts:
-        by_dim.setdefault(dim, {}).setdefault(sig, {})[value] = int(n)
-    example_rows: dict[str, list[dict]] = {}
-    for sig, event_id, event_time, signal_type, band, phase, attributes in examples:
-        example_rows.setdefault(sig, []).append({
+    by_dim: dict[str, dict[tuple, dict[str, int]]] = {}
+    for dim, period, sig, value, n in counts:
+        by_dim.setdefault(dim, {}).setdefault((period, sig), {})[value] = int(n)
+    example_rows: dict[tuple, list[dict]] = {}
+    for period, sig, event_id, event_time, signal_type, band, phase, attributes in examples:
+        example_rows.setdefault((period, sig), []).append({
             "event_id": event_id, "captured_at": event_time.isoformat(), "signal_type": signal_type,
-            "confidence_band": band, "workflow_phase": phase, "attributes": json.loads(attributes),
+            "confidence_band": band, "workflow_phase": phase, "attributes": orjson.loads(attributes),
         })
-
     scores = score_clusters(pub["events"].to_numpy(), pub["users"].to_numpy(),
                             pub["severity_sum"].to_numpy() / pub["events"].to_numpy(),
                             pub["impact_sum"].to_numpy() / pub["events"].to_numpy(), params)
-    key = period_key(granularity, period_start)
     references = {
         "frequency_reference_events": params.frequency_reference_events,
         "reproducibility_reference_users": params.reproducibility_reference_users,
         "reproducibility_reference_events_per_user": params.reproducibility_reference_events_per_user,
     }
-    rows = []
+    rows: dict[date, list[dict]] = {start: [] for start in period_starts}
     for a, s in zip(pub.to_dict("records"), scores.to_dict("records")):
-        sig = a["cluster_signature"]
+        period, sig = a["period_start"].date(), a["cluster_signature"]
+        at = (a["period_start"], sig)
+        key = period_key(granularity, period)
         facet_values = {f: a[f] for f in params.signature_facets}
-        signal_counts = by_dim["signal_type"][sig]
+        signal_counts = by_dim["signal_type"][at]
         top = sorted(signal_counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        rows.append({
-            "period_start": pd.Timestamp(period_start),
+        rows[period].append({
+            "period_start": a["period_start"],
             "period_granularity": granularity,
             "period_key": key,
             "cluster_signature": sig,
@@ -158,22 +170,37 @@ def cluster_signals(
                 "event_count": int(a["events"]), "unique_pseudo_users": int(a["users"]),
                 "first_seen": a["first_seen"].isoformat(), "last_seen": a["last_seen"].isoformat(),
                 "signal_counts": signal_counts, "top_signals": [t for t, _ in top],
-                "confidence_bands": by_dim["confidence_band"][sig], "source_cluster_signatures": sorted(by_dim["source"][sig]),
+                "confidence_bands": by_dim["confidence_band"][at], "source_cluster_signatures": sorted(by_dim["source"][at]),
             }),
             "affected_workflow_phases": canonical_json(
-                [{"workflow_phase": p, "events": n} for p, n in sorted(by_dim["workflow_phase"][sig].items(), key=lambda kv: (-kv[1], kv[0]))]
+                [{"workflow_phase": p, "events": n} for p, n in sorted(by_dim["workflow_phase"][at].items(), key=lambda kv: (-kv[1], kv[0]))]
             ),
-            "representative_examples": canonical_json(example_rows.get(sig, [])),
+            "representative_examples": canonical_json(example_rows.get(at, [])),
             "false_positive_controls": canonical_json({
                 "min_support": params.min_support, "min_unique_users": params.min_unique_users,
                 "max_events_per_user": params.max_events_per_user,
-                "dominance_dropped_events": int(dropped.get(sig, 0)),
+                "dominance_dropped_events": int(dropped.get(at, 0)),
                 "signature_facets": params.signature_facets,
-                **(controls or {}),
+                **controls.get(period, {}),
                 "status": "published",
             }),
         })
-    return ClusterResult(pd.DataFrame(rows), stats)
+
+    results = {}
+    for start in period_starts:
+        at = pd.Timestamp(start)
+        mine = agg[agg["period_start"] == at]
+        stats = {
+            "considered": int(considered.get(at, 0)),
+            "dominance_dropped": int(sum(n for (p, _), n in dropped.items() if p == at)),
+            "candidate_clusters": int(len(mine)),
+            "filtered_min_support": int(mine["below_support"].sum()),
+            "filtered_min_users": int(mine["below_users"].sum()),
+            "clusters_written": len(rows[start]),
+        }
+        frame = pd.DataFrame(rows[start]) if rows[start] else LEARNING_ISSUE_CLUSTERS_DAY.empty_frame()
+        results[start] = ClusterResult(frame, stats)
+    return results
 
 
 def _summary(facets: dict, events: int, users: int, top: list[tuple[str, int]], granularity: str, key: str) -> str:

@@ -119,7 +119,7 @@ def test_a_week_refuses_to_run_until_all_seven_days_exist(tmp_path):
     result = run([clusters_week], url, WEEK1)
     assert not result.success
     failure = result.failure_data_for_node("kura__learning_issue_clusters_week").error.message
-    assert "missing: 2026-11-07, 2026-11-08" in failure
+    assert "2026-W45: 2026-11-07, 2026-11-08" in failure
     assert backend_for(url).read(LEARNING_ISSUE_CLUSTERS_WEEK).empty
 
 
