@@ -85,16 +85,20 @@ def cluster_periods(
             con.register(name, table)
         con.register("signals", signals)
         con.register("periods", pd.DataFrame({"period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]")}))
+        con.execute("SET preserve_insertion_order = false")  # every result below is ordered explicitly
+        facets = ", ".join(params.signature_facets)
+        # Hash each distinct facet combination once, not every event.
         con.execute(f"""
             CREATE TEMP TABLE ranked AS  -- narrow on purpose: the window sorts these columns only
             SELECT *, row_number() OVER (PARTITION BY period_start, cluster_signature, pseudo_user_id ORDER BY event_time, event_id) AS nth
-            FROM (SELECT {_period_sql(granularity)} AS period_start, {carried},
-                         {signature_sql(params.signature_facets)} AS cluster_signature,
+            FROM (SELECT {_period_sql(granularity)} AS period_start, {carried}, cluster_signature,
                          CAST({severity} AS DECIMAL(18, 12)) AS severity, CAST({impact} AS DECIMAL(18, 12)) AS impact
-                  FROM signals {WEIGHT_JOINS}) AS s
+                  FROM signals {WEIGHT_JOINS}
+                  JOIN (SELECT {facets}, {signature_sql(params.signature_facets)} AS cluster_signature
+                        FROM (SELECT DISTINCT {facets} FROM signals)) USING ({facets})) AS s
             SEMI JOIN periods USING (period_start)
         """)
-        con.execute(f"CREATE TEMP TABLE kept AS SELECT * FROM ranked WHERE nth <= {cap}")
+        con.execute(f"CREATE TEMP VIEW kept AS SELECT * FROM ranked WHERE nth <= {cap}")
         agg = con.sql(f"""
             SELECT period_start, cluster_signature, count(*) AS events, count(DISTINCT pseudo_user_id) AS users,
                    CAST(sum(severity) AS DOUBLE) AS severity_sum, CAST(sum(impact) AS DOUBLE) AS impact_sum,
