@@ -7,6 +7,7 @@ user ids (for the HMAC) and distinct attribute texts (for canonical JSON).
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -42,6 +43,7 @@ class SignalRules(BaseModel):
     max_clock_skew_minutes: float = Field(5.0, description="How far after its row timestamp captured_at may lie.")
     retraction_grace_hours: float = Field(24.0, description="Retractions logged up to this long after the day still count.")
     max_kept_text_chars: int = Field(4000, description="Kept raw payloads and attributes are cut to this length.")
+    working_memory_mb: int = Field(768, description="DuckDB memory for validation; beyond it, intermediate tables spill to disk.")
 
     def read_window(self, first_day: date, last_day: date | None = None) -> tuple[datetime, datetime]:
         """Row-timestamp window holding every event of the days and the retractions that count."""
@@ -190,6 +192,9 @@ def validate_signals(
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = false")  # order is set explicitly where it matters
+        # Bounded: a week of raw events must validate within a couple of GB; past this DuckDB spills to disk.
+        con.execute(f"SET memory_limit = '{rules.working_memory_mb}MB'")
+        con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/kura-duckdb'")
         raw = _as_raw(raw)
         con.register("raw", pa.Table.from_pandas(raw.assign(pos=range(len(raw))), preserve_index=False))
         placed, result = _validation_steps(rules)
