@@ -54,6 +54,14 @@ def cluster_signals(
     return cluster_periods(signals, granularity, [period_start], params, {period_start: controls or {}})[period_start]
 
 
+#: Per-cluster breakdowns: name -> the column counted.
+_DETAIL_DIMENSIONS = {"signal_types": "signal_type", "bands": "confidence_band", "phases": "workflow_phase",
+                      "sources": "source_cluster_signature"}
+#: ISO text of a timestamp as Python's isoformat writes it (microseconds only when there are some).
+_ISO_SQL = ("CASE WHEN epoch_us({column}) % 1000000 = 0 THEN strftime({column}, '%Y-%m-%dT%H:%M:%S') "
+            "ELSE strftime({column}, '%Y-%m-%dT%H:%M:%S.%f') END")
+
+
 def _period_sql(granularity: str) -> str:
     return "period_day" if granularity == "day" else "CAST(date_trunc('week', period_day) AS TIMESTAMP)"  # ISO: Monday
 
@@ -113,35 +121,42 @@ def cluster_periods(
         agg["below_users"] = ~agg["below_support"] & (agg["users"] < params.min_unique_users)
         pub = agg[~agg["below_support"] & ~agg["below_users"]].reset_index(drop=True)
         con.register("published", pub[["period_start", "cluster_signature"]])
-        counts = con.sql("""
-            SELECT dim, period_start, cluster_signature, value, n FROM (
-                SELECT 'signal_type' AS dim, period_start, cluster_signature, signal_type AS value, count(*) AS n FROM kept GROUP BY ALL
-                UNION ALL SELECT 'confidence_band', period_start, cluster_signature, confidence_band, count(*) FROM kept GROUP BY ALL
-                UNION ALL SELECT 'workflow_phase', period_start, cluster_signature, workflow_phase, count(*) FROM kept GROUP BY ALL
-                UNION ALL SELECT 'source', period_start, cluster_signature, source_cluster_signature, count(*) FROM kept GROUP BY ALL
-            ) SEMI JOIN published USING (period_start, cluster_signature)
-            ORDER BY dim, period_start, cluster_signature, n DESC, value
-        """).fetchall()
-        examples = con.sql(f"""
-            SELECT period_start, cluster_signature, event_id, e.event_time, e.signal_type, e.confidence_band, e.workflow_phase, attributes
-            FROM (SELECT *, row_number() OVER (PARTITION BY period_start, cluster_signature ORDER BY severity DESC, event_time, event_id) AS rn
-                  FROM kept SEMI JOIN published USING (period_start, cluster_signature)) AS e
-            JOIN signals USING (event_id)
-            WHERE rn <= {int(params.representative_examples)}
-            ORDER BY period_start, cluster_signature, rn
-        """).fetchall()
+        # Each cluster's details as canonical JSON pieces built in SQL (compact, keys in byte
+        # order, as canonical_json writes them), so Python handles one row per cluster.
+        details = con.sql(f"""
+            WITH k AS (SELECT * FROM kept SEMI JOIN published USING (period_start, cluster_signature)),
+            {", ".join(f"{dim} AS (SELECT period_start, cluster_signature, {col} AS v, count(*) AS n FROM k GROUP BY ALL)"
+                       for dim, col in _DETAIL_DIMENSIONS.items())},
+            examples AS (
+                SELECT period_start, cluster_signature, to_json(list(struct_pack(
+                           attributes := CAST(attributes AS JSON), captured_at := {_ISO_SQL.format(column="e.event_time")},
+                           confidence_band := e.confidence_band, event_id := event_id, signal_type := e.signal_type,
+                           workflow_phase := e.workflow_phase) ORDER BY rn)) AS examples
+                FROM (SELECT *, row_number() OVER (PARTITION BY period_start, cluster_signature
+                                                   ORDER BY severity DESC, event_time, event_id) AS rn FROM k) AS e
+                JOIN signals USING (event_id)
+                WHERE rn <= {int(params.representative_examples)}
+                GROUP BY ALL
+            )
+            SELECT period_start, cluster_signature, signal_counts, top_signals, top3, bands, phases, sources, examples
+            FROM (SELECT period_start, cluster_signature,
+                         to_json(map_from_entries(list(struct_pack(k := v, v := n) ORDER BY v))) AS signal_counts,
+                         to_json(list(v ORDER BY n DESC, v)) AS top_signals,
+                         array_to_string(list_slice(list(v || ' x' || n ORDER BY n DESC, v), 1, 3), ', ') AS top3
+                  FROM signal_types GROUP BY ALL)
+            JOIN (SELECT period_start, cluster_signature, to_json(map_from_entries(list(struct_pack(k := v, v := n) ORDER BY v))) AS bands
+                  FROM bands GROUP BY ALL) USING (period_start, cluster_signature)
+            JOIN (SELECT period_start, cluster_signature,
+                         to_json(list(struct_pack(events := n, workflow_phase := v) ORDER BY n DESC, v)) AS phases
+                  FROM phases GROUP BY ALL) USING (period_start, cluster_signature)
+            JOIN (SELECT period_start, cluster_signature, to_json(list(v ORDER BY v)) AS sources FROM sources GROUP BY ALL)
+                  USING (period_start, cluster_signature)
+            JOIN examples USING (period_start, cluster_signature)
+        """).df()
     finally:
         con.close()
 
-    by_dim: dict[str, dict[tuple, dict[str, int]]] = {}
-    for dim, period, sig, value, n in counts:
-        by_dim.setdefault(dim, {}).setdefault((period, sig), {})[value] = int(n)
-    example_rows: dict[tuple, list[dict]] = {}
-    for period, sig, event_id, event_time, signal_type, band, phase, attributes in examples:
-        example_rows.setdefault((period, sig), []).append({
-            "event_id": event_id, "captured_at": event_time.isoformat(), "signal_type": signal_type,
-            "confidence_band": band, "workflow_phase": phase, "attributes": orjson.loads(attributes),
-        })
+    pub = pub.merge(details, on=["period_start", "cluster_signature"], how="left", validate="one_to_one")
     scores = score_clusters(pub["events"].to_numpy(), pub["users"].to_numpy(),
                             pub["severity_sum"].to_numpy() / pub["events"].to_numpy(),
                             pub["impact_sum"].to_numpy() / pub["events"].to_numpy(), params)
@@ -150,21 +165,19 @@ def cluster_periods(
         "reproducibility_reference_users": params.reproducibility_reference_users,
         "reproducibility_reference_events_per_user": params.reproducibility_reference_events_per_user,
     }
+    raw = orjson.Fragment
     rows: dict[date, list[dict]] = {start: [] for start in period_starts}
     for a, s in zip(pub.to_dict("records"), scores.to_dict("records")):
         period, sig = a["period_start"].date(), a["cluster_signature"]
-        at = (a["period_start"], sig)
         key = period_key(granularity, period)
         facet_values = {f: a[f] for f in params.signature_facets}
-        signal_counts = by_dim["signal_type"][at]
-        top = sorted(signal_counts.items(), key=lambda kv: (-kv[1], kv[0]))
         rows[period].append({
             "period_start": a["period_start"],
             "period_granularity": granularity,
             "period_key": key,
             "cluster_signature": sig,
             "signature": canonical_json(facet_values),
-            "summary": _summary(facet_values, int(a["events"]), int(a["users"]), top, granularity, key),
+            "summary": _summary(facet_values, int(a["events"]), int(a["users"]), a["top3"], granularity, key),
             "score": float(s["score"]),
             "score_factors": canonical_json({
                 "frequency": float(s["frequency"]), "severity": float(s["severity"]), "impact": float(s["impact"]),
@@ -173,17 +186,15 @@ def cluster_periods(
             "aggregates": canonical_json({
                 "event_count": int(a["events"]), "unique_pseudo_users": int(a["users"]),
                 "first_seen": a["first_seen"].isoformat(), "last_seen": a["last_seen"].isoformat(),
-                "signal_counts": signal_counts, "top_signals": [t for t, _ in top],
-                "confidence_bands": by_dim["confidence_band"][at], "source_cluster_signatures": sorted(by_dim["source"][at]),
+                "signal_counts": raw(a["signal_counts"]), "top_signals": raw(a["top_signals"]),
+                "confidence_bands": raw(a["bands"]), "source_cluster_signatures": raw(a["sources"]),
             }),
-            "affected_workflow_phases": canonical_json(
-                [{"workflow_phase": p, "events": n} for p, n in sorted(by_dim["workflow_phase"][at].items(), key=lambda kv: (-kv[1], kv[0]))]
-            ),
-            "representative_examples": canonical_json(example_rows.get(at, [])),
+            "affected_workflow_phases": a["phases"],
+            "representative_examples": a["examples"],
             "false_positive_controls": canonical_json({
                 "min_support": params.min_support, "min_unique_users": params.min_unique_users,
                 "max_events_per_user": params.max_events_per_user,
-                "dominance_dropped_events": int(dropped.get(at, 0)),
+                "dominance_dropped_events": int(dropped.get((a["period_start"], sig), 0)),
                 "signature_facets": params.signature_facets,
                 **controls.get(period, {}),
                 "status": "published",
@@ -207,8 +218,8 @@ def cluster_periods(
     return results
 
 
-def _summary(facets: dict, events: int, users: int, top: list[tuple[str, int]], granularity: str, key: str) -> str:
+def _summary(facets: dict, events: int, users: int, top_signals: str, granularity: str, key: str) -> str:
     what = facets.get("issue_type", "issue")
     where = ", ".join(f"{k}={v}" for k, v in facets.items() if k != "issue_type")
-    signals = ", ".join(f"{t} x{n}" for t, n in top[:3])
+    signals = top_signals
     return f"{what} ({where}): {events} events from {users} users in {granularity} {key}; signals: {signals}"

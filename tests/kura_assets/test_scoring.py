@@ -3,6 +3,7 @@
 import json
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from kura_assets.clustering import cluster_signals
@@ -71,3 +72,12 @@ def test_below_threshold_clusters_are_counted_not_published():
     assert result.clusters.empty and result.stats["filtered_min_users"] == 1
     result = cluster_signals(signal_rows(DAY, spec[:2] + [("u2", "workflow_violation", "high", None)])[:2], "day", DAY)
     assert result.clusters.empty and result.stats["filtered_min_support"] == 1
+
+
+def test_examples_carry_their_capture_time_as_iso_text():
+    frame = signal_rows(DAY, WORKED_EXAMPLE)
+    frame.loc[0, "event_time"] = pd.Timestamp("2026-11-03 08:00:00.000250")
+    examples = json.loads(only_cluster(cluster_signals(frame, "day", DAY))["representative_examples"])
+    times = {e["event_id"]: e["captured_at"] for e in examples}
+    assert times["e0000"] == "2026-11-03T08:00:00.000250"
+    assert times["e0001"] == "2026-11-03T08:01:00"
