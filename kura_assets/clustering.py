@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import duckdb
-import orjson
 import pandas as pd
 
-from platform_core.hashing import canonical_json
 from kura_assets.scoring import FORMULA, WEIGHT_JOINS, ScoringParams, score_clusters, weight_sql, weight_tables
 from kura_assets.tables import LEARNING_ISSUE_CLUSTERS_DAY
 
@@ -54,12 +52,70 @@ def cluster_signals(
     return cluster_periods(signals, granularity, [period_start], params, {period_start: controls or {}})[period_start]
 
 
-#: Per-cluster breakdowns: name -> the column counted.
+#: Per-cluster breakdowns: name -> the column counted (never null in learning_signals).
 _DETAIL_DIMENSIONS = {"signal_types": "signal_type", "bands": "confidence_band", "phases": "workflow_phase",
                       "sources": "source_cluster_signature"}
 #: ISO text of a timestamp as Python's isoformat writes it (microseconds only when there are some).
 _ISO_SQL = ("CASE WHEN epoch_us({column}) % 1000000 = 0 THEN strftime({column}, '%Y-%m-%dT%H:%M:%S') "
             "ELSE strftime({column}, '%Y-%m-%dT%H:%M:%S.%f') END")
+
+
+def _literal(value) -> str:
+    """A Python value as a DuckDB literal (structs with sorted keys, like canonical_json)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "struct_pack(" + ", ".join(f'"{k}" := {_literal(v)}' for k, v in sorted(value.items())) + ")"
+    raise TypeError(f"no literal for {value!r}")
+
+
+def _assemble_sql(granularity: str, params: ScoringParams, control_columns: list[str]) -> str:
+    """SQL for the published cluster rows; every JSON column canonical (struct fields in sorted order)."""
+    facets = params.signature_facets
+    what = "facets.issue_type" if "issue_type" in facets else "'issue'"
+    where = " || ', ' || ".join(f"'{f}=' || facets.{f}" for f in facets if f != "issue_type") or "''"
+    references = {
+        "frequency_reference_events": params.frequency_reference_events,
+        "reproducibility_reference_users": params.reproducibility_reference_users,
+        "reproducibility_reference_events_per_user": params.reproducibility_reference_events_per_user,
+    }
+    controls = {
+        "min_support": _literal(params.min_support), "min_unique_users": _literal(params.min_unique_users),
+        "max_events_per_user": _literal(params.max_events_per_user), "signature_facets": _literal(list(facets)),
+        "status": "'published'", "dominance_dropped_events": "coalesce(d.dropped, 0)",
+        **{c: f"period_info.{c}" for c in control_columns},
+    }
+    return f"""
+        SELECT period_start, '{granularity}' AS period_granularity, period_key, cluster_signature,
+               to_json(struct_pack({", ".join(f'"{f}" := facets.{f}' for f in sorted(facets))})) AS signature,
+               {what} || ' (' || {where} || '): ' || events || ' events from ' || users || ' users in {granularity} '
+                   || period_key || '; signals: ' || top3 AS summary,
+               score,
+               to_json(struct_pack(formula := {_literal(FORMULA)}, frequency := frequency, impact := impact,
+                                   "references" := {_literal(references)}, reproducibility := reproducibility,
+                                   severity := severity)) AS score_factors,
+               to_json(struct_pack(confidence_bands := CAST(bands AS JSON), event_count := events,
+                                   first_seen := {_ISO_SQL.format(column="first_seen")},
+                                   last_seen := {_ISO_SQL.format(column="last_seen")},
+                                   signal_counts := CAST(signal_counts AS JSON),
+                                   source_cluster_signatures := CAST(sources AS JSON),
+                                   top_signals := CAST(top_signals AS JSON), unique_pseudo_users := users)) AS aggregates,
+               phases AS affected_workflow_phases,
+               examples AS representative_examples,
+               to_json(struct_pack({", ".join(f'"{k}" := {v}' for k, v in sorted(controls.items()))})) AS false_positive_controls
+        FROM scored
+        JOIN details USING (period_start, cluster_signature)
+        JOIN period_info USING (period_start)
+        LEFT JOIN (SELECT period_start, cluster_signature, count(*) AS dropped FROM capped GROUP BY ALL) AS d
+             USING (period_start, cluster_signature)
+        ORDER BY period_start, cluster_signature
+    """
 
 
 def _period_sql(granularity: str) -> str:
@@ -85,8 +141,7 @@ def cluster_periods(
     controls = controls or {}
     severity, impact = weight_sql(params)
     cap = int(params.max_events_per_user)
-    needed = ["event_id", "event_time", "pseudo_user_id", "signal_type", "confidence_band", "workflow_phase", "source_cluster_signature"]
-    carried = ", ".join(needed + [f for f in params.signature_facets if f not in needed])
+    carried = "event_id, event_time, pseudo_user_id, signal_type, confidence_band, workflow_phase, source_cluster_signature"
     con = duckdb.connect()
     try:
         for name, table in weight_tables(params).items():
@@ -95,111 +150,95 @@ def cluster_periods(
         con.register("periods", pd.DataFrame({"period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]")}))
         con.execute("SET preserve_insertion_order = false")  # every result below is ordered explicitly
         facets = ", ".join(params.signature_facets)
-        # Hash each distinct facet combination once, not every event.
+        key = "period_start, cluster_signature"
+        # Events of the periods with their cluster (each distinct facet combination hashed once) and weights.
+        con.execute(f"""CREATE TEMP TABLE sigs AS
+                        SELECT {facets}, {signature_sql(params.signature_facets)} AS cluster_signature
+                        FROM (SELECT DISTINCT {facets} FROM signals)""")
         con.execute(f"""
-            CREATE TEMP TABLE ranked AS  -- narrow on purpose: the window sorts these columns only
-            SELECT *, row_number() OVER (PARTITION BY period_start, cluster_signature, pseudo_user_id ORDER BY event_time, event_id) AS nth
-            FROM (SELECT {_period_sql(granularity)} AS period_start, {carried}, cluster_signature,
-                         CAST({severity} AS DECIMAL(18, 12)) AS severity, CAST({impact} AS DECIMAL(18, 12)) AS impact
-                  FROM signals {WEIGHT_JOINS}
-                  JOIN (SELECT {facets}, {signature_sql(params.signature_facets)} AS cluster_signature
-                        FROM (SELECT DISTINCT {facets} FROM signals)) USING ({facets})) AS s
-            SEMI JOIN periods USING (period_start)
+            CREATE TEMP TABLE ev AS
+            SELECT * FROM (
+                SELECT {_period_sql(granularity)} AS period_start, {carried}, cluster_signature,
+                       CAST({severity} AS DECIMAL(18, 12)) AS severity, CAST({impact} AS DECIMAL(18, 12)) AS impact
+                FROM signals {WEIGHT_JOINS} JOIN sigs USING ({facets})
+            ) SEMI JOIN periods USING (period_start)
         """)
-        con.execute(f"CREATE TEMP VIEW kept AS SELECT * FROM ranked WHERE nth <= {cap}")
+        # Dominance cap: only users over the cap in a cluster need their events ranked.
+        con.execute(f"""
+            CREATE TEMP TABLE capped AS
+            SELECT {key}, event_id FROM (
+                SELECT {key}, event_id,
+                       row_number() OVER (PARTITION BY {key}, pseudo_user_id ORDER BY event_time, event_id) AS nth
+                FROM ev SEMI JOIN (SELECT {key}, pseudo_user_id FROM ev GROUP BY ALL HAVING count(*) > {cap})
+                     USING (period_start, cluster_signature, pseudo_user_id))
+            WHERE nth > {cap}
+        """)
+        con.execute("CREATE TEMP TABLE kept AS SELECT * FROM ev ANTI JOIN capped USING (period_start, cluster_signature, event_id)")
         agg = con.sql(f"""
-            SELECT period_start, cluster_signature, count(*) AS events, count(DISTINCT pseudo_user_id) AS users,
+            SELECT {key}, count(*) AS events, count(DISTINCT pseudo_user_id) AS users,
                    CAST(sum(severity) AS DOUBLE) AS severity_sum, CAST(sum(impact) AS DOUBLE) AS impact_sum,
-                   min(event_time) AS first_seen, max(event_time) AS last_seen,
-                   {", ".join(f"any_value({f}) AS {f}" for f in params.signature_facets)}
-            FROM kept GROUP BY period_start, cluster_signature ORDER BY period_start, cluster_signature
+                   min(event_time) AS first_seen, max(event_time) AS last_seen, any_value(sigs) AS facets
+            FROM kept JOIN sigs USING (cluster_signature) GROUP BY ALL ORDER BY {key}
         """).df()
-        considered = dict(con.sql("SELECT period_start, count(*) FROM ranked GROUP BY ALL").fetchall())
-        dropped = {(p, sig): n for p, sig, n in con.sql(
-            f"SELECT period_start, cluster_signature, count(*) FROM ranked WHERE nth > {cap} GROUP BY ALL").fetchall()}
+        considered = dict(con.sql("SELECT period_start, count(*) FROM ev GROUP BY ALL").fetchall())
+        dropped = {(p, sig): n for p, sig, n in con.sql(f"SELECT {key}, count(*) FROM capped GROUP BY ALL").fetchall()}
         agg["below_support"] = agg["events"] < params.min_support
         agg["below_users"] = ~agg["below_support"] & (agg["users"] < params.min_unique_users)
         pub = agg[~agg["below_support"] & ~agg["below_users"]].reset_index(drop=True)
         con.register("published", pub[["period_start", "cluster_signature"]])
         # Each cluster's details as canonical JSON pieces built in SQL (compact, keys in byte
         # order, as canonical_json writes them), so Python handles one row per cluster.
-        details = con.sql(f"""
-            WITH k AS (SELECT * FROM kept SEMI JOIN published USING (period_start, cluster_signature)),
-            {", ".join(f"{dim} AS (SELECT period_start, cluster_signature, {col} AS v, count(*) AS n FROM k GROUP BY ALL)"
-                       for dim, col in _DETAIL_DIMENSIONS.items())},
-            examples AS (
-                SELECT period_start, cluster_signature, to_json(list(struct_pack(
-                           attributes := CAST(attributes AS JSON), captured_at := {_ISO_SQL.format(column="e.event_time")},
-                           confidence_band := e.confidence_band, event_id := event_id, signal_type := e.signal_type,
-                           workflow_phase := e.workflow_phase) ORDER BY rn)) AS examples
-                FROM (SELECT *, row_number() OVER (PARTITION BY period_start, cluster_signature
-                                                   ORDER BY severity DESC, event_time, event_id) AS rn FROM k) AS e
-                JOIN signals USING (event_id)
-                WHERE rn <= {int(params.representative_examples)}
+        con.execute(f"""
+            CREATE TEMP TABLE dims AS
+            SELECT {key}, {", ".join(_DETAIL_DIMENSIONS.values())}, count(*) AS n
+            FROM kept SEMI JOIN published USING (period_start, cluster_signature)
+            GROUP BY GROUPING SETS ({", ".join(f"({key}, {col})" for col in _DETAIL_DIMENSIONS.values())})
+        """)
+        con.execute(f"""
+            CREATE TEMP TABLE details AS
+            WITH examples AS (
+                SELECT {key}, to_json(list(struct_pack(
+                           attributes := CAST(attributes AS JSON), captured_at := {_ISO_SQL.format(column="x.event_time")},
+                           confidence_band := x.confidence_band, event_id := x.event_id, signal_type := x.signal_type,
+                           workflow_phase := x.workflow_phase) ORDER BY x.rank)) AS examples
+                FROM (SELECT {key}, unnest(top) AS x FROM (
+                          SELECT {key}, min_by(struct_pack(event_id, event_time, signal_type, confidence_band, workflow_phase,
+                                                           rank := struct_pack(s := -severity, t := event_time, i := event_id)),
+                                               struct_pack(s := -severity, t := event_time, i := event_id),
+                                               {int(params.representative_examples)}) AS top
+                          FROM kept SEMI JOIN published USING (period_start, cluster_signature) GROUP BY ALL))
+                JOIN signals ON signals.event_id = x.event_id
                 GROUP BY ALL
             )
-            SELECT period_start, cluster_signature, signal_counts, top_signals, top3, bands, phases, sources, examples
-            FROM (SELECT period_start, cluster_signature,
-                         to_json(map_from_entries(list(struct_pack(k := v, v := n) ORDER BY v))) AS signal_counts,
-                         to_json(list(v ORDER BY n DESC, v)) AS top_signals,
-                         array_to_string(list_slice(list(v || ' x' || n ORDER BY n DESC, v), 1, 3), ', ') AS top3
-                  FROM signal_types GROUP BY ALL)
-            JOIN (SELECT period_start, cluster_signature, to_json(map_from_entries(list(struct_pack(k := v, v := n) ORDER BY v))) AS bands
-                  FROM bands GROUP BY ALL) USING (period_start, cluster_signature)
-            JOIN (SELECT period_start, cluster_signature,
-                         to_json(list(struct_pack(events := n, workflow_phase := v) ORDER BY n DESC, v)) AS phases
-                  FROM phases GROUP BY ALL) USING (period_start, cluster_signature)
-            JOIN (SELECT period_start, cluster_signature, to_json(list(v ORDER BY v)) AS sources FROM sources GROUP BY ALL)
-                  USING (period_start, cluster_signature)
+            SELECT {key}, signal_counts, top_signals, top3, bands, phases, sources, examples
+            FROM (SELECT {key},
+                         to_json(map_from_entries(list(struct_pack(k := signal_type, v := n) ORDER BY signal_type))) AS signal_counts,
+                         to_json(list(signal_type ORDER BY n DESC, signal_type)) AS top_signals,
+                         array_to_string(list_slice(list(signal_type || ' x' || n ORDER BY n DESC, signal_type), 1, 3), ', ') AS top3
+                  FROM dims WHERE signal_type IS NOT NULL GROUP BY ALL)
+            JOIN (SELECT {key}, to_json(map_from_entries(list(struct_pack(k := confidence_band, v := n) ORDER BY confidence_band))) AS bands
+                  FROM dims WHERE confidence_band IS NOT NULL GROUP BY ALL) USING (period_start, cluster_signature)
+            JOIN (SELECT {key}, to_json(list(struct_pack(events := n, workflow_phase := workflow_phase)
+                                             ORDER BY n DESC, workflow_phase)) AS phases
+                  FROM dims WHERE workflow_phase IS NOT NULL GROUP BY ALL) USING (period_start, cluster_signature)
+            JOIN (SELECT {key}, to_json(list(source_cluster_signature ORDER BY source_cluster_signature)) AS sources
+                  FROM dims WHERE source_cluster_signature IS NOT NULL GROUP BY ALL) USING (period_start, cluster_signature)
             JOIN examples USING (period_start, cluster_signature)
-        """).df()
+        """)
+        # The score formula stays in numpy (score_clusters); SQL assembles the published rows.
+        scores = score_clusters(pub["events"].to_numpy(), pub["users"].to_numpy(),
+                                pub["severity_sum"].to_numpy() / pub["events"].to_numpy(),
+                                pub["impact_sum"].to_numpy() / pub["events"].to_numpy(), params)
+        con.register("scored", pd.concat([pub[["period_start", "cluster_signature", "events", "users", "first_seen", "last_seen", "facets"]],
+                                          scores], axis=1))
+        con.register("period_info", pd.DataFrame({
+            "period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]"),
+            "period_key": [period_key(granularity, p) for p in period_starts],
+            **{c: [controls.get(p, {}).get(c) for p in period_starts] for c in sorted({k for c in controls.values() for k in c})},
+        }))
+        clusters = con.sql(_assemble_sql(granularity, params, sorted({k for c in controls.values() for k in c}))).df()
     finally:
         con.close()
-
-    pub = pub.merge(details, on=["period_start", "cluster_signature"], how="left", validate="one_to_one")
-    scores = score_clusters(pub["events"].to_numpy(), pub["users"].to_numpy(),
-                            pub["severity_sum"].to_numpy() / pub["events"].to_numpy(),
-                            pub["impact_sum"].to_numpy() / pub["events"].to_numpy(), params)
-    references = {
-        "frequency_reference_events": params.frequency_reference_events,
-        "reproducibility_reference_users": params.reproducibility_reference_users,
-        "reproducibility_reference_events_per_user": params.reproducibility_reference_events_per_user,
-    }
-    raw = orjson.Fragment
-    rows: dict[date, list[dict]] = {start: [] for start in period_starts}
-    for a, s in zip(pub.to_dict("records"), scores.to_dict("records")):
-        period, sig = a["period_start"].date(), a["cluster_signature"]
-        key = period_key(granularity, period)
-        facet_values = {f: a[f] for f in params.signature_facets}
-        rows[period].append({
-            "period_start": a["period_start"],
-            "period_granularity": granularity,
-            "period_key": key,
-            "cluster_signature": sig,
-            "signature": canonical_json(facet_values),
-            "summary": _summary(facet_values, int(a["events"]), int(a["users"]), a["top3"], granularity, key),
-            "score": float(s["score"]),
-            "score_factors": canonical_json({
-                "frequency": float(s["frequency"]), "severity": float(s["severity"]), "impact": float(s["impact"]),
-                "reproducibility": float(s["reproducibility"]), "formula": FORMULA, "references": references,
-            }),
-            "aggregates": canonical_json({
-                "event_count": int(a["events"]), "unique_pseudo_users": int(a["users"]),
-                "first_seen": a["first_seen"].isoformat(), "last_seen": a["last_seen"].isoformat(),
-                "signal_counts": raw(a["signal_counts"]), "top_signals": raw(a["top_signals"]),
-                "confidence_bands": raw(a["bands"]), "source_cluster_signatures": raw(a["sources"]),
-            }),
-            "affected_workflow_phases": a["phases"],
-            "representative_examples": a["examples"],
-            "false_positive_controls": canonical_json({
-                "min_support": params.min_support, "min_unique_users": params.min_unique_users,
-                "max_events_per_user": params.max_events_per_user,
-                "dominance_dropped_events": int(dropped.get((a["period_start"], sig), 0)),
-                "signature_facets": params.signature_facets,
-                **controls.get(period, {}),
-                "status": "published",
-            }),
-        })
 
     results = {}
     for start in period_starts:
@@ -211,15 +250,8 @@ def cluster_periods(
             "candidate_clusters": int(len(mine)),
             "filtered_min_support": int(mine["below_support"].sum()),
             "filtered_min_users": int(mine["below_users"].sum()),
-            "clusters_written": len(rows[start]),
         }
-        frame = pd.DataFrame(rows[start]) if rows[start] else LEARNING_ISSUE_CLUSTERS_DAY.empty_frame()
-        results[start] = ClusterResult(frame, stats)
+        frame = clusters[clusters["period_start"] == at].reset_index(drop=True)
+        stats["clusters_written"] = len(frame)
+        results[start] = ClusterResult(frame if len(frame) else LEARNING_ISSUE_CLUSTERS_DAY.empty_frame(), stats)
     return results
-
-
-def _summary(facets: dict, events: int, users: int, top_signals: str, granularity: str, key: str) -> str:
-    what = facets.get("issue_type", "issue")
-    where = ", ".join(f"{k}={v}" for k, v in facets.items() if k != "issue_type")
-    signals = top_signals
-    return f"{what} ({where}): {events} events from {users} users in {granularity} {key}; signals: {signals}"
