@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from kura_assets.scoring import FORMULA, WEIGHT_JOINS, ScoringParams, score_clusters, weight_sql, weight_tables
 from kura_assets.tables import LEARNING_ISSUE_CLUSTERS_DAY
@@ -146,7 +147,7 @@ def cluster_periods(
     try:
         for name, table in weight_tables(params).items():
             con.register(name, table)
-        con.register("signals", signals)
+        con.register("signals", pa.Table.from_pandas(signals, preserve_index=False))  # Arrow scans in parallel
         con.register("periods", pd.DataFrame({"period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]")}))
         con.execute("SET preserve_insertion_order = false")  # every result below is ordered explicitly
         facets = ", ".join(params.signature_facets)
