@@ -51,16 +51,21 @@ def test_rewrite_replaces_the_partition_and_leaves_others(backend):
     assert len(backend.manifest("test", "things")) == 2
 
 
-def test_crash_between_delete_and_insert_leaves_previous_partition(backend, monkeypatch):
-    backend.write([PartitionWrite(SPEC, {"day": D1}, frame(D1, ["a", "b"]))])
+def fail_inserts_into(monkeypatch, backend, qualified: str, message: str) -> None:
+    """Make the backend die when it inserts into ``qualified``: after the delete, before the commit."""
     real_insert = type(backend)._insert
 
-    def dying_insert(self, con, qualified, data, columns):
-        if qualified == SPEC.qualified_name:
-            raise RuntimeError("process killed mid-write")
-        return real_insert(self, con, qualified, data, columns)
+    def dying_insert(self, con, table, data, columns):
+        if table == qualified:
+            raise RuntimeError(message)
+        return real_insert(self, con, table, data, columns)
 
     monkeypatch.setattr(type(backend), "_insert", dying_insert)
+
+
+def test_crash_between_delete_and_insert_leaves_previous_partition(backend, monkeypatch):
+    backend.write([PartitionWrite(SPEC, {"day": D1}, frame(D1, ["a", "b"]))])
+    fail_inserts_into(monkeypatch, backend, SPEC.qualified_name, "process killed mid-write")
     with pytest.raises(RuntimeError, match="mid-write"):
         backend.write([PartitionWrite(SPEC, {"day": D1}, frame(D1, ["z"]))])
     monkeypatch.undo()
@@ -70,15 +75,8 @@ def test_crash_between_delete_and_insert_leaves_previous_partition(backend, monk
 def test_a_multi_table_write_is_all_or_nothing(backend, monkeypatch):
     other = TableSpec("test", "others", SPEC.columns, ("day",), ("name",))
     backend.write([PartitionWrite(SPEC, {"day": D1}, frame(D1, ["a"])), PartitionWrite(other, {"day": D1}, frame(D1, ["a"]))])
-    real_insert = type(backend)._insert
-
-    def fail_second(self, con, qualified, data, columns):
-        if qualified == other.qualified_name:
-            raise RuntimeError("second table failed")
-        return real_insert(self, con, qualified, data, columns)
-
-    monkeypatch.setattr(type(backend), "_insert", fail_second)
-    with pytest.raises(RuntimeError):
+    fail_inserts_into(monkeypatch, backend, other.qualified_name, "second table failed")
+    with pytest.raises(RuntimeError, match="second table failed"):
         backend.write([PartitionWrite(SPEC, {"day": D1}, frame(D1, ["new"])), PartitionWrite(other, {"day": D1}, frame(D1, ["new"]))])
     monkeypatch.undo()
     assert backend.read(SPEC)["name"].tolist() == ["a"]
