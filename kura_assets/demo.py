@@ -121,6 +121,52 @@ class _DayBuilder:
         return self.add(user_id, SIGNAL_EVENT, data, ts=t.isoformat() + "Z", **kw)
 
 
+CLAIM_EVENT = "evidence.claim.logged"
+CORRECTION_EVENT = "set.corrected"
+
+
+@dataclass(frozen=True)
+class PlantedClaimClass:
+    """Claims of one class a day: how many, at what confidence, how many turn out wrong (per week)."""
+
+    claim_type: str
+    parser_version: str
+    per_day: int
+    confidence: float
+    wrong_per_day: tuple[int, int]  # first demo week, second demo week
+
+
+#: Calibration ground truth: healthy, badly calibrated, drifting in week two, too few samples.
+PLANTED_CLAIMS = (
+    PlantedClaimClass("set.weight_kg", "parser-1.4", 12, 0.92, (1, 1)),
+    PlantedClaimClass("set.reps", "parser-1.4", 12, 0.93, (6, 6)),
+    PlantedClaimClass("set.rpe", "parser-2.0", 12, 0.92, (1, 4)),
+    PlantedClaimClass("session.notes", "parser-1.4", 2, 0.70, (0, 0)),
+)
+
+
+def _plant_claims(b: _DayBuilder, index: int) -> None:
+    """Claims extracted from source events; wrong ones are withdrawn (retraction) or corrected in
+    the claimed field. A decoy correction of another field must not make a claim wrong."""
+    week = 0 if index < 7 else 1
+    for spec in PLANTED_CLAIMS:
+        field = spec.claim_type.rsplit(".", 1)[-1]
+        for i in range(spec.per_day):
+            user = f"user-claims-{i % 4:04d}"
+            source = str(uuid.uuid5(_NAMESPACE, f"source:{b.day}:{spec.claim_type}:{i}"))
+            b.add(user, CLAIM_EVENT, {
+                "claim_type": spec.claim_type, "confidence": spec.confidence,
+                "provenance": {"parser_version": spec.parser_version}, "lineage": {"event_id": source},
+            })
+            if i < spec.wrong_per_day[week]:
+                if i % 2:
+                    b.add(user, RETRACTION_EVENT, {"retracted_event_id": source, "reason": "user_undo"})
+                else:
+                    b.add(user, CORRECTION_EVENT, {"target_event_id": source, "changed_fields": {field: {"from": 1, "to": 2}}})
+            elif i == spec.per_day - 1:
+                b.add(user, CORRECTION_EVENT, {"target_event_id": source, "changed_fields": {"notes": {"from": "", "to": "x"}}})
+
+
 def _plant(b: _DayBuilder, index: int) -> None:
     day = b.day.isoformat()
     critical = {"mismatch_severity": "critical", "field": "weight_kg"}
@@ -227,6 +273,7 @@ def generate_day(day: date, background: int = 0) -> pd.DataFrame:
     """All raw events whose row timestamp falls on ``day`` (same day, same rows)."""
     b = _DayBuilder(day)
     _plant(b, (day - DEMO_START).days)
+    _plant_claims(b, (day - DEMO_START).days)
     _background(b, background)
     return pd.DataFrame(b.rows, columns=RAW_COLUMNS)
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from platform_core.hashing import content_hash
-from kura_assets import demo
+from kura_assets import demo, sources
 from kura_assets.clustering import cluster_signals, period_key
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import LEARNING_ISSUE_CLUSTERS_WEEK
@@ -32,7 +32,7 @@ def reference_score(events: pd.DataFrame) -> float:
 @pytest.fixture(scope="module")
 def week_signals() -> pd.DataFrame:
     days = [WEEK + timedelta(days=i) for i in range(7)]
-    return pd.concat([validate_signals(demo.events_between(*SignalRules().read_window(d)), d, "salt").signals for d in days],
+    return pd.concat([validate_signals(sources.read_events("demo", *SignalRules().read_window(d)), d, "salt").signals for d in days],
                      ignore_index=True)
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from platform_core.hashing import content_hash
 from platform_core.privacy import find_raw_ids
-from kura_assets import demo
+from kura_assets import demo, sources
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 from tests.kura_assets.factories import raw_event, raw_frame, retraction
@@ -17,7 +17,7 @@ RULES = SignalRules()
 
 
 def demo_raw(day=DAY):
-    return demo.events_between(*RULES.read_window(day))
+    return sources.read_events("demo", *RULES.read_window(day))
 
 
 def test_every_planted_bad_row_is_rejected_with_its_reason():
