@@ -13,12 +13,13 @@ import sys
 from datetime import date, timedelta
 
 import dagster as dg
+import pandas as pd
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from kura_assets import demo
 from kura_assets.definitions import defs
 from kura_assets.schedules import kura_daily_job, kura_weekly_job
-from kura_assets.tables import LEARNING_ISSUE_CLUSTERS_WEEK
+from kura_assets.tables import EXTRACTION_CALIBRATION_WEEK, LEARNING_ISSUE_CLUSTERS_WEEK
 
 
 def run_range(job_name: str, first: str, last: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -53,6 +54,20 @@ def top_clusters(week_start: date, limit: int = 10) -> str:
     return "\n".join(lines)
 
 
+def calibration(week_start: date) -> str:
+    warehouse = defs.resources["warehouse"]
+    frame = warehouse.backend().read(EXTRACTION_CALIBRATION_WEEK, where={"period_start": week_start})
+    if frame.empty:
+        return f"no extraction calibration for the week of {week_start}"
+    lines = [f"Extraction calibration of {frame['period_key'].iloc[0]}"]
+    for r in frame.sort_values(["status", "claim_type"]).itertuples():
+        drift = f", Brier +{r.brier_delta:.3f} vs the week before: DRIFT" if r.drift_alert else ""
+        precision = "n/a" if pd.isna(r.precision_at_high) else f"{r.precision_at_high:.3f}"
+        lines.append(f"  {r.status:<9} {r.claim_type} ({r.parser_version}): {r.sample_count} claims, "
+                     f"Brier {r.brier_score:.3f}, precision at high confidence {precision}{drift}")
+    return "\n".join(lines)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     instance = dg.DagsterInstance.get()
     days = demo.demo_days()
@@ -70,6 +85,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 1
     print()
     print(top_clusters(weeks[-1]))
+    print()
+    print(calibration(weeks[-1]))
     return 0
 
 

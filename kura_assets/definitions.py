@@ -1,13 +1,17 @@
-"""The kura code location: learning signals -> issue clusters (day, week)."""
+"""The kura code location: learning signals -> issue clusters (day, week); extraction calibration."""
 
 import dagster as dg
 
 from platform_core.resources import env_or_default, warehouse_from_env
-from kura_assets.assets import learning_issue_clusters_day, learning_issue_clusters_week, learning_signals
+from kura_assets.assets import (
+    extraction_calibration_day, extraction_calibration_week, extraction_claims, extraction_underperforming_classes,
+    learning_issue_clusters_day, learning_issue_clusters_week, learning_signals,
+)
 from kura_assets.resources import DEFAULT_PSEUDONYM_SALT, KuraEventSource, Pseudonymizer
 from kura_assets.schedules import kura_daily_job, kura_daily_schedule, kura_weekly_job, kura_weekly_schedule
 
-ASSETS = [learning_signals, learning_issue_clusters_day, learning_issue_clusters_week]
+ASSETS = [learning_signals, learning_issue_clusters_day, learning_issue_clusters_week,
+          extraction_claims, extraction_calibration_day, extraction_calibration_week, extraction_underperforming_classes]
 
 
 def resources() -> dict:

@@ -164,7 +164,7 @@ def _plant_claims(b: _DayBuilder, index: int) -> None:
                 else:
                     b.add(user, CORRECTION_EVENT, {"target_event_id": source, "changed_fields": {field: {"from": 1, "to": 2}}})
             elif i == spec.per_day - 1:
-                b.add(user, CORRECTION_EVENT, {"target_event_id": source, "changed_fields": {"notes": {"from": "", "to": "x"}}})
+                b.add(user, CORRECTION_EVENT, {"target_event_id": source, "changed_fields": {"comment": {"from": "", "to": "x"}}})
 
 
 def _plant(b: _DayBuilder, index: int) -> None:

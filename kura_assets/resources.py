@@ -15,8 +15,8 @@ class KuraEventSource(dg.ConfigurableResource):
 
     url: str = "demo"
 
-    def read(self, start: datetime, end: datetime) -> pd.DataFrame:
-        return sources.read_events(self.url, start, end)
+    def read(self, start: datetime, end: datetime, event_types=sources.DEFAULT_EVENT_TYPES) -> pd.DataFrame:
+        return sources.read_events(self.url, start, end, event_types)
 
 
 class Pseudonymizer(dg.ConfigurableResource):

@@ -1,17 +1,24 @@
-"""Jobs and schedules: yesterday's signals and day clusters nightly, the last ISO week on Mondays."""
+"""Jobs and schedules: yesterday's day partitions nightly, the last ISO week on Mondays."""
 
 from datetime import timedelta
 
 import dagster as dg
 
-from kura_assets.assets import CLUSTERS_DAY_KEY, CLUSTERS_WEEK_KEY, REJECTS_KEY, SIGNALS_KEY
+from kura_assets.assets import (
+    CALIBRATION_DAY_KEY, CALIBRATION_WEEK_KEY, CLAIM_REJECTS_KEY, CLAIMS_KEY, CLUSTERS_DAY_KEY, CLUSTERS_WEEK_KEY, REJECTS_KEY,
+    SIGNALS_KEY, UNDERPERFORMING_KEY,
+)
 from kura_assets.partitions import START_DATE, daily_partitions, weekly_partitions
 
 kura_daily_job = dg.define_asset_job(
-    "kura_daily", selection=dg.AssetSelection.assets(SIGNALS_KEY, REJECTS_KEY, CLUSTERS_DAY_KEY), partitions_def=daily_partitions
+    "kura_daily",
+    selection=dg.AssetSelection.assets(SIGNALS_KEY, REJECTS_KEY, CLUSTERS_DAY_KEY, CLAIMS_KEY, CLAIM_REJECTS_KEY, CALIBRATION_DAY_KEY),
+    partitions_def=daily_partitions
 )
 kura_weekly_job = dg.define_asset_job(
-    "kura_weekly", selection=dg.AssetSelection.assets(CLUSTERS_WEEK_KEY), partitions_def=weekly_partitions
+    "kura_weekly",
+    selection=dg.AssetSelection.assets(CLUSTERS_WEEK_KEY, CALIBRATION_WEEK_KEY, UNDERPERFORMING_KEY),
+    partitions_def=weekly_partitions
 )
 
 

@@ -52,3 +52,40 @@ LEARNING_ISSUE_CLUSTER_RUNS = TableSpec(
     ),
     partition_columns=("period_granularity", "period_start"), key=(),
 )
+
+EXTRACTION_CLAIMS = TableSpec(
+    SCHEMA, "extraction_claims",
+    (
+        C("period_day", "DATE"), C("event_id", "TEXT"), C("claim_time", "TIMESTAMP"), C("claim_type", "TEXT"),
+        C("claimed_field", "TEXT"), C("parser_version", "TEXT"), C("confidence", "DOUBLE"), C("source_event_id", "TEXT"),
+        C("label", "BIGINT"),
+    ),
+    partition_columns=("period_day",), key=("event_id",),
+)
+
+EXTRACTION_CLAIM_REJECTS = TableSpec(
+    SCHEMA, "extraction_claim_rejects",
+    (
+        C("period_day", "DATE"), C("source_ref", "TEXT"), C("event_id", "TEXT", nullable=True), C("reason", "TEXT"),
+        C("detail", "TEXT"), C("raw_data", "TEXT", nullable=True),
+    ),
+    partition_columns=("period_day",), key=("source_ref",),
+)
+
+_CALIBRATION_COLUMNS = (
+    C("period_start", "DATE"), C("period_granularity", "TEXT"), C("period_key", "TEXT"), C("claim_type", "TEXT"),
+    C("parser_version", "TEXT"), C("sample_count", "BIGINT"), C("brier_score", "DOUBLE"), C("high_confidence_count", "BIGINT"),
+    C("precision_at_high", "DOUBLE", nullable=True), C("recall_at_high", "DOUBLE", nullable=True), C("precision_by_band", "JSON"),
+    C("previous_brier", "DOUBLE", nullable=True), C("brier_delta", "DOUBLE", nullable=True), C("drift_alert", "BOOLEAN"),
+    C("status", "TEXT"), C("thresholds", "JSON"),
+)
+EXTRACTION_CALIBRATION_DAY = TableSpec(
+    SCHEMA, "extraction_calibration_day", _CALIBRATION_COLUMNS, partition_columns=("period_start",), key=("claim_type", "parser_version"),
+)
+EXTRACTION_CALIBRATION_WEEK = TableSpec(
+    SCHEMA, "extraction_calibration_week", _CALIBRATION_COLUMNS, partition_columns=("period_start",), key=("claim_type", "parser_version"),
+)
+EXTRACTION_UNDERPERFORMING_CLASSES = TableSpec(
+    SCHEMA, "extraction_underperforming_classes", _CALIBRATION_COLUMNS, partition_columns=("period_start",),
+    key=("claim_type", "parser_version"),
+)

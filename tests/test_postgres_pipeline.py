@@ -12,7 +12,7 @@ from platform_core.hashing import content_hash
 from platform_core.warehouse import backend_for
 from kura_assets import demo
 from kura_assets.tables import LEARNING_ISSUE_CLUSTERS_WEEK
-from tests.kura_assets.test_assets import ASSETS, check_evaluations, run
+from tests.kura_assets.test_assets import check_evaluations, clusters_day, clusters_week, run, signals_asset
 from tests.kura_assets.test_sources import load_events_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +28,7 @@ def test_the_week_runs_on_postgres_end_to_end_and_matches_duckdb(pg_url, tmp_pat
     shutil.copy(ROOT / "dagster.postgres.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_PG_URL", pg_url.replace("postgresql://", "postgresql+psycopg2://"))
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        signals, clusters_day, clusters_week = ASSETS
-        day_run = run([signals, clusters_day], pg_url, days[0], days[-1], events=pg_url, instance=instance)
+        day_run = run([signals_asset, clusters_day], pg_url, days[0], days[-1], events=pg_url, instance=instance)
         week_run = run([clusters_week], pg_url, WEEK, events=pg_url, instance=instance)
         for result in (day_run, week_run):
             assert result.success and all(e.passed for e in check_evaluations(result))
@@ -39,7 +38,7 @@ def test_the_week_runs_on_postgres_end_to_end_and_matches_duckdb(pg_url, tmp_pat
 
     on_postgres = backend_for(pg_url).read(LEARNING_ISSUE_CLUSTERS_WEEK, where={"period_start": WEEK})
     duck = f"duckdb:///{tmp_path}/w.duckdb"
-    assert run([signals, clusters_day], duck, days[0], days[-1]).success and run([clusters_week], duck, WEEK).success
+    assert run([signals_asset, clusters_day], duck, days[0], days[-1]).success and run([clusters_week], duck, WEEK).success
     on_duckdb = backend_for(duck).read(LEARNING_ISSUE_CLUSTERS_WEEK, where={"period_start": WEEK})
     assert len(on_postgres) == 4
     assert content_hash(LEARNING_ISSUE_CLUSTERS_WEEK, on_postgres) == content_hash(LEARNING_ISSUE_CLUSTERS_WEEK, on_duckdb)

@@ -14,15 +14,17 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from platform_core.privacy import find_raw_ids
 from platform_core.resources import WarehouseResource
 from kura_assets import demo
-from kura_assets.assets import CLUSTERS_DAY_KEY, SIGNALS_KEY
-from kura_assets.definitions import ASSETS, defs
+from kura_assets.assets import (
+    CLUSTERS_DAY_KEY, SIGNALS_KEY, learning_issue_clusters_day, learning_issue_clusters_week, learning_signals,
+)
+from kura_assets.definitions import defs
 from kura_assets.resources import KuraEventSource, Pseudonymizer
 from kura_assets.tables import LEARNING_ISSUE_CLUSTER_RUNS, LEARNING_ISSUE_CLUSTERS_WEEK, LEARNING_SIGNALS
 from platform_core.warehouse import backend_for
 
 DAYS = demo.demo_days()
 WEEK1, WEEK2 = DAYS[0], DAYS[7]
-signals_asset, clusters_day, clusters_week = ASSETS
+signals_asset, clusters_day, clusters_week = learning_signals, learning_issue_clusters_day, learning_issue_clusters_week
 
 
 def resources(url: str, events: str = "demo") -> dict:

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from platform_core.hashing import content_hash
 from platform_core.privacy import find_raw_ids
-from kura_assets import demo, sources
+from kura_assets import sources
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 from tests.kura_assets.factories import raw_event, raw_frame, retraction

@@ -57,7 +57,8 @@ def _raw_hash(raw: pd.DataFrame, row_time: pd.Series, rules: SignalRules, salt: 
     return frames_hash(digest, canonical_json(rules.model_dump()), hashlib.sha256(salt.encode()).hexdigest())
 
 
-def _fail(outcomes: list[CheckOutcome], exc: Exception):
+def fail_with_results(outcomes: list[CheckOutcome], exc: Exception):
+    """Report the checks evaluated so far, then fail the run: the failing partition was not written."""
     yield from check_results(outcomes)
     raise dg.Failure(description=f"Nothing was written for the failing partition: {exc}")
 
@@ -124,7 +125,7 @@ def learning_signals(
                                rejects_by_reason=v.rejects_by_reason)
             context.log.info(f"{label}: {len(v.signals)} signals, {len(v.rejects)} rejects {v.rejects_by_reason}")
     except BlockingCheckFailed as exc:
-        yield from _fail(outcomes, exc)
+        yield from fail_with_results(outcomes, exc)
     yield dg.MaterializeResult(asset_key=SIGNALS_KEY, metadata=signals_report.metadata())
     yield dg.MaterializeResult(asset_key=REJECTS_KEY, metadata=rejects_report.metadata())
     yield from check_results(outcomes)
@@ -198,7 +199,7 @@ def _cluster_periods(context, granularity: str, starts: list[date], config: Clus
                        top=[{"score": float(r.score), "summary": r.summary} for r in top.itertuples()])
             context.log.info(f"{granularity} {label}: {s}")
     except BlockingCheckFailed as exc:
-        yield from _fail(outcomes, exc)
+        yield from fail_with_results(outcomes, exc)
     yield dg.MaterializeResult(asset_key=key, metadata=report.metadata())
     yield from check_results(outcomes)
 
