@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -18,16 +19,21 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from kura_assets import demo
 from kura_assets.definitions import defs
-from kura_assets.schedules import kura_daily_job, kura_weekly_job
-from kura_assets.tables import EXTRACTION_CALIBRATION_WEEK, LEARNING_ISSUE_CLUSTERS_WEEK
+from kura_assets.schedules import kura_backlog_refresh_job, kura_daily_job, kura_decision_job, kura_weekly_job
+from kura_assets.tables import (
+    EXTRACTION_CALIBRATION_WEEK, LEARNING_BACKLOG, LEARNING_BACKLOG_CANDIDATES, LEARNING_ISSUE_CLUSTERS_WEEK,
+)
 
 
-def run_range(job_name: str, first: str, last: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    """Materialize partitions ``first..last`` of a job as one run (single-run backfill)."""
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def run_range(job_name: str, first: str | None, last: str | None, instance: dg.DagsterInstance,
+              run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Run a job, over partitions ``first..last`` as one run (single-run backfill) when given."""
     job = defs.resolve_job_def(job_name)
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    return job.execute_in_process(instance=instance, tags=tags, run_config=quiet, raise_on_error=False)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
+    return job.execute_in_process(instance=instance, tags=tags, run_config={**QUIET, **(run_config or {})}, raise_on_error=False)
 
 
 def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -68,6 +74,16 @@ def calibration(week_start: date) -> str:
     return "\n".join(lines)
 
 
+def candidates(week_start: date) -> str:
+    frame = defs.resources["warehouse"].backend().read(LEARNING_BACKLOG_CANDIDATES, where={"period_start": week_start})
+    if frame.empty:
+        return f"no backlog candidates for the week of {week_start}"
+    lines = [f"Backlog candidates of {frame['period_key'].iloc[0]} (approval required)"]
+    for r in frame.sort_values(["priority_score", "candidate_key"], ascending=[False, True]).itertuples():
+        lines.append(f"  {r.priority_label} {r.priority_score:.3f}  {r.title}\n         {r.candidate_key}")
+    return "\n".join(lines)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     instance = dg.DagsterInstance.get()
     days = demo.demo_days()
@@ -75,11 +91,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     steps = [
         (kura_daily_job.name, days[0].isoformat(), days[-1].isoformat()),
         (kura_weekly_job.name, weeks[0].isoformat(), weeks[-1].isoformat()),
+        (kura_backlog_refresh_job.name, None, None),
     ]
     for job_name, first, last in steps:
         result = run_range(job_name, first, last, instance)
         failed = failed_checks(result)
-        print(f"{job_name} {first}..{last}: {'ok' if result.success else 'FAILED'}"
+        print(f"{job_name} {f'{first}..{last}' if first else ''}: {'ok' if result.success else 'FAILED'}"
               f"{'; failed checks: ' + ', '.join(failed) if failed else ', all checks passed'} (run {result.run_id})")
         if not result.success or failed:
             return 1
@@ -87,6 +104,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(top_clusters(weeks[-1]))
     print()
     print(calibration(weeks[-1]))
+    print()
+    print(candidates(weeks[-1]))
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    """Approve, dismiss or promote one candidate: the same Dagster job the UI launches."""
+    config = {"ops": {"kura__learning_backlog_decisions": {"config": {
+        "candidate_key": args.candidate_key, "decision": args.decision, "actor": args.actor, "note": args.note}}}}
+    result = run_range(kura_decision_job.name, None, None, dg.DagsterInstance.get(), config)
+    if not result.success:
+        failure = result.failure_data_for_node("kura__learning_backlog_decisions")
+        print(failure.error.message.strip() if failure else "the decision run failed", file=sys.stderr)
+        return 2
+    print(f"{args.candidate_key}: {args.decision} by {args.actor} (run {result.run_id})")
+    return 0
+
+
+def cmd_backlog(args: argparse.Namespace) -> int:
+    frame = defs.resources["warehouse"].backend().read(LEARNING_BACKLOG)
+    for r in frame.sort_values(["status", "priority_score"], ascending=[True, False]).itertuples():
+        print(f"{r.status:<9} {r.priority_label} {r.priority_score:.3f}  {r.title}\n          {r.candidate_key}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write each approved candidate's issue payload as JSON, ready to file in a tracker."""
+    frame = defs.resources["warehouse"].backend().read(LEARNING_BACKLOG, where={"status": "approved"})
+    out = Path(args.directory)
+    out.mkdir(parents=True, exist_ok=True)
+    for r in frame.itertuples():
+        name = r.candidate_key.replace(":", "_") + ".json"
+        (out / name).write_text(json.dumps(json.loads(r.issue_payload), indent=2, sort_keys=True) + "\n")
+    print(f"{len(frame)} approved candidates written to {out}")
     return 0
 
 
@@ -104,6 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("week", help="any date of the week, e.g. 2026-11-09")
     top.add_argument("--limit", type=int, default=10)
     top.set_defaults(run=cmd_top)
+    decide = sub.add_parser("decide", help="approve, dismiss or promote a backlog candidate")
+    decide.add_argument("candidate_key")
+    decide.add_argument("decision", choices=["approved", "dismissed", "promoted"])
+    decide.add_argument("--actor", required=True, help="who decides")
+    decide.add_argument("--note", default="")
+    decide.set_defaults(run=cmd_decide)
+    sub.add_parser("backlog", help="print the current backlog").set_defaults(run=cmd_backlog)
+    export = sub.add_parser("export", help="write approved candidates' issue payloads as JSON files")
+    export.add_argument("directory")
+    export.set_defaults(run=cmd_export)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -1,17 +1,22 @@
-"""The kura code location: learning signals -> issue clusters (day, week); extraction calibration."""
+"""The kura code location: learning signals -> issue clusters (day, week); extraction calibration;
+the learning-to-backlog bridge with its human decisions."""
 
 import dagster as dg
 
 from platform_core.resources import env_or_default, warehouse_from_env
 from kura_assets.assets import (
     extraction_calibration_day, extraction_calibration_week, extraction_claims, extraction_underperforming_classes,
-    learning_issue_clusters_day, learning_issue_clusters_week, learning_signals,
+    learning_backlog, learning_backlog_candidates, learning_backlog_decisions, learning_issue_clusters_day,
+    learning_issue_clusters_week, learning_signals,
 )
 from kura_assets.resources import DEFAULT_PSEUDONYM_SALT, KuraEventSource, Pseudonymizer
-from kura_assets.schedules import kura_daily_job, kura_daily_schedule, kura_weekly_job, kura_weekly_schedule
+from kura_assets.schedules import (
+    kura_backlog_refresh_job, kura_daily_job, kura_daily_schedule, kura_decision_job, kura_weekly_job, kura_weekly_schedule,
+)
 
 ASSETS = [learning_signals, learning_issue_clusters_day, learning_issue_clusters_week,
-          extraction_claims, extraction_calibration_day, extraction_calibration_week, extraction_underperforming_classes]
+          extraction_claims, extraction_calibration_day, extraction_calibration_week, extraction_underperforming_classes,
+          learning_backlog_decisions, learning_backlog_candidates, learning_backlog]
 
 
 def resources() -> dict:
@@ -24,7 +29,7 @@ def resources() -> dict:
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[kura_daily_job, kura_weekly_job],
+    jobs=[kura_daily_job, kura_weekly_job, kura_decision_job, kura_backlog_refresh_job],
     schedules=[kura_daily_schedule, kura_weekly_schedule],
     resources=resources(),
 )

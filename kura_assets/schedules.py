@@ -5,7 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from kura_assets.assets import (
-    CALIBRATION_DAY_KEY, CALIBRATION_WEEK_KEY, CLAIM_REJECTS_KEY, CLAIMS_KEY, CLUSTERS_DAY_KEY, CLUSTERS_WEEK_KEY, REJECTS_KEY,
+    BACKLOG_KEY, BRIDGE_RUNS_KEY, CANDIDATES_KEY, DECISIONS_KEY, CALIBRATION_DAY_KEY, CALIBRATION_WEEK_KEY, CLAIM_REJECTS_KEY, CLAIMS_KEY, CLUSTERS_DAY_KEY, CLUSTERS_WEEK_KEY, REJECTS_KEY,
     SIGNALS_KEY, UNDERPERFORMING_KEY,
 )
 from kura_assets.partitions import START_DATE, daily_partitions, weekly_partitions
@@ -17,7 +17,7 @@ kura_daily_job = dg.define_asset_job(
 )
 kura_weekly_job = dg.define_asset_job(
     "kura_weekly",
-    selection=dg.AssetSelection.assets(CLUSTERS_WEEK_KEY, CALIBRATION_WEEK_KEY, UNDERPERFORMING_KEY),
+    selection=dg.AssetSelection.assets(CLUSTERS_WEEK_KEY, CALIBRATION_WEEK_KEY, UNDERPERFORMING_KEY, CANDIDATES_KEY, BRIDGE_RUNS_KEY),
     partitions_def=weekly_partitions
 )
 
@@ -36,3 +36,10 @@ def kura_daily_schedule(context: dg.ScheduleEvaluationContext):
 kura_weekly_schedule = dg.build_schedule_from_partitioned_job(
     kura_weekly_job, name="kura_weekly_schedule", hour_of_day=3, minute_of_hour=0, day_of_week=1
 )
+
+#: One human decision (run config: candidate_key, decision, actor, note), then the refreshed backlog.
+kura_decision_job = dg.define_asset_job(
+    "kura_backlog_decision", selection=dg.AssetSelection.assets(DECISIONS_KEY, BACKLOG_KEY),
+    description="Approve, dismiss or promote one backlog candidate; refreshes learning_backlog.",
+)
+kura_backlog_refresh_job = dg.define_asset_job("kura_backlog_refresh", selection=dg.AssetSelection.assets(BACKLOG_KEY))

@@ -89,3 +89,42 @@ EXTRACTION_UNDERPERFORMING_CLASSES = TableSpec(
     SCHEMA, "extraction_underperforming_classes", _CALIBRATION_COLUMNS, partition_columns=("period_start",),
     key=("claim_type", "parser_version"),
 )
+
+_CANDIDATE_COLUMNS = (
+    C("candidate_key", "TEXT"), C("source_type", "TEXT"), C("source_period_key", "TEXT"), C("source_ref", "TEXT"),
+    C("priority_score", "DOUBLE"), C("priority_label", "TEXT"), C("title", "TEXT"), C("root_cause_hypothesis", "TEXT"),
+    C("impacted_metrics", "JSON"), C("suggested_updates", "JSON"), C("promotion_checklist", "JSON"), C("issue_payload", "JSON"),
+    C("approval_required", "BOOLEAN"),
+)
+LEARNING_BACKLOG_CANDIDATES = TableSpec(
+    SCHEMA, "learning_backlog_candidates",
+    (C("period_start", "DATE"), C("period_key", "TEXT"), *_CANDIDATE_COLUMNS,
+     C("previous_status", "TEXT", nullable=True), C("status", "TEXT")),
+    partition_columns=("period_start",), key=("candidate_key",),
+)
+LEARNING_BACKLOG_BRIDGE_RUNS = TableSpec(
+    SCHEMA, "learning_backlog_bridge_runs",
+    (
+        C("period_start", "DATE"), C("period_key", "TEXT"), C("considered", "BIGINT"), C("written", "BIGINT"),
+        C("filtered_as_noise", "BIGINT"), C("duplicates_in_run", "BIGINT"), C("skipped_already_decided", "BIGINT"),
+        C("limited_by_source_cap", "BIGINT"), C("limited_by_run_cap", "BIGINT"), C("config", "JSON"),
+    ),
+    partition_columns=("period_start",), key=(),
+)
+LEARNING_BACKLOG_DECISIONS = TableSpec(  # append-only: rows are added, never replaced
+    SCHEMA, "learning_backlog_decisions",
+    (
+        C("decision_id", "TEXT"), C("candidate_key", "TEXT"), C("decision", "TEXT"), C("previous_status", "TEXT"),
+        C("actor", "TEXT"), C("note", "TEXT", nullable=True), C("decided_at", "TIMESTAMP"),
+    ),
+    partition_columns=(), key=("decision_id",),
+)
+LEARNING_BACKLOG = TableSpec(  # not partitioned: the current state, rebuilt from candidates and decisions
+    SCHEMA, "learning_backlog",
+    (
+        *_CANDIDATE_COLUMNS, C("status", "TEXT"), C("first_proposed_week", "TEXT"), C("last_proposed_week", "TEXT"),
+        C("weeks_proposed", "BIGINT"), C("decided_by", "TEXT", nullable=True), C("decided_at", "TIMESTAMP", nullable=True),
+        C("decision_note", "TEXT", nullable=True),
+    ),
+    partition_columns=(), key=("candidate_key",),
+)

@@ -127,8 +127,26 @@ class Backend:
             )
 
     def _delete(self, con: Any, qualified: str, partition: dict[str, Any]) -> None:
+        if not partition:  # an unpartitioned table is replaced whole
+            self._execute(con, f"DELETE FROM {qualified}")
+            return
         where = " AND ".join(f"{col} = {self.placeholder}" for col in sorted(partition))
         self._execute(con, f"DELETE FROM {qualified} WHERE {where}", [_db_value(partition[c]) for c in sorted(partition)])
+
+    def append(self, spec: TableSpec, frame: pd.DataFrame) -> int:
+        """Add rows to an append-only table in one transaction, skipping keys already there
+        (so re-running the same run adds nothing twice); returns the rows added."""
+        frame = conform(spec, frame)
+        problems = column_problems(spec, frame) or validate_frame(spec, frame)
+        if problems:
+            raise InvalidPartition(f"{spec.qualified_name}: " + "; ".join(problems))
+        with self.transaction() as con:
+            self.ensure_table(con, spec.schema, spec.name, spec.columns)
+            key = spec.key[0]
+            known = {r[0] for r in self._fetch(con, f"SELECT {key} FROM {spec.qualified_name}")}
+            new = frame[~frame[key].isin(known)]
+            self._insert(con, spec.qualified_name, new, spec.columns)
+        return len(new)
 
     def write(self, writes: Sequence[PartitionWrite]) -> None:
         """Replace every partition in ``writes`` and update the manifest, all or nothing."""
