@@ -17,6 +17,7 @@ import dagster as dg
 import pandas as pd
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from platform_core.resources import warehouse_backend_from_env
 from kura_assets import demo
 from kura_assets.definitions import defs
 from kura_assets.schedules import kura_backlog_refresh_job, kura_daily_job, kura_decision_job, kura_weekly_job
@@ -45,8 +46,7 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def top_clusters(week_start: date, limit: int = 10) -> str:
-    warehouse = defs.resources["warehouse"]
-    frame = warehouse.backend().read(LEARNING_ISSUE_CLUSTERS_WEEK, where={"period_start": week_start})
+    frame = warehouse_backend_from_env().read(LEARNING_ISSUE_CLUSTERS_WEEK, where={"period_start": week_start})
     if frame.empty:
         return f"no published clusters for the week of {week_start}"
     frame = frame.sort_values(["score", "cluster_signature"], ascending=[False, True]).head(limit)
@@ -61,8 +61,7 @@ def top_clusters(week_start: date, limit: int = 10) -> str:
 
 
 def calibration(week_start: date) -> str:
-    warehouse = defs.resources["warehouse"]
-    frame = warehouse.backend().read(EXTRACTION_CALIBRATION_WEEK, where={"period_start": week_start})
+    frame = warehouse_backend_from_env().read(EXTRACTION_CALIBRATION_WEEK, where={"period_start": week_start})
     if frame.empty:
         return f"no extraction calibration for the week of {week_start}"
     lines = [f"Extraction calibration of {frame['period_key'].iloc[0]}"]
@@ -75,7 +74,7 @@ def calibration(week_start: date) -> str:
 
 
 def candidates(week_start: date) -> str:
-    frame = defs.resources["warehouse"].backend().read(LEARNING_BACKLOG_CANDIDATES, where={"period_start": week_start})
+    frame = warehouse_backend_from_env().read(LEARNING_BACKLOG_CANDIDATES, where={"period_start": week_start})
     if frame.empty:
         return f"no backlog candidates for the week of {week_start}"
     lines = [f"Backlog candidates of {frame['period_key'].iloc[0]} (approval required)"]
@@ -123,7 +122,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_backlog(args: argparse.Namespace) -> int:
-    frame = defs.resources["warehouse"].backend().read(LEARNING_BACKLOG)
+    frame = warehouse_backend_from_env().read(LEARNING_BACKLOG)
     for r in frame.sort_values(["status", "priority_score"], ascending=[True, False]).itertuples():
         print(f"{r.status:<9} {r.priority_label} {r.priority_score:.3f}  {r.title}\n          {r.candidate_key}")
     return 0
@@ -131,7 +130,7 @@ def cmd_backlog(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write each approved candidate's issue payload as JSON, ready to file in a tracker."""
-    frame = defs.resources["warehouse"].backend().read(LEARNING_BACKLOG, where={"status": "approved"})
+    frame = warehouse_backend_from_env().read(LEARNING_BACKLOG, where={"status": "approved"})
     out = Path(args.directory)
     out.mkdir(parents=True, exist_ok=True)
     for r in frame.itertuples():

@@ -12,6 +12,7 @@ from kura_assets.assets import (
 from kura_assets.resources import DEFAULT_PSEUDONYM_SALT, KuraEventSource, Pseudonymizer
 from kura_assets.schedules import (
     kura_backlog_refresh_job, kura_daily_job, kura_daily_schedule, kura_decision_job, kura_weekly_job, kura_weekly_schedule,
+    refresh_backlog_after_weekly,
 )
 
 ASSETS = [learning_signals, learning_issue_clusters_day, learning_issue_clusters_week,
@@ -31,5 +32,6 @@ defs = dg.Definitions(
     assets=ASSETS,
     jobs=[kura_daily_job, kura_weekly_job, kura_decision_job, kura_backlog_refresh_job],
     schedules=[kura_daily_schedule, kura_weekly_schedule],
+    sensors=[refresh_backlog_after_weekly],
     resources=resources(),
 )

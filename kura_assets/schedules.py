@@ -1,4 +1,12 @@
-"""Jobs and schedules: yesterday's day partitions nightly, the last ISO week on Mondays."""
+"""Jobs, schedules and sensors, in the seed's nightly order.
+
+A Dagster job holds one partitioning, so the night is three steps, ordered in time and by
+lineage: ``kura_daily`` (00:30 UTC: signals -> day clusters, claims -> day calibration),
+``kura_weekly`` (Mondays 03:00 UTC, once the week's days exist: week clusters, week calibration
+-> underperforming classes -> the backlog bridge, last by its dependencies), then
+``kura_backlog_refresh`` when the weekly run succeeds. Each step is an asset: a failure shows
+in the UI and does not hide the others.
+"""
 
 from datetime import timedelta
 
@@ -43,3 +51,10 @@ kura_decision_job = dg.define_asset_job(
     description="Approve, dismiss or promote one backlog candidate; refreshes learning_backlog.",
 )
 kura_backlog_refresh_job = dg.define_asset_job("kura_backlog_refresh", selection=dg.AssetSelection.assets(BACKLOG_KEY))
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[kura_weekly_job],
+                      request_job=kura_backlog_refresh_job, default_status=dg.DefaultSensorStatus.RUNNING)
+def refresh_backlog_after_weekly(context: dg.RunStatusSensorContext):
+    """The reviewer's backlog follows every successful weekly run (decisions refresh it themselves)."""
+    return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}")

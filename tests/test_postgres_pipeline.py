@@ -1,5 +1,6 @@
 """Production shape, for real: events from a Postgres event store, the warehouse on Postgres,
-and Dagster's own instance on Postgres (dagster.postgres.yaml with DAGSTER_PG_URL)."""
+and Dagster's own instance on Postgres (dagster.postgres.yaml with DAGSTER_PG_URL): signals,
+clusters, calibration, the backlog bridge and a decision."""
 
 import shutil
 from datetime import timedelta
@@ -11,8 +12,12 @@ import pandas as pd
 from platform_core.hashing import content_hash
 from platform_core.warehouse import backend_for
 from kura_assets import demo
-from kura_assets.tables import LEARNING_ISSUE_CLUSTERS_WEEK
-from tests.kura_assets.test_assets import check_evaluations, clusters_day, clusters_week, run, signals_asset
+from kura_assets.assets import (
+    extraction_calibration_week, extraction_claims, extraction_underperforming_classes, learning_backlog,
+    learning_backlog_candidates, learning_backlog_decisions,
+)
+from kura_assets.tables import LEARNING_BACKLOG, LEARNING_ISSUE_CLUSTERS_WEEK
+from tests.kura_assets.test_assets import check_evaluations, clusters_day, clusters_week, resources, run, signals_asset
 from tests.kura_assets.test_sources import load_events_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +37,17 @@ def test_the_week_runs_on_postgres_end_to_end_and_matches_duckdb(pg_url, tmp_pat
         week_run = run([clusters_week], pg_url, WEEK, events=pg_url, instance=instance)
         for result in (day_run, week_run):
             assert result.success and all(e.passed for e in check_evaluations(result))
+        # Calibration, the bridge, the backlog and a human decision, on the same Postgres.
+        assert run([extraction_claims], pg_url, days[0], days[-1], events=pg_url, instance=instance).success
+        bridge = run([extraction_calibration_week, extraction_underperforming_classes, learning_backlog_candidates],
+                     pg_url, WEEK, events=pg_url, instance=instance)
+        assert bridge.success and all(e.passed for e in check_evaluations(bridge))
+        assert dg.materialize([learning_backlog], resources=resources(pg_url), instance=instance).success
+        key = backend_for(pg_url).read(LEARNING_BACKLOG)["candidate_key"].iloc[0]
+        config = {"ops": {"kura__learning_backlog_decisions": {"config": {"candidate_key": key, "decision": "approved", "actor": "pg"}}}}
+        assert dg.materialize([learning_backlog_decisions, learning_backlog], resources=resources(pg_url), run_config=config,
+                              instance=instance).success
+        assert backend_for(pg_url).read(LEARNING_BACKLOG, where={"candidate_key": key})["status"].tolist() == ["approved"]
         stored = instance.get_run_by_id(week_run.run_id)
         assert stored is not None and stored.is_success
         assert "postgres" in type(instance.run_storage).__name__.lower()
