@@ -8,6 +8,7 @@ place it by: it is attributed to the file's first day (``fallback_time``), never
 
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import datetime
 
@@ -135,3 +136,16 @@ def read_postgres(url: str, start: datetime, end: datetime, event_types=DEFAULT_
     frame["parse_error"] = None
     frame["fallback_time"] = pd.NaT
     return frame[RAW_COLUMNS]
+
+
+def row_times(raw: pd.DataFrame) -> pd.Series:
+    """The parsed row timestamps of raw rows (naive UTC; unparseable ones are NaT)."""
+    return pd.to_datetime(raw["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
+
+
+def window_fingerprint(raw: pd.DataFrame, times: pd.Series, start: datetime, end: datetime) -> str:
+    """Order-free hash of the raw rows whose row time lies in ``[start, end)`` (undated rows included):
+    what a partition read, for its input hash."""
+    rows = raw[times.isna() | ((times >= pd.Timestamp(start)) & (times < pd.Timestamp(end)))]
+    rows = rows.sort_values("source_ref", kind="mergesort")[RAW_COLUMNS].astype("object")
+    return hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()

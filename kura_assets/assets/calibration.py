@@ -2,7 +2,6 @@
 -> the week's underperforming classes. Same shape as the learning assets: read, call the pure
 logic, check, commit each period in one transaction."""
 
-import hashlib
 from datetime import date, timedelta
 
 import dagster as dg
@@ -21,7 +20,7 @@ from kura_assets.calibration import CALIBRATION_EVENTS, STATUSES, CalibrationPar
 from kura_assets.clustering import period_days, period_key
 from kura_assets.partitions import daily_partitions, days_in, weekly_partitions, weeks_in
 from kura_assets.resources import KuraEventSource
-from kura_assets.signals import RAW_COLUMNS
+from kura_assets.sources import row_times, window_fingerprint
 from kura_assets.tables import (
     EXTRACTION_CALIBRATION_DAY, EXTRACTION_CALIBRATION_WEEK, EXTRACTION_CLAIM_REJECTS, EXTRACTION_CLAIMS,
     EXTRACTION_UNDERPERFORMING_CLASSES,
@@ -36,13 +35,6 @@ UNDERPERFORMING_KEY = dg.AssetKey(["kura", "extraction_underperforming_classes"]
 
 class CalibrationConfig(dg.Config, CalibrationParams):
     """Calibration thresholds (see :class:`kura_assets.calibration.CalibrationParams`)."""
-
-
-def _window_hash(raw: pd.DataFrame, start, end) -> str:
-    row_time = pd.to_datetime(raw["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
-    rows = raw[row_time.isna() | ((row_time >= pd.Timestamp(start)) & (row_time < pd.Timestamp(end)))]
-    rows = rows.sort_values("source_ref", kind="mergesort")[RAW_COLUMNS].astype("object")
-    return hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()
 
 
 @dg.multi_asset(
@@ -71,13 +63,14 @@ def extraction_claims(context: dg.AssetExecutionContext, config: CalibrationConf
     raw = kura_events.read(*params.read_window(days[0], days[-1]), event_types=CALIBRATION_EVENTS)
     labelled = label_claims(raw, days[0], days[-1], params)
     raw_ids = sorted(set(raw["user_id"].dropna().astype(str)) - {""})
+    times = row_times(raw)
     outcomes, claims_report, rejects_report = [], RunReport(), RunReport()
     try:
         for day in days:
             at, label = pd.Timestamp(day), day.isoformat()
             claims = labelled.claims[labelled.claims["period_day"] == at]
             rejects = labelled.rejects[labelled.rejects["period_day"] == at]
-            input_hash = frames_hash(_window_hash(raw, *params.read_window(day)), canonical_json(params.model_dump()))
+            input_hash = frames_hash(window_fingerprint(raw, times, *params.read_window(day)), canonical_json(params.model_dump()))
             w_claims, o_claims = prepare(CLAIMS_KEY, EXTRACTION_CLAIMS, {"period_day": day}, claims, input_hash)
             w_rejects, o_rejects = prepare(CLAIM_REJECTS_KEY, EXTRACTION_CLAIM_REJECTS, {"period_day": day}, rejects, input_hash)
             day_outcomes = [o_claims, o_rejects,

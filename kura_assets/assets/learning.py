@@ -25,8 +25,9 @@ from kura_assets.clustering import cluster_periods, period_days, period_key
 from kura_assets.contracts import contract_problems
 from kura_assets.partitions import daily_partitions, days_in, weekly_partitions, weeks_in
 from kura_assets.resources import KuraEventSource, Pseudonymizer
+from kura_assets.sources import row_times, window_fingerprint
 from kura_assets.scoring import ScoringParams
-from kura_assets.signals import RAW_COLUMNS, SignalRules, validate_signals
+from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import (
     LEARNING_ISSUE_CLUSTER_RUNS, LEARNING_ISSUE_CLUSTERS_DAY, LEARNING_ISSUE_CLUSTERS_WEEK, LEARNING_SIGNAL_REJECTS,
     LEARNING_SIGNALS,
@@ -45,16 +46,6 @@ class SignalConfig(dg.Config, SignalRules):
 
 class ClusterConfig(dg.Config, ScoringParams):
     """Publication thresholds and scoring constants (see :class:`kura_assets.scoring.ScoringParams`)."""
-
-
-def _raw_hash(raw: pd.DataFrame, row_time: pd.Series, rules: SignalRules, salt: str, day: date) -> str:
-    """Order-free fingerprint of what one day's signals were computed from: the rows of the
-    day's read window (by ``row_time``, the parsed row timestamps), the rules and the salt (hashed)."""
-    lo, hi = (pd.Timestamp(t) for t in rules.read_window(day))
-    rows = raw[row_time.isna() | ((row_time >= lo) & (row_time < hi))]
-    rows = rows.sort_values("source_ref", kind="mergesort")[RAW_COLUMNS].astype("object")
-    digest = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()
-    return frames_hash(digest, canonical_json(rules.model_dump()), hashlib.sha256(salt.encode()).hexdigest())
 
 
 def fail_with_results(outcomes: list[CheckOutcome], exc: Exception):
@@ -99,11 +90,12 @@ def learning_signals(
     # One read and one validation pass for the whole range (day windows overlap by the capture lag).
     raw = kura_events.read(*rules.read_window(days[0], days[-1]))
     validated = validate_signals(raw, days[0], pseudonymizer.salt, rules, last_day=days[-1])
-    row_time = pd.to_datetime(raw["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
+    times = row_times(raw)
+    rules_and_salt = (canonical_json(rules.model_dump()), hashlib.sha256(pseudonymizer.salt.encode()).hexdigest())
     try:
         for day in days:
             v = validated.day(day)
-            input_hash = _raw_hash(raw, row_time, rules, pseudonymizer.salt, day)
+            input_hash = frames_hash(window_fingerprint(raw, times, *rules.read_window(day)), *rules_and_salt)
             part = {"period_day": day}
             w_signals, o_signals = prepare(SIGNALS_KEY, LEARNING_SIGNALS, part, v.signals, input_hash)
             w_rejects, o_rejects = prepare(REJECTS_KEY, LEARNING_SIGNAL_REJECTS, part, v.rejects, input_hash)
