@@ -46,3 +46,13 @@ def test_small_inputs_are_all_noise_and_centroids_are_unit_length():
     labels = cluster_embeddings(x, ClusteringParams(min_cluster_size=5))
     for c in centroids(x, labels).values():
         assert np.linalg.norm(c) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_large_ticks_use_the_index_and_stay_deterministic():
+    x, truth = planted(6000, topics=60, dim=512, seed=5)
+    params = ClusteringParams(exact_search_below=5000)
+    labels = cluster_embeddings(x, params)
+    clustered = (truth >= 0) & (labels >= 0)
+    assert adjusted_rand_score(truth[clustered], labels[clustered]) >= 0.9
+    assert np.mean(labels[truth >= 0] >= 0) >= 0.9 and np.mean(labels[truth < 0] == -1) >= 0.9
+    assert np.array_equal(labels, cluster_embeddings(x, params))
