@@ -1,0 +1,30 @@
+import numpy as np
+import pandas as pd
+
+from replay_assets.segments import validate_segments
+
+T = pd.Timestamp("2026-11-20 10:00")
+
+
+def seg(doc="s1:0:10", session="s1", dim=4, vector=None, **changes):
+    row = {"team_id": 1, "document_id": doc, "session_id": session, "distinct_id": "u1", "start_time": T,
+           "end_time": T + pd.Timedelta(seconds=10), "timestamp": T, "inserted_at": T, "content": "User clicked submit",
+           "embedding": vector if vector is not None else np.arange(1, dim + 1, dtype=float)}
+    row.update(changes)
+    return row
+
+
+def test_every_bad_segment_is_kept_with_its_reason():
+    rows = [seg(), seg("s2:0:5", "s2"), seg("s3:0:5", "s3", dim=3), seg("s4:0:5", "s4", vector=[1.0, np.nan, 0, 0]),
+            seg("s5:0:5", "s5", vector=[0.0] * 4), seg("bad", "s6"), seg("s7:0:5", "s7", content=" "),
+            seg("s8:0:5", "s8", end_time=T - pd.Timedelta(seconds=1)), seg(inserted_at=T + pd.Timedelta(minutes=1))]
+    v = validate_segments(pd.DataFrame(rows))
+    assert v.dimension == 4 and v.embeddings.shape == (2, 4) and v.embeddings.dtype == np.float32
+    assert sorted(v.rejects["reason"]) == sorted(["wrong_dimension", "non_finite_embedding", "zero_embedding",
+                                                  "malformed_document_id", "missing_field", "invalid_times", "duplicate_document_id"])
+    assert len(v.segments) + len(v.rejects) == len(rows)
+
+
+def test_the_teams_known_dimension_wins():
+    v = validate_segments(pd.DataFrame([seg(dim=3), seg("s2:0:5", "s2", dim=3)]), known_dimension=4)
+    assert v.segments.empty and set(v.rejects["reason"]) == {"wrong_dimension"}
