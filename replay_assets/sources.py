@@ -1,0 +1,122 @@
+"""Reading segments from ClickHouse (``REPLAY_SEGMENTS_URL=clickhouse://user:pass@host:8123/db``).
+
+One SQL text, run by an executor: the HTTP client (``clickhouse-connect``) in production, the
+embedded ClickHouse engine (``chdb``) where no server runs, e.g. in tests. The reader pages
+through a tick's rows with a watermark on ``(inserted_at, document_id)``, so rows that share a
+timestamp across a page boundary are neither skipped nor read twice, and keeps embeddings as
+float32 arrays.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from replay_assets.segments import COLUMNS
+
+FEATURE_FLAG = "video-segment-clustering-enabled"
+
+SEGMENTS_SQL = """
+SELECT team_id, document_id, session_id, distinct_id, start_time, end_time, timestamp, inserted_at, content, embedding
+FROM {table:Identifier}
+WHERE team_id = {team:Int64}
+  AND inserted_at >= {start:DateTime64(6, 'UTC')} AND inserted_at < {end:DateTime64(6, 'UTC')}
+  AND (inserted_at, document_id) > ({after_time:DateTime64(6, 'UTC')}, {after_doc:String})
+ORDER BY inserted_at, document_id
+LIMIT {page:UInt32}
+"""
+
+ENABLED_TEAMS_SQL = """
+SELECT DISTINCT team_id FROM {table:Identifier}
+WHERE flag = {flag:String} AND enabled
+ORDER BY team_id
+"""
+
+
+class ClickHouseExecutor(Protocol):
+    def query_arrow(self, sql: str, params: dict) -> pa.Table: ...
+
+
+class HttpClickHouse:
+    """A ClickHouse server over HTTP; the password comes from the URL (set through the environment)."""
+
+    def __init__(self, url: str):
+        import clickhouse_connect
+
+        u = urlparse(url)
+        self.client = clickhouse_connect.get_client(
+            host=u.hostname or "localhost", port=u.port or 8123, username=unquote(u.username or "default"),
+            password=unquote(u.password or ""), database=(u.path or "/default").lstrip("/") or "default",
+        )
+
+    def query_arrow(self, sql: str, params: dict) -> pa.Table:
+        return self.client.query_arrow(sql, parameters=params)
+
+
+class ChdbClickHouse:
+    """The embedded ClickHouse engine (chdb), optionally on a data directory."""
+
+    def __init__(self, path: str | None = None):
+        from chdb import session
+
+        self.session = session.Session(path) if path else session.Session()
+
+    def execute(self, sql: str, params: dict | None = None) -> None:
+        self.session.query(sql, "CSV", params=params or {})
+
+    def query_arrow(self, sql: str, params: dict) -> pa.Table:
+        result = self.session.query(sql, "Arrow", params=params)
+        return pa.ipc.open_file(pa.BufferReader(result.bytes())).read_all()
+
+
+def _time(value: datetime) -> str:
+    """A naive-UTC (or aware) time as the text a ``DateTime64(6, 'UTC')`` parameter takes."""
+    ts = pd.Timestamp(value)
+    return (ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def read_segments(executor: ClickHouseExecutor, team_id: int, start: datetime, end: datetime,
+                  page_size: int = 5000, table: str = "document_embeddings") -> pd.DataFrame:
+    """The team's segments with ``start <= inserted_at < end``, in (inserted_at, document_id) order."""
+    pages, after = [], (pd.Timestamp("1970-01-01"), "")
+    while True:
+        page = executor.query_arrow(SEGMENTS_SQL, {
+            "table": table, "team": int(team_id), "start": _time(start), "end": _time(end),
+            "after_time": _time(after[0]), "after_doc": after[1], "page": int(page_size),
+        })
+        if page.num_rows:
+            pages.append(page)
+            last = page.slice(page.num_rows - 1).to_pylist()[0]
+            after = (pd.Timestamp(last["inserted_at"]), last["document_id"])  # aware or naive UTC: _time handles both
+        if page.num_rows < page_size:
+            break
+    if not pages:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in COLUMNS})
+    table_ = pa.concat_tables(pages)
+    frame = table_.drop_columns(["embedding"]).to_pandas()
+    frame["embedding"] = _float32_rows(table_.column("embedding"))
+    for column in ("start_time", "end_time", "timestamp", "inserted_at"):  # naive UTC, whatever the server's zone
+        times = pd.to_datetime(frame[column], utc=True)
+        frame[column] = times.dt.tz_localize(None).astype("datetime64[us]")
+    return frame[COLUMNS]
+
+
+def _float32_rows(column: pa.ChunkedArray) -> list[np.ndarray]:
+    """Each embedding as a float32 array (views into one buffer per chunk, no Python floats)."""
+    out: list[np.ndarray] = []
+    for chunk in column.chunks:
+        values = chunk.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        offsets = chunk.offsets.to_numpy()
+        out.extend(values[offsets[i] - offsets[0]:offsets[i + 1] - offsets[0]] for i in range(len(chunk)))
+    return out
+
+
+def enabled_teams(executor: ClickHouseExecutor, table: str = "feature_flags") -> list[int]:
+    """Teams whose video-segment-clustering flag is on."""
+    result = executor.query_arrow(ENABLED_TEAMS_SQL, {"table": table, "flag": FEATURE_FLAG})
+    return [int(t) for t in result.column("team_id").to_pylist()]
