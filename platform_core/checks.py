@@ -81,7 +81,7 @@ def commit(backend: Backend, writes: Sequence[PartitionWrite], outcomes: Sequenc
 
 
 def check_results(outcomes: Sequence[CheckOutcome]) -> list[dg.AssetCheckResult]:
-    """One result per (asset, check) across the partitions of the run; failures listed first."""
+    """One result per (asset, check) across the partitions of the run, detailing the failing partitions if any."""
     grouped: dict[tuple[dg.AssetKey, str], list[CheckOutcome]] = {}
     for o in outcomes:
         grouped.setdefault((o.asset_key, o.name), []).append(o)

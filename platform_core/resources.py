@@ -28,7 +28,6 @@ def warehouse_from_env() -> WarehouseResource:
     return WarehouseResource(url=env_or_default("WAREHOUSE_URL", DEFAULT_WAREHOUSE_URL))
 
 
-
 def warehouse_backend_from_env() -> Backend:
     """The warehouse outside a Dagster run (command line): resources resolve EnvVar only inside runs."""
     return backend_for(os.environ.get("WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL)

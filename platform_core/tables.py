@@ -51,9 +51,6 @@ class TableSpec:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
-    def columns_of_type(self, *types: str) -> list[str]:
-        return [c.name for c in self.columns if c.type in types]
-
     def empty_frame(self) -> pd.DataFrame:
         return conform(self, pd.DataFrame({c: [] for c in self.column_names}))
 
@@ -87,6 +84,15 @@ def conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
         elif col.type in ("TEXT", "JSON") and not isinstance(s.dtype, pd.StringDtype):
             frame[col.name] = s.astype("str")  # pandas' string dtype: missing stays missing
     return frame
+
+
+def checked(spec: TableSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The frame conformed to ``spec`` and every way it breaks it (columns checked before conforming)."""
+    problems = column_problems(spec, frame)
+    if problems:
+        return frame, problems
+    frame = conform(spec, frame)
+    return frame, validate_frame(spec, frame)
 
 
 def validate_frame(spec: TableSpec, frame: pd.DataFrame) -> list[str]:

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from platform_core.hashing import canonical_json_text, content_hash
-from platform_core.tables import Column, TableSpec, column_problems, conform, validate_frame
+from platform_core.tables import Column, TableSpec, checked, conform
 
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
 
@@ -51,10 +51,7 @@ class PartitionWrite:
     def __post_init__(self) -> None:
         if set(self.partition) != set(self.spec.partition_columns):
             raise ValueError(f"{self.spec.qualified_name}: partition must name {self.spec.partition_columns}")
-        problems = column_problems(self.spec, self.frame)
-        if not problems:
-            self.frame = conform(self.spec, self.frame)
-            problems = validate_frame(self.spec, self.frame)
+        self.frame, problems = checked(self.spec, self.frame)
         for column, value in self.partition.items() if not problems else ():
             outside = int((self.frame[column] != _as_column_value(value)).sum())
             if outside:
@@ -136,8 +133,7 @@ class Backend:
     def append(self, spec: TableSpec, frame: pd.DataFrame) -> int:
         """Add rows to an append-only table in one transaction, skipping keys already there
         (so re-running the same run adds nothing twice); returns the rows added."""
-        frame = conform(spec, frame)
-        problems = column_problems(spec, frame) or validate_frame(spec, frame)
+        frame, problems = checked(spec, frame)
         if problems:
             raise InvalidPartition(f"{spec.qualified_name}: " + "; ".join(problems))
         with self.transaction() as con:

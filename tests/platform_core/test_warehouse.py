@@ -111,3 +111,12 @@ def test_duckdb_urls():
     assert backend_for("duckdb:////tmp/w.duckdb").path == "/tmp/w.duckdb"
     with pytest.raises(ValueError, match="WAREHOUSE_URL"):
         backend_for("mysql://x")
+
+
+def test_appends_are_checked_like_partition_writes(tmp_path):
+    log = TableSpec("test", "log", (Column("id", "TEXT"), Column("note", "TEXT", nullable=True)), (), ("id",))
+    backend = backend_for(f"duckdb:///{tmp_path}/w.duckdb")
+    assert backend.append(log, pd.DataFrame({"id": ["a"], "note": ["x"]})) == 1
+    assert backend.append(log, pd.DataFrame({"id": ["a", "b"], "note": [None, None]})) == 1, "known keys are skipped"
+    with pytest.raises(InvalidPartition, match="missing columns"):
+        backend.append(log, pd.DataFrame({"id": ["c"]}))
