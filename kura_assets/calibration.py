@@ -15,12 +15,11 @@ from datetime import date, datetime, timedelta
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from pydantic import BaseModel, Field
 
 from platform_core.hashing import canonical_json
 from platform_core.privacy import scrub
-from kura_assets.signals import RAW_COLUMNS, RETRACTION_EVENT
+from kura_assets.signals import RETRACTION_EVENT, register_raw
 
 CLAIM_EVENT = "evidence.claim.logged"
 CORRECTION_EVENT = "set.corrected"
@@ -79,9 +78,7 @@ def label_claims(raw: pd.DataFrame, first_day: date, last_day: date | None = Non
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        frame = raw.reindex(columns=RAW_COLUMNS)
-        text = {c: frame[c].astype("str") for c in RAW_COLUMNS if c != "fallback_time"}
-        con.register("raw", pa.Table.from_pandas(pd.DataFrame(text).assign(pos=np.arange(len(frame))), preserve_index=False))
+        raw = register_raw(con, raw)
         con.execute("""
             CREATE TEMP TABLE events AS
             SELECT pos, id, user_id, event_type, source_ref, timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS row_time,

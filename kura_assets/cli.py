@@ -29,7 +29,7 @@ from kura_assets.tables import (
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def run_range(job_name: str, first: str | None, last: str | None, instance: dg.DagsterInstance,
+def run_job(job_name: str, first: str | None, last: str | None, instance: dg.DagsterInstance,
               run_config: dict | None = None) -> dg.ExecuteInProcessResult:
     """Run a job, over partitions ``first..last`` as one run (single-run backfill) when given."""
     job = defs.resolve_job_def(job_name)
@@ -93,7 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         (kura_backlog_refresh_job.name, None, None),
     ]
     for job_name, first, last in steps:
-        result = run_range(job_name, first, last, instance)
+        result = run_job(job_name, first, last, instance)
         failed = failed_checks(result)
         print(f"{job_name} {f'{first}..{last}' if first else ''}: {'ok' if result.success else 'FAILED'}"
               f"{'; failed checks: ' + ', '.join(failed) if failed else ', all checks passed'} (run {result.run_id})")
@@ -112,7 +112,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     """Approve, dismiss or promote one candidate: the same Dagster job the UI launches."""
     config = {"ops": {"kura__learning_backlog_decisions": {"config": {
         "candidate_key": args.candidate_key, "decision": args.decision, "actor": args.actor, "note": args.note}}}}
-    result = run_range(kura_decision_job.name, None, None, dg.DagsterInstance.get(), config)
+    result = run_job(kura_decision_job.name, None, None, dg.DagsterInstance.get(), config)
     if not result.success:
         failure = result.failure_data_for_node("kura__learning_backlog_decisions")
         print(failure.error.message.strip() if failure else "the decision run failed", file=sys.stderr)

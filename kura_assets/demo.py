@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from kura_assets.calibration import CLAIM_EVENT, CORRECTION_EVENT
 from kura_assets.scoring import REFERENCE_SEVERITY
 from kura_assets.signals import RAW_COLUMNS, RETRACTION_EVENT, SIGNAL_EVENT
 
@@ -121,10 +122,6 @@ class _DayBuilder:
         return self.add(user_id, SIGNAL_EVENT, data, ts=t.isoformat() + "Z", **kw)
 
 
-CLAIM_EVENT = "evidence.claim.logged"
-CORRECTION_EVENT = "set.corrected"
-
-
 @dataclass(frozen=True)
 class PlantedClaimClass:
     """Claims of one class a day: how many, at what confidence, how many turn out wrong (per week)."""
@@ -200,6 +197,9 @@ def _plant(b: _DayBuilder, index: int) -> None:
     _plant_bad_rows(b, index)
 
 
+_DELETE = object()  # marks a field a bad row leaves out
+
+
 def _plant_bad_rows(b: _DayBuilder, index: int) -> None:
     """One row per reject reason (several per reason where the input can be bad in several ways)."""
     t = b._time()
@@ -243,8 +243,6 @@ def _plant_bad_rows(b: _DayBuilder, index: int) -> None:
     b.rows.append(copy)  # the same event delivered again, later: a duplicate id
     assert copy["id"] == probe
 
-
-_DELETE = object()
 
 
 def _background(b: _DayBuilder, n: int) -> None:

@@ -1,9 +1,11 @@
 """Day and ISO-week (Monday start) partitions of the kura graph."""
 
 import os
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import dagster as dg
+
+from platform_core.warehouse import partition_key
 
 #: First partition; a Monday so days and ISO weeks line up.
 START_DATE = os.environ.get("KURA_START_DATE", "2026-01-05")
@@ -23,5 +25,16 @@ def weeks_in(window: dg.TimeWindow) -> list[date]:
     return [d for d in days_in(window) if d.weekday() == 0]
 
 
-def as_datetime(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time())
+def require_days(table: str, periods: dict[str, list[date]], materialized: dict) -> None:
+    """Fail, naming them, unless every day of every period has its ``table`` partition
+    (``materialized``: the table's manifest, keyed ``period_day=<day>``)."""
+    missing = {label: [d.isoformat() for d in days if partition_key({"period_day": d}) not in materialized]
+               for label, days in periods.items()}
+    missing = {label: days for label, days in missing.items() if days}
+    if missing:
+        raise dg.Failure(
+            description=f"Every day of a period needs its {table} partition; missing: "
+            + "; ".join(f"{label}: {', '.join(days)}" for label, days in missing.items())
+            + ". Materialize those days first (nothing was written).",
+            metadata={"missing_days": missing},
+        )

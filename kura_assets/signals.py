@@ -195,8 +195,7 @@ def validate_signals(
         # Bounded: a week of raw events must validate within a couple of GB; past this DuckDB spills to disk.
         con.execute(f"SET memory_limit = '{rules.working_memory_mb}MB'")
         con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/kura-duckdb'")
-        raw = _as_raw(raw)
-        con.register("raw", pa.Table.from_pandas(raw.assign(pos=range(len(raw))), preserve_index=False))
+        raw = register_raw(con, raw)
         placed, result = _validation_steps(rules)
         con.execute(placed)
         con.execute(result, {"first": first_day, "last": last_day})
@@ -243,12 +242,15 @@ def validate_signals(
     )
 
 
-def _as_raw(raw: pd.DataFrame) -> pd.DataFrame:
-    """The raw columns with the types the SQL expects, whichever reader produced them."""
+def register_raw(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame) -> pd.DataFrame:
+    """Register raw rows as table ``raw`` (with their position ``pos``), typed as the SQL expects
+    whichever reader produced them; returns the normalized frame, whose row ``pos`` is at ``iloc[pos]``."""
     frame = raw.reindex(columns=RAW_COLUMNS)
     text = {c: frame[c] if isinstance(frame[c].dtype, pd.StringDtype) else frame[c].astype("str")
             for c in RAW_COLUMNS if c != "fallback_time"}
-    return pd.DataFrame({**text, "fallback_time": pd.to_datetime(frame["fallback_time"]).astype("datetime64[us]")})
+    frame = pd.DataFrame({**text, "fallback_time": pd.to_datetime(frame["fallback_time"]).astype("datetime64[us]")})
+    con.register("raw", pa.Table.from_pandas(frame.assign(pos=range(len(frame))), preserve_index=False))
+    return frame
 
 
 def _scrubbed(column: str) -> str:

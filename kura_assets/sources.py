@@ -36,10 +36,6 @@ def read_events(url: str, start: datetime, end: datetime, event_types=DEFAULT_EV
     raise ValueError(f"KURA_EVENTS_URL must be 'demo', a .jsonl file or postgresql://..., got {url!r}")
 
 
-_LINE_SPLIT = pcsv.ParseOptions(  # one column per line: a separator byte JSON text never holds raw
-    delimiter="\x1e", quote_char=False, escape_char=False, newlines_in_values=False, ignore_empty_lines=True
-)
-
 _PARSE_LINES_SQL = """
 SELECT line_no, v[1]->>'$' AS id, v[2]->>'$' AS user_id, v[3]->>'$' AS "timestamp", v[4]->>'$' AS event_type,
        CASE WHEN is_object THEN CAST(v[5] AS VARCHAR) ELSE line END AS data, CAST(v[6] AS VARCHAR) AS metadata,
@@ -63,9 +59,9 @@ def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EV
         unsplittable.append(row.text)
         return "skip"
 
-    options = pcsv.ParseOptions(**{k: getattr(_LINE_SPLIT, k) for k in
-                                   ("delimiter", "quote_char", "escape_char", "newlines_in_values", "ignore_empty_lines")},
-                                invalid_row_handler=keep)
+    # One column per line: split on a byte that JSON text never holds raw, no quoting.
+    options = pcsv.ParseOptions(delimiter="\x1e", quote_char=False, escape_char=False, newlines_in_values=False,
+                                ignore_empty_lines=True, invalid_row_handler=keep)
     reader = pcsv.open_csv(
         path, read_options=pcsv.ReadOptions(column_names=["line"], block_size=64 << 20), parse_options=options,
         convert_options=pcsv.ConvertOptions(column_types={"line": pa.large_string()}, strings_can_be_null=False),

@@ -15,8 +15,6 @@ import pandas as pd
 
 COLUMNS = ["team_id", "document_id", "session_id", "distinct_id", "start_time", "end_time", "timestamp", "inserted_at",
            "content", "embedding"]
-REASONS = ("missing_field", "malformed_document_id", "invalid_times", "wrong_dimension", "non_finite_embedding",
-           "zero_embedding", "duplicate_document_id")
 
 
 @dataclass

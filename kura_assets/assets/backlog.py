@@ -72,10 +72,6 @@ def learning_backlog_decisions(context: dg.AssetExecutionContext, config: Decisi
                                           "previous_status": current, "actor": config.actor, "rows_added": added})
 
 
-def _decisions_before(decisions: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
-    return decisions[decisions["decided_at"] < at]
-
-
 @dg.multi_asset(
     name="learning_backlog_candidates",
     partitions_def=weekly_partitions,
@@ -111,7 +107,7 @@ def learning_backlog_candidates(context: dg.AssetExecutionContext, config: Bridg
                 raise dg.Failure(description=f"The bridge for {label} needs {' and '.join(missing)} of that week; "
                                  "materialize them first (nothing was written).")
             week_end = pd.Timestamp(start) + pd.Timedelta(days=7)
-            known = decisions.pipe(_decisions_before, week_end)
+            known = decisions[decisions["decided_at"] < week_end]  # what a replay of this week sees
             earlier = backend.read(LEARNING_BACKLOG_CANDIDATES, between=("period_start", pd.Timestamp("1970-01-01"), pd.Timestamp(start)))
             state = backlog_state(earlier, known)
             existing = dict(zip(state["candidate_key"], state["status"]))
@@ -120,10 +116,9 @@ def learning_backlog_candidates(context: dg.AssetExecutionContext, config: Bridg
                 backend.read(EXTRACTION_UNDERPERFORMING_CLASSES, where={"period_start": start}), params)
             selected, stats = select_candidates(pd.concat([from_clusters, from_classes], ignore_index=True), existing, params)
             rows = finalize(selected, existing, params, start, label)
-            runs = pd.DataFrame([{"period_start": pd.Timestamp(start), "period_key": label, "considered": stats["considered"] + noisy_clusters + noisy_classes,
-                                  "written": stats["written"], "filtered_as_noise": noisy_clusters + noisy_classes,
-                                  "duplicates_in_run": stats["duplicates_in_run"], "skipped_already_decided": stats["skipped_already_decided"],
-                                  "limited_by_source_cap": stats["limited_by_source_cap"], "limited_by_run_cap": stats["limited_by_run_cap"],
+            counts = {**stats, "considered": stats["considered"] + noisy_clusters + noisy_classes,
+                      "filtered_as_noise": noisy_clusters + noisy_classes}
+            runs = pd.DataFrame([{"period_start": pd.Timestamp(start), "period_key": label, **counts,
                                   "config": canonical_json(params.model_dump())}])
             input_hash = frames_hash(cluster_weeks[part][1], class_weeks[part][1], content_hash(LEARNING_BACKLOG_DECISIONS, known),
                                      content_hash(LEARNING_BACKLOG_CANDIDATES, earlier), canonical_json(params.model_dump()))
@@ -145,7 +140,7 @@ def learning_backlog_candidates(context: dg.AssetExecutionContext, config: Bridg
             commit(backend, [w for w in (w_rows, w_runs) if w is not None], week_outcomes)
             report.add(label, candidates=[{"key": r.candidate_key, "priority": r.priority_label, "score": r.priority_score, "title": r.title}
                                           for r in rows.itertuples()], content_hash=w_rows.content_hash)
-            runs_report.add(label, **stats, filtered_as_noise=noisy_clusters + noisy_classes)
+            runs_report.add(label, **counts)
     except BlockingCheckFailed as exc:
         yield from fail_with_results(outcomes, exc)
     yield dg.MaterializeResult(asset_key=CANDIDATES_KEY, metadata=report.metadata())

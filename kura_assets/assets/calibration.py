@@ -18,7 +18,7 @@ from platform_core.warehouse import Backend, partition_key
 from kura_assets.assets.learning import GROUP, fail_with_results
 from kura_assets.calibration import CALIBRATION_EVENTS, STATUSES, CalibrationParams, calibration_rows, label_claims, underperforming
 from kura_assets.clustering import period_days, period_key
-from kura_assets.partitions import daily_partitions, days_in, weekly_partitions, weeks_in
+from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
 from kura_assets.resources import KuraEventSource
 from kura_assets.sources import row_times, window_fingerprint
 from kura_assets.tables import (
@@ -104,22 +104,18 @@ def _calibrate_periods(context, granularity: str, starts: list[date], config, wa
     backend = warehouse.backend()
     parts = previous_hashes(backend, EXTRACTION_CLAIMS)
     previous = previous_hashes(backend, spec)
+    require_days("extraction_claims", {period_key(granularity, s): period_days(granularity, s) for s in starts}, parts)
     outcomes, report = [], RunReport()
     try:
         for start in starts:
             label, days = period_key(granularity, start), period_days(granularity, start)
-            missing = [d.isoformat() for d in days if partition_key({"period_day": d}) not in parts]
-            if missing:
-                raise dg.Failure(description=f"{granularity} {label} needs extraction_claims for every day; missing: "
-                                 f"{', '.join(missing)}. Materialize those days first (nothing was written).",
-                                 metadata={"missing_days": missing})
             claims, hashes = _claims_of(backend, days, parts)
             before_start = start - timedelta(days=len(days))
             before, before_hashes = _claims_of(backend, period_days(granularity, before_start), parts)
             rows = calibration_rows(claims, before, granularity, start, label, params)
             input_hash = frames_hash(*hashes, "previous", *before_hashes, canonical_json(params.model_dump()))
             write, o_schema = prepare(key, spec, {"period_start": start}, rows, input_hash)
-            in_range = rows[["brier_score"]].stack().between(0, 1).all() and rows["status"].isin(STATUSES).all()
+            in_range = rows["brier_score"].between(0, 1).all() and rows["status"].isin(STATUSES).all()
             period_outcomes = [o_schema, CheckOutcome(key, "metrics_valid", label, bool(in_range),
                                                       "Brier scores in [0, 1] and every status one of " + ", ".join(STATUSES))]
             if write is not None:

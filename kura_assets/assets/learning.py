@@ -23,7 +23,7 @@ from platform_core.tables import TableSpec
 from platform_core.warehouse import partition_key
 from kura_assets.clustering import cluster_periods, period_days, period_key
 from kura_assets.contracts import contract_problems
-from kura_assets.partitions import daily_partitions, days_in, weekly_partitions, weeks_in
+from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
 from kura_assets.resources import KuraEventSource, Pseudonymizer
 from kura_assets.sources import row_times, window_fingerprint
 from kura_assets.scoring import ScoringParams
@@ -131,15 +131,7 @@ def _cluster_periods(context, granularity: str, starts: list[date], config: Clus
     reject_parts = previous_hashes(backend, LEARNING_SIGNAL_REJECTS)
     previous = previous_hashes(backend, spec)
     days = {start: period_days(granularity, start) for start in starts}
-    missing = {period_key(granularity, s): [d.isoformat() for d in ds if partition_key({"period_day": d}) not in signal_parts]
-               for s, ds in days.items()}
-    missing = {k: v for k, v in missing.items() if v}
-    if missing:
-        raise dg.Failure(
-            description="Every day of a period needs its learning_signals partition; missing: "
-            + "; ".join(f"{k}: {', '.join(v)}" for k, v in missing.items()) + ". Materialize those days first (nothing was written).",
-            metadata={"missing_days": missing},
-        )
+    require_days("learning_signals", {period_key(granularity, s): ds for s, ds in days.items()}, signal_parts)
     # One read and one clustering pass for the whole range; checks and commits stay per period.
     window = ("period_day", days[starts[0]][0], days[starts[-1]][-1] + timedelta(days=1))
     signals = backend.read(LEARNING_SIGNALS, between=window)

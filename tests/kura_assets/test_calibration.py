@@ -115,4 +115,4 @@ def test_a_calibration_week_waits_for_its_days(tmp_path):
     assert run([extraction_claims], url, days[0], days[5]).success
     result = run([extraction_calibration_week], url, days[0])
     assert not result.success
-    assert "missing: 2026-11-08" in result.failure_data_for_node("kura__extraction_calibration_week").error.message
+    assert "2026-W45: 2026-11-08" in result.failure_data_for_node("kura__extraction_calibration_week").error.message

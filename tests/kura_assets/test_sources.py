@@ -60,3 +60,15 @@ def load_events_table(dsn: str, rows: pd.DataFrame) -> None:
 def test_postgres_event_store_gives_the_demo_signals(pg_url):
     load_events_table(pg_url, demo_rows())
     assert signals_hash(pg_url) == signals_hash("demo")
+
+
+def test_a_line_holding_the_split_byte_is_kept_as_malformed(tmp_path: Path):
+    lines = demo.to_jsonl_lines(demo.generate_day(DAY))
+    lines.insert(3, '{"id": "odd", "data": "a\x1eb"')  # the byte the reader splits lines on
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    raw = sources.read_events(str(path), *RULES.read_window(DAY))
+    odd = raw[raw["data"].astype("object").str.contains("\x1e", na=False)]
+    assert len(odd) == 1 and odd["parse_error"].iloc[0] == "line is not a JSON object"
+    rejects = validate_signals(raw, DAY, "salt").rejects
+    assert "line is not a JSON object" in set(rejects["detail"])
