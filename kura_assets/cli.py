@@ -15,34 +15,15 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from platform_core.resources import warehouse_backend_from_env
+from platform_core.runs import run_job, run_summary
 from kura_assets import demo
 from kura_assets.definitions import defs
 from kura_assets.schedules import kura_backlog_refresh_job, kura_daily_job, kura_decision_job, kura_weekly_job
 from kura_assets.tables import (
     EXTRACTION_CALIBRATION_WEEK, LEARNING_BACKLOG, LEARNING_BACKLOG_CANDIDATES, LEARNING_ISSUE_CLUSTERS_WEEK,
 )
-
-
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def run_job(job_name: str, first: str | None, last: str | None, instance: dg.DagsterInstance,
-              run_config: dict | None = None) -> dg.ExecuteInProcessResult:
-    """Run a job, over partitions ``first..last`` as one run (single-run backfill) when given."""
-    job = defs.resolve_job_def(job_name)
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
-    return job.execute_in_process(instance=instance, tags=tags, run_config={**QUIET, **(run_config or {})}, raise_on_error=False)
-
-
-def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
-    return [
-        f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
-    ]
 
 
 def top_clusters(week_start: date, limit: int = 10) -> str:
@@ -93,11 +74,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         (kura_backlog_refresh_job.name, None, None),
     ]
     for job_name, first, last in steps:
-        result = run_job(job_name, first, last, instance)
-        failed = failed_checks(result)
-        print(f"{job_name} {f'{first}..{last}' if first else ''}: {'ok' if result.success else 'FAILED'}"
-              f"{'; failed checks: ' + ', '.join(failed) if failed else ', all checks passed'} (run {result.run_id})")
-        if not result.success or failed:
+        ok, line = run_summary(run_job(defs, job_name, first, last, instance), f"{job_name} {f'{first}..{last}' if first else ''}")
+        print(line)
+        if not ok:
             return 1
     print()
     print(top_clusters(weeks[-1]))
@@ -112,7 +91,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     """Approve, dismiss or promote one candidate: the same Dagster job the UI launches."""
     config = {"ops": {"kura__learning_backlog_decisions": {"config": {
         "candidate_key": args.candidate_key, "decision": args.decision, "actor": args.actor, "note": args.note}}}}
-    result = run_job(kura_decision_job.name, None, None, dg.DagsterInstance.get(), config)
+    result = run_job(defs, kura_decision_job.name, None, None, dg.DagsterInstance.get(), config)
     if not result.success:
         failure = result.failure_data_for_node("kura__learning_backlog_decisions")
         print(failure.error.message.strip() if failure else "the decision run failed", file=sys.stderr)

@@ -3,13 +3,13 @@ the learning-to-backlog bridge with its human decisions."""
 
 import dagster as dg
 
-from platform_core.resources import env_or_default, warehouse_from_env
+from platform_core.resources import Pseudonymizer, env_or_default, warehouse_from_env
 from kura_assets.assets import (
     extraction_calibration_day, extraction_calibration_week, extraction_claims, extraction_underperforming_classes,
     learning_backlog, learning_backlog_candidates, learning_backlog_decisions, learning_issue_clusters_day,
     learning_issue_clusters_week, learning_signals,
 )
-from kura_assets.resources import DEFAULT_PSEUDONYM_SALT, KuraEventSource, Pseudonymizer
+from kura_assets.resources import DEFAULT_PSEUDONYM_SALT, KuraEventSource
 from kura_assets.schedules import (
     kura_backlog_refresh_job, kura_daily_job, kura_daily_schedule, kura_decision_job, kura_weekly_job, kura_weekly_schedule,
     refresh_backlog_after_weekly,
@@ -24,7 +24,7 @@ def resources() -> dict:
     return {
         "warehouse": warehouse_from_env(),
         "kura_events": KuraEventSource(url=env_or_default("KURA_EVENTS_URL", "demo")),
-        "pseudonymizer": Pseudonymizer(salt=env_or_default("KURA_PSEUDONYM_SALT", DEFAULT_PSEUDONYM_SALT)),
+        "pseudonymizer": Pseudonymizer.from_env("KURA_PSEUDONYM_SALT", DEFAULT_PSEUDONYM_SALT),
     }
 
 

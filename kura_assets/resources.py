@@ -1,4 +1,4 @@
-"""Resources of the kura location: where events come from, and the pseudonymization salt."""
+"""Resources of the kura location: where events come from (the salt is platform_core.resources.Pseudonymizer)."""
 
 from datetime import datetime
 
@@ -17,18 +17,3 @@ class KuraEventSource(dg.ConfigurableResource):
 
     def read(self, start: datetime, end: datetime, event_types=sources.DEFAULT_EVENT_TYPES) -> pd.DataFrame:
         return sources.read_events(self.url, start, end, event_types)
-
-
-class Pseudonymizer(dg.ConfigurableResource):
-    """HMAC key for pseudonymous user ids: ``KURA_PSEUDONYM_SALT`` from the environment."""
-
-    salt: str = DEFAULT_PSEUDONYM_SALT
-
-    def warn_if_default(self, log) -> bool:
-        if self.salt != DEFAULT_PSEUDONYM_SALT:
-            return False
-        log.warning(
-            "KURA_PSEUDONYM_SALT is not set: pseudonyms use the public default salt, so anyone who can "
-            "guess a user id can recompute them. Set KURA_PSEUDONYM_SALT before running on real data."
-        )
-        return True

@@ -101,6 +101,12 @@ def check_results(outcomes: Sequence[CheckOutcome]) -> list[dg.AssetCheckResult]
     return results
 
 
+def fail_with_results(outcomes: Sequence[CheckOutcome], exc: Exception):
+    """Report the checks evaluated so far, then fail the run: the failing partition was not written."""
+    yield from check_results(outcomes)
+    raise dg.Failure(description=f"Nothing was written for the failing partition: {exc}")
+
+
 @dataclass
 class RunReport:
     """What one materialization wrote, per partition, for Dagster metadata."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -30,8 +31,13 @@ def canonical_rows(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def content_hash(spec: TableSpec, frame: pd.DataFrame) -> str:
-    """SHA-256 of the canonical CSV of ``frame`` (sorted rows, fixed float formatting)."""
-    text = canonical_rows(spec, frame).to_csv(
+    """SHA-256 of the canonical CSV of ``frame`` (sorted rows, fixed float formatting; a
+    vector stands as the SHA-256 of its float32 bytes)."""
+    rows = canonical_rows(spec, frame)
+    for col in spec.columns:
+        if col.type == "VECTOR":
+            rows[col.name] = [hashlib.sha256(np.ascontiguousarray(v, dtype="<f4").tobytes()).hexdigest() for v in rows[col.name]]
+    text = rows.to_csv(
         index=False, float_format=FLOAT_FORMAT, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S.%f"
     )
     return hashlib.sha256(text.encode()).hexdigest()

@@ -31,3 +31,24 @@ def warehouse_from_env() -> WarehouseResource:
 def warehouse_backend_from_env() -> Backend:
     """The warehouse outside a Dagster run (command line): resources resolve EnvVar only inside runs."""
     return backend_for(os.environ.get("WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL)
+
+
+class Pseudonymizer(dg.ConfigurableResource):
+    """HMAC key for pseudonymous user ids, from the environment variable ``env_name``."""
+
+    salt: str
+    env_name: str = "PSEUDONYM_SALT"
+    public_default: str = "public-default-salt"
+
+    @classmethod
+    def from_env(cls, env_name: str, public_default: str) -> "Pseudonymizer":
+        return cls(salt=env_or_default(env_name, public_default), env_name=env_name, public_default=public_default)
+
+    def warn_if_default(self, log) -> bool:
+        if self.salt != self.public_default:
+            return False
+        log.warning(
+            f"{self.env_name} is not set: pseudonyms use the public default salt, so anyone who can "
+            f"guess a user id can recompute them. Set {self.env_name} before running on real data."
+        )
+        return True

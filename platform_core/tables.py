@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 #: Logical column types, mapped to each backend's DDL in :mod:`platform_core.warehouse`.
-COLUMN_TYPES = ("DATE", "TIMESTAMP", "TEXT", "DOUBLE", "BIGINT", "BOOLEAN", "JSON")
+#: VECTOR: a float32 array per row (embeddings, centroids); never null.
+COLUMN_TYPES = ("DATE", "TIMESTAMP", "TEXT", "DOUBLE", "BIGINT", "BOOLEAN", "JSON", "VECTOR")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Column:
     def __post_init__(self) -> None:
         if self.type not in COLUMN_TYPES:
             raise ValueError(f"column {self.name}: unknown type {self.type!r}")
+        if self.type == "VECTOR" and self.nullable:
+            raise ValueError(f"column {self.name}: VECTOR columns are never null")
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,17 @@ def conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
             frame[col.name] = s.astype("Int64" if col.nullable else "int64")
         elif col.type == "BOOLEAN" and (len(s) == 0 or not s.isna().any()):
             frame[col.name] = s.astype("bool")
+        elif col.type == "VECTOR":
+            frame[col.name] = pd.Series(as_vectors(s), index=frame.index, dtype=object)
         elif col.type in ("TEXT", "JSON") and not isinstance(s.dtype, pd.StringDtype):
             frame[col.name] = s.astype("str")  # pandas' string dtype: missing stays missing
     return frame
+
+
+def as_vectors(values) -> list:
+    """Each value as a 1-D float32 array (arrays already float32 are kept, not copied)."""
+    return [v if isinstance(v, np.ndarray) and v.dtype == np.float32 else
+            (None if v is None else np.asarray(v, dtype=np.float32).ravel()) for v in values]
 
 
 def checked(spec: TableSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -122,6 +133,11 @@ def validate_frame(spec: TableSpec, frame: pd.DataFrame) -> list[str]:
         elif col.type == "BOOLEAN":
             if not pd.api.types.is_bool_dtype(s):
                 problems.append(f"{col.name}: expected booleans, got {s.dtype}")
+        elif col.type == "VECTOR":
+            bad = sum(not (isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype == np.float32 and np.isfinite(v).all())
+                      for v in present)
+            if bad:
+                problems.append(f"{col.name}: {bad} values are not finite float32 vectors")
         elif pd.api.types.infer_dtype(present, skipna=True) not in _TEXT_KINDS:
             problems.append(f"{col.name}: expected strings ({col.type})")
     if not problems and len(frame):

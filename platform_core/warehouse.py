@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from platform_core.hashing import canonical_json_text, content_hash
 from platform_core.tables import Column, TableSpec, checked, conform
@@ -88,11 +90,50 @@ class Backend:
     types: dict[str, str] = {}
     reformats_json = False  # True where the database hands JSON back in its own layout
 
+    _session: Any = None  # a connection kept open by ``session()``
+    _known_columns: dict[tuple[str, str], list[str]] | None = None
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep one connection for the block (many small reads and writes, e.g. one tick after
+        another); each ``transaction()`` inside still commits or rolls back on its own."""
+        if self._session is not None:
+            yield
+            return
+        self._session, self._known_columns = self._connect(), {}
+        try:
+            yield
+        finally:
+            self._session.close()
+            self._session, self._known_columns = None, None
+
     @contextmanager
     def transaction(self) -> Iterator[Any]:
+        con = self._session if self._session is not None else self._connect()
+        try:
+            with self._atomic(con):
+                yield con
+        finally:
+            if con is not self._session:
+                con.close()
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    @contextmanager
+    def _atomic(self, con: Any) -> Iterator[None]:
         raise NotImplementedError
 
     def _columns_of(self, con: Any, schema: str, table: str) -> list[str]:
+        cache = self._known_columns if con is self._session else None
+        if cache is not None and (schema, table) in cache:
+            return cache[(schema, table)]
+        columns = self._query_columns(con, schema, table)
+        if cache is not None and columns:  # tables are created, never dropped, inside a session
+            cache[(schema, table)] = columns
+        return columns
+
+    def _query_columns(self, con: Any, schema: str, table: str) -> list[str]:
         rows = self._fetch(
             con,
             "SELECT column_name FROM information_schema.columns WHERE table_schema = "
@@ -189,25 +230,52 @@ class Backend:
             clauses += [f"{col} >= {self.placeholder}", f"{col} < {self.placeholder}"]
             params += [_db_value(lo), _db_value(hi)]
         sql = f"SELECT {select} FROM {spec.qualified_name}" + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
-        with self.transaction() as con:
-            if not self._columns_of(con, spec.schema, spec.name):
-                rows: list[tuple] = []
-            else:
-                rows = self._fetch(con, sql, params)
-        frame = pd.DataFrame.from_records(rows, columns=names)
-        for name in names:
-            if spec.column(name).type == "JSON" and self.reformats_json:
-                frame[name] = [canonical_json_text(t) for t in frame[name]]
         sub = TableSpec(spec.schema, spec.name, tuple(spec.column(n) for n in names), (), ())
-        return conform(sub, frame)
+        return self.query(sub, sql, params, over=[spec])
 
-    def manifest(self, schema: str, table: str) -> pd.DataFrame:
-        """The recorded partitions of ``schema.table`` with their hashes and row counts."""
+    def query(self, result: TableSpec, sql: str, params: Sequence[Any] = (), over: Sequence[TableSpec] = ()) -> pd.DataFrame:
+        """Rows of ``sql`` (placeholders: ``self.placeholder``) as a frame shaped like ``result``;
+        empty when a table of ``over`` does not exist yet."""
+        names = result.column_names
+        with self.transaction() as con:
+            if any(not self._columns_of(con, t.schema, t.name) for t in over):
+                frame = pd.DataFrame({n: [] for n in names})
+            else:
+                frame = self._fetch_frame(con, sql, [_db_value(p) for p in params], result)
+        for column in result.columns:
+            if column.type == "JSON" and self.reformats_json:
+                frame[column.name] = [canonical_json_text(t) for t in frame[column.name]]
+        return conform(result, frame)
+
+    def _fetch_frame(self, con: Any, sql: str, params: Sequence[Any], result: TableSpec) -> pd.DataFrame:
+        return pd.DataFrame.from_records(self._fetch(con, sql, params), columns=result.column_names)
+
+    def manifest(self, schema: str, table: str, key: str | None = None) -> pd.DataFrame:
+        """The recorded partitions of ``schema.table`` (or just partition ``key``) with their hashes and row counts."""
         spec = TableSpec(schema, "_partitions", MANIFEST_COLUMNS, (), ())
-        return self.read(spec, where={"table_name": table})
+        return self.read(spec, where={"table_name": table, **({"partition_key": key} if key is not None else {})})
 
     def _select_expr(self, column: Column) -> str:
         return column.name
+
+
+def vectors_to_arrow(values: Sequence[np.ndarray]) -> pa.ListArray:
+    """float32 vectors as one Arrow list column (one concatenated buffer)."""
+    lengths = np.fromiter((len(v) for v in values), dtype=np.int32, count=len(values))
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int32)
+    flat = np.concatenate(list(values)) if len(values) else np.empty(0, np.float32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.astype(np.float32, copy=False)))
+
+
+def arrow_to_vectors(column: pa.ChunkedArray | pa.Array) -> list[np.ndarray]:
+    """Each list value as a float32 array (views into one buffer per chunk, no Python floats)."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    out: list[np.ndarray] = []
+    for chunk in chunks:
+        values = chunk.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        offsets = chunk.offsets.to_numpy()
+        out.extend(values[offsets[i] - offsets[0]:offsets[i + 1] - offsets[0]] for i in range(len(chunk)))
+    return out
 
 
 def _db_value(value: Any) -> Any:
@@ -219,7 +287,7 @@ def _db_value(value: Any) -> Any:
 class DuckDBBackend(Backend):
     types = {
         "DATE": "DATE", "TIMESTAMP": "TIMESTAMP", "TEXT": "VARCHAR", "DOUBLE": "DOUBLE",
-        "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN", "JSON": "JSON",
+        "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN", "JSON": "JSON", "VECTOR": "FLOAT[]",
     }
 
     def __init__(self, path: str, lock_timeout_s: float = 120.0):
@@ -241,26 +309,39 @@ class DuckDBBackend(Backend):
                 time.sleep(0.25)
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        con = self._connect()
+    def _atomic(self, con: Any) -> Iterator[None]:
+        con.begin()
         try:
-            con.begin()
-            yield con
+            yield
             con.commit()
         except BaseException:
             con.rollback()
             raise
-        finally:
-            con.close()
 
     def _fetch(self, con: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return con.execute(sql, list(params)).fetchall()
+
+    def _fetch_frame(self, con: Any, sql: str, params: Sequence[Any], result: TableSpec) -> pd.DataFrame:
+        vectors = [c.name for c in result.columns if c.type == "VECTOR"]
+        if not vectors:
+            return super()._fetch_frame(con, sql, params, result)
+        table = con.sql(sql, params=list(params)).to_arrow_table()
+        frame = table.drop_columns(vectors).to_pandas()
+        for name in vectors:
+            frame[name] = arrow_to_vectors(table.column(name))
+        return frame[result.column_names]
 
     def _execute(self, con: Any, sql: str, params: Sequence[Any] = ()) -> None:
         con.execute(sql, list(params))
 
     def _insert(self, con: Any, qualified: str, frame: pd.DataFrame, spec_columns: Sequence[Column]) -> None:
-        con.register("_incoming", frame)
+        vectors = [c.name for c in spec_columns if c.type == "VECTOR"]
+        incoming = frame
+        if vectors:  # through Arrow: one float32 buffer per column instead of a Python object per value
+            incoming = pa.Table.from_pandas(frame.drop(columns=vectors), preserve_index=False)
+            for name in vectors:
+                incoming = incoming.append_column(name, vectors_to_arrow(frame[name]))
+        con.register("_incoming", incoming)
         try:
             con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM _incoming")
         finally:
@@ -272,22 +353,21 @@ class PostgresBackend(Backend):
     reformats_json = True  # JSONB reorders keys and adds spaces
     types = {
         "DATE": "DATE", "TIMESTAMP": "TIMESTAMP", "TEXT": "TEXT", "DOUBLE": "DOUBLE PRECISION",
-        "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN", "JSON": "JSONB",
+        "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN", "JSON": "JSONB", "VECTOR": "REAL[]",
     }
 
     def __init__(self, dsn: str):
         self.dsn = dsn
 
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def _connect(self) -> Any:
         import psycopg2
 
-        con = psycopg2.connect(self.dsn)
-        try:
-            with con:  # commits on success, rolls back on any exception
-                yield con
-        finally:
-            con.close()
+        return psycopg2.connect(self.dsn)
+
+    @contextmanager
+    def _atomic(self, con: Any) -> Iterator[None]:
+        with con:  # commits on success, rolls back on any exception
+            yield
 
     def _fetch(self, con: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with con.cursor() as cur:
@@ -301,6 +381,9 @@ class PostgresBackend(Backend):
     def _insert(self, con: Any, qualified: str, frame: pd.DataFrame, spec_columns: Sequence[Column]) -> None:
         if frame.empty:
             return
+        vectors = [c.name for c in spec_columns if c.type == "VECTOR"]
+        if vectors:  # array literals; repr of a float32's value reads back as the same float32
+            frame = frame.assign(**{n: ["{" + ",".join(map(repr, v.tolist())) + "}" for v in frame[n]] for n in vectors})
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f")
         buffer.seek(0)

@@ -10,13 +10,13 @@ import dagster as dg
 import pandas as pd
 
 from platform_core.checks import (
-    BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, prepare, previous_hashes, replay_check, spec_for,
+    BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, fail_with_results, prepare, previous_hashes, replay_check, spec_for,
 )
 from platform_core.hashing import canonical_json, content_hash, frames_hash
 from platform_core.resources import WarehouseResource
 from platform_core.warehouse import partition_key
 from kura_assets.assets.calibration import UNDERPERFORMING_KEY
-from kura_assets.assets.learning import CLUSTERS_WEEK_KEY, GROUP, fail_with_results
+from kura_assets.assets.learning import CLUSTERS_WEEK_KEY, GROUP
 from kura_assets.backlog import (
     FROZEN, BridgeParams, InvalidDecision, IssuePayload, backlog_state, calibration_candidates, check_decision,
     cluster_candidates, finalize, select_candidates,

@@ -8,14 +8,14 @@ import dagster as dg
 import pandas as pd
 
 from platform_core.checks import (
-    BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, prepare, previous_hashes, privacy_check,
+    BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, fail_with_results, prepare, previous_hashes, privacy_check,
     replay_check, spec_for,
 )
 from platform_core.hashing import canonical_json, frames_hash
 from platform_core.resources import WarehouseResource
 from platform_core.tables import TableSpec
 from platform_core.warehouse import Backend, partition_key
-from kura_assets.assets.learning import GROUP, fail_with_results
+from kura_assets.assets.learning import GROUP
 from kura_assets.calibration import CALIBRATION_EVENTS, STATUSES, CalibrationParams, calibration_rows, label_claims, underperforming
 from kura_assets.clustering import period_days, period_key
 from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in

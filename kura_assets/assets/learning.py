@@ -14,7 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from platform_core.checks import (
-    BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, prepare, previous_hashes, privacy_check,
+    BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, fail_with_results, prepare, previous_hashes, privacy_check,
     replay_check, spec_for,
 )
 from platform_core.hashing import canonical_json, frames_hash
@@ -24,7 +24,8 @@ from platform_core.warehouse import partition_key
 from kura_assets.clustering import cluster_periods, period_days, period_key
 from kura_assets.contracts import contract_problems
 from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
-from kura_assets.resources import KuraEventSource, Pseudonymizer
+from kura_assets.resources import KuraEventSource
+from platform_core.resources import Pseudonymizer
 from kura_assets.sources import row_times, window_fingerprint
 from kura_assets.scoring import ScoringParams
 from kura_assets.signals import SignalRules, validate_signals
@@ -46,12 +47,6 @@ class SignalConfig(dg.Config, SignalRules):
 
 class ClusterConfig(dg.Config, ScoringParams):
     """Publication thresholds and scoring constants (see :class:`kura_assets.scoring.ScoringParams`)."""
-
-
-def fail_with_results(outcomes: list[CheckOutcome], exc: Exception):
-    """Report the checks evaluated so far, then fail the run: the failing partition was not written."""
-    yield from check_results(outcomes)
-    raise dg.Failure(description=f"Nothing was written for the failing partition: {exc}")
 
 
 @dg.multi_asset(

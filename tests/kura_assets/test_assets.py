@@ -18,7 +18,8 @@ from kura_assets.assets import (
     CLUSTERS_DAY_KEY, SIGNALS_KEY, learning_issue_clusters_day, learning_issue_clusters_week, learning_signals,
 )
 from kura_assets.definitions import defs
-from kura_assets.resources import KuraEventSource, Pseudonymizer
+from kura_assets.resources import KuraEventSource
+from platform_core.resources import Pseudonymizer
 from kura_assets.tables import LEARNING_ISSUE_CLUSTER_RUNS, LEARNING_ISSUE_CLUSTERS_WEEK, LEARNING_SIGNALS
 from platform_core.warehouse import backend_for
 

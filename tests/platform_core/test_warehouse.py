@@ -2,9 +2,11 @@
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from platform_core.hashing import content_hash
 from platform_core.tables import Column, TableSpec
 from platform_core.warehouse import InvalidPartition, PartitionWrite, backend_for
 
@@ -120,3 +122,26 @@ def test_appends_are_checked_like_partition_writes(tmp_path):
     assert backend.append(log, pd.DataFrame({"id": ["a", "b"], "note": [None, None]})) == 1, "known keys are skipped"
     with pytest.raises(InvalidPartition, match="missing columns"):
         backend.append(log, pd.DataFrame({"id": ["c"]}))
+
+
+VECTORS = TableSpec("test", "vectors", (Column("day", "DATE"), Column("name", "TEXT"), Column("v", "VECTOR")),
+                    partition_columns=("day",), key=("name",))
+
+
+def test_vectors_round_trip_exactly_and_hash_by_their_bytes(backend):
+    rng = np.random.default_rng(3)
+    values = [rng.standard_normal(5).astype(np.float32), np.array([1e-8, -3.4e38, 0.1], dtype=np.float32)]
+    w = PartitionWrite(VECTORS, {"day": D1}, pd.DataFrame({"day": pd.Timestamp(D1), "name": ["a", "b"], "v": values}))
+    with backend.session():  # one connection for both calls
+        backend.write([w])
+        back = backend.read(VECTORS, where={"day": D1}).sort_values("name")
+    assert all(got.dtype == np.float32 and np.array_equal(got, want) for got, want in zip(back["v"], values))
+    assert content_hash(VECTORS, back) == w.content_hash
+    nudged = [values[0], values[1] + np.float32(1e-7)]
+    assert content_hash(VECTORS, back.assign(v=nudged)) != w.content_hash
+
+
+def test_non_finite_vectors_are_refused():
+    bad = pd.DataFrame({"day": pd.Timestamp(D1), "name": ["a"], "v": [np.array([np.nan, 1.0], dtype=np.float32)]})
+    with pytest.raises(InvalidPartition, match="not finite float32 vectors"):
+        PartitionWrite(VECTORS, {"day": D1}, bad)

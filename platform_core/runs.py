@@ -1,0 +1,32 @@
+"""Running a location's jobs from the command line (the demo, reviewer commands)."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def run_job(defs: dg.Definitions, job_name: str, first: str | None, last: str | None, instance: dg.DagsterInstance,
+            run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Run a job, over partitions ``first..last`` as one run (single-run backfill) when given."""
+    job = defs.resolve_job_def(job_name)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
+    return job.execute_in_process(instance=instance, tags=tags, run_config={**QUIET, **(run_config or {})}, raise_on_error=False)
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    return [
+        f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+    ]
+
+
+def run_summary(result: dg.ExecuteInProcessResult, label: str) -> tuple[bool, str]:
+    """Whether the run succeeded with every check passing, and a one-line account of it."""
+    failed = failed_checks(result)
+    line = (f"{label}: {'ok' if result.success else 'FAILED'}"
+            f"{'; failed checks: ' + ', '.join(failed) if failed else ', all checks passed'} (run {result.run_id})")
+    return result.success and not failed, line
