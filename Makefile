@@ -17,9 +17,11 @@ $(VENV)/.installed: pyproject.toml
 instance:
 	@scripts/dagster_home.sh
 
-## Materialize the demo (two ISO weeks of kura data) into data/warehouse.duckdb, with every check.
+## Materialize the demo (two ISO weeks of kura data, a day of replay ticks for two teams)
+## into data/warehouse.duckdb, with every check.
 demo: install instance
 	$(PY) -m kura_assets.cli demo
+	$(PY) -m replay_assets.cli demo
 
 ## The test suite (unit, in-process materializations, Postgres).
 test: install
@@ -32,3 +34,4 @@ ui: install instance
 ## Benchmarks: figures and ratios against the baselines they name.
 bench: install
 	$(PY) bench/kura_bench.py
+	$(PY) bench/replay_bench.py

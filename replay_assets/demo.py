@@ -2,8 +2,9 @@
 
 Each team has recurring friction topics: every tick a topic shows up with a few segments whose
 embeddings lie near the topic's direction and whose descriptions vary around its theme. Noise
-segments point in random directions; a few of them describe a crash (high impact, so they become
-one-segment tasks); some rows are broken (wrong dimension, NaN, duplicate).
+segments point in random directions. Each tick one segment describes a crash (high impact): alone
+in its tick it becomes a one-segment cluster, and the same crash in a later tick strengthens its
+task. Some rows are broken (wrong dimension, NaN).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ TOPICS = {
                                              "tried to clear dashboard filters but they kept coming back")),
     ),
 }
+CRASHES = ("loading the editor", "uploading an avatar", "printing an invoice", "sharing a dashboard",
+           "renaming a project", "opening the billing page")
 NEUTRAL = ("browsed the pricing page", "read the changelog", "opened the profile page and scrolled",
            "viewed a report and exported nothing", "watched the product tour video")
 
@@ -59,7 +62,8 @@ def topic_direction(team_id: int, topic: str) -> np.ndarray:
 
 
 def generate_tick(team_id: int, tick_end: pd.Timestamp, per_topic: int = 4, noise: int = 3) -> tuple[pd.DataFrame, pd.Series]:
-    """The segments that arrived during the tick ending at ``tick_end``, and each one's planted topic ("" = noise)."""
+    """The segments that arrived during the tick ending at ``tick_end``, and each one's planted topic
+    ("" = noise, ``crash:<where>`` = a recurring high-impact segment)."""
     rng = _rng("tick", team_id, tick_end.isoformat())
     start = tick_end - TICK
     rows, truth = [], []
@@ -72,19 +76,22 @@ def generate_tick(team_id: int, tick_end: pd.Timestamp, per_topic: int = 4, nois
                      "inserted_at": t, "content": content, "embedding": vector})
         truth.append(topic)
 
+    def near(direction: np.ndarray) -> np.ndarray:
+        return (direction + 0.5 / np.sqrt(DIMENSION) * rng.standard_normal(DIMENSION)).astype(np.float32)
+
     n = 0
     for topic in TOPICS[team_id]:
         for _ in range(per_topic):
-            vector = topic_direction(team_id, topic.name) + 0.5 / np.sqrt(DIMENSION) * rng.standard_normal(DIMENSION)
             add(f"s{team_id}-{tick_end:%H%M}-{n:03d}", "User " + topic.phrases[int(rng.integers(0, len(topic.phrases)))],
-                vector.astype(np.float32), topic.name, 10 + 60 * n)
+                near(topic_direction(team_id, topic.name)), topic.name, 10 + 60 * n)
             n += 1
     for i in range(noise):
         add(f"s{team_id}-{tick_end:%H%M}-{n:03d}", "User " + NEUTRAL[int(rng.integers(0, len(NEUTRAL)))],
             rng.standard_normal(DIMENSION).astype(np.float32), "", 10 + 60 * n)
         n += 1
-    add(f"s{team_id}-{tick_end:%H%M}-{n:03d}", "App crashed with an exception while loading the editor",
-        rng.standard_normal(DIMENSION).astype(np.float32), "", 10 + 60 * n)  # high-impact noise
+    crash = CRASHES[int(rng.integers(0, len(CRASHES)))]  # high-impact noise: one segment, but the same crash recurs
+    add(f"s{team_id}-{tick_end:%H%M}-{n:03d}", f"App crashed with an exception while {crash}",
+        near(topic_direction(team_id, f"crash:{crash}")), f"crash:{crash}", 10 + 60 * n)
     n += 1
     broken = rng.standard_normal(DIMENSION).astype(np.float32)
     broken[3] = np.nan
@@ -92,3 +99,11 @@ def generate_tick(team_id: int, tick_end: pd.Timestamp, per_topic: int = 4, nois
     n += 1
     add(f"s{team_id}-{tick_end:%H%M}-{n:03d}", "User scrolled the feed", rng.standard_normal(DIMENSION // 2).astype(np.float32), "", 10 + 60 * n)
     return pd.DataFrame(rows), pd.Series(truth, name="topic")
+
+
+def segments_between(team_id: int, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Every demo segment of the team that arrived in ``[start, end)`` (ticks end on the half hour)."""
+    first = start.floor(TICK) + TICK
+    frames = [generate_tick(team_id, tick_end)[0] for tick_end in pd.date_range(first, end.ceil(TICK), freq=TICK)]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["inserted_at"])
+    return frame[(frame["inserted_at"] >= start) & (frame["inserted_at"] < end)].reset_index(drop=True)

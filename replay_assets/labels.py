@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from replay_assets.impact import categories
 
@@ -41,6 +41,8 @@ class Labeler(Protocol):
     def label(self, clusters: list[ClusterText]) -> dict[int, Label]: ...
 
 
+#: English stop words, plus words every replay description shares ("User clicked ...").
+STOP_WORDS = sorted(ENGLISH_STOP_WORDS | {"user", "users", "segment", "session"})
 _VERB = {"failure": "Fix", "confusion": "Improve", "abandonment": "Investigate"}
 
 
@@ -49,7 +51,7 @@ def distinguishing_keywords(clusters: list[ClusterText], top: int = 4) -> dict[i
     docs = [" ".join(c.descriptions) for c in clusters]
     if not any(d.strip() for d in docs):
         return {c.cluster_id: [] for c in clusters}
-    vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9]+\b", ngram_range=(1, 2))
+    vectorizer = CountVectorizer(stop_words=STOP_WORDS, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9]+\b", ngram_range=(1, 2))
     try:
         counts = vectorizer.fit_transform(docs).toarray().astype(np.float64)
     except ValueError:  # only stop words

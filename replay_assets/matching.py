@@ -3,6 +3,9 @@
 
 Updates fix the peer's defects: the matched task really is updated, distinct users are an
 exact union (no run-over-run overcounting), the centroid is the occurrence-weighted mean.
+Clusters are taken one at a time (ordered by their first segment), so a topic split across
+two clusters of the same tick still ends in one task; one matrix product against the tasks
+as they were, plus the few tasks this tick already changed, keeps that fast.
 """
 
 from __future__ import annotations
@@ -14,17 +17,30 @@ import numpy as np
 import pandas as pd
 
 MAX_DISTANCE = 0.3
+METRICS = ["task_id", "occurrences", "distinct_users", "mean_impact", "last_occurrence"]
 
 
 @dataclass
-class ClusterSummary:
-    cluster_id: int
-    centroid: np.ndarray  # unit length
-    occurrences: int
-    distinct_ids: frozenset[str]
-    mean_impact: float
-    last_occurrence: pd.Timestamp
-    first_document_id: str
+class TaskState:
+    """The team's tasks before a tick: one row per task (``METRICS`` and any other columns, which
+    are carried through), their unit centroids in the same order, and the distinct users of each
+    task (only tasks a cluster may join need them; others keep their ``distinct_users``)."""
+
+    tasks: pd.DataFrame
+    centroids: np.ndarray
+    users: dict[str, set[str]]
+
+    @classmethod
+    def empty(cls, dimension: int) -> TaskState:
+        return cls(pd.DataFrame({c: [] for c in METRICS}), np.empty((0, dimension)), {})
+
+
+@dataclass
+class Consolidated:
+    tasks: pd.DataFrame      # every task after the tick, by task_id, with ``status`` new / updated / unchanged
+    centroids: np.ndarray    # unit centroids, same order as ``tasks``
+    users: dict[str, set[str]]
+    assignment: list[str]    # the task of each cluster, in the clusters' row order
 
 
 def new_task_id(team_id: int, first_document_id: str) -> str:
@@ -41,40 +57,67 @@ def match(centroids: np.ndarray, task_centroids: np.ndarray, max_distance: float
     return np.where(distance < max_distance, best, -1)
 
 
-def apply_clusters(team_id: int, tasks: pd.DataFrame, task_users: dict[str, set[str]], clusters: list[ClusterSummary],
-                   max_distance: float = MAX_DISTANCE) -> tuple[pd.DataFrame, dict[int, str]]:
-    """The team's tasks after the tick, and the task each cluster went to.
+def apply_clusters(team_id: int, state: TaskState, clusters: pd.DataFrame, cluster_centroids: np.ndarray,
+                   cluster_users: list[set[str]], max_distance: float = MAX_DISTANCE) -> Consolidated:
+    """The team's tasks after the tick.
 
-    ``tasks`` has ``task_id, centroid, occurrences, distinct_users, mean_impact, last_occurrence``;
-    ``task_users`` the distinct ids already linked to each task. New tasks take their id from
-    their first segment, so a replayed tick makes the same ids.
+    ``clusters``: ``size, mean_impact, last_occurrence, first_document_id`` per cluster, with unit
+    ``cluster_centroids`` and each cluster's distinct users in the same order. New tasks take
+    their id from their first segment, so a replayed tick makes the same ids.
     """
-    state = {r["task_id"]: {**r, "is_new": False} for r in tasks.sort_values("task_id").to_dict("records")}
-    users = {k: set(v) for k, v in task_users.items()}
-    ordered = sorted(clusters, key=lambda c: c.first_document_id)
-    assignment: dict[int, str] = {}
-    for cluster in ordered:  # one at a time, so a topic split across clusters in the same tick consolidates too
-        ids = sorted(state)
-        known = np.array([state[i]["centroid"] for i in ids]) if ids else np.empty((0, len(cluster.centroid)))
-        index = match(cluster.centroid[None, :], known, max_distance)[0]
-        if index >= 0:
-            task = state[ids[index]]
-            n_old, n_new = task["occurrences"], cluster.occurrences
-            merged = (np.asarray(task["centroid"]) * n_old + cluster.centroid * n_new) / (n_old + n_new)
-            task["centroid"] = merged / np.linalg.norm(merged)
-            task["mean_impact"] = (task["mean_impact"] * n_old + cluster.mean_impact * n_new) / (n_old + n_new)
-            task["occurrences"] = n_old + n_new
-            task["last_occurrence"] = max(pd.Timestamp(task["last_occurrence"]), cluster.last_occurrence)
-            users.setdefault(task["task_id"], set()).update(cluster.distinct_ids)
-            task["distinct_users"] = len(users[task["task_id"]])
-            assignment[cluster.cluster_id] = task["task_id"]
+    old = state.tasks.sort_values("task_id", kind="mergesort")
+    order_old = old.index.to_numpy()
+    old = old.reset_index(drop=True)
+    n_old, k = len(old), len(clusters)
+    dim = cluster_centroids.shape[1] if k else state.centroids.shape[1]
+    centroids = np.zeros((n_old + k, dim))
+    centroids[:n_old] = np.asarray(state.centroids, dtype=np.float64)[order_old] if n_old else 0
+    ids = old["task_id"].astype(str).tolist()
+    occurrences = old["occurrences"].astype("int64").tolist()
+    distinct = old["distinct_users"].astype("int64").tolist()
+    impact = old["mean_impact"].astype("float64").tolist()
+    last = [pd.Timestamp(t) for t in old["last_occurrence"]]
+    status = ["unchanged"] * n_old
+    users = {t: set(u) for t, u in state.users.items()}
+    c = np.asarray(cluster_centroids, dtype=np.float64)
+    base = c @ centroids[:n_old].T if n_old else np.empty((k, 0))
+    dirty: list[int] = []  # tasks whose centroid this tick changed or created
+    assignment = [""] * k
+    for i in sorted(range(k), key=lambda j: str(clusters["first_document_id"].iat[j])):
+        row = clusters.iloc[i]
+        m = len(ids)
+        similarity = np.full(m, -np.inf)
+        similarity[:n_old] = base[i]
+        if dirty:
+            similarity[dirty] = centroids[dirty] @ c[i]
+        best = int(np.argmax(similarity)) if m else -1
+        n_new = int(row["size"])
+        if best >= 0 and 1.0 - similarity[best] < max_distance:
+            n = occurrences[best]
+            merged = centroids[best] * n + c[i] * n_new
+            centroids[best] = merged / np.linalg.norm(merged)
+            impact[best] = (impact[best] * n + float(row["mean_impact"]) * n_new) / (n + n_new)
+            occurrences[best] = n + n_new
+            last[best] = max(last[best], pd.Timestamp(row["last_occurrence"]))
+            status[best] = "new" if status[best] == "new" else "updated"
+            users.setdefault(ids[best], set()).update(cluster_users[i])
+            distinct[best] = len(users[ids[best]])
         else:
-            task_id = new_task_id(team_id, cluster.first_document_id)
-            state[task_id] = {"task_id": task_id, "centroid": cluster.centroid, "occurrences": cluster.occurrences,
-                              "distinct_users": len(cluster.distinct_ids), "mean_impact": cluster.mean_impact,
-                              "last_occurrence": cluster.last_occurrence, "is_new": True}
-            users[task_id] = set(cluster.distinct_ids)
-            assignment[cluster.cluster_id] = task_id
-    frame = pd.DataFrame([state[k] for k in sorted(state)])
-    frame["is_new"] = frame["is_new"].astype(bool)  # opened by this tick
-    return frame, assignment
+            best = m
+            ids.append(new_task_id(team_id, str(row["first_document_id"])))
+            centroids[best] = c[i]
+            occurrences.append(n_new)
+            impact.append(float(row["mean_impact"]))
+            last.append(pd.Timestamp(row["last_occurrence"]))
+            status.append("new")
+            users[ids[best]] = set(cluster_users[i])
+            distinct.append(len(users[ids[best]]))
+        if best not in dirty:
+            dirty.append(best)
+        assignment[i] = ids[best]
+    carried = old.drop(columns=[col for col in [*METRICS, "status"] if col != "task_id" and col in old])
+    tasks = pd.DataFrame({"task_id": ids, "occurrences": occurrences, "distinct_users": distinct, "mean_impact": impact,
+                          "last_occurrence": last, "status": status})
+    tasks = tasks.merge(carried, on="task_id", how="left")
+    order = np.argsort(np.array(ids, dtype=object), kind="stable")
+    return Consolidated(tasks.iloc[order].reset_index(drop=True), centroids[: len(ids)][order], users, assignment)

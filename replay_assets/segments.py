@@ -21,7 +21,7 @@ COLUMNS = ["team_id", "document_id", "session_id", "distinct_id", "start_time", 
 class ValidatedSegments:
     segments: pd.DataFrame   # valid rows, without the embedding column
     embeddings: np.ndarray   # float32, one row per valid segment, same order
-    rejects: pd.DataFrame    # invalid rows with reason and detail (no embedding)
+    rejects: pd.DataFrame    # invalid rows with their position (row_number), reason and detail (no embedding)
     dimension: int | None
 
 
@@ -34,7 +34,9 @@ def expected_dimension(embeddings: pd.Series, known: int | None = None) -> int |
 
 
 def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -> ValidatedSegments:
-    frame = frame.reindex(columns=COLUMNS).sort_values(["inserted_at", "document_id"], kind="mergesort").reset_index(drop=True)
+    # Canonical order, so the same rows in any order give the same segments, rejects and clusters.
+    frame = frame.reindex(columns=COLUMNS).sort_values(["inserted_at", "document_id", "content"], kind="mergesort",
+                                                       na_position="last").reset_index(drop=True)
     dimension = expected_dimension(frame["embedding"], known_dimension)
     reasons, details = [], []
     seen: set[str] = set()
@@ -49,7 +51,7 @@ def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -
     valid = frame[ok].reset_index(drop=True)
     embeddings = np.stack([np.asarray(e, dtype=np.float32) for e in valid["embedding"]]) if len(valid) else \
         np.empty((0, dimension or 0), dtype=np.float32)
-    rejects = frame[~ok].drop(columns=["embedding"]).reset_index(drop=True)
+    rejects = frame[~ok].drop(columns=["embedding"]).rename_axis("row_number").reset_index()
     return ValidatedSegments(valid.drop(columns=["embedding", "reason", "detail"]), embeddings, rejects, dimension)
 
 

@@ -1,6 +1,7 @@
-"""Reading segments from ClickHouse (``REPLAY_SEGMENTS_URL=clickhouse://user:pass@host:8123/db``).
+"""Where a team's segments come from: ``REPLAY_SEGMENTS_URL`` = ``demo`` (default), a ``.parquet``
+file (enabled teams from ``REPLAY_ENABLED_TEAMS``), or ``clickhouse://user:pass@host:8123/db``.
 
-One SQL text, run by an executor: the HTTP client (``clickhouse-connect``) in production, the
+ClickHouse: one SQL text, run by an executor: the HTTP client (``clickhouse-connect``) in production, the
 embedded ClickHouse engine (``chdb``) where no server runs, e.g. in tests. The reader pages
 through a tick's rows with a watermark on ``(inserted_at, document_id)``, so rows that share a
 timestamp across a page boundary are neither skipped nor read twice, and keeps embeddings as
@@ -13,10 +14,13 @@ from datetime import datetime
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
-import numpy as np
+import os
+
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from platform_core.warehouse import arrow_to_vectors
 from replay_assets.segments import COLUMNS
 
 FEATURE_FLAG = "video-segment-clustering-enabled"
@@ -99,24 +103,54 @@ def read_segments(executor: ClickHouseExecutor, team_id: int, start: datetime, e
         return pd.DataFrame({c: pd.Series(dtype="object") for c in COLUMNS})
     table_ = pa.concat_tables(pages)
     frame = table_.drop_columns(["embedding"]).to_pandas()
-    frame["embedding"] = _float32_rows(table_.column("embedding"))
+    frame["embedding"] = arrow_to_vectors(table_.column("embedding"))
     for column in ("start_time", "end_time", "timestamp", "inserted_at"):  # naive UTC, whatever the server's zone
         times = pd.to_datetime(frame[column], utc=True)
         frame[column] = times.dt.tz_localize(None).astype("datetime64[us]")
     return frame[COLUMNS]
 
 
-def _float32_rows(column: pa.ChunkedArray) -> list[np.ndarray]:
-    """Each embedding as a float32 array (views into one buffer per chunk, no Python floats)."""
-    out: list[np.ndarray] = []
-    for chunk in column.chunks:
-        values = chunk.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-        offsets = chunk.offsets.to_numpy()
-        out.extend(values[offsets[i] - offsets[0]:offsets[i + 1] - offsets[0]] for i in range(len(chunk)))
-    return out
-
-
 def enabled_teams(executor: ClickHouseExecutor, table: str = "feature_flags") -> list[int]:
     """Teams whose video-segment-clustering flag is on."""
     result = executor.query_arrow(ENABLED_TEAMS_SQL, {"table": table, "flag": FEATURE_FLAG})
     return [int(t) for t in result.column("team_id").to_pylist()]
+
+
+def read_segments_from(url: str, team_id: int, start: datetime, end: datetime) -> pd.DataFrame:
+    """The team's segments with ``start <= inserted_at < end`` from the source ``url`` names."""
+    if url == "demo":
+        from replay_assets import demo
+
+        return demo.segments_between(team_id, pd.Timestamp(start), pd.Timestamp(end))
+    if url.endswith(".parquet"):
+        return _read_parquet(url, team_id, start, end)
+    if url.startswith("clickhouse://"):
+        return read_segments(HttpClickHouse(url), team_id, start, end)
+    raise ValueError(f"REPLAY_SEGMENTS_URL must be demo, a .parquet file or clickhouse://..., got {url!r}")
+
+
+def enabled_teams_from(url: str) -> list[int]:
+    """Teams with the feature flag on: the demo's two, ``REPLAY_ENABLED_TEAMS`` for files, the flag table in ClickHouse."""
+    if url == "demo":
+        from replay_assets import demo
+
+        return sorted(demo.TOPICS)
+    if url.startswith("clickhouse://"):
+        return enabled_teams(HttpClickHouse(url))
+    listed = os.environ.get("REPLAY_ENABLED_TEAMS", "")
+    return sorted({int(t) for t in listed.replace(" ", "").split(",") if t})
+
+
+def _read_parquet(path: str, team_id: int, start: datetime, end: datetime) -> pd.DataFrame:
+    def utc(value) -> pd.Timestamp:
+        ts = pd.Timestamp(value)
+        return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+
+    table = pq.read_table(path, columns=COLUMNS, filters=[("team_id", "=", int(team_id))])
+    frame = table.drop_columns(["embedding"]).to_pandas()
+    frame["embedding"] = arrow_to_vectors(table.column("embedding"))
+    for column in ("start_time", "end_time", "timestamp", "inserted_at"):
+        times = pd.to_datetime(frame[column], utc=True)
+        frame[column] = times.dt.tz_localize(None).astype("datetime64[us]")
+    inside = (frame["inserted_at"] >= utc(start)) & (frame["inserted_at"] < utc(end))
+    return frame[inside].reset_index(drop=True)

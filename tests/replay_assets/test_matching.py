@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from replay_assets.matching import ClusterSummary, apply_clusters, match
+from replay_assets.matching import TaskState, apply_clusters, match
 
 T0 = pd.Timestamp("2026-11-20 10:00")
 
@@ -11,35 +11,45 @@ def unit(v):
     return v / np.linalg.norm(v)
 
 
-def summary(cid, centroid, n, users, impact=0.4, doc="s:0:1", at=T0):
-    return ClusterSummary(cid, unit(centroid), n, frozenset(users), impact, at, doc)
+def clusters(*rows):
+    """rows: (centroid, size, users, impact, first_document_id, last_occurrence)."""
+    frame = pd.DataFrame([{"size": n, "mean_impact": i, "first_document_id": d, "last_occurrence": t}
+                          for _, n, _, i, d, t in rows])
+    return frame, np.array([unit(c) for c, *_ in rows]), [set(u) for _, _, u, *_ in rows]
 
 
 def test_match_uses_the_cosine_distance_threshold():
     tasks = np.array([unit([1, 0, 0]), unit([0, 1, 0])])
-    clusters = np.array([unit([0.95, 0.05, 0]), unit([0, 0, 1]), unit([0.5, 0.5, 0.7])])
-    assert match(clusters, tasks).tolist() == [0, -1, -1]
+    found = np.array([unit([0.95, 0.05, 0]), unit([0, 0, 1]), unit([0.5, 0.5, 0.7])])
+    assert match(found, tasks).tolist() == [0, -1, -1]
 
 
 def test_a_recurring_topic_strengthens_its_task_without_overcounting_users():
-    empty = pd.DataFrame(columns=["task_id", "centroid", "occurrences", "distinct_users", "mean_impact", "last_occurrence"])
-    tasks, first = apply_clusters(7, empty, {}, [summary(0, [1, 0, 0], 4, {"a", "b"}, 0.4, "s1:0:5")])
-    (task_id,) = first.values()
-    users = {task_id: {"a", "b"}}
+    first = apply_clusters(7, TaskState.empty(3), *clusters(([1, 0, 0], 4, {"a", "b"}, 0.4, "s1:0:5", T0)))
+    (task_id,) = first.assignment
     later = T0 + pd.Timedelta(minutes=30)
-    tasks, second = apply_clusters(7, tasks, users, [summary(0, [0.9, 0.1, 0], 2, {"b", "c"}, 0.1, "s9:0:5", later),
-                                                     summary(1, [0, 0, 1], 3, {"x", "y", "z"}, 0.2, "s5:0:5", later)])
-    row = tasks.set_index("task_id").loc[task_id]
-    assert second[0] == task_id and second[1] != task_id
+    state = TaskState(first.tasks.drop(columns=["status"]), first.centroids, first.users)
+    second = apply_clusters(7, state, *clusters(([0.9, 0.1, 0], 2, {"b", "c"}, 0.1, "s9:0:5", later),
+                                                ([0, 0, 1], 3, {"x", "y", "z"}, 0.2, "s5:0:5", later)))
+    tasks = second.tasks.set_index("task_id")
+    row = tasks.loc[task_id]
+    assert second.assignment[0] == task_id and second.assignment[1] != task_id
     assert (row["occurrences"], row["distinct_users"]) == (6, 3), "b is counted once"
     assert row["mean_impact"] == (0.4 * 4 + 0.1 * 2) / 6 and row["last_occurrence"] == later
-    assert np.allclose(row["centroid"], unit(unit([1, 0, 0]) * 4 + unit([0.9, 0.1, 0]) * 2))
-    assert tasks.set_index("task_id").loc[second[1], "is_new"] and not row["is_new"]
+    expected = unit(unit([1, 0, 0]) * 4 + unit([0.9, 0.1, 0]) * 2)
+    assert np.allclose(second.centroids[list(tasks.index).index(task_id)], expected)
+    assert row["status"] == "updated" and tasks.loc[second.assignment[1], "status"] == "new"
+
+
+def test_a_topic_split_in_one_tick_ends_in_one_task():
+    result = apply_clusters(1, TaskState.empty(3), *clusters(([1, 0.05, 0], 3, {"a"}, 0.3, "s1:0:1", T0),
+                                                             ([1, -0.05, 0], 2, {"b"}, 0.3, "s2:0:1", T0)))
+    assert len(result.tasks) == 1 and result.tasks["occurrences"].iat[0] == 5
 
 
 def test_task_ids_are_stable_on_replay():
-    empty = pd.DataFrame(columns=["task_id", "centroid", "occurrences", "distinct_users", "mean_impact", "last_occurrence"])
-    clusters = [summary(0, [1, 0, 0], 3, {"a"}, doc="s2:0:1"), summary(1, [0, 1, 0], 3, {"b"}, doc="s1:0:1")]
-    a, _ = apply_clusters(3, empty, {}, clusters)
-    b, _ = apply_clusters(3, empty, {}, list(reversed(clusters)))
-    assert a["task_id"].tolist() == b["task_id"].tolist()
+    rows = (([1, 0, 0], 3, {"a"}, 0.4, "s2:0:1", T0), ([0, 1, 0], 3, {"b"}, 0.4, "s1:0:1", T0))
+    a = apply_clusters(3, TaskState.empty(3), *clusters(*rows))
+    b = apply_clusters(3, TaskState.empty(3), *clusters(*reversed(rows)))
+    assert a.tasks["task_id"].tolist() == b.tasks["task_id"].tolist()
+    assert np.array_equal(a.centroids, b.centroids)

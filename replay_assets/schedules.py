@@ -1,0 +1,41 @@
+"""The replay job, its 30-minute schedule per enabled team, and the sensor that adds teams.
+
+Teams are dynamic partitions: the sensor adds a team when its feature flag turns on (a team
+whose flag turns off keeps its history, and the schedule stops requesting its ticks). The
+schedule runs 5 minutes after each tick ends, so inserts still in flight at the boundary land.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from replay_assets.assets import CLUSTERS_KEY, LINKS_KEY, REJECTS_KEY, SEGMENTS_KEY, TASKS_KEY
+from replay_assets.partitions import TICK, partition_key_for, replay_partitions, team_partitions
+from replay_assets.resources import SegmentSource
+
+replay_tick_job = dg.define_asset_job(
+    "replay_tick",
+    selection=dg.AssetSelection.assets(SEGMENTS_KEY, REJECTS_KEY, CLUSTERS_KEY, TASKS_KEY, LINKS_KEY),
+    partitions_def=replay_partitions,
+    description="One team's tick: segments -> clusters -> tasks and links.",
+)
+
+
+@dg.schedule(job=replay_tick_job, cron_schedule="5,35 * * * *", execution_timezone="UTC")
+def replay_every_30_minutes(context: dg.ScheduleEvaluationContext, replay_segments: SegmentSource):
+    """The tick that just ended, for every team whose flag is on and that the sensor has added."""
+    tick_end = pd.Timestamp(context.scheduled_execution_time).tz_convert("UTC").tz_localize(None).floor(TICK)
+    known = set(context.instance.get_dynamic_partitions(team_partitions.name))
+    for team in replay_segments.enabled_teams():
+        if str(team) in known:
+            key = partition_key_for(team, tick_end)
+            yield dg.RunRequest(partition_key=key, run_key=str(key))
+
+
+@dg.sensor(job=replay_tick_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
+def replay_enabled_teams(context: dg.SensorEvaluationContext, replay_segments: SegmentSource):
+    """Adds a partition for each team whose video-segment-clustering flag is on."""
+    known = set(context.instance.get_dynamic_partitions(team_partitions.name))
+    new = [str(t) for t in replay_segments.enabled_teams() if str(t) not in known]
+    if not new:
+        return dg.SkipReason("no newly enabled team")
+    return dg.SensorResult(dynamic_partitions_requests=[team_partitions.build_add_request(new)])

@@ -1,0 +1,153 @@
+"""The replay graph through Dagster: ticks in order, replay, gaps refused, rejects kept, privacy,
+the Parquet source, the LLM labeler, the team sensor and the schedule."""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from platform_core.privacy import find_raw_ids
+from platform_core.resources import Pseudonymizer, WarehouseResource
+from platform_core.warehouse import backend_for
+from replay_assets import demo
+from replay_assets.assets import CLUSTERS_KEY, SEGMENTS_KEY, TASKS_KEY
+from replay_assets.definitions import ASSETS
+from replay_assets.partitions import partition_key_for, team_partitions
+from replay_assets.resources import SegmentSource, TaskLabeler
+from replay_assets.schedules import replay_enabled_teams, replay_every_30_minutes
+from replay_assets.tables import (
+    VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_REJECTS, VIDEO_SEGMENT_TASK_LINKS, VIDEO_SEGMENT_TASKS, VIDEO_SEGMENTS,
+)
+from tests.replay_assets.conftest import FakeLLM
+
+DAY = pd.Timestamp("2026-11-20")
+
+
+def tick(k: int) -> pd.Timestamp:
+    return DAY + k * demo.TICK
+
+
+def run(url: str, team: int, first: int, last: int | None = None, source: str = "demo", labeler: TaskLabeler | None = None):
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(team_partitions.name, [str(team)])
+    resources = {"warehouse": WarehouseResource(url=url), "replay_segments": SegmentSource(url=source),
+                 "replay_pseudonymizer": Pseudonymizer(salt="test-salt"), "replay_labeler": labeler or TaskLabeler()}
+    tags = {ASSET_PARTITION_RANGE_START_TAG: str(partition_key_for(team, tick(first))),
+            ASSET_PARTITION_RANGE_END_TAG: str(partition_key_for(team, tick(last or first)))}
+    return dg.materialize(ASSETS, instance=instance, resources=resources, tags=tags, raise_on_error=False)
+
+
+def checks(result) -> dict[str, bool]:
+    return {f"{e.asset_check_evaluation_data.asset_key.path[-1]}:{e.asset_check_evaluation_data.check_name}":
+            e.asset_check_evaluation_data.passed for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+def read(url: str, spec, team: int, k: int) -> pd.DataFrame:
+    return backend_for(url).read(spec, where={"team_id": team, "tick_end": tick(k)})
+
+
+@pytest.fixture(scope="module")
+def four_ticks(tmp_path_factory):
+    url = f"duckdb:///{tmp_path_factory.mktemp('replay')}/warehouse.duckdb"
+    return url, run(url, 1, 1, 4)
+
+
+def test_ticks_run_in_order_with_every_check_passing(four_ticks):
+    url, result = four_ticks
+    assert result.success
+    assert checks(result) and all(checks(result).values()), checks(result)
+    tasks = read(url, VIDEO_SEGMENT_TASKS, 1, 4)
+    recurring = tasks[tasks["occurrences"] == 16]
+    assert len(recurring) == len(demo.TOPICS[1]), "each planted topic is one task after four ticks"
+    assert set(tasks["status"]) <= {"new", "updated", "unchanged"}
+    links = read(url, VIDEO_SEGMENT_TASK_LINKS, 1, 4)
+    clusters = read(url, VIDEO_SEGMENT_CLUSTERS, 1, 4)
+    assert len(links) == clusters["size"].sum() and set(links["task_id"]) <= set(tasks["task_id"])
+    assert links["distance"].between(0, 0.3).all()
+
+
+def test_bad_segments_are_kept_with_their_reason(four_ticks):
+    url, _ = four_ticks
+    rejects = read(url, VIDEO_SEGMENT_REJECTS, 1, 2)
+    assert sorted(rejects["reason"]) == ["non_finite_embedding", "wrong_dimension"]
+    raw, _ = demo.generate_tick(1, tick(2))
+    assert len(read(url, VIDEO_SEGMENTS, 1, 2)) + len(rejects) == len(raw)
+
+
+def test_no_raw_user_id_reaches_clusters_tasks_or_links(four_ticks):
+    url, _ = four_ticks
+    raw_ids = set(pd.concat([demo.generate_tick(1, tick(k))[0]["distinct_id"] for k in range(1, 5)]))
+    frames = {spec.name: backend_for(url).read(spec).drop(columns=["centroid"], errors="ignore")
+              for spec in (VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS, VIDEO_SEGMENT_TASK_LINKS)}
+    assert find_raw_ids(frames, raw_ids) == {}
+    assert frames["video_segment_task_links"]["user_ref"].str.startswith("p_").all()
+
+
+def test_replaying_a_tick_replaces_it_with_identical_rows(four_ticks):
+    url, _ = four_ticks
+    before = {spec.name: read(url, spec, 1, 2) for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS)}
+    result = run(url, 1, 2)
+    assert result.success and checks(result)["video_segment_tasks:deterministic_replay"]
+    for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS):
+        after = read(url, spec, 1, 2)
+        pd.testing.assert_frame_equal(before[spec.name].drop(columns=[c for c in ("embedding", "centroid") if c in after]),
+                                      after.drop(columns=[c for c in ("embedding", "centroid") if c in after]))
+    assert backend_for(url).manifest("replay", "video_segment_tasks")["partition_key"].is_unique
+
+
+def test_a_tick_refuses_to_run_after_a_gap(four_ticks):
+    url, _ = four_ticks
+    result = run(url, 1, 6)
+    assert not result.success
+    assert "team 1 @ 2026-11-20 02:30 are missing" in str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert read(url, VIDEO_SEGMENT_TASKS, 1, 6).empty, "nothing was written for the refused tick"
+
+
+def test_parquet_rows_in_any_order_give_the_same_tasks(four_ticks, tmp_path):
+    url, result = four_ticks
+    raw = pd.concat([demo.generate_tick(1, tick(k))[0] for k in range(1, 5)], ignore_index=True)
+    shuffled = raw.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    shuffled["embedding"] = [np.asarray(e, dtype=np.float32).tolist() for e in shuffled["embedding"]]
+    path = tmp_path / "segments.parquet"
+    shuffled.to_parquet(path)
+    other = f"duckdb:///{tmp_path}/warehouse.duckdb"
+    assert run(other, 1, 1, 4, source=str(path)).success
+    hashes = [backend_for(u).manifest("replay", "video_segment_tasks").sort_values("partition_key")["content_hash"].tolist()
+              for u in (url, other)]
+    assert hashes[0] == hashes[1]
+
+
+def test_the_llm_labels_new_tasks_once_and_a_replay_reuses_them(fake_llm, duck_url):
+    FakeLLM.mode = "ok"
+    labeler = TaskLabeler(llm_url=fake_llm, api_key="test-key")
+    assert run(duck_url, 2, 1, 2, labeler=labeler).success
+    asked = len(FakeLLM.seen)
+    assert asked == 3, "tick 1 opens two topic tasks and one crash task; tick 2 opens one crash task"
+    tasks = read(duck_url, VIDEO_SEGMENT_TASKS, 2, 2)
+    assert (tasks["label_source"] == "llm").all() and (tasks["title"] == "Fix failing checkout payments").all()
+    assert run(duck_url, 2, 2, labeler=labeler).success
+    assert len(FakeLLM.seen) == asked, "a replayed tick keeps its labels"
+
+
+def test_the_sensor_adds_enabled_teams_and_the_schedule_requests_the_ended_tick():
+    source = SegmentSource(url="demo")
+    at = pd.Timestamp("2026-11-20 10:35", tz="UTC").to_pydatetime()
+    # Contexts as context managers: they open (and must close) their own handle on the instance.
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources={"replay_segments": source}) as context:
+            (request,) = replay_enabled_teams(context).dynamic_partitions_requests
+        assert sorted(request.partition_keys) == ["1", "2"]
+        instance.add_dynamic_partitions(team_partitions.name, ["1"])
+        with dg.build_schedule_context(instance=instance, resources={"replay_segments": source},
+                                       scheduled_execution_time=at) as context:
+            requests = list(replay_every_30_minutes(context))
+    assert [str(r.partition_key) for r in requests] == ["1|2026-11-20-10:00"], "only teams already added; the tick 10:00-10:30"
+
+
+def test_postgres_warehouse_gives_byte_identical_ticks(four_ticks, pg_url):
+    url, _ = four_ticks
+    assert run(pg_url, 1, 1, 4).success
+    for table in ("video_segments", "video_segment_clusters", "video_segment_tasks", "video_segment_task_links"):
+        duck, pg = (dict(backend_for(u).manifest("replay", table)[["partition_key", "content_hash"]].to_numpy()) for u in (url, pg_url))
+        assert len(pg) == 4 and pg == {k: duck[k] for k in pg}, table
