@@ -15,7 +15,7 @@ from pydantic import Field
 from scipy.sparse import csr_matrix
 
 from platform_core.hashing import canonical_json
-from replay_assets.clustering import ClusteringParams, cluster_embeddings, normalize
+from replay_assets.clustering import ClusteringParams, cluster_embeddings, inverse_norms, normalize, row_dots
 from replay_assets.impact import impact_scores
 from replay_assets.labels import ClusterText, KeywordLabeler, Labeler
 from replay_assets.matching import MAX_DISTANCE, TaskState, apply_clusters
@@ -53,15 +53,16 @@ def tick_clusters(segments: pd.DataFrame, embeddings: np.ndarray, params: Replay
     k = clustered + len(lonely)
     if k == 0:
         return TickClusters(_empty_clusters(), groups)
-    x = normalize(embeddings)
-    indicator = csr_matrix((np.ones(len(members), dtype=np.float32), (groups[members], members)), shape=(k, len(x)))
-    centroids = normalize(np.asarray(indicator @ x))
+    inv = inverse_norms(embeddings)
+    # The mean of each cluster's unit rows: a sparse product weighted by the inverse norms.
+    indicator = csr_matrix((inv[members], (groups[members], members)), shape=(k, len(embeddings)))
+    centroids = normalize(np.asarray(indicator @ embeddings))
     rows = pd.DataFrame({
         "cluster_id": groups[members], "position": members,
         "document_id": segments["document_id"].to_numpy()[members], "user_ref": segments["user_ref"].to_numpy()[members],
         "impact": impact[members], "timestamp": segments["timestamp"].to_numpy()[members],
         "content": segments["content"].to_numpy()[members],
-        "similarity": np.einsum("ij,ij->i", x[members], centroids[groups[members]]),
+        "similarity": row_dots(embeddings, members, centroids.astype(np.float32), groups[members]) * inv[members],
     })
     by = rows.groupby("cluster_id", sort=True)
     nearest = rows.sort_values(["cluster_id", "similarity", "position"], ascending=[True, False, True], kind="mergesort")
@@ -154,13 +155,15 @@ def update_tasks(team_id: int, tick_end: pd.Timestamp, state: TaskState, cluster
     link_rows = np.concatenate(members) if members else np.empty(0, dtype=np.int64)
     link_tasks = np.repeat(np.array(result.assignment, dtype=object), [len(m) for m in members])
     link_clusters = np.repeat(clusters["cluster_id"].to_numpy(), [len(m) for m in members])
-    x = normalize(embeddings[link_rows]) if len(link_rows) else np.empty((0, dimension))
-    task_centroids = result.centroids[row_of_task.loc[link_tasks].to_numpy()] if len(link_rows) else np.empty((0, dimension))
+    inv = inverse_norms(embeddings) if len(embeddings) else np.empty(0, dtype=np.float32)
+    similarity = np.concatenate([  # cluster by cluster: no (links x dimension) copy of the centroids
+        embeddings[m] @ result.centroids[row_of_task[task]].astype(np.float32) * inv[m]
+        for m, task in zip(members, result.assignment)]) if members else np.empty(0)
     links = segments.iloc[link_rows][["document_id", "session_id", "start_time", "end_time", "user_ref", "content"]].reset_index(drop=True)
     links.insert(1, "task_id", link_tasks)
     links.insert(2, "cluster_id", link_clusters)
     links["impact"] = impact_scores(links["content"]).to_numpy()
-    links["distance"] = np.round(1.0 - np.einsum("ij,ij->i", x, task_centroids), 6)
+    links["distance"] = np.round(1.0 - similarity.astype(np.float64), 6)
 
     next_state = TaskState(tasks.drop(columns=["segments_this_tick"]), result.centroids, result.users)
     return TaskUpdate(tasks, centroids, links, next_state)

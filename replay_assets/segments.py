@@ -38,24 +38,34 @@ def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -
     frame = frame.reindex(columns=COLUMNS).sort_values(["inserted_at", "document_id", "content"], kind="mergesort",
                                                        na_position="last").reset_index(drop=True)
     dimension = expected_dimension(frame["embedding"], known_dimension)
+    # The embedding checks in one pass over a matrix of the rows that have the right size.
+    lengths = np.array([len(e) if e is not None and hasattr(e, "__len__") else -1 for e in frame["embedding"]], dtype=np.int64)
+    sized = np.flatnonzero(lengths == dimension) if dimension else np.empty(0, dtype=np.int64)
+    matrix = np.stack([np.asarray(frame["embedding"].iat[i], dtype=np.float32) for i in sized]) if len(sized) else \
+        np.empty((0, dimension or 0), dtype=np.float32)
+    finite = np.zeros(len(frame), dtype=bool)
+    nonzero = np.zeros(len(frame), dtype=bool)
+    # Float64 sums cannot overflow on float32 values, and NaN or infinity anywhere carries through.
+    finite[sized] = np.isfinite(matrix.sum(axis=1, dtype=np.float64))
+    nonzero[sized] = np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64) > 0
     reasons, details = [], []
     seen: set[str] = set()
-    for row in frame.itertuples(index=False):
-        reason, detail = _check(row, dimension, seen)
+    for i, row in enumerate(frame.itertuples(index=False)):
+        reason, detail = _check(row, int(lengths[i]), dimension, bool(finite[i]), bool(nonzero[i]), seen)
         reasons.append(reason)
         details.append(detail)
         if reason is None:
             seen.add(row.document_id)
     frame["reason"], frame["detail"] = reasons, details
-    ok = frame["reason"].isna()
+    ok = frame["reason"].isna().to_numpy()
+    keep = ok[sized]
+    embeddings = matrix if keep.all() else matrix[keep]  # no second copy when every sized row is valid
     valid = frame[ok].reset_index(drop=True)
-    embeddings = np.stack([np.asarray(e, dtype=np.float32) for e in valid["embedding"]]) if len(valid) else \
-        np.empty((0, dimension or 0), dtype=np.float32)
     rejects = frame[~ok].drop(columns=["embedding"]).rename_axis("row_number").reset_index()
     return ValidatedSegments(valid.drop(columns=["embedding", "reason", "detail"]), embeddings, rejects, dimension)
 
 
-def _check(row, dimension: int | None, seen: set[str]) -> tuple[str | None, str | None]:
+def _check(row, length: int, dimension: int | None, finite: bool, nonzero: bool, seen: set[str]) -> tuple[str | None, str | None]:
     for field in ("team_id", "document_id", "session_id", "distinct_id", "start_time", "end_time", "inserted_at", "content"):
         value = getattr(row, field)
         if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip()) \
@@ -66,13 +76,11 @@ def _check(row, dimension: int | None, seen: set[str]) -> tuple[str | None, str 
         return "malformed_document_id", "document_id is not session_id:start:end"
     if pd.Timestamp(row.end_time) < pd.Timestamp(row.start_time):
         return "invalid_times", "end_time is before start_time"
-    vector = row.embedding
-    if vector is None or not hasattr(vector, "__len__") or len(vector) != dimension:
-        return "wrong_dimension", f"embedding has {len(vector) if hasattr(vector, '__len__') else 0} dimensions, the team uses {dimension}"
-    values = np.asarray(vector, dtype=np.float64)
-    if not np.isfinite(values).all():
+    if length != dimension:
+        return "wrong_dimension", f"embedding has {max(length, 0)} dimensions, the team uses {dimension}"
+    if not finite:
         return "non_finite_embedding", "embedding holds NaN or infinite values"
-    if not np.any(values):
+    if not nonzero:
         return "zero_embedding", "embedding is all zeros"
     if row.document_id in seen:
         return "duplicate_document_id", "the same segment arrived earlier in this tick"

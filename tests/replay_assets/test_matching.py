@@ -53,3 +53,36 @@ def test_task_ids_are_stable_on_replay():
     b = apply_clusters(3, TaskState.empty(3), *clusters(*reversed(rows)))
     assert a.tasks["task_id"].tolist() == b.tasks["task_id"].tolist()
     assert np.array_equal(a.centroids, b.centroids)
+
+
+def naive(state: TaskState, rows, max_distance=0.3):
+    """The definition: clusters one at a time, each task's centroid re-normalized after every merge."""
+    centroids = [np.asarray(c, dtype=np.float64) for c in state.centroids]
+    counts = list(state.tasks["occurrences"])
+    for c, n_new, first in sorted(rows, key=lambda r: r[2]):
+        sims = [float(t @ c) for t in centroids]
+        best = int(np.argmax(sims)) if sims else -1
+        if best >= 0 and 1 - sims[best] < max_distance:
+            merged = centroids[best] * counts[best] + c * n_new
+            centroids[best], counts[best] = merged / np.linalg.norm(merged), counts[best] + n_new
+        else:
+            centroids.append(c)
+            counts.append(n_new)
+    return sorted(counts), centroids
+
+
+def test_many_merges_in_one_tick_match_the_sequential_definition():
+    rng = np.random.default_rng(5)
+    topics = np.array([unit(v) for v in rng.standard_normal((6, 32))])
+    state = TaskState(pd.DataFrame({"task_id": [f"t{i}" for i in range(3)], "occurrences": [5, 9, 2], "distinct_users": 1,
+                                    "mean_impact": 0.1, "last_occurrence": T0}), topics[:3], {})
+    rows = [(unit(topics[i % 6] + 0.08 * rng.standard_normal(32)), int(rng.integers(1, 9)), f"s{j:03d}:0:1")
+            for j, i in enumerate(rng.integers(0, 6, 40))]
+    frame = pd.DataFrame({"size": [r[1] for r in rows], "mean_impact": 0.2, "first_document_id": [r[2] for r in rows],
+                          "last_occurrence": T0})
+    result = apply_clusters(1, state, frame, np.array([r[0] for r in rows]), [set() for _ in rows])
+    counts, centroids = naive(state, rows)
+    assert sorted(result.tasks["occurrences"]) == counts and len(result.tasks) == 6
+    got = sorted(map(tuple, np.round(result.centroids, 9)))
+    want = sorted(map(tuple, np.round(np.array(centroids), 9)))
+    assert np.allclose(got, want, atol=1e-9)

@@ -1,0 +1,324 @@
+"""Replay benchmark: one tick of session-replay segment embeddings -> clusters -> tasks, ours
+against the peer's published configuration, on the same seeded data in the same run.
+
+Data: N segments of 3,072-dim float32 unit embeddings (as text-embedding-3-large returns):
+90% from planted topics (a random unit direction each; a segment is the direction plus gaussian
+noise of norm ~0.5), 10% random noise; the team already has 2,000 tasks, 300 of them centred on
+planted topics. Ours: validate -> pseudonymize -> tick_clusters -> update_tasks (labels,
+priority, links). Peer: PCA(100) -> HDBSCAN(min_cluster_size=2, min_samples=1, leaf) -> mean
+centroids matched to the tasks by cosine distance < 0.3. Also N random unit vectors (no topics):
+how many points each clustering puts in clusters. Each case runs in a fresh process so its peak
+RSS is its own (data generation included; the RSS right after it is shown too).
+
+    python bench/replay_bench.py [--n 30000] [--topics 600] [--large 100000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DIM, SEED, TEAM, SALT = 3072, 0, 1, "bench-salt"
+TASKS, TOPIC_TASKS = 2000, 300
+AREAS = ("checkout", "settings", "search", "dashboard", "onboarding", "billing", "editor", "export", "invites", "reports")
+PHRASES = ("got an error and could not continue", "struggled to finish the step", "the page failed to load",
+           "tried to submit repeatedly", "hit a timeout and gave up")
+NEUTRAL = ("User browsed the pricing page", "User read the changelog", "User opened the profile page and scrolled",
+           "User viewed a report", "User watched the product tour video")
+PEER_REASON = ("peer not run at {n:,}: its own reference says exact HDBSCAN at 100 dims does not finish within "
+               "4 minutes above ~10-20k points (30k already takes 150-170 s)")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def unit_rows(x):
+    import numpy as np
+
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+# --- data (seeded, identical for both sides; never timed) ----------------------------------------
+def planted(n: int, topics: int):
+    """Raw segments frame, ground-truth topic per document_id ("" = noise), the team's TaskState."""
+    import numpy as np
+    import pandas as pd
+
+    from replay_assets.matching import TaskState
+
+    rng = np.random.default_rng(SEED)
+    directions = unit_rows(rng.standard_normal((topics, DIM), dtype=np.float32))
+    n_noise = n // 10
+    topic_of = np.concatenate([np.arange(n - n_noise) % topics, np.full(n_noise, -1)])
+    rng.shuffle(topic_of)
+    x = rng.standard_normal((n, DIM), dtype=np.float32)  # noise rows stay gaussian
+    for s in range(0, n, 8192):  # in blocks, to keep the generator's own memory small
+        block, t = x[s:s + 8192], topic_of[s:s + 8192]
+        m = t >= 0
+        block[m] = directions[t[m]] + block[m] * np.float32(0.5 / np.sqrt(DIM))
+        unit_rows(block)
+    tick_end = pd.Timestamp("2025-06-02 12:00")
+    inserted = tick_end - pd.Timedelta(minutes=30) + pd.to_timedelta(np.arange(n) * (1800 / n), unit="s")
+    session = [f"s{i // 3:06d}" for i in range(n)]
+    start_s = (np.arange(n) % 3) * 60
+    document_id = [f"{s}:{a}:{a + 45}" for s, a in zip(session, start_s)]
+    phrase = rng.integers(0, len(PHRASES), n)
+    content = [f"User hit problem T{t:04d} in {AREAS[t % len(AREAS)]}: {PHRASES[p]}" if t >= 0 else NEUTRAL[p]
+               for t, p in zip(topic_of, phrase)]
+    begin = inserted - pd.Timedelta(minutes=5) + pd.to_timedelta(start_s, unit="s")
+    raw = pd.DataFrame({
+        "team_id": TEAM, "document_id": document_id, "session_id": session,
+        "distinct_id": [f"user-{u:05d}" for u in rng.integers(0, max(50, n // 15), n)],
+        "start_time": begin, "end_time": begin + pd.Timedelta(seconds=45), "timestamp": begin, "inserted_at": inserted,
+        "content": content, "embedding": list(x),
+    })
+    truth = pd.Series([f"T{t:04d}" if t >= 0 else "" for t in topic_of], index=document_id)
+
+    k = min(TOPIC_TASKS, topics // 2)
+    on_topic = np.sort(rng.choice(topics, k, replace=False))
+    centroids = np.vstack([directions[on_topic], unit_rows(rng.standard_normal((TASKS - k, DIM), dtype=np.float32))])
+    ids = [f"task_old_{i:04d}" for i in range(TASKS)]
+    users = {tid: {f"p_{int(u):024x}" for u in rng.integers(0, 10**6, 3)} for tid in ids}
+    seen = tick_end - pd.to_timedelta(rng.integers(1, 30 * 24, TASKS), unit="h")
+    tasks = pd.DataFrame({
+        "task_id": ids, "occurrences": rng.integers(2, 60, TASKS), "distinct_users": [len(users[t]) for t in ids],
+        "mean_impact": rng.uniform(0, 1, TASKS).round(6), "last_occurrence": seen, "title": [f"Fix old issue {i}" for i in range(TASKS)],
+        "description": "an existing task", "keywords": "[]", "label_source": "keywords",
+        "first_seen": seen - pd.Timedelta(days=7), "centroid_tick": seen,
+    })
+    return raw, truth, TaskState(tasks, centroids, users), ids[:k], tick_end
+
+
+def random_unit(n: int):
+    import numpy as np
+
+    return unit_rows(np.random.default_rng(SEED + 1).standard_normal((n, DIM), dtype=np.float32))
+
+
+def quality(truth, labels) -> dict:
+    """Clusters, ARI on the clustered topic points, % topic clustered, % noise kept (labels: -1 = none)."""
+    import numpy as np
+    from sklearn.metrics import adjusted_rand_score
+
+    truth, labels = np.asarray(truth), np.asarray(labels)
+    topic, clustered = truth != "", labels >= 0
+    both = topic & clustered
+    sizes = np.bincount(labels[clustered]) if clustered.any() else np.zeros(0, dtype=int)
+    return {"clusters": int((sizes > 0).sum()), "median_size": float(np.median(sizes[sizes > 0])) if clustered.any() else 0.0,
+            "ari": float(adjusted_rand_score(truth[both], labels[both])) if both.any() else float("nan"),
+            "topic_clustered_pct": 100 * float(clustered[topic].mean()),
+            "noise_kept_pct": 100 * float((~clustered[~topic]).mean()) if (~topic).any() else float("nan")}
+
+
+# --- the measured cases (each in its own process) --------------------------------------------------
+def ours_planted(n: int, topics: int) -> dict:
+    import numpy as np
+
+    from platform_core.privacy import pseudonymize
+    from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
+    from replay_assets.segments import validate_segments
+
+    raw, truth, state, topic_tasks, tick_end = planted(n, topics)
+    rss_data = peak_rss_mb()
+    params = ReplayParams()
+    t0 = time.perf_counter()
+    v = validate_segments(raw)
+    t1 = time.perf_counter()
+    segments = v.segments
+    segments["user_ref"] = pseudonymize(segments["distinct_id"], SALT)
+    t2 = time.perf_counter()
+    tick = tick_clusters(segments, v.embeddings, params)
+    t3 = time.perf_counter()
+    update = update_tasks(TEAM, tick_end, state, tick.clusters, segments, v.embeddings, params)
+    t4 = time.perf_counter()
+    n_clusters = int((tick.clusters["kind"] == "cluster").sum())  # ids 0..n_clusters-1; the rest are one-segment noise
+    labels = np.where(tick.groups < n_clusters, tick.groups, -1)
+    status = update.tasks.set_index("task_id")["status"]
+    return {"times": {"validate": t1 - t0, "pseudonymize": t2 - t1, "tick_clusters": t3 - t2, "update_tasks": t4 - t3},
+            "rss_after_data_mb": rss_data, "peak_rss_mb": peak_rss_mb(), "rejects": len(v.rejects),
+            "quality": quality(truth.loc[segments["document_id"]].to_numpy(), labels),
+            "one_segment": int((tick.clusters["kind"] == "high_impact_noise").sum()), "links": len(update.links),
+            "status": {k: int(c) for k, c in status.value_counts().items()},
+            "topic_tasks_updated": int((status.loc[topic_tasks] == "updated").sum()), "topic_tasks": len(topic_tasks)}
+
+
+def peer_cluster(x):
+    """The peer's clustering: PCA to 100 dims (sklearn defaults), then HDBSCAN as it configures it."""
+    import hdbscan
+    import numpy as np
+    from sklearn.decomposition import PCA
+
+    np.random.seed(SEED)  # PCA's randomized solver draws from the global state: seeded, config untouched
+    t0 = time.perf_counter()
+    z = PCA(n_components=min(100, len(x))).fit_transform(x)
+    t1 = time.perf_counter()
+    labels = hdbscan.HDBSCAN(min_cluster_size=2, min_samples=1, metric="euclidean",
+                             cluster_selection_method="leaf").fit_predict(z)
+    return labels, {"pca": t1 - t0, "hdbscan": time.perf_counter() - t1}
+
+
+def peer_planted(n: int, topics: int) -> dict:
+    import numpy as np
+
+    raw, truth, state, topic_tasks, _ = planted(n, topics)
+    rss_data = peak_rss_mb()
+    x = np.stack(raw["embedding"].to_numpy())  # the peer's np.array(embeddings), not timed
+    labels, times = peer_cluster(x)
+    t0 = time.perf_counter()
+    members = np.flatnonzero(labels >= 0)
+    order = members[np.argsort(labels[members], kind="stable")]
+    ids, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
+    centroids = np.add.reduceat(x[order].astype(np.float64), starts, axis=0) / counts[:, None]  # mean of the originals
+    tasks = state.centroids / np.linalg.norm(state.centroids, axis=1, keepdims=True)
+    similarity = unit_rows(centroids) @ tasks.T
+    best = similarity.argmax(axis=1)
+    matched = 1.0 - similarity[np.arange(len(ids)), best] < 0.3
+    times["matching"] = time.perf_counter() - t0
+    return {"times": times, "rss_after_data_mb": rss_data, "peak_rss_mb": peak_rss_mb(),
+            "quality": quality(truth.to_numpy(), labels), "matched": int(matched.sum()), "new": int((~matched).sum()),
+            "topic_tasks_updated": len(set(best[matched]) & set(range(len(topic_tasks)))), "topic_tasks": len(topic_tasks)}
+
+
+def random_case(side: str, n: int) -> dict:
+    import numpy as np
+
+    from replay_assets.clustering import cluster_embeddings
+    from replay_assets.pipeline import ReplayParams
+
+    x = random_unit(n)
+    rss_data = peak_rss_mb()
+    if side == "ours":
+        t0 = time.perf_counter()
+        labels = cluster_embeddings(x, ReplayParams())
+        times = {"cluster_embeddings": time.perf_counter() - t0}
+    else:
+        labels, times = peer_cluster(x)
+    q = quality(np.full(n, ""), labels)
+    return {"times": times, "rss_after_data_mb": rss_data, "peak_rss_mb": peak_rss_mb(), "clusters": q["clusters"],
+            "median_size": q["median_size"], "clustered_pct": 100 - q["noise_kept_pct"]}
+
+
+# --- parent: run the cases, print figures, ratios and the table ---------------------------------
+def run_case(side: str, data: str, n: int, topics: int) -> dict:
+    cmd = [sys.executable, __file__, "--case", side, "--data", data, "--n", str(n), "--topics", str(topics)]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"case {side}/{data}/{n} failed:\n{out.stderr}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"  [{side} {data} {n:,}: process took {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
+    return result
+
+
+def show(title: str, r: dict, target_s: float | None = None) -> None:
+    total = sum(r["times"].values())
+    print(f"\n{title}  (RSS after data generation {r['rss_after_data_mb']:,.0f} MB)")
+    for stage, seconds in r["times"].items():
+        print(f"  {stage:<18} {seconds:8.2f} s")
+    goal = f" (target < {target_s:.0f} s)" if target_s else ""
+    print(f"  {'total':<18} {total:8.2f} s{goal}   peak RSS {r['peak_rss_mb']:,.0f} MB")
+    if "quality" in r:
+        q = r["quality"]
+        print(f"  clusters {q['clusters']:,} (median size {q['median_size']:.0f}), ARI on clustered topic points {q['ari']:.3f}, "
+              f"topic segments clustered {q['topic_clustered_pct']:.1f}%, planted noise kept as noise {q['noise_kept_pct']:.1f}%")
+    if "status" in r:
+        s = r["status"]
+        print(f"  tasks: {s.get('new', 0):,} new, {s.get('updated', 0):,} updated, {s.get('unchanged', 0):,} unchanged; "
+              f"{r['one_segment']:,} one-segment high-impact clusters; {r['links']:,} links; {r['rejects']} rejects; "
+              f"pre-existing topic tasks updated {r['topic_tasks_updated']} / {r['topic_tasks']}")
+    elif "matched" in r:
+        print(f"  clusters matched to existing tasks {r['matched']:,}, new tasks {r['new']:,}; "
+              f"pre-existing topic tasks matched {r['topic_tasks_updated']} / {r['topic_tasks']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=30_000, help="segments in the compared tick")
+    parser.add_argument("--topics", type=int, default=600, help="planted topics at --n")
+    parser.add_argument("--large", type=int, default=100_000, help="ours-only size (topics scaled; 0 = skip)")
+    parser.add_argument("--quick", action="store_true", help="3,000 segments, 60 topics, ours-only at 10,000")
+    parser.add_argument("--case", choices=["ours", "peer"], help=argparse.SUPPRESS)
+    parser.add_argument("--data", choices=["planted", "random"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        result = (random_case(args.case, args.n) if args.data == "random" else
+                  (ours_planted if args.case == "ours" else peer_planted)(args.n, args.topics))
+        print(json.dumps(result))
+        return 0
+    if args.quick:
+        args.n, args.topics, args.large = 3_000, 60, min(args.large, 10_000)
+
+    n, topics = args.n, args.topics
+    large_topics = max(1, round(topics * args.large / n))
+    print(f"data: {n:,} segments x {DIM:,} dims, {topics:,} planted topics + {n // 10:,} noise (10%); "
+          f"{TASKS:,} existing tasks, {min(TOPIC_TASKS, topics // 2)} on planted topics; seed {SEED}; "
+          f"each case in its own process", flush=True)
+    load_start = os.getloadavg()[0]
+    ours, peer = run_case("ours", "planted", n, topics), run_case("peer", "planted", n, topics)
+    ours_rnd, peer_rnd = run_case("ours", "random", n, topics), run_case("peer", "random", n, topics)
+    large = run_case("ours", "planted", args.large, large_topics) if args.large else None
+    large_rnd = run_case("ours", "random", args.large, large_topics) if args.large else None
+
+    show(f"ours, {n:,} segments", ours, 10 if n == 30_000 else None)
+    show(f"peer (PCA 100 + HDBSCAN leaf, cosine match), {n:,} segments", peer)
+    ours_total, peer_total = sum(ours["times"].values()), sum(peer["times"].values())
+    peer_cluster_s = peer["times"]["pca"] + peer["times"]["hdbscan"]
+    print(f"\nclustering: peer PCA+HDBSCAN {peer_cluster_s:.1f} s / ours tick_clusters {ours['times']['tick_clusters']:.1f} s "
+          f"= {peer_cluster_s / ours['times']['tick_clusters']:.1f}x")
+    print(f"end to end: peer {peer_total:.1f} s (clustering + matching only) / ours {ours_total:.1f} s "
+          f"(validation, labels, priority and links included) = {peer_total / ours_total:.1f}x")
+    print(f"\nrandom unit vectors, {n:,} points (no topics): ours puts {ours_rnd['clustered_pct']:.1f}% in "
+          f"{ours_rnd['clusters']:,} clusters ({sum(ours_rnd['times'].values()):.1f} s); peer puts "
+          f"{peer_rnd['clustered_pct']:.1f}% in {peer_rnd['clusters']:,} clusters, median size "
+          f"{peer_rnd['median_size']:.0f} ({sum(peer_rnd['times'].values()):.1f} s)")
+    if large:
+        show(f"ours, {args.large:,} segments ({large_topics:,} planted topics)", large, 60 if args.large == 100_000 else None)
+        print(f"  random unit vectors, {args.large:,} points: ours puts {large_rnd['clustered_pct']:.1f}% in "
+              f"{large_rnd['clusters']:,} clusters ({sum(large_rnd['times'].values()):.1f} s, peak RSS {large_rnd['peak_rss_mb']:,.0f} MB)")
+        print(f"  {PEER_REASON.format(n=args.large)}" if args.large > 20_000 else f"  peer not run at {args.large:,} (ours only)")
+
+    def row(name, a, b, c="", target=""):
+        return f"| {name} | {a} | {b} | {c} | {target} |"
+
+    q, p = ours["quality"], peer["quality"]
+    lq = large["quality"] if large else {}
+    big = f"ours {args.large:,}" if large else "ours (large)"
+    print(f"\n| figure | ours {n:,} | peer {n:,} | {big} | target |\n|---|---|---|---|---|")
+    print(row("clustering (s)", f"{ours['times']['tick_clusters']:.2f}", f"{peer_cluster_s:.2f} ({peer_cluster_s / ours['times']['tick_clusters']:.1f}x ours)",
+              f"{large['times']['tick_clusters']:.2f}" if large else "-"))
+    print(row("end to end (s)", f"{ours_total:.2f}", f"{peer_total:.2f} ({peer_total / ours_total:.1f}x ours)",
+              f"{sum(large['times'].values()):.2f}" if large else "-", "< 10 s at 30k; < 60 s at 100k"))
+    print(row("peak RSS (MB)", f"{ours['peak_rss_mb']:,.0f}", f"{peer['peak_rss_mb']:,.0f}",
+              f"{large['peak_rss_mb']:,.0f}" if large else "-", "< 2,500 MB at 30k"))
+    print(row("RSS after data generation (MB)", f"{ours['rss_after_data_mb']:,.0f}", f"{peer['rss_after_data_mb']:,.0f}",
+              f"{large['rss_after_data_mb']:,.0f}" if large else "-"))
+    print(row("clusters (planted topics)", f"{q['clusters']:,} ({topics:,})", f"{p['clusters']:,} ({topics:,})",
+              f"{lq['clusters']:,} ({large_topics:,})" if large else "-"))
+    print(row("ARI, clustered topic points", f"{q['ari']:.3f}", f"{p['ari']:.3f}", f"{lq['ari']:.3f}" if large else "-"))
+    print(row("topic segments clustered", f"{q['topic_clustered_pct']:.1f}%", f"{p['topic_clustered_pct']:.1f}%",
+              f"{lq['topic_clustered_pct']:.1f}%" if large else "-"))
+    print(row("planted noise kept as noise", f"{q['noise_kept_pct']:.1f}%", f"{p['noise_kept_pct']:.1f}%",
+              f"{lq['noise_kept_pct']:.1f}%" if large else "-"))
+    print(row("topic tasks updated", f"{ours['topic_tasks_updated']} / {ours['topic_tasks']}",
+              f"{peer['topic_tasks_updated']} / {peer['topic_tasks']} matched",
+              f"{large['topic_tasks_updated']} / {large['topic_tasks']}" if large else "-"))
+    print(row("random vectors put in clusters", f"{ours_rnd['clustered_pct']:.1f}%", f"{peer_rnd['clustered_pct']:.1f}%",
+              f"{large_rnd['clustered_pct']:.1f}%" if large else "-"))
+    print(f"\nload average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}, on {os.cpu_count()} cores: "
+          "above ~1 another process shared the CPU and the timings are noisy")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
