@@ -1,0 +1,1 @@
+"""Minority reports: sales anomalies detected, shaped and matched to known patterns every tick."""

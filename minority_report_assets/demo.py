@@ -1,0 +1,116 @@
+"""Deterministic demo sales with planted anomalies (pure).
+
+Each store/SKU series has a level, a daily profile (quiet nights, a midday and an evening peak)
+and a weekend lift; units per 5-minute bucket are Poisson around that. Every value is drawn from
+a generator seeded by (series, day), so any window can be produced alone and always the same.
+Anomalies of every library shape (and one shape outside it) are planted into chosen series on
+the demo days, at varied magnitude and duration; a few are planted into the history too, which
+the baseline must shrug off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from minority_report_assets.library import load_spec
+from minority_report_assets.shapes import LIBRARY_SHAPES, OUTSIDE_LIBRARY
+
+BUCKET = pd.Timedelta(minutes=5)
+BUCKETS_PER_DAY = 288
+DEMO_DAY = pd.Timestamp("2026-11-20")
+SHAPES = {**LIBRARY_SHAPES, **OUTSIDE_LIBRARY}
+
+
+@dataclass(frozen=True)
+class Planted:
+    series: int
+    shape: str
+    start: pd.Timestamp
+    buckets: int
+    magnitude: float
+
+
+def _seed(*parts) -> int:
+    return int(hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:15], 16)
+
+
+def series_keys(n_series: int) -> pd.DataFrame:
+    """``store_id, sku`` of each series (20 SKUs per store)."""
+    i = np.arange(n_series)
+    return pd.DataFrame({"store_id": [f"store-{s:04d}" for s in i // 20], "sku": [f"sku-{k:03d}" for k in i % 20]})
+
+
+def levels(n_series: int, seed: int = 0) -> np.ndarray:
+    """Mean units per bucket at the daily peak, per series."""
+    return np.random.default_rng(_seed("levels", seed)).lognormal(np.log(6.0), 0.5, n_series)
+
+
+def daily_profile() -> np.ndarray:
+    hours = (np.arange(BUCKETS_PER_DAY) + 0.5) / 12
+    midday, evening = np.exp(-0.5 * ((hours - 12.5) / 2.0) ** 2), np.exp(-0.5 * ((hours - 18.5) / 1.8) ** 2)
+    return 0.12 + 0.75 * midday + 0.9 * evening
+
+
+def expected_units(n_series: int, day: pd.Timestamp, seed: int = 0) -> np.ndarray:
+    """The true mean per series and bucket of a day, before anomalies: ``(n_series, 288)``."""
+    weekend = 1.3 if pd.Timestamp(day).dayofweek >= 5 else 1.0
+    return levels(n_series, seed)[:, None] * daily_profile()[None, :] * weekend
+
+
+#: Durations (buckets) and magnitudes the demo plants: the library's ranges for its patterns.
+RANGES = {entry["shape"]: (tuple(entry["duration_buckets"]), tuple(entry["magnitude"])) for entry in load_spec()["clusters"]}
+RANGES["oscillation"] = ((36, 96), (1.0, 2.5))
+
+
+def planted(n_series: int, day: pd.Timestamp, seed: int = 0, share: float | None = None) -> list[Planted]:
+    """The anomalies planted on ``day``: on demo days in ``share`` of the series (default 0.3), in history 3%."""
+    day = pd.Timestamp(day).normalize()
+    share = share if share is not None else (0.3 if day == DEMO_DAY else 0.03)
+    rng = np.random.default_rng(_seed("planted", seed, day.date()))
+    chosen = np.flatnonzero(rng.random(n_series) < share)
+    names = sorted(SHAPES)
+    out = []
+    for s in chosen:
+        shape = names[int(rng.integers(0, len(names)))]
+        (d_lo, d_hi), (m_lo, m_hi) = RANGES[shape]
+        buckets = int(rng.integers(d_lo, d_hi + 1))
+        start = int(rng.integers(7 * 12, BUCKETS_PER_DAY - min(buckets, 12 * 12)))  # starts in opening hours
+        magnitude = float(np.exp(rng.uniform(np.log(m_lo), np.log(m_hi)))) if m_hi > m_lo else float(m_lo)
+        out.append(Planted(int(s), shape, day + start * BUCKET, buckets, magnitude))
+    return out
+
+
+def day_units(n_series: int, day: pd.Timestamp, seed: int = 0) -> tuple[np.ndarray, list[Planted]]:
+    """Units per series and bucket of a day, ``(n_series, 288)`` float, and what was planted."""
+    day = pd.Timestamp(day).normalize()
+    mean = expected_units(n_series, day, seed)
+    events = planted(n_series, day, seed)
+    for e in events:
+        first = int((e.start - day) / BUCKET)
+        u = (np.arange(e.buckets) + 0.5) / e.buckets
+        stop = min(first + e.buckets, BUCKETS_PER_DAY)  # an event may run past midnight: the day keeps its part
+        mean[e.series, first:stop] *= np.maximum(0.0, 1.0 + e.magnitude * SHAPES[e.shape](u))[: stop - first]
+    rng = np.random.default_rng(_seed("units", seed, day.date()))
+    return rng.poisson(mean).astype(np.float64), events
+
+
+def sales(n_series: int, start: pd.Timestamp, end: pd.Timestamp, seed: int = 0) -> pd.DataFrame:
+    """Rows ``store_id, sku, ts, units`` for buckets with ``start <= ts < end``."""
+    keys = series_keys(n_series)
+    frames = []
+    for day in pd.date_range(pd.Timestamp(start).normalize(), (pd.Timestamp(end) - BUCKET).normalize(), freq="D"):
+        units, _ = day_units(n_series, day, seed)
+        ts = day + np.arange(BUCKETS_PER_DAY) * BUCKET
+        keep = (ts >= start) & (ts < end)
+        block = units[:, keep]
+        frames.append(pd.DataFrame({
+            "store_id": np.repeat(keys["store_id"].to_numpy(), block.shape[1]),
+            "sku": np.repeat(keys["sku"].to_numpy(), block.shape[1]),
+            "ts": np.tile(ts[keep], n_series),
+            "units": block.ravel(),
+        }))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["store_id", "sku", "ts", "units"])

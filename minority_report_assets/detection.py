@@ -1,0 +1,93 @@
+"""Anomaly detection against the baseline (pure): which store/SKU series deviate, since when.
+
+Over a rolling window the units sold ``S`` are compared with the units expected ``M`` on
+Anscombe's root scale, with room for the baseline's own error:
+``D = 2 (sqrt(S + 3/8) - sqrt(M + 1/8)) / sqrt(1 + (model_error^2) M)``, near-normal under the
+null even for slow sellers at night. Two windows run side by side: 30 minutes for sharp events
+and 2 hours for slow ones (a stockout of a slow seller); the stronger score counts. An event is a run of buckets whose
+``|D|`` stays at or above ``keep_threshold`` with one sign and reaches ``open_threshold`` on at
+least ``confirm`` buckets; it is back-dated to where the deviation began (the CUSUM change
+point of the per-bucket deviations before the detection). Events on one series closer than ``merge_gap`` buckets are one
+report. Everything is recomputed from the lookback window each tick (same data, same events),
+and reports carry on from the previous tick's log.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+
+class DetectionParams(BaseModel):
+    windows: tuple[int, ...] = Field((6, 24), description="Rolling windows in buckets (30 minutes: sharp events; 2 hours: slow ones).")
+    open_threshold: float = Field(4.5, description="|D| a report needs to open.")
+    keep_threshold: float = Field(2.0, description="|D| that keeps a report's run going.")
+    confirm: int = Field(3, description="Buckets at or above open_threshold before a report opens.")
+    model_error: float = Field(0.1, description="Relative error allowed for the baseline in the deviation's scale.")
+    lookback: int = Field(48, description="Buckets before a detection searched for where the deviation began.")
+    drift: float = Field(0.5, description="CUSUM allowance per bucket when dating the start (in deviations).")
+    merge_gap: int = Field(36, description="A deviation this many buckets after a report continues it (3 hours).")
+    close_after: int = Field(12, description="Quiet buckets after which an open report closes (1 hour).")
+
+
+def rolling_deviation(actual: np.ndarray, expected: np.ndarray, params: DetectionParams) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bucket deviation ``d`` (its sign dates an event's start) and the rolling score ``D``
+    (the strongest of the windows), both ``(n_series, buckets)``."""
+    d = (actual - expected) / np.sqrt(expected + (params.model_error * expected) ** 2)
+    longest = max(params.windows)
+    sold = np.cumsum(np.pad(actual, ((0, 0), (longest, 0))), axis=1)
+    meant = np.cumsum(np.pad(expected, ((0, 0), (longest, 0))), axis=1)
+    rolled = np.zeros_like(d)
+    for w in params.windows:
+        s = sold[:, longest:] - sold[:, longest - w:-w]
+        m = np.maximum(meant[:, longest:] - meant[:, longest - w:-w], 0.0)
+        # Anscombe's root transform makes a Poisson count near-normal even when it is small.
+        score = 2 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + params.model_error ** 2 * m)
+        rolled = np.where(np.abs(score) > np.abs(rolled), score, rolled)
+    return d, rolled
+
+
+def find_events(actual: np.ndarray, expected: np.ndarray, params: DetectionParams | None = None) -> pd.DataFrame:
+    """Events per series: ``series, sign, start, end, detected_at, peak`` (bucket indices into the window)."""
+    params = params or DetectionParams()
+    d, rolled = rolling_deviation(actual, expected, params)
+    rows = []
+    for series in np.flatnonzero((np.abs(rolled) >= params.open_threshold).any(axis=1)):
+        for sign in (1, -1):
+            signed = sign * rolled[series]
+            keep = np.concatenate([[False], signed >= params.keep_threshold, [False]])
+            edges = np.flatnonzero(np.diff(keep.astype(np.int8)))
+            for first, stop in zip(edges[::2], edges[1::2]):
+                strong = np.flatnonzero(signed[first:stop] >= params.open_threshold)
+                if len(strong) < params.confirm:
+                    continue
+                start = change_point(sign * d[series], first + int(strong[0]), params)
+                rows.append({"series": int(series), "sign": sign, "start": int(start), "end": int(stop - 1),
+                             "detected_at": int(first + strong[params.confirm - 1]),
+                             "peak": float(np.abs(rolled[series, first:stop]).max())})
+    events = pd.DataFrame(rows, columns=["series", "sign", "start", "end", "detected_at", "peak"])
+    return events.sort_values(["series", "start", "sign"], kind="mergesort").reset_index(drop=True)
+
+
+def change_point(signed_d: np.ndarray, detected: int, params: DetectionParams) -> int:
+    """Where a deviation began: the CUSUM change-point estimate, the bucket after the lowest point
+    of ``cumsum(signed_d - drift)`` over the ``lookback`` buckets before ``detected``."""
+    first = max(0, detected - params.lookback)
+    path = np.concatenate([[0.0], np.cumsum(signed_d[first:detected + 1] - params.drift)])
+    return first + int(np.argmin(path))
+
+
+def merge_events(events: pd.DataFrame, merge_gap: int) -> pd.DataFrame:
+    """One row per report: events on a series starting within ``merge_gap`` buckets of the
+    previous one's end continue it (``start`` of the first, ``end`` of the last, the strongest peak)."""
+    if events.empty:
+        return events.assign(events=pd.Series(dtype="int64"))
+    e = events.sort_values(["series", "start"], kind="mergesort").reset_index(drop=True)
+    reach = e.groupby("series")["end"].cummax().shift()
+    new_report = (e["series"] != e["series"].shift()) | (e["start"] > reach + merge_gap)
+    e["report"] = new_report.cumsum()
+    return e.groupby("report", sort=True).agg(
+        series=("series", "first"), sign=("sign", "first"), start=("start", "min"), end=("end", "max"),
+        detected_at=("detected_at", "min"), peak=("peak", "max"), events=("start", "size"),
+    ).reset_index(drop=True)

@@ -1,0 +1,47 @@
+"""The cluster library: named anomaly patterns from a checked-in spec (pure).
+
+``library_spec.json`` names each pattern: a shape of :mod:`minority_report_assets.shapes`, its
+cause, and the durations and magnitudes it comes in (the matcher's grid; the demo plants from
+the same ranges). A pattern's centroid, for the 2-D map, is the mean feature vector of its
+noiseless curve from onset to an hour after it ends; the library is versioned by the spec's
+``version``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from minority_report_assets.features import feature_vector
+from minority_report_assets.shapes import LIBRARY_SHAPES
+
+SPEC_PATH = Path(__file__).with_name("library_spec.json")
+TAIL = 12  # quiet buckets after a pattern ends, seen with it
+
+
+def load_spec(path: Path = SPEC_PATH) -> dict:
+    return json.loads(path.read_text())
+
+
+def pattern_curve(entry: dict) -> np.ndarray:
+    """The noiseless sales multiplier of a pattern at the middle of its ranges, then a quiet tail."""
+    duration = int(round(np.sqrt(entry["duration_buckets"][0] * entry["duration_buckets"][1])))
+    magnitude = float(np.sqrt(entry["magnitude"][0] * entry["magnitude"][1]))
+    u = (np.arange(duration + TAIL) + 0.5) / duration
+    shape = np.where(u <= 1, LIBRARY_SHAPES[entry["shape"]](np.minimum(u, 1.0)), 0.0)
+    return np.maximum(1.0 + magnitude * shape, 0.0)
+
+
+def library_clusters(spec: dict | None = None) -> pd.DataFrame:
+    """``cluster_id, cluster_name, cause_label, shape, centroid`` per pattern (unit centroids, float32)."""
+    spec = spec or load_spec()
+    rows = []
+    for entry in spec["clusters"]:
+        curve = pattern_curve(entry)
+        centroid = feature_vector(curve, np.ones(len(curve)))
+        rows.append({"cluster_id": entry["cluster_id"], "cluster_name": entry["name"], "cause_label": entry["cause"],
+                     "shape": entry["shape"], "centroid": (centroid / np.linalg.norm(centroid)).astype(np.float32)})
+    return pd.DataFrame(rows)
