@@ -72,6 +72,13 @@ def previous_hashes(backend: Backend, spec: TableSpec) -> dict[str, tuple[str, s
     return {k: (i, c) for k, i, c in zip(m["partition_key"], m["input_hash"], m["content_hash"])}
 
 
+def written(backend: Backend, spec: TableSpec, partition: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """``{partition_key: (input_hash, content_hash)}`` of one partition of ``spec`` ({} when not written)."""
+    key = partition_key(partition)
+    m = backend.manifest(spec.schema, spec.name, key)
+    return {key: (m["input_hash"].iat[0], m["content_hash"].iat[0])} if len(m) else {}
+
+
 def commit(backend: Backend, writes: Sequence[PartitionWrite], outcomes: Sequence[CheckOutcome]) -> None:
     """Write ``writes`` in one transaction unless a blocking check failed."""
     failed = [o for o in outcomes if o.blocking and not o.passed]

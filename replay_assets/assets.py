@@ -15,6 +15,7 @@ import pandas as pd
 
 from platform_core.checks import (
     BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, fail_with_results, prepare, privacy_check, replay_check, spec_for,
+    written,
 )
 from platform_core.hashing import canonical_json, frames_hash
 from platform_core.privacy import pseudonymize
@@ -109,7 +110,7 @@ def video_segments(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                                  f"{len(raw)} source rows = {len(segments)} segments + {len(rejects)} rejects"),
                 ]
                 if w_segments is not None:
-                    tick_outcomes.append(replay_check(SEGMENTS_KEY, w_segments, written(backend, VIDEO_SEGMENTS, tick)))
+                    tick_outcomes.append(replay_check(SEGMENTS_KEY, w_segments, written(backend, VIDEO_SEGMENTS, tick.partition)))
                 outcomes += tick_outcomes
                 commit(backend, [w for w in (w_segments, w_rejects) if w is not None], tick_outcomes)
                 watermark = segments["inserted_at"].max() if len(segments) else None
@@ -133,16 +134,9 @@ def read_segments(backend: Backend, tick: Tick) -> tuple[pd.DataFrame, np.ndarra
     return segments.drop(columns=["embedding"]), embeddings
 
 
-def written(backend: Backend, spec: TableSpec, tick: Tick) -> dict[str, tuple[str, str]]:
-    """``{partition_key: (input_hash, content_hash)}`` of the tick's partition of ``spec`` ({} when not written)."""
-    key = partition_key(tick.partition)
-    m = backend.manifest(spec.schema, spec.name, key)
-    return {key: (m["input_hash"].iat[0], m["content_hash"].iat[0])} if len(m) else {}
-
-
 def upstream_hash(backend: Backend, spec: TableSpec, tick: Tick) -> str:
     """Content hash of the tick's partition of an upstream table; a clear failure when it is missing."""
-    entry = written(backend, spec, tick)
+    entry = written(backend, spec, tick.partition)
     if not entry:
         raise dg.Failure(description=f"{spec.qualified_name} has no partition for {tick.label}: materialize it first (nothing was written).")
     return next(iter(entry.values()))[1]
@@ -185,7 +179,7 @@ def video_segment_clusters(context: dg.AssetExecutionContext, config: ReplayConf
                 tick_outcomes = [outcome, privacy_check(CLUSTERS_KEY, {"video_segment_clusters": clusters.drop(columns=["centroid"])},
                                                         segments["distinct_id"], tick.label)]
                 if write is not None:
-                    tick_outcomes.append(replay_check(CLUSTERS_KEY, write, written(backend, VIDEO_SEGMENT_CLUSTERS, tick)))
+                    tick_outcomes.append(replay_check(CLUSTERS_KEY, write, written(backend, VIDEO_SEGMENT_CLUSTERS, tick.partition)))
                 outcomes += tick_outcomes
                 commit(backend, [write] if write is not None else [], tick_outcomes)
                 kinds = clusters["kind"].value_counts()
@@ -204,7 +198,7 @@ def previous_state(backend: Backend, tick: Tick, dimension: int) -> TaskState:
     """The team's tasks after the tick before ``tick``: empty for the team's first tick; a failure
     naming the gap when earlier ticks exist but not the one right before."""
     before = Tick(tick.team_id, tick.end - TICK)
-    if not written(backend, VIDEO_SEGMENT_TASKS, before):
+    if not written(backend, VIDEO_SEGMENT_TASKS, before.partition):
         earlier = latest_earlier_tick(backend, tick)
         if earlier:
             raise dg.Failure(description=f"The tasks of {before.label} are missing, but earlier ticks of the team exist "
@@ -263,7 +257,7 @@ def video_segment_tasks(context: dg.AssetExecutionContext, config: ReplayConfig,
         with backend.session():  # one connection for every tick of the run
             for tick in ticks_of(context):
                 inputs = [upstream_hash(backend, spec, tick) for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS)]
-                before = written(backend, VIDEO_SEGMENT_TASKS, Tick(tick.team_id, tick.end - TICK))
+                before = written(backend, VIDEO_SEGMENT_TASKS, Tick(tick.team_id, tick.end - TICK).partition)
                 input_hash = frames_hash(*inputs, *(h for _, h in before.values()), canonical_json(params.model_dump()),
                                          replay_labeler.identity)
                 segments, embeddings = read_segments(backend, tick)
@@ -291,7 +285,7 @@ def video_segment_tasks(context: dg.AssetExecutionContext, config: ReplayConfig,
                                  f"{close} pairs of tasks within cosine distance {params.max_distance}", blocking=False),
                 ]
                 if w_tasks is not None:
-                    tick_outcomes.append(replay_check(TASKS_KEY, w_tasks, written(backend, VIDEO_SEGMENT_TASKS, tick)))
+                    tick_outcomes.append(replay_check(TASKS_KEY, w_tasks, written(backend, VIDEO_SEGMENT_TASKS, tick.partition)))
                 outcomes += tick_outcomes
                 commit(backend, [w for w in (w_tasks, w_centroids, w_links) if w is not None], tick_outcomes)
                 status = update.tasks["status"].value_counts()
