@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 
 class DetectionParams(BaseModel):
-    windows: tuple[int, ...] = Field((6, 24), description="Rolling windows in buckets (30 minutes: sharp events; 2 hours: slow ones).")
+    windows: list[int] = Field([6, 24], description="Rolling windows in buckets (30 minutes: sharp events; 2 hours: slow ones).")
     open_threshold: float = Field(4.5, description="|D| a report needs to open.")
     keep_threshold: float = Field(2.0, description="|D| that keeps a report's run going.")
     confirm: int = Field(3, description="Buckets at or above open_threshold before a report opens.")

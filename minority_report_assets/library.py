@@ -45,3 +45,23 @@ def library_clusters(spec: dict | None = None) -> pd.DataFrame:
         rows.append({"cluster_id": entry["cluster_id"], "cluster_name": entry["name"], "cause_label": entry["cause"],
                      "shape": entry["shape"], "centroid": (centroid / np.linalg.norm(centroid)).astype(np.float32)})
     return pd.DataFrame(rows)
+
+
+def library_points(spec: dict | None = None) -> pd.DataFrame:
+    """Noiseless variants of every pattern (each duration end, magnitude end, seen from a quarter
+    of its length to an hour after it ends): ``point_id, cluster_name, vector``. They anchor the
+    map, so a day with few reports still has a map to place them in."""
+    spec = spec or load_spec()
+    rows = []
+    for entry in spec["clusters"]:
+        for duration in entry["duration_buckets"]:
+            for magnitude in sorted(set(entry["magnitude"])):
+                u = (np.arange(duration + TAIL) + 0.5) / duration
+                shape = np.where(u <= 1, LIBRARY_SHAPES[entry["shape"]](np.minimum(u, 1.0)), 0.0)
+                curve = np.maximum(1.0 + magnitude * shape, 0.0)
+                for share in (0.25, 0.5, 1.0):
+                    age = max(6, int(round(share * len(curve))))
+                    rows.append({"point_id": f"library:{entry['shape']}:{duration}:{magnitude:g}:{share:g}",
+                                 "cluster_name": entry["name"],
+                                 "vector": feature_vector(curve[:age], np.ones(age)).astype(np.float32)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,405 @@
+"""Minority-report assets: sales per tick -> detected log (MRDL) -> clustered log (MRCL), with a
+daily baseline, the pattern library, a daily 2-D map and an attribution summary.
+
+Each asset reads its inputs from the source or the warehouse, calls the pure steps, checks the
+frames and commits each partition in one transaction (or writes nothing and fails the run).
+Ticks run in order: a tick refuses to run before the tick it continues exists.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the config and resource annotations at definition time.
+import base64
+import functools
+import hashlib
+from dataclasses import dataclass
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from minority_report_assets import library as lib
+from minority_report_assets.baseline import BaselineParams, expected_day, history_matrix
+from minority_report_assets.detection import DetectionParams
+from minority_report_assets.features import feature_vector
+from minority_report_assets.map import fit_map, place, scatter_png
+from minority_report_assets.matching import match_window
+from minority_report_assets.partitions import (
+    PREVIOUS_TICK, START, TICK, daily_partitions, days_of, tick_ends, tick_key, tick_partitions,
+)
+from minority_report_assets.reports import BUCKET, detect_tick
+from minority_report_assets.resources import SalesSource
+from minority_report_assets.sales import validate_sales
+from minority_report_assets.sources import unplaced_rows
+from minority_report_assets.tables import (
+    CLUSTER_LIBRARY, MINORITY_REPORT_ATTRIBUTION_SUMMARY, MINORITY_REPORT_MAP, MINORITY_REPORTS_CLUSTERED_LOG,
+    MINORITY_REPORTS_DETECTED_LOG, SALES_BASELINE, SALES_TIMESERIES_DATA, SALES_TIMESERIES_REJECTS,
+)
+from platform_core.checks import (
+    BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, fail_with_results, prepare, replay_check, spec_for,
+    written,
+)
+from platform_core.hashing import canonical_json, frames_hash
+from platform_core.resources import WarehouseResource
+from platform_core.tables import TableSpec
+from platform_core.warehouse import MANIFEST_COLUMNS, Backend, partition_key
+
+GROUP = "minority_report"
+SALES_KEY = dg.AssetKey(["minority_report", "sales_timeseries_data"])
+SALES_REJECTS_KEY = dg.AssetKey(["minority_report", "sales_timeseries_rejects"])
+BASELINE_KEY = dg.AssetKey(["minority_report", "sales_baseline"])
+LIBRARY_KEY = dg.AssetKey(["minority_report", "cluster_library"])
+MRDL_KEY = dg.AssetKey(["minority_report", "minority_reports_detected_log"])
+MRCL_KEY = dg.AssetKey(["minority_report", "minority_reports_clustered_log"])
+MAP_KEY = dg.AssetKey(["minority_report", "minority_report_map"])
+SUMMARY_KEY = dg.AssetKey(["minority_report", "minority_report_attribution_summary"])
+START_TS = pd.Timestamp(pd.to_datetime(START, format="%Y-%m-%d-%H:%M"))
+MANIFEST = TableSpec(GROUP, "_partitions", MANIFEST_COLUMNS, (), ())
+
+
+class TickConfig(dg.Config, DetectionParams):
+    """Detection constants, the lookback, and the run id every row carries (stable on replay)."""
+
+    run_id: str = Field("scheduled", description="Written to every row: set it in run config to tag a run.")
+    lookback_buckets: int = Field(144, description="Buckets of sales each tick looks back over (12 hours).")
+    min_similarity: float = Field(0.75, description="Below this shape similarity a report is 'unknown'.")
+
+
+class BaselineConfig(dg.Config, BaselineParams):
+    """Baseline model constants (see :mod:`minority_report_assets.baseline`)."""
+
+
+def require(backend: Backend, spec, partitions: list[dict], what: str) -> list[str]:
+    """Content hashes of upstream partitions; a failure naming the missing ones (nothing written)."""
+    keys = [partition_key(p) for p in partitions]
+    p = backend.placeholder
+    found = backend.query(  # one read: keys of one column sort as their ISO timestamps do
+        MANIFEST, f"SELECT * FROM {MANIFEST.qualified_name} WHERE table_name = {p} AND partition_key >= {p} AND partition_key <= {p}",
+        [spec.name, min(keys), max(keys)], over=[MANIFEST],
+    ).set_index("partition_key")["content_hash"] if keys else pd.Series(dtype=str)
+    hashes = [found[k] for k in keys if k in found.index]
+    missing = [k for k in keys if k not in found.index]
+    if missing:
+        raise dg.Failure(description=f"{what} needs {spec.qualified_name} for {', '.join(missing[:6])}"
+                                     f"{' and more' if len(missing) > 6 else ''}: materialize those first (nothing was written).")
+    return hashes
+
+
+@dg.multi_asset(
+    name="sales_timeseries_data",
+    partitions_def=tick_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    specs=[
+        dg.AssetSpec(SALES_KEY, group_name=GROUP, kinds={"python", "table"}, description="The tick's validated 5-minute sales buckets."),
+        dg.AssetSpec(SALES_REJECTS_KEY, group_name=GROUP, kinds={"python", "table"},
+                     description="Every source row of the tick that is not a usable bucket, with its reason."),
+    ],
+    check_specs=[
+        spec_for("schema_valid", SALES_KEY, "Columns, types and keys match the sales table."),
+        spec_for("schema_valid", SALES_REJECTS_KEY, "Columns, types and keys match the rejects table."),
+        spec_for("every_row_accounted", SALES_KEY, "Buckets + rejects = source rows of the tick."),
+        spec_for("deterministic_replay", SALES_KEY, "Same source rows give the same content hash."),
+    ],
+)
+def sales_timeseries_data(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sales_source: SalesSource):
+    backend = warehouse.backend()
+    outcomes, report, rejects_report = [], RunReport(), RunReport()
+    unplaced = unplaced_rows(sales_source.url)
+    if unplaced:
+        context.log.warning(f"{unplaced} source rows have no parseable ts and belong to no tick")
+    try:
+        with backend.session():
+            for end in tick_ends(context):
+                raw = sales_source.read(end - TICK, end, backend)
+                buckets, rejects = validate_sales(raw)
+                part, label = {"written_at": end}, str(end)
+                input_hash = frames_hash(hashlib.sha256(raw.astype(str).sort_values(list(raw.columns)).to_csv(index=False).encode()).hexdigest())
+                w_data, o_data = prepare(SALES_KEY, SALES_TIMESERIES_DATA, part, buckets.assign(written_at=end), input_hash)
+                w_rej, o_rej = prepare(SALES_REJECTS_KEY, SALES_TIMESERIES_REJECTS, part, rejects.assign(written_at=end), input_hash)
+                tick_outcomes = [o_data, o_rej, CheckOutcome(SALES_KEY, "every_row_accounted", label, len(raw) == len(buckets) + len(rejects),
+                                                             f"{len(raw)} rows = {len(buckets)} buckets + {len(rejects)} rejects")]
+                if w_data is not None:
+                    tick_outcomes.append(replay_check(SALES_KEY, w_data, written(backend, SALES_TIMESERIES_DATA, part)))
+                outcomes += tick_outcomes
+                commit(backend, [w for w in (w_data, w_rej) if w is not None], tick_outcomes)
+                by_reason = {str(k): int(v) for k, v in rejects["reason"].value_counts().sort_index().items()}
+                report.add(label, buckets=len(buckets), series=int(buckets[["store_id", "sku"]].drop_duplicates().shape[0]),
+                           content_hash=w_data.content_hash, unplaced_source_rows=unplaced)
+                rejects_report.add(label, rejects=len(rejects), rejects_by_reason=by_reason)
+    except BlockingCheckFailed as exc:
+        yield from fail_with_results(outcomes, exc)
+    yield dg.MaterializeResult(asset_key=SALES_KEY, metadata=report.metadata())
+    yield dg.MaterializeResult(asset_key=SALES_REJECTS_KEY, metadata=rejects_report.metadata())
+    yield from check_results(outcomes)
+
+
+@dg.asset(
+    key=BASELINE_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    description="Expected units per store/SKU and 5-minute bucket of the day, from the 28 days before (robust to past anomalies).",
+    check_specs=[spec_for("schema_valid", BASELINE_KEY, "Columns, types and keys match sales_baseline."),
+                 spec_for("deterministic_replay", BASELINE_KEY, "Same history gives the same content hash.")],
+)
+def sales_baseline(context: dg.AssetExecutionContext, config: BaselineConfig, warehouse: WarehouseResource, sales_source: SalesSource):
+    params = BaselineParams.model_validate(config.model_dump())
+    backend = warehouse.backend()
+    outcomes, report = [], RunReport()
+    try:
+        for day in days_of(context):
+            first = day - pd.Timedelta(days=params.history_days)
+            raw = sales_source.read(first, day, backend)
+            buckets, _ = validate_sales(raw)
+            keys = buckets[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
+            history_days = list(pd.date_range(first, day - pd.Timedelta(days=1), freq="D"))
+            history = history_matrix(buckets, keys, history_days)
+            expected = expected_day(history, np.array([d.day_of_week for d in history_days]), day.day_of_week, params)
+            frame = keys.assign(day=day, expected=list(expected.astype(np.float32)), history_days=len(history_days))
+            input_hash = frames_hash(hashlib.sha256(np.ascontiguousarray(history).tobytes()).hexdigest(), canonical_json(params.model_dump()),
+                                     hashlib.sha256("|".join(keys["store_id"] + "/" + keys["sku"]).encode()).hexdigest())
+            write, outcome = prepare(BASELINE_KEY, SALES_BASELINE, {"day": day}, frame, input_hash)
+            day_outcomes = [outcome] + ([replay_check(BASELINE_KEY, write, written(backend, SALES_BASELINE, {"day": day}))] if write else [])
+            outcomes += day_outcomes
+            commit(backend, [write] if write else [], day_outcomes)
+            report.add(str(day.date()), series=len(keys), history_days=len(history_days), content_hash=write.content_hash)
+    except BlockingCheckFailed as exc:
+        yield from fail_with_results(outcomes, exc)
+    yield dg.MaterializeResult(metadata=report.metadata())
+    yield from check_results(outcomes)
+
+
+@dg.asset(key=LIBRARY_KEY, group_name=GROUP, kinds={"python", "table"},
+          description="The named anomaly patterns (versioned by the checked-in spec) with their centroids.",
+          check_specs=[spec_for("centroids_apart", LIBRARY_KEY, "No two centroids are more similar than 0.9 (cosine).")])
+def cluster_library(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    spec = lib.load_spec()
+    clusters = lib.library_clusters(spec)
+    entries = {e["cluster_id"]: e for e in spec["clusters"]}
+    frame = clusters.assign(library_version=spec["version"],
+                            duration_buckets=[canonical_json(entries[c]["duration_buckets"]) for c in clusters["cluster_id"]],
+                            magnitude=[canonical_json(entries[c]["magnitude"]) for c in clusters["cluster_id"]])
+    centroids = np.stack(frame["centroid"])
+    similarity = centroids @ centroids.T
+    closest = float(similarity[~np.eye(len(frame), dtype=bool)].max())
+    outcome = CheckOutcome(LIBRARY_KEY, "centroids_apart", spec["version"], closest < 0.9, f"closest pair of centroids: cosine {closest:.3f}")
+    write, schema = prepare(LIBRARY_KEY, CLUSTER_LIBRARY, {}, frame, hashlib.sha256(canonical_json(spec).encode()).hexdigest())
+    try:
+        commit(warehouse.backend(), [write] if write else [], [schema, outcome])
+    except BlockingCheckFailed as exc:
+        yield from fail_with_results([outcome], exc)
+    yield dg.MaterializeResult(metadata={"library_version": spec["version"], "clusters": len(frame),
+                                         "closest_centroids_cosine": round(closest, 4), "content_hash": write.content_hash})
+    yield dg.AssetCheckResult(asset_key=LIBRARY_KEY, check_name="centroids_apart", passed=outcome.passed,
+                              metadata={"detail": outcome.detail})
+
+
+@dataclass
+class SalesWindow:
+    """Actual and expected units of every series over a run's ticks and their lookback, read once
+    (a backfilled day of ticks slides over it instead of reading its lookback 96 times)."""
+
+    keys: pd.DataFrame           # store_id, sku per row
+    start: pd.Timestamp          # the first bucket
+    actual: np.ndarray           # (series, buckets)
+    expected: np.ndarray
+    sales_hashes: dict[str, str]  # content hash per sales tick partition key
+    baseline_hashes: list[str]
+
+    def tick(self, end: pd.Timestamp, lookback: int) -> tuple[np.ndarray, np.ndarray, pd.Timestamp, str]:
+        """The lookback before ``end``: actual, expected, where it starts, and a hash of its inputs."""
+        start = max(end - lookback * BUCKET, self.start)
+        i, j = int((start - self.start) / BUCKET), int((end - self.start) / BUCKET)
+        ticks = [partition_key({"written_at": t}) for t in pd.date_range(start + TICK, end, freq=TICK)]
+        return self.actual[:, i:j], self.expected[:, i:j], start, frames_hash(*(self.sales_hashes[k] for k in ticks), *self.baseline_hashes)
+
+
+def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> SalesWindow:
+    """The sales and baseline of ``ends``' ticks and their lookback (clipped at the first tick); a
+    failure naming what is missing."""
+    start, end = max(ends[0] - lookback * BUCKET, START_TS), ends[-1]
+    ticks = list(pd.date_range(start + TICK, end, freq=TICK))
+    days = list(pd.date_range(start.normalize(), (end - BUCKET).normalize(), freq="D"))
+    what = f"Ticks {ends[0]}..{end}"
+    sales_hashes = dict(zip([partition_key({"written_at": t}) for t in ticks],
+                            require(backend, SALES_TIMESERIES_DATA, [{"written_at": t} for t in ticks], what)))
+    baseline_hashes = require(backend, SALES_BASELINE, [{"day": d} for d in days], what)
+    baseline = backend.read(SALES_BASELINE, between=("day", days[0], days[-1] + pd.Timedelta(days=1)))
+    keys = baseline[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
+    index = pd.MultiIndex.from_frame(keys)
+    expected = np.full((len(keys), len(days) * 288), 0.05)
+    for i, day in enumerate(days):
+        rows = baseline[baseline["day"] == day]
+        where = index.get_indexer(pd.MultiIndex.from_frame(rows[["store_id", "sku"]]))
+        expected[where, i * 288:(i + 1) * 288] = np.stack(rows["expected"].to_numpy())
+    offset, n_buckets = int((start - days[0]) / BUCKET), int((end - start) / BUCKET)
+    expected = np.maximum(expected[:, offset:offset + n_buckets], 0.05)
+    sales = backend.read(SALES_TIMESERIES_DATA, between=("written_at", start + TICK, end + pd.Timedelta(seconds=1)))
+    actual = np.zeros((len(keys), n_buckets))
+    where = index.get_indexer(pd.MultiIndex.from_frame(sales[["store_id", "sku"]]))
+    slot = ((sales["ts"] - start) / BUCKET).astype(int).to_numpy()
+    ok = (where >= 0) & (slot >= 0) & (slot < n_buckets)
+    actual[where[ok], slot[ok]] = sales["units"].to_numpy()[ok]
+    return SalesWindow(keys, start, actual, expected, sales_hashes, baseline_hashes)
+
+
+@dg.asset(
+    key=MRDL_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=tick_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[SALES_KEY, BASELINE_KEY, dg.AssetDep(MRDL_KEY, partition_mapping=PREVIOUS_TICK)],
+    description="One row per open or just-closed minority report per tick (MRDL): stable report ids, back-dated windows.",
+    check_specs=[spec_for("schema_valid", MRDL_KEY, "Columns, types and keys match the detected log."),
+                 spec_for("deterministic_replay", MRDL_KEY, "Same inputs give the same content hash.")],
+)
+def minority_reports_detected_log(context: dg.AssetExecutionContext, config: TickConfig, warehouse: WarehouseResource):
+    params = DetectionParams.model_validate(config.model_dump())
+    backend = warehouse.backend()
+    outcomes, report = [], RunReport()
+    try:
+        with backend.session():
+            ends = tick_ends(context)
+            window = load_window(backend, ends, config.lookback_buckets)
+            for end in ends:
+                before = require(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end - TICK}],
+                                 f"The tick ending {end}") if end - TICK > START_TS else []
+                actual, expected, start, inputs = window.tick(end, config.lookback_buckets)
+                previous = backend.read(MINORITY_REPORTS_DETECTED_LOG, between=("written_at", start, end))
+                rows = detect_tick(window.keys, actual, expected, start, end, previous, int(TICK / BUCKET), params)
+                rows = rows.assign(written_at=end, run_id=config.run_id)
+                input_hash = frames_hash(inputs, *before, canonical_json(config.model_dump()))
+                write, outcome = prepare(MRDL_KEY, MINORITY_REPORTS_DETECTED_LOG, {"written_at": end}, rows, input_hash)
+                tick_outcomes = [outcome] + ([replay_check(MRDL_KEY, write, written(backend, MINORITY_REPORTS_DETECTED_LOG, {"written_at": end}))]
+                                             if write else [])
+                outcomes += tick_outcomes
+                commit(backend, [write] if write else [], tick_outcomes)
+                status = rows["report_status"].value_counts()
+                report.add(str(end), open=int(status.get("open", 0)), closed=int(status.get("closed", 0)),
+                           series=len(window.keys), content_hash=write.content_hash)
+    except BlockingCheckFailed as exc:
+        yield from fail_with_results(outcomes, exc)
+    yield dg.MaterializeResult(metadata=report.metadata())
+    yield from check_results(outcomes)
+
+
+def map_for_tick(backend: Backend, end: pd.Timestamp) -> pd.DataFrame:
+    """The map a tick places its reports into: the day before the tick's day (required, so a replay
+    places them the same way), or the library's own map before the first day."""
+    day = (end - TICK).normalize() - pd.Timedelta(days=1)
+    if day < START_TS.normalize():
+        return library_map()
+    require(backend, MINORITY_REPORT_MAP, [{"day": day}], f"The tick ending {end}")
+    return backend.read(MINORITY_REPORT_MAP, where={"day": day})
+
+
+@functools.lru_cache(maxsize=1)
+def library_map() -> pd.DataFrame:
+    """The map of the library's own pattern variants (pure and seeded: computed once per process)."""
+    points = lib.library_points()
+    coords = fit_map(np.stack(points["vector"]))
+    return points.assign(x=coords[:, 0], y=coords[:, 1])
+
+
+@dg.asset(
+    key=MRCL_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=tick_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(), deps=[MRDL_KEY, SALES_KEY, BASELINE_KEY, LIBRARY_KEY],
+    description="Append-only: per report per tick, its shape feature vector, the library pattern it matches "
+                "(or unknown), similarity, confidence and its place on the map (MRCL).",
+    check_specs=[spec_for("schema_valid", MRCL_KEY, "Columns, types and keys match the clustered log."),
+                 spec_for("append_only", MRCL_KEY, "A tick already written is never rewritten with other rows."),
+                 spec_for("every_report_clustered", MRCL_KEY, "One row per report of the tick's detected log.")],
+)
+def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: TickConfig, warehouse: WarehouseResource):
+    backend = warehouse.backend()
+    spec = lib.load_spec()
+    outcomes, report = [], RunReport()
+    try:
+        with backend.session():
+            ends = tick_ends(context)
+            window = load_window(backend, ends, config.lookback_buckets)
+            row_of = pd.Series(np.arange(len(window.keys)), index=pd.MultiIndex.from_frame(window.keys))
+            for end in ends:
+                mrdl_hash = require(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end}], f"The tick ending {end}")
+                detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, where={"written_at": end})
+                actual, expected, start, inputs = window.tick(end, config.lookback_buckets)
+                vectors, matches = [], []
+                for r in detected.itertuples():
+                    series = row_of.loc[(r.store_id, r.sku)]
+                    first = max(0, int((r.window_start - start) / BUCKET))
+                    span = (actual[series, first:], expected[series, first:])
+                    vectors.append(feature_vector(*span).astype(np.float32))
+                    matches.append(match_window(*span, spec, config.min_similarity))
+                base = map_for_tick(backend, end)
+                coords = place(np.stack(vectors), np.stack(base["vector"]), base[["x", "y"]].to_numpy()) if vectors else np.empty((0, 2))
+                rows = detected.drop(columns=["severity_score", "impact_estimate", "baseline_sales_total", "attributed_sales_total"])
+                rows = pd.concat([rows.reset_index(drop=True), pd.DataFrame(matches, columns=["cluster_id", "cluster_name", "similarity_score",
+                                                                                               "cluster_match_confidence"])], axis=1)
+                rows = rows.assign(feature_vector=vectors, tsne_x=coords[:, 0], tsne_y=coords[:, 1],
+                                   library_version=spec["version"], run_id=config.run_id)
+                input_hash = frames_hash(*mrdl_hash, inputs, canonical_json(spec), canonical_json(config.model_dump()))
+                part = {"written_at": end}
+                write, outcome = prepare(MRCL_KEY, MINORITY_REPORTS_CLUSTERED_LOG, part, rows, input_hash)
+                before = written(backend, MINORITY_REPORTS_CLUSTERED_LOG, part)
+                rewrites = write is not None and before and next(iter(before.values()))[1] != write.content_hash
+                tick_outcomes = [outcome,
+                                 CheckOutcome(MRCL_KEY, "append_only", str(end), not rewrites,
+                                              "the tick's rows differ from those already written" if rewrites else "new tick, or identical rows"),
+                                 CheckOutcome(MRCL_KEY, "every_report_clustered", str(end), len(rows) == len(detected),
+                                              f"{len(rows)} rows for {len(detected)} reports")]
+                outcomes += tick_outcomes
+                commit(backend, [write] if write else [], tick_outcomes)
+                names = rows["cluster_name"].value_counts()
+                report.add(str(end), reports=len(rows), by_cluster={str(k): int(v) for k, v in names.items()},
+                           content_hash=write.content_hash)
+    except BlockingCheckFailed as exc:
+        yield from fail_with_results(outcomes, exc)
+    yield dg.MaterializeResult(metadata=report.metadata())
+    yield from check_results(outcomes)
+
+
+def day_reports(backend: Backend, day: pd.Timestamp) -> pd.DataFrame:
+    """Each report's latest MRCL row of the day."""
+    rows = backend.read(MINORITY_REPORTS_CLUSTERED_LOG, between=("written_at", day + TICK, day + pd.Timedelta(days=1) + pd.Timedelta(seconds=1)))
+    return rows.sort_values(["report_id", "written_at"]).groupby("report_id").tail(1).sort_values("report_id").reset_index(drop=True)
+
+
+@dg.asset(
+    key=MAP_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=daily_partitions, deps=[MRCL_KEY, LIBRARY_KEY],
+    description="A seeded t-SNE map of the day's report shapes with the library's patterns; the next day's ticks place their reports into it.",
+)
+def minority_report_map(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    backend = warehouse.backend()
+    day = days_of(context)[0]
+    require(backend, MINORITY_REPORTS_CLUSTERED_LOG, [{"written_at": t} for t in pd.date_range(day + TICK, day + pd.Timedelta(days=1), freq=TICK)
+                                                      if t > START_TS], f"The map of {day.date()}")
+    reports = day_reports(backend, day)
+    points = pd.concat([lib.library_points().assign(point_kind="library"),
+                        pd.DataFrame({"point_id": reports["report_id"], "cluster_name": reports["cluster_name"],
+                                      "vector": reports["feature_vector"], "point_kind": "report"})], ignore_index=True)
+    coords = fit_map(np.stack(points["vector"]))
+    frame = points.assign(day=day, x=coords[:, 0], y=coords[:, 1])
+    write, outcome = prepare(MAP_KEY, MINORITY_REPORT_MAP, {"day": day}, frame, "")
+    commit(backend, [write] if write else [], [outcome])
+    library = frame[frame["point_kind"] == "library"].groupby("cluster_name")[["x", "y"]].mean()
+    shown = frame[frame["point_kind"] == "report"]
+    png = scatter_png(shown[["x", "y"]].to_numpy(), shown["cluster_name"].tolist(), library.to_numpy(), library.index.tolist(),
+                      f"Minority reports of {day.date()} by pattern")
+    return dg.MaterializeResult(metadata={
+        "reports": len(shown), "content_hash": write.content_hash,
+        "map": dg.MetadataValue.md(f"![map](data:image/png;base64,{base64.b64encode(png).decode()})"),
+    })
+
+
+@dg.asset(
+    key=SUMMARY_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=daily_partitions, deps=[MRCL_KEY],
+    description="For attribution: the day's reports per pattern, store and SKU, with the share of high-confidence matches (>= 0.8).",
+)
+def minority_report_attribution_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    backend = warehouse.backend()
+    day = days_of(context)[0]
+    reports = day_reports(backend, day)
+    high = reports["cluster_match_confidence"] >= 0.8
+    summary = (reports.assign(high=high).groupby(["cluster_name", "store_id", "sku"], as_index=False)
+               .agg(reports=("report_id", "size"), high_confidence_reports=("high", "sum")))
+    summary = summary.assign(day=day, high_confidence_share=(summary["high_confidence_reports"] / summary["reports"]).round(6))
+    write, outcome = prepare(SUMMARY_KEY, MINORITY_REPORT_ATTRIBUTION_SUMMARY, {"day": day}, summary, "")
+    commit(backend, [write] if write else [], [outcome])
+    by_cluster = summary.groupby("cluster_name")["reports"].sum().sort_values(ascending=False)
+    return dg.MaterializeResult(metadata={"reports": int(summary["reports"].sum()), "content_hash": write.content_hash,
+                                          "by_cluster": dg.MetadataValue.json({str(k): int(v) for k, v in by_cluster.items()})})

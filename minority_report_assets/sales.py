@@ -1,0 +1,45 @@
+"""A tick's sales buckets, validated (pure): every row becomes a bucket or a kept reject with its reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+BUCKET = pd.Timedelta(minutes=5)
+COLUMNS = ["store_id", "sku", "ts", "units", "price"]
+
+
+def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(buckets, rejects)``: rows in canonical order (store, SKU, ts); rejects keep their fields as
+    text with ``row_number``, ``reason`` and ``detail`` (missing field, unparseable value, negative
+    units, a timestamp off the 5-minute grid, a duplicate of an earlier row)."""
+    frame = raw.reindex(columns=COLUMNS).reset_index(drop=True)
+    # Canonical order (the same rows in any order give the same buckets and rejects), by text.
+    order = frame.astype(str).sort_values(["store_id", "sku", "ts", "units", "price"], kind="mergesort").index
+    frame = frame.loc[order].reset_index(drop=True)
+    ts = pd.to_datetime(frame["ts"], errors="coerce", utc=True).dt.tz_localize(None)
+    units = pd.to_numeric(frame["units"], errors="coerce")
+    price = pd.to_numeric(frame["price"], errors="coerce")
+    reason = pd.Series(None, index=frame.index, dtype=object)
+    detail = pd.Series(None, index=frame.index, dtype=object)
+
+    def flag(mask, why: str, text: str) -> None:
+        fresh = mask & reason.isna()
+        reason[fresh], detail[fresh] = why, text
+
+    flag(frame["store_id"].isna() | frame["sku"].isna() | frame["ts"].isna() | frame["units"].isna(),
+         "missing_field", "store_id, sku, ts and units are required")
+    flag(ts.isna() | units.isna() | (frame["price"].notna() & price.isna()), "unparseable_value", "ts, units or price does not parse")
+    flag(units < 0, "negative_units", "units below zero")
+    flag(ts.notna() & (ts != ts.dt.floor(BUCKET)), "unaligned_bucket", "ts is not the start of a 5-minute bucket")
+    still = reason.isna()  # a rejected row does not make a later valid one a duplicate
+    key = pd.DataFrame({"s": frame["store_id"], "k": frame["sku"], "t": ts})[still]
+    flag(key.duplicated(keep="first").reindex(frame.index, fill_value=False), "duplicate_bucket",
+         "the same store, SKU and bucket came earlier")
+    ok = reason.isna()
+    buckets = pd.DataFrame({"store_id": frame["store_id"][ok].astype(str), "sku": frame["sku"][ok].astype(str),
+                            "ts": ts[ok], "units": units[ok].astype("float64"), "price": price[ok].astype("float64")})
+    bad = frame[~ok]
+    rejects = pd.DataFrame({c: [None if pd.isna(v) else str(v) for v in bad[c]] for c in COLUMNS})
+    rejects = rejects.assign(row_number=np.flatnonzero(~ok.to_numpy()), reason=reason[~ok].to_numpy(), detail=detail[~ok].to_numpy())
+    return buckets.reset_index(drop=True), rejects.reset_index(drop=True)

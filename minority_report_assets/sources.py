@@ -1,0 +1,47 @@
+"""Where sales come from: ``SALES_URL`` = ``demo`` (default), a ``.csv`` or ``.parquet`` file, or
+``warehouse:schema.table`` (a table of the warehouse). Rows: ``store_id, sku, ts`` (bucket start,
+5-minute buckets), ``units`` and optional ``price``."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from minority_report_assets import demo
+from minority_report_assets.sales import COLUMNS
+from platform_core.tables import Column, TableSpec
+from platform_core.warehouse import Backend
+
+DEMO_SERIES = int(os.environ.get("MR_DEMO_SERIES", "200"))
+_RAW = (Column("store_id", "TEXT", True), Column("sku", "TEXT", True), Column("ts", "TEXT", True),
+        Column("units", "TEXT", True), Column("price", "TEXT", True))
+
+
+def read_sales(url: str, start: pd.Timestamp, end: pd.Timestamp, warehouse: Backend | None = None) -> pd.DataFrame:
+    """Rows with ``start <= ts < end`` as the source has them (validation comes after). A file row
+    whose ``ts`` does not parse belongs to no tick: :func:`unplaced_rows` counts them."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if url == "demo":
+        return demo.sales(DEMO_SERIES, start, end)
+    if url.endswith(".csv") or url.endswith(".parquet"):
+        frame = pd.read_csv(url, dtype=str) if url.endswith(".csv") else pd.read_parquet(url)
+        frame = frame.reindex(columns=COLUMNS)
+        ts = pd.to_datetime(frame["ts"], errors="coerce", utc=True).dt.tz_localize(None)
+        return frame[(ts >= start) & (ts < end)].reset_index(drop=True)
+    if url.startswith("warehouse:"):
+        schema, _, table = url[len("warehouse:"):].partition(".")
+        spec = TableSpec(schema, table, _RAW, (), ())
+        p = warehouse.placeholder
+        sql = (f"SELECT CAST(store_id AS TEXT), CAST(sku AS TEXT), CAST(ts AS TEXT), CAST(units AS TEXT), CAST(price AS TEXT) "
+               f"FROM {schema}.{table} WHERE ts >= {p} AND ts < {p}")
+        return warehouse.query(spec, sql, [start, end], over=[spec])
+    raise ValueError(f"SALES_URL must be demo, a .csv or .parquet file, or warehouse:schema.table, got {url!r}")
+
+
+def unplaced_rows(url: str) -> int:
+    """File rows whose ``ts`` does not parse, so no tick can hold them (reported, not silently lost)."""
+    if not (url.endswith(".csv") or url.endswith(".parquet")):
+        return 0
+    frame = pd.read_csv(url, dtype=str, usecols=["ts"]) if url.endswith(".csv") else pd.read_parquet(url, columns=["ts"])
+    return int(pd.to_datetime(frame["ts"], errors="coerce", utc=True).isna().sum())

@@ -1,0 +1,107 @@
+"""The minority-report graph through Dagster: ticks in order, replay, append-only, bad input, map."""
+
+import dagster as dg
+import pandas as pd
+import pytest
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from minority_report_assets import demo
+from minority_report_assets.assets import (
+    cluster_library, minority_report_attribution_summary, minority_report_map, minority_reports_clustered_log,
+    minority_reports_detected_log, sales_baseline, sales_timeseries_data,
+)
+from minority_report_assets.partitions import TICK, tick_key
+from minority_report_assets.resources import SalesSource
+from minority_report_assets.tables import (
+    MINORITY_REPORT_MAP, MINORITY_REPORTS_CLUSTERED_LOG, MINORITY_REPORTS_DETECTED_LOG, SALES_TIMESERIES_REJECTS,
+)
+from platform_core.resources import WarehouseResource
+from platform_core.warehouse import backend_for
+
+DAY = demo.DEMO_DAY
+TICKS = [sales_timeseries_data, minority_reports_detected_log, minority_reports_clustered_log]
+
+
+def resources(url, sales="demo"):
+    return {"warehouse": WarehouseResource(url=url), "sales_source": SalesSource(url=sales)}
+
+
+def run_ticks(url, first: int, last: int, sales="demo", assets=TICKS, run_config=None):
+    tags = {ASSET_PARTITION_RANGE_START_TAG: tick_key(DAY + first * TICK), ASSET_PARTITION_RANGE_END_TAG: tick_key(DAY + last * TICK)}
+    return dg.materialize(assets, resources=resources(url, sales), tags=tags, raise_on_error=False, run_config=run_config)
+
+
+def checks(result) -> dict[str, bool]:
+    return {f"{e.asset_check_evaluation_data.asset_key.path[-1]}:{e.asset_check_evaluation_data.check_name}":
+            e.asset_check_evaluation_data.passed for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+@pytest.fixture(scope="module")
+def morning(tmp_path_factory):
+    url = f"duckdb:///{tmp_path_factory.mktemp('mr')}/warehouse.duckdb"
+    assert dg.materialize([sales_baseline], resources=resources(url), partition_key=str(DAY.date())).success
+    assert dg.materialize([cluster_library], resources=resources(url)).success
+    return url, run_ticks(url, 1, 56)  # 00:15 .. 14:00
+
+
+def test_ticks_run_in_order_and_every_report_is_clustered(morning):
+    url, result = morning
+    assert result.success and all(checks(result).values()), checks(result)
+    backend = backend_for(url)
+    detected, clustered = backend.read(MINORITY_REPORTS_DETECTED_LOG), backend.read(MINORITY_REPORTS_CLUSTERED_LOG)
+    assert len(detected) > 0 and len(clustered) == len(detected)
+    assert set(clustered["cluster_name"]) - {"unknown"}, "reports match library patterns"
+    assert (clustered["run_id"] == "scheduled").all() and clustered["feature_vector"].map(len).nunique() == 1
+
+
+def test_a_tick_refuses_to_run_before_its_predecessor(morning):
+    url, _ = morning
+    assert run_ticks(url, 57, 60, assets=[sales_timeseries_data]).success  # the sales are there, the 14:45 log is not
+    result = run_ticks(url, 60, 60, assets=[minority_reports_detected_log])
+    assert not result.success
+    assert "minority_reports_detected_log for written_at=2026-11-20T14:45:00" in str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert backend_for(url).read(MINORITY_REPORTS_DETECTED_LOG, where={"written_at": DAY + 60 * TICK}).empty
+
+
+def test_replaying_a_tick_reproduces_it_and_the_clustered_log_is_append_only(morning):
+    url, _ = morning
+    def hashes():
+        m = backend_for(url).manifest("minority_report", "minority_reports_clustered_log")
+        return dict(zip(m["partition_key"], m["content_hash"]))
+
+    before = hashes()
+    again = run_ticks(url, 40, 40, assets=[minority_reports_detected_log, minority_reports_clustered_log])
+    assert again.success and all(checks(again).values())
+    assert hashes() == before
+    config = {"ops": {"minority_report__minority_reports_clustered_log": {"config": {"min_similarity": 0.99}}}}
+    rewrite = run_ticks(url, 40, 40, assets=[minority_reports_clustered_log], run_config=config)
+    assert not rewrite.success and checks(rewrite)["minority_reports_clustered_log:append_only"] is False
+    assert hashes() == before, "the refused rewrite left the tick as it was"
+
+
+def test_bad_sales_rows_are_kept_with_their_reason(tmp_path, duck_url):
+    rows = demo.sales(3, DAY, DAY + TICK)
+    bad = pd.DataFrame({"store_id": ["store-0000", "store-0000", "store-0000", None],
+                        "sku": ["sku-000", "sku-001", "sku-002", "sku-009"],
+                        "ts": [str(DAY), str(DAY + pd.Timedelta(minutes=2)), str(DAY + pd.Timedelta(minutes=5)), str(DAY)],
+                        "units": [4, 1, -2, 1]})
+    path = tmp_path / "sales.csv"
+    pd.concat([rows.astype({"ts": str}), bad], ignore_index=True).to_csv(path, index=False)
+    result = run_ticks(duck_url, 1, 1, sales=str(path), assets=[sales_timeseries_data])
+    assert result.success and all(checks(result).values())
+    rejects = backend_for(duck_url).read(SALES_TIMESERIES_REJECTS)
+    assert sorted(rejects["reason"]) == ["duplicate_bucket", "missing_field", "negative_units", "unaligned_bucket"]
+
+
+def test_the_day_map_and_summary(tmp_path):
+    url = f"duckdb:///{tmp_path}/w.duckdb"
+    assert dg.materialize([sales_baseline], resources=resources(url), partition_key=str(DAY.date())).success
+    assert dg.materialize([cluster_library], resources=resources(url)).success
+    assert run_ticks(url, 1, 96).success
+    result = dg.materialize([minority_report_map, minority_report_attribution_summary], resources=resources(url),
+                            partition_key=str(DAY.date()))
+    assert result.success
+    points = backend_for(url).read(MINORITY_REPORT_MAP)
+    assert set(points["point_kind"]) == {"library", "report"} and points[["x", "y"]].notna().all().all()
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "minority_report_map"]
+    assert event.materialization.metadata["map"].value.startswith("![map](data:image/png;base64,")
