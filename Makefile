@@ -17,11 +17,12 @@ $(VENV)/.installed: pyproject.toml
 instance:
 	@scripts/dagster_home.sh
 
-## Materialize the demo (two ISO weeks of kura data, a day of replay ticks for two teams)
-## into data/warehouse.duckdb, with every check.
+## Materialize the demo (two ISO weeks of kura data, a day of replay ticks for two teams, a day
+## of minority-report ticks) into data/warehouse.duckdb, with every check.
 demo: install instance
 	$(PY) -m kura_assets.cli demo
 	$(PY) -m replay_assets.cli demo
+	$(PY) -m minority_report_assets.cli demo
 
 ## The test suite (unit, in-process materializations, Postgres).
 test: install
