@@ -22,9 +22,9 @@ from minority_report_assets.baseline import BaselineParams, expected_day, histor
 from minority_report_assets.detection import DetectionParams
 from minority_report_assets.features import feature_vector
 from minority_report_assets.map import fit_map, place, scatter_png
-from minority_report_assets.matching import match_window
+from minority_report_assets.matching import Matcher
 from minority_report_assets.partitions import (
-    PREVIOUS_TICK, START, TICK, daily_partitions, days_of, tick_ends, tick_key, tick_partitions,
+    PREVIOUS_TICK, START, TICK, daily_partitions, days_of, tick_ends, tick_partitions,
 )
 from minority_report_assets.reports import BUCKET, detect_tick
 from minority_report_assets.resources import SalesSource
@@ -314,17 +314,18 @@ def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: Ti
             ends = tick_ends(context)
             window = load_window(backend, ends, config.lookback_buckets)
             row_of = pd.Series(np.arange(len(window.keys)), index=pd.MultiIndex.from_frame(window.keys))
+            matcher = Matcher(spec, config.min_similarity)
             for end in ends:
                 mrdl_hash = require(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end}], f"The tick ending {end}")
                 detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, where={"written_at": end})
                 actual, expected, start, inputs = window.tick(end, config.lookback_buckets)
-                vectors, matches = [], []
+                spans = []
                 for r in detected.itertuples():
                     series = row_of.loc[(r.store_id, r.sku)]
                     first = max(0, int((r.window_start - start) / BUCKET))
-                    span = (actual[series, first:], expected[series, first:])
-                    vectors.append(feature_vector(*span).astype(np.float32))
-                    matches.append(match_window(*span, spec, config.min_similarity))
+                    spans.append((actual[series, first:], expected[series, first:]))
+                vectors = [feature_vector(*span).astype(np.float32) for span in spans]
+                matches = matcher.match(spans)
                 base = map_for_tick(backend, end)
                 coords = place(np.stack(vectors), np.stack(base["vector"]), base[["x", "y"]].to_numpy()) if vectors else np.empty((0, 2))
                 rows = detected.drop(columns=["severity_score", "impact_estimate", "baseline_sales_total", "attributed_sales_total"])

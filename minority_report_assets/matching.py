@@ -30,38 +30,71 @@ def pattern_grid(entry: dict, spec: dict) -> tuple[np.ndarray, np.ndarray]:
     return durations, magnitudes
 
 
-def fit_pattern(actual: np.ndarray, expected: np.ndarray, entry: dict, spec: dict) -> tuple[float, np.ndarray]:
-    """Best Poisson log-likelihood of the pattern over its grid, and its fitted mean.
-
-    The grid covers durations, magnitudes and how long before ``window_start`` the pattern may
-    have begun (a slow onset is dated late: its first buckets looked ordinary)."""
+def pattern_factors(entry: dict, spec: dict, length: int) -> np.ndarray:
+    """Every sales multiplier the pattern's grid allows over a window of ``length`` buckets:
+    ``(grid, length)``, over magnitudes x onsets x durations. The grid also covers how long before
+    ``window_start`` the pattern may have begun (a slow onset is dated late)."""
     durations, magnitudes = pattern_grid(entry, spec)
-    offsets = np.asarray(spec["grid_onsets"], dtype=np.float64)
-    t = np.arange(len(actual)) + 0.5
-    u = (t[None, None, :] + offsets[:, None, None]) / durations[None, :, None]  # (onsets, durations, buckets)
+    onsets = np.asarray(spec["grid_onsets"], dtype=np.float64)
+    t = np.arange(length) + 0.5
+    u = (t[None, None, :] + onsets[:, None, None]) / durations[None, :, None]  # (onsets, durations, buckets)
     shape = np.where(u <= 1.0, LIBRARY_SHAPES[entry["shape"]](np.minimum(u, 1.0)), 0.0)
-    factor = np.maximum(1.0 + magnitudes[:, None, None, None] * shape[None], 0.02)  # (magnitudes, onsets, durations, buckets)
-    mean = expected * factor
-    loglik = (actual * np.log(mean) - mean).sum(axis=-1)
-    best = np.unravel_index(int(np.argmax(loglik)), loglik.shape)
-    return float(loglik[best]), mean[best]
+    factor = np.maximum(1.0 + magnitudes[:, None, None, None] * shape[None], 0.02)
+    return factor.reshape(-1, length)
+
+
+class Matcher:
+    """Matches windows to the library's patterns, many at a time.
+
+    With ``mean = expected * factor``, a window's Poisson log-likelihood under a grid point is
+    ``actual @ log(factor) - expected @ factor`` plus a term every pattern shares, so all windows
+    of one length are scored against all grid points by two matrix products (factors are
+    computed once per pattern and window length).
+    """
+
+    def __init__(self, spec: dict, min_similarity: float = 0.75):
+        self.spec, self.min_similarity = spec, min_similarity
+        self._factors: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def factors(self, length: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        if length not in self._factors:
+            grids = [pattern_factors(entry, self.spec, length) for entry in self.spec["clusters"]]
+            self._factors[length] = [(f, np.log(f)) for f in grids]
+        return self._factors[length]
+
+    def match(self, windows: list[tuple[np.ndarray, np.ndarray]]) -> list[dict]:
+        """``cluster_id, cluster_name, similarity_score, cluster_match_confidence`` per (actual, expected) window."""
+        out: list[dict | None] = [None] * len(windows)
+        by_length: dict[int, list[int]] = {}
+        for i, (actual, _) in enumerate(windows):
+            by_length.setdefault(len(actual), []).append(i)
+        for length, rows in sorted(by_length.items()):
+            actual = np.array([np.asarray(windows[i][0], dtype=np.float64) for i in rows])
+            expected = np.maximum(np.array([np.asarray(windows[i][1], dtype=np.float64) for i in rows]), 1e-6)
+            best_ll, best_fit = [], []
+            for factor, log_factor in self.factors(length):
+                loglik = actual @ log_factor.T - expected @ factor.T  # (windows, grid)
+                best = np.argmax(loglik, axis=1)
+                best_ll.append(loglik[np.arange(len(rows)), best])
+                best_fit.append(factor[best])
+            loglik = np.stack(best_ll, axis=1)  # (windows, patterns)
+            winner = np.argmax(loglik, axis=1)
+            posterior = np.exp(loglik - loglik.max(axis=1, keepdims=True))
+            posterior = posterior[np.arange(len(rows)), winner] / posterior.sum(axis=1)
+            for j, i in enumerate(rows):
+                entry = self.spec["clusters"][winner[j]]
+                observed = uplift_curve(actual[j], expected[j])
+                fitted = uplift_curve(expected[j] * best_fit[winner[j]][j], expected[j])
+                norms = np.linalg.norm(observed) * np.linalg.norm(fitted)
+                similarity = float(observed @ fitted / norms) if norms > 0 else 0.0
+                known = similarity >= self.min_similarity
+                out[i] = {"cluster_id": entry["cluster_id"] if known else UNKNOWN_ID,
+                          "cluster_name": entry["name"] if known else UNKNOWN_NAME,
+                          "similarity_score": round(similarity, 6),
+                          "cluster_match_confidence": round(similarity * float(posterior[j]), 6)}
+        return out
 
 
 def match_window(actual: np.ndarray, expected: np.ndarray, spec: dict, min_similarity: float = 0.75) -> dict:
-    """``cluster_id, cluster_name, similarity_score, cluster_match_confidence`` of one window."""
-    actual, expected = np.asarray(actual, dtype=np.float64), np.maximum(np.asarray(expected, dtype=np.float64), 1e-6)
-    fits = [fit_pattern(actual, expected, entry, spec) for entry in spec["clusters"]]
-    loglik = np.array([f[0] for f in fits])
-    winner = int(np.argmax(loglik))
-    posterior = np.exp(loglik - loglik.max())
-    posterior = posterior[winner] / posterior.sum()
-    observed = uplift_curve(actual, expected)
-    fitted = uplift_curve(fits[winner][1], expected)
-    norms = np.linalg.norm(observed) * np.linalg.norm(fitted)
-    similarity = float(observed @ fitted / norms) if norms > 0 else 0.0
-    entry = spec["clusters"][winner]
-    known = similarity >= min_similarity
-    return {"cluster_id": entry["cluster_id"] if known else UNKNOWN_ID,
-            "cluster_name": entry["name"] if known else UNKNOWN_NAME,
-            "similarity_score": round(similarity, 6),
-            "cluster_match_confidence": round(similarity * float(posterior), 6)}
+    """:meth:`Matcher.match` of one window."""
+    return Matcher(spec, min_similarity).match([(actual, expected)])[0]

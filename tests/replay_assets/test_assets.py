@@ -11,7 +11,6 @@ from platform_core.privacy import find_raw_ids
 from platform_core.resources import Pseudonymizer, WarehouseResource
 from platform_core.warehouse import backend_for
 from replay_assets import demo
-from replay_assets.assets import CLUSTERS_KEY, SEGMENTS_KEY, TASKS_KEY
 from replay_assets.definitions import ASSETS
 from replay_assets.partitions import partition_key_for, team_partitions
 from replay_assets.resources import SegmentSource, TaskLabeler
