@@ -36,3 +36,4 @@ ui: install instance
 bench: install
 	$(PY) bench/kura_bench.py
 	$(PY) bench/replay_bench.py
+	$(PY) bench/minority_report_bench.py

@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import Field
 
 from minority_report_assets import library as lib
-from minority_report_assets.baseline import BaselineParams, expected_day, history_matrix
+from minority_report_assets.baseline import BaselineParams, expected_day, history_matrix, stack_days
 from minority_report_assets.detection import DetectionParams
 from minority_report_assets.features import feature_vector
 from minority_report_assets.map import fit_map, place, scatter_png
@@ -145,12 +145,13 @@ def sales_baseline(context: dg.AssetExecutionContext, config: BaselineConfig, wa
     outcomes, report = [], RunReport()
     try:
         for day in days_of(context):
-            first = day - pd.Timedelta(days=params.history_days)
-            raw = sales_source.read(first, day, backend)
-            buckets, _ = validate_sales(raw)
-            keys = buckets[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
-            history_days = list(pd.date_range(first, day - pd.Timedelta(days=1), freq="D"))
-            history = history_matrix(buckets, keys, history_days)
+            history_days = list(pd.date_range(day - pd.Timedelta(days=params.history_days), day - pd.Timedelta(days=1), freq="D"))
+            per_day = []
+            for d in history_days:  # one day at a time: 28 days of 10,000 series are 80M rows
+                buckets, _ = validate_sales(sales_source.read(d, d + pd.Timedelta(days=1), backend))
+                day_keys = buckets[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
+                per_day.append((day_keys, history_matrix(buckets, day_keys, [d])[:, 0, :]))
+            keys, history = stack_days(per_day)
             expected = expected_day(history, np.array([d.day_of_week for d in history_days]), day.day_of_week, params)
             frame = keys.assign(day=day, expected=list(expected.astype(np.float32)), history_days=len(history_days))
             input_hash = frames_hash(hashlib.sha256(np.ascontiguousarray(history).tobytes()).hexdigest(), canonical_json(params.model_dump()),

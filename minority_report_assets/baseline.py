@@ -75,3 +75,15 @@ def history_matrix(frame: pd.DataFrame, keys: pd.DataFrame, days: list[pd.Timest
     ok = (series >= 0) & (day_index >= 0)
     out[series[ok], day_index[ok], slot[ok]] = frame["units"].to_numpy(dtype=np.float64)[ok]
     return out
+
+
+def stack_days(days: list[tuple[pd.DataFrame, np.ndarray]]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per-day ``(keys, units (n_keys, slots))`` as one ``(n_series, n_days, slots)`` float32 history
+    over the union of the keys (sorted), a series missing on a day selling 0 that day."""
+    keys = pd.concat([k for k, _ in days]).drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
+    index = pd.MultiIndex.from_frame(keys)
+    slots = days[0][1].shape[1] if days else 288
+    out = np.zeros((len(keys), len(days), slots), dtype=np.float32)
+    for i, (day_keys, units) in enumerate(days):
+        out[index.get_indexer(pd.MultiIndex.from_frame(day_keys)), i, :] = units
+    return keys, out

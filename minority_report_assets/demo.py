@@ -10,6 +10,7 @@ the baseline must shrug off.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -86,7 +87,12 @@ def planted(n_series: int, day: pd.Timestamp, seed: int = 0, share: float | None
 
 def day_units(n_series: int, day: pd.Timestamp, seed: int = 0) -> tuple[np.ndarray, list[Planted]]:
     """Units per series and bucket of a day, ``(n_series, 288)`` float, and what was planted."""
-    day = pd.Timestamp(day).normalize()
+    units, events = _day_units(n_series, pd.Timestamp(day).normalize(), seed)
+    return units.copy(), events
+
+
+@functools.lru_cache(maxsize=2)  # a day of ticks reads the same day 96 times
+def _day_units(n_series: int, day: pd.Timestamp, seed: int) -> tuple[np.ndarray, list[Planted]]:
     mean = expected_units(n_series, day, seed)
     events = planted(n_series, day, seed)
     for e in events:
@@ -103,7 +109,7 @@ def sales(n_series: int, start: pd.Timestamp, end: pd.Timestamp, seed: int = 0) 
     keys = series_keys(n_series)
     frames = []
     for day in pd.date_range(pd.Timestamp(start).normalize(), (pd.Timestamp(end) - BUCKET).normalize(), freq="D"):
-        units, _ = day_units(n_series, day, seed)
+        units, _ = _day_units(n_series, day, seed)
         ts = day + np.arange(BUCKETS_PER_DAY) * BUCKET
         keep = (ts >= start) & (ts < end)
         block = units[:, keep]

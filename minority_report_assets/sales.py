@@ -14,12 +14,17 @@ def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     text with ``row_number``, ``reason`` and ``detail`` (missing field, unparseable value, negative
     units, a timestamp off the 5-minute grid, a duplicate of an earlier row)."""
     frame = raw.reindex(columns=COLUMNS).reset_index(drop=True)
-    # Canonical order (the same rows in any order give the same buckets and rejects), by text.
-    order = frame.astype(str).sort_values(["store_id", "sku", "ts", "units", "price"], kind="mergesort").index
-    frame = frame.loc[order].reset_index(drop=True)
-    ts = pd.to_datetime(frame["ts"], errors="coerce", utc=True).dt.tz_localize(None)
-    units = pd.to_numeric(frame["units"], errors="coerce")
-    price = pd.to_numeric(frame["price"], errors="coerce")
+    parsed = pd.DataFrame({
+        "store_id": frame["store_id"].astype(str).where(frame["store_id"].notna(), ""),
+        "sku": frame["sku"].astype(str).where(frame["sku"].notna(), ""),
+        "ts": pd.to_datetime(frame["ts"], errors="coerce", utc=True).dt.tz_localize(None),
+        "units": pd.to_numeric(frame["units"], errors="coerce"),
+        "price": pd.to_numeric(frame["price"], errors="coerce"),
+    })
+    # Canonical order (the same rows in any order give the same buckets and rejects).
+    order = parsed.sort_values(["store_id", "sku", "ts", "units", "price"], kind="mergesort", na_position="last").index
+    frame, parsed = frame.loc[order].reset_index(drop=True), parsed.loc[order].reset_index(drop=True)
+    ts, units, price = parsed["ts"], parsed["units"], parsed["price"]
     reason = pd.Series(None, index=frame.index, dtype=object)
     detail = pd.Series(None, index=frame.index, dtype=object)
 
