@@ -4,7 +4,8 @@ Each pattern is a curve of relative uplift (``shapes.py``) with a range of durat
 magnitudes (``library_spec.json``). For a window of actual and expected units starting at the
 report's ``window_start``, every pattern is fitted by Poisson likelihood over its grid of
 durations and magnitudes: ``actual ~ Poisson(expected * (1 + magnitude * shape(t / duration)))``,
-the uplift ending with the pattern. The most likely pattern wins. Its ``similarity_score`` is
+the uplift ending with the pattern. The pattern with the most evidence (its likelihood averaged
+over its grid, so flexibility is not rewarded) wins. Its ``similarity_score`` is
 the cosine between the observed and the fitted uplift over the window's stretches (how well the
 shape agrees, whatever the noise level); below ``min_similarity`` the report is ``unknown``.
 ``cluster_match_confidence`` is the similarity times the winner's posterior among the patterns
@@ -75,7 +76,10 @@ class Matcher:
             for factor, log_factor in self.factors(length):
                 loglik = actual @ log_factor.T - expected @ factor.T  # (windows, grid)
                 best = np.argmax(loglik, axis=1)
-                best_ll.append(loglik[np.arange(len(rows)), best])
+                top = loglik[np.arange(len(rows)), best]
+                # Evidence, not the best fit: the likelihood averaged over the pattern's grid, so a
+                # pattern that can bend to anything does not win by flexibility.
+                best_ll.append(top + np.log(np.exp(loglik - top[:, None]).mean(axis=1)))
                 best_fit.append(factor[best])
             loglik = np.stack(best_ll, axis=1)  # (windows, patterns)
             winner = np.argmax(loglik, axis=1)
