@@ -105,3 +105,13 @@ def test_the_day_map_and_summary(tmp_path):
     assert set(points["point_kind"]) == {"library", "report"} and points[["x", "y"]].notna().all().all()
     (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "minority_report_map"]
     assert event.materialization.metadata["map"].value.startswith("![map](data:image/png;base64,")
+
+
+def test_postgres_warehouse_gives_byte_identical_ticks(morning, pg_url):
+    url, _ = morning
+    assert dg.materialize([sales_baseline], resources=resources(pg_url), partition_key=str(DAY.date())).success
+    assert dg.materialize([cluster_library], resources=resources(pg_url)).success
+    assert run_ticks(pg_url, 1, 8).success
+    for table in ("sales_timeseries_data", "sales_baseline", "minority_reports_detected_log", "minority_reports_clustered_log"):
+        duck, pg = (dict(backend_for(u).manifest("minority_report", table)[["partition_key", "content_hash"]].to_numpy()) for u in (url, pg_url))
+        assert pg and pg == {k: duck[k] for k in pg}, table
