@@ -33,8 +33,8 @@ def read_sales(url: str, start: pd.Timestamp, end: pd.Timestamp, warehouse: Back
         schema, _, table = url[len("warehouse:"):].partition(".")
         spec = TableSpec(schema, table, _RAW, (), ())
         p = warehouse.placeholder
-        sql = (f"SELECT CAST(store_id AS TEXT), CAST(sku AS TEXT), CAST(ts AS TEXT), CAST(units AS TEXT), CAST(price AS TEXT) "
-               f"FROM {schema}.{table} WHERE ts >= {p} AND ts < {p}")
+        columns = ", ".join(f"CAST({c} AS TEXT) AS {c}" for c in COLUMNS)  # as text: validation parses it
+        sql = f"SELECT {columns} FROM {schema}.{table} WHERE ts >= {p} AND ts < {p}"
         return warehouse.query(spec, sql, [start, end], over=[spec])
     raise ValueError(f"SALES_URL must be demo, a .csv or .parquet file, or warehouse:schema.table, got {url!r}")
 
