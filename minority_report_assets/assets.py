@@ -36,12 +36,11 @@ from minority_report_assets.tables import (
 )
 from platform_core.checks import (
     BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, fail_with_results, prepare, replay_check, spec_for,
-    written,
+    require_partitions, written,
 )
 from platform_core.hashing import canonical_json, frames_hash
 from platform_core.resources import WarehouseResource
-from platform_core.tables import TableSpec
-from platform_core.warehouse import MANIFEST_COLUMNS, Backend, partition_key
+from platform_core.warehouse import Backend, partition_key
 
 GROUP = "minority_report"
 SALES_KEY = dg.AssetKey(["minority_report", "sales_timeseries_data"])
@@ -53,7 +52,6 @@ MRCL_KEY = dg.AssetKey(["minority_report", "minority_reports_clustered_log"])
 MAP_KEY = dg.AssetKey(["minority_report", "minority_report_map"])
 SUMMARY_KEY = dg.AssetKey(["minority_report", "minority_report_attribution_summary"])
 START_TS = pd.Timestamp(pd.to_datetime(START, format="%Y-%m-%d-%H:%M"))
-MANIFEST = TableSpec(GROUP, "_partitions", MANIFEST_COLUMNS, (), ())
 
 
 class TickConfig(dg.Config, DetectionParams):
@@ -66,22 +64,6 @@ class TickConfig(dg.Config, DetectionParams):
 
 class BaselineConfig(dg.Config, BaselineParams):
     """Baseline model constants (see :mod:`minority_report_assets.baseline`)."""
-
-
-def require(backend: Backend, spec, partitions: list[dict], what: str) -> list[str]:
-    """Content hashes of upstream partitions; a failure naming the missing ones (nothing written)."""
-    keys = [partition_key(p) for p in partitions]
-    p = backend.placeholder
-    found = backend.query(  # one read: keys of one column sort as their ISO timestamps do
-        MANIFEST, f"SELECT * FROM {MANIFEST.qualified_name} WHERE table_name = {p} AND partition_key >= {p} AND partition_key <= {p}",
-        [spec.name, min(keys), max(keys)], over=[MANIFEST],
-    ).set_index("partition_key")["content_hash"] if keys else pd.Series(dtype=str)
-    hashes = [found[k] for k in keys if k in found.index]
-    missing = [k for k in keys if k not in found.index]
-    if missing:
-        raise dg.Failure(description=f"{what} needs {spec.qualified_name} for {', '.join(missing[:6])}"
-                                     f"{' and more' if len(missing) > 6 else ''}: materialize those first (nothing was written).")
-    return hashes
 
 
 @dg.multi_asset(
@@ -220,8 +202,8 @@ def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> Sa
     days = list(pd.date_range(start.normalize(), (end - BUCKET).normalize(), freq="D"))
     what = f"Ticks {ends[0]}..{end}"
     sales_hashes = dict(zip([partition_key({"written_at": t}) for t in ticks],
-                            require(backend, SALES_TIMESERIES_DATA, [{"written_at": t} for t in ticks], what)))
-    baseline_hashes = require(backend, SALES_BASELINE, [{"day": d} for d in days], what)
+                            require_partitions(backend, SALES_TIMESERIES_DATA, [{"written_at": t} for t in ticks], what)))
+    baseline_hashes = require_partitions(backend, SALES_BASELINE, [{"day": d} for d in days], what)
     baseline = backend.read(SALES_BASELINE, between=("day", days[0], days[-1] + pd.Timedelta(days=1)))
     keys = baseline[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
     index = pd.MultiIndex.from_frame(keys)
@@ -258,7 +240,7 @@ def minority_reports_detected_log(context: dg.AssetExecutionContext, config: Tic
             ends = tick_ends(context)
             window = load_window(backend, ends, config.lookback_buckets)
             for end in ends:
-                before = require(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end - TICK}],
+                before = require_partitions(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end - TICK}],
                                  f"The tick ending {end}") if end - TICK > START_TS else []
                 actual, expected, start, inputs = window.tick(end, config.lookback_buckets)
                 previous = backend.read(MINORITY_REPORTS_DETECTED_LOG, between=("written_at", start, end))
@@ -285,7 +267,7 @@ def map_for_tick(backend: Backend, end: pd.Timestamp) -> pd.DataFrame:
     day = (end - TICK).normalize() - pd.Timedelta(days=1)
     if day < START_TS.normalize():
         return library_map()
-    require(backend, MINORITY_REPORT_MAP, [{"day": day}], f"The tick ending {end}")
+    require_partitions(backend, MINORITY_REPORT_MAP, [{"day": day}], f"The tick ending {end}")
     return backend.read(MINORITY_REPORT_MAP, where={"day": day})
 
 
@@ -317,7 +299,7 @@ def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: Ti
             row_of = pd.Series(np.arange(len(window.keys)), index=pd.MultiIndex.from_frame(window.keys))
             matcher = Matcher(spec, config.min_similarity)
             for end in ends:
-                mrdl_hash = require(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end}], f"The tick ending {end}")
+                mrdl_hash = require_partitions(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end}], f"The tick ending {end}")
                 detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, where={"written_at": end})
                 actual, expected, start, inputs = window.tick(end, config.lookback_buckets)
                 spans = []
@@ -368,7 +350,7 @@ def day_reports(backend: Backend, day: pd.Timestamp) -> pd.DataFrame:
 def minority_report_map(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     backend = warehouse.backend()
     day = days_of(context)[0]
-    require(backend, MINORITY_REPORTS_CLUSTERED_LOG, [{"written_at": t} for t in pd.date_range(day + TICK, day + pd.Timedelta(days=1), freq=TICK)
+    require_partitions(backend, MINORITY_REPORTS_CLUSTERED_LOG, [{"written_at": t} for t in pd.date_range(day + TICK, day + pd.Timedelta(days=1), freq=TICK)
                                                       if t > START_TS], f"The map of {day.date()}")
     reports = day_reports(backend, day)
     points = pd.concat([lib.library_points().assign(point_kind="library"),

@@ -16,7 +16,7 @@ import pandas as pd
 
 from platform_core.privacy import find_raw_ids
 from platform_core.tables import TableSpec
-from platform_core.warehouse import Backend, InvalidPartition, PartitionWrite, partition_key
+from platform_core.warehouse import Backend, InvalidPartition, PartitionWrite, manifest_spec, partition_key
 
 
 @dataclass
@@ -77,6 +77,24 @@ def written(backend: Backend, spec: TableSpec, partition: dict[str, Any]) -> dic
     key = partition_key(partition)
     m = backend.manifest(spec.schema, spec.name, key)
     return {key: (m["input_hash"].iat[0], m["content_hash"].iat[0])} if len(m) else {}
+
+
+def require_partitions(backend: Backend, spec: TableSpec, partitions: Sequence[dict[str, Any]], what: str) -> list[str]:
+    """Content hashes of upstream partitions of one partition column, in order; a failure naming
+    the missing ones (nothing is written). One manifest read: a column's keys sort as their values."""
+    keys = [partition_key(p) for p in partitions]
+    if not keys:
+        return []
+    manifest, p = manifest_spec(spec.schema), backend.placeholder
+    found = backend.query(
+        manifest, f"SELECT * FROM {manifest.qualified_name} WHERE table_name = {p} AND partition_key >= {p} AND partition_key <= {p}",
+        [spec.name, min(keys), max(keys)], over=[manifest],
+    ).set_index("partition_key")["content_hash"]
+    missing = [k for k in keys if k not in found.index]
+    if missing:
+        raise dg.Failure(description=f"{what} needs {spec.qualified_name} for {', '.join(missing[:6])}"
+                                     f"{' and more' if len(missing) > 6 else ''}: materialize those first (nothing was written).")
+    return [found[k] for k in keys]
 
 
 def commit(backend: Backend, writes: Sequence[PartitionWrite], outcomes: Sequence[CheckOutcome]) -> None:

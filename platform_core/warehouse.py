@@ -36,6 +36,11 @@ MANIFEST_COLUMNS = (
 )
 
 
+def manifest_spec(schema: str) -> TableSpec:
+    """The ``_partitions`` manifest of a schema, as a table to query."""
+    return TableSpec(schema, "_partitions", MANIFEST_COLUMNS, (), ())
+
+
 class InvalidPartition(ValueError):
     """A frame that does not meet its table contract; nothing was written."""
 
@@ -252,8 +257,7 @@ class Backend:
 
     def manifest(self, schema: str, table: str, key: str | None = None) -> pd.DataFrame:
         """The recorded partitions of ``schema.table`` (or just partition ``key``) with their hashes and row counts."""
-        spec = TableSpec(schema, "_partitions", MANIFEST_COLUMNS, (), ())
-        return self.read(spec, where={"table_name": table, **({"partition_key": key} if key is not None else {})})
+        return self.read(manifest_spec(schema), where={"table_name": table, **({"partition_key": key} if key is not None else {})})
 
     def _select_expr(self, column: Column) -> str:
         return column.name

@@ -15,20 +15,20 @@ import pandas as pd
 
 from platform_core.checks import (
     BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, fail_with_results, prepare, privacy_check, replay_check, spec_for,
-    written,
+    require_partitions, written,
 )
 from platform_core.hashing import canonical_json, frames_hash
 from platform_core.privacy import pseudonymize
 from platform_core.resources import Pseudonymizer, WarehouseResource
 from platform_core.tables import Column, TableSpec
-from platform_core.warehouse import MANIFEST_COLUMNS, Backend, partition_key
+from platform_core.warehouse import Backend, manifest_spec, partition_key
 from replay_assets.matching import TaskState
 from replay_assets.partitions import PREVIOUS_TICK, TICK, Tick, replay_partitions, ticks_of
 from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
 from replay_assets.resources import SegmentSource, TaskLabeler
 from replay_assets.segments import validate_segments
 from replay_assets.tables import (
-    VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_REJECTS, VIDEO_SEGMENT_TASK_CENTROIDS, VIDEO_SEGMENT_TASK_LINKS,
+    SCHEMA, VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_REJECTS, VIDEO_SEGMENT_TASK_CENTROIDS, VIDEO_SEGMENT_TASK_LINKS,
     VIDEO_SEGMENT_TASKS, VIDEO_SEGMENTS, TASK_USERS,
 )
 
@@ -40,7 +40,6 @@ TASKS_KEY = dg.AssetKey(["replay", "video_segment_tasks"])
 LINKS_KEY = dg.AssetKey(["replay", "video_segment_task_links"])
 
 
-MANIFEST = TableSpec("replay", "_partitions", MANIFEST_COLUMNS, (), ())
 LATEST_KEY = TableSpec("replay", "latest", (Column("partition_key", "TEXT", nullable=True),), (), ())
 
 
@@ -134,21 +133,13 @@ def read_segments(backend: Backend, tick: Tick) -> tuple[pd.DataFrame, np.ndarra
     return segments.drop(columns=["embedding"]), embeddings
 
 
-def upstream_hash(backend: Backend, spec: TableSpec, tick: Tick) -> str:
-    """Content hash of the tick's partition of an upstream table; a clear failure when it is missing."""
-    entry = written(backend, spec, tick.partition)
-    if not entry:
-        raise dg.Failure(description=f"{spec.qualified_name} has no partition for {tick.label}: materialize it first (nothing was written).")
-    return next(iter(entry.values()))[1]
-
-
 def latest_earlier_tick(backend: Backend, tick: Tick) -> str | None:
     """The team's latest tasks partition before ``tick`` (its manifest key), if any."""
     p = backend.placeholder
     result = backend.query(
-        LATEST_KEY, f"SELECT max(partition_key) AS partition_key FROM replay._partitions WHERE table_name = {p} "
+        LATEST_KEY, f"SELECT max(partition_key) AS partition_key FROM {manifest_spec(SCHEMA).qualified_name} WHERE table_name = {p} "
                     f"AND partition_key LIKE {p} AND partition_key < {p}",
-        [VIDEO_SEGMENT_TASKS.name, f"team_id={tick.team_id};%", partition_key(tick.partition)], over=[MANIFEST],
+        [VIDEO_SEGMENT_TASKS.name, f"team_id={tick.team_id};%", partition_key(tick.partition)], over=[manifest_spec(SCHEMA)],
     )
     return result["partition_key"].iat[0] if len(result) and pd.notna(result["partition_key"].iat[0]) else None
 
@@ -171,7 +162,7 @@ def video_segment_clusters(context: dg.AssetExecutionContext, config: ReplayConf
     try:
         with backend.session():  # one connection for every tick of the run
             for tick in ticks_of(context):
-                input_hash = frames_hash(upstream_hash(backend, VIDEO_SEGMENTS, tick), canonical_json(params.model_dump()))
+                input_hash = frames_hash(require_partitions(backend, VIDEO_SEGMENTS, [tick.partition], tick.label)[0], canonical_json(params.model_dump()))
                 segments, embeddings = read_segments(backend, tick)
                 result = tick_clusters(segments, embeddings, params)
                 clusters = result.clusters.assign(team_id=tick.team_id, tick_end=tick.end)
@@ -256,7 +247,7 @@ def video_segment_tasks(context: dg.AssetExecutionContext, config: ReplayConfig,
     try:
         with backend.session():  # one connection for every tick of the run
             for tick in ticks_of(context):
-                inputs = [upstream_hash(backend, spec, tick) for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS)]
+                inputs = [require_partitions(backend, spec, [tick.partition], tick.label)[0] for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS)]
                 before = written(backend, VIDEO_SEGMENT_TASKS, Tick(tick.team_id, tick.end - TICK).partition)
                 input_hash = frames_hash(*inputs, *(h for _, h in before.values()), canonical_json(params.model_dump()),
                                          replay_labeler.identity)
