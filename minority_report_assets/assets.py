@@ -21,7 +21,7 @@ from minority_report_assets import library as lib
 from minority_report_assets.baseline import BaselineParams, expected_day, history_matrix, stack_days
 from minority_report_assets.detection import DetectionParams
 from minority_report_assets.features import feature_vector
-from minority_report_assets.map import fit_map, place, scatter_png
+from minority_report_assets.map import MapPlacer, fit_map, scatter_png
 from minority_report_assets.matching import Matcher
 from minority_report_assets.partitions import (
     PREVIOUS_TICK, START, TICK, daily_partitions, days_of, tick_ends, tick_partitions,
@@ -261,14 +261,20 @@ def minority_reports_detected_log(context: dg.AssetExecutionContext, config: Tic
     yield from check_results(outcomes)
 
 
-def map_for_tick(backend: Backend, end: pd.Timestamp) -> pd.DataFrame:
-    """The map a tick places its reports into: the day before the tick's day (required, so a replay
-    places them the same way), or the library's own map before the first day."""
+def map_day(end: pd.Timestamp) -> pd.Timestamp | None:
+    """The day whose map a tick places its reports into: the day before the tick's day (required,
+    so a replay places them the same way), or None (the library's own map) before the first day."""
     day = (end - TICK).normalize() - pd.Timedelta(days=1)
-    if day < START_TS.normalize():
-        return library_map()
-    require_partitions(backend, MINORITY_REPORT_MAP, [{"day": day}], f"The tick ending {end}")
-    return backend.read(MINORITY_REPORT_MAP, where={"day": day})
+    return None if day < START_TS.normalize() else day
+
+
+def map_placer(backend: Backend, day: pd.Timestamp | None, what: str) -> MapPlacer:
+    if day is None:
+        base = library_map()
+    else:
+        require_partitions(backend, MINORITY_REPORT_MAP, [{"day": day}], what)
+        base = backend.read(MINORITY_REPORT_MAP, where={"day": day})
+    return MapPlacer(np.stack(base["vector"]), base[["x", "y"]].to_numpy())
 
 
 @functools.lru_cache(maxsize=1)
@@ -298,6 +304,7 @@ def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: Ti
             window = load_window(backend, ends, config.lookback_buckets)
             row_of = pd.Series(np.arange(len(window.keys)), index=pd.MultiIndex.from_frame(window.keys))
             matcher = Matcher(spec, config.min_similarity)
+            placers: dict[pd.Timestamp | None, MapPlacer] = {}
             for end in ends:
                 mrdl_hash = require_partitions(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end}], f"The tick ending {end}")
                 detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, where={"written_at": end})
@@ -309,8 +316,10 @@ def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: Ti
                     spans.append((actual[series, first:], expected[series, first:]))
                 vectors = [feature_vector(*span).astype(np.float32) for span in spans]
                 matches = matcher.match(spans)
-                base = map_for_tick(backend, end)
-                coords = place(np.stack(vectors), np.stack(base["vector"]), base[["x", "y"]].to_numpy()) if vectors else np.empty((0, 2))
+                day = map_day(end)
+                if day not in placers:  # one map (and its affinities) per day, not per tick
+                    placers[day] = map_placer(backend, day, f"The tick ending {end}")
+                coords = placers[day].place(np.stack(vectors)) if vectors else np.empty((0, 2))
                 rows = detected.drop(columns=["severity_score", "impact_estimate", "baseline_sales_total", "attributed_sales_total"])
                 rows = pd.concat([rows.reset_index(drop=True), pd.DataFrame(matches, columns=["cluster_id", "cluster_name", "similarity_score",
                                                                                                "cluster_match_confidence"])], axis=1)

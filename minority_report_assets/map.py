@@ -25,16 +25,21 @@ def fit_map(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.round(np.asarray(tsne.fit(vectors)), 6)
 
 
-def place(new: np.ndarray, base_vectors: np.ndarray, base_coords: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Map coordinates of ``new`` vectors in the existing map of ``base_vectors`` (which do not move)."""
-    if len(new) == 0:
-        return np.empty((0, 2))
-    base_vectors = np.asarray(base_vectors, dtype=np.float64)
-    affinities = openTSNE.affinity.PerplexityBasedNN(base_vectors, perplexity=_perplexity(len(base_vectors)),
-                                                     method="exact", random_state=seed, n_jobs=1, verbose=False)
-    embedding = openTSNE.TSNEEmbedding(np.asarray(base_coords, dtype=np.float64), affinities, random_state=seed,
-                                       n_jobs=1, negative_gradient_method="bh", verbose=False)
-    return np.round(np.asarray(embedding.transform(np.asarray(new, dtype=np.float64))), 6)
+class MapPlacer:
+    """Places new vectors into an existing map of ``base_vectors`` (which do not move); the map's
+    affinities are computed once, for every tick that places into it."""
+
+    def __init__(self, base_vectors: np.ndarray, base_coords: np.ndarray, seed: int = 0):
+        base_vectors = np.asarray(base_vectors, dtype=np.float64)
+        affinities = openTSNE.affinity.PerplexityBasedNN(base_vectors, perplexity=_perplexity(len(base_vectors)),
+                                                         method="exact", random_state=seed, n_jobs=1, verbose=False)
+        self.embedding = openTSNE.TSNEEmbedding(np.asarray(base_coords, dtype=np.float64), affinities, random_state=seed,
+                                                n_jobs=1, negative_gradient_method="bh", verbose=False)
+
+    def place(self, new: np.ndarray) -> np.ndarray:
+        if len(new) == 0:
+            return np.empty((0, 2))
+        return np.round(np.asarray(self.embedding.transform(np.asarray(new, dtype=np.float64))), 6)
 
 
 def scatter_png(coords: np.ndarray, names: list[str], centroids: np.ndarray, centroid_names: list[str], title: str) -> bytes:

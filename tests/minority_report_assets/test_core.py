@@ -134,3 +134,18 @@ def test_sales_read_from_a_warehouse_table(tmp_path):
     buckets, rejects = validate_sales(got)
     assert len(buckets) == 5 * 3 and rejects.empty
     assert buckets["units"].sum() == rows[rows["ts"] < demo.DEMO_DAY + pd.Timedelta(minutes=15)]["units"].sum()
+
+
+def test_new_points_are_placed_into_the_existing_map_near_their_kind():
+    from minority_report_assets.map import MapPlacer, fit_map
+
+    rng = np.random.default_rng(0)
+    base = np.vstack([rng.normal(c, 0.3, (30, 39)) for c in range(4)])
+    coords = fit_map(base)
+    assert np.array_equal(coords, fit_map(base)), "the same rows give the same map"
+    placer = MapPlacer(base, coords)
+    new = rng.normal(2, 0.3, (8, 39))
+    placed = placer.place(new)
+    assert np.array_equal(placed, MapPlacer(base, coords).place(new))
+    centres = np.array([coords[30 * c:30 * (c + 1)].mean(axis=0) for c in range(4)])
+    assert (np.linalg.norm(placed[:, None] - centres[None], axis=2).argmin(axis=1) == 2).all()
