@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pandas as pd
@@ -24,10 +25,8 @@ def read_sales(url: str, start: pd.Timestamp, end: pd.Timestamp, warehouse: Back
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     if url == "demo":
         return demo.sales(DEMO_SERIES, start, end)
-    if url.endswith(".csv") or url.endswith(".parquet"):
-        frame = pd.read_csv(url, dtype=str) if url.endswith(".csv") else pd.read_parquet(url)
-        frame = frame.reindex(columns=COLUMNS)
-        ts = pd.to_datetime(frame["ts"], errors="coerce", utc=True).dt.tz_localize(None)
+    if _is_file(url):
+        frame, ts = _file_rows(url, os.stat(url).st_mtime_ns)
         return frame[(ts >= start) & (ts < end)].reset_index(drop=True)
     if url.startswith("warehouse:"):
         schema, _, table = url[len("warehouse:"):].partition(".")
@@ -41,7 +40,15 @@ def read_sales(url: str, start: pd.Timestamp, end: pd.Timestamp, warehouse: Back
 
 def unplaced_rows(url: str) -> int:
     """File rows whose ``ts`` does not parse, so no tick can hold them (reported, not silently lost)."""
-    if not (url.endswith(".csv") or url.endswith(".parquet")):
-        return 0
-    frame = pd.read_csv(url, dtype=str, usecols=["ts"]) if url.endswith(".csv") else pd.read_parquet(url, columns=["ts"])
-    return int(pd.to_datetime(frame["ts"], errors="coerce", utc=True).isna().sum())
+    return int(_file_rows(url, os.stat(url).st_mtime_ns)[1].isna().sum()) if _is_file(url) else 0
+
+
+def _is_file(url: str) -> bool:
+    return url.endswith(".csv") or url.endswith(".parquet")
+
+
+@functools.lru_cache(maxsize=1)  # a run's ticks read the same file: parse it once (until it changes)
+def _file_rows(path: str, mtime_ns: int) -> tuple[pd.DataFrame, pd.Series]:
+    frame = pd.read_csv(path, dtype=str) if path.endswith(".csv") else pd.read_parquet(path)
+    frame = frame.reindex(columns=COLUMNS)
+    return frame, pd.to_datetime(frame["ts"], errors="coerce", utc=True).dt.tz_localize(None)
