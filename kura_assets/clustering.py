@@ -53,9 +53,8 @@ def cluster_signals(
     return cluster_periods(signals, granularity, [period_start], params, {period_start: controls or {}})[period_start]
 
 
-#: Per-cluster breakdowns: name -> the column counted (never null in learning_signals).
-_DETAIL_DIMENSIONS = {"signal_types": "signal_type", "bands": "confidence_band", "phases": "workflow_phase",
-                      "sources": "source_cluster_signature"}
+#: Columns each cluster is broken down by (never null in learning_signals).
+_BREAKDOWNS = ("signal_type", "confidence_band", "workflow_phase", "source_cluster_signature")
 #: ISO text of a timestamp as Python's isoformat writes it (microseconds only when there are some).
 _ISO_SQL = ("CASE WHEN epoch_us({column}) % 1000000 = 0 THEN strftime({column}, '%Y-%m-%dT%H:%M:%S') "
             "ELSE strftime({column}, '%Y-%m-%dT%H:%M:%S.%f') END")
@@ -113,9 +112,44 @@ def _assemble_sql(granularity: str, params: ScoringParams, control_columns: list
         FROM scored
         JOIN details USING (period_start, cluster_signature)
         JOIN period_info USING (period_start)
-        LEFT JOIN (SELECT period_start, cluster_signature, count(*) AS dropped FROM capped GROUP BY ALL) AS d
-             USING (period_start, cluster_signature)
+        LEFT JOIN dropped AS d USING (period_start, cluster_signature)
         ORDER BY period_start, cluster_signature
+    """
+
+
+def _details_sql(params: ScoringParams) -> str:
+    """SQL for each published cluster's breakdowns and representative examples, as canonical JSON
+    pieces (compact, keys in byte order, as canonical_json writes them), from ``ev`` and ``dims``."""
+    key = "period_start, cluster_signature"
+    return f"""
+            WITH examples AS (
+                SELECT {key}, to_json(list(struct_pack(
+                           attributes := CAST(attributes AS JSON), captured_at := {_ISO_SQL.format(column="event_time")},
+                           confidence_band := confidence_band, event_id := event_id, signal_type := signal_type,
+                           workflow_phase := workflow_phase) ORDER BY -severity, event_time, event_id)) AS examples
+                FROM (SELECT unnest(min_by(rowid, struct_pack(s := -severity, t := event_time, i := event_id),
+                                           {int(params.representative_examples)})) AS rid
+                      FROM ev WHERE NOT capped GROUP BY period_start, ck)
+                JOIN ev ON ev.rowid = rid JOIN published USING (period_start, ck)
+                GROUP BY ALL
+            ),
+            -- Each breakdown is one unordered list, sorted after: by value, and by count (descending) then value.
+            breakdowns AS (
+                SELECT {key},
+                       list_sort(list(struct_pack(k := signal_type, v := n)) FILTER (signal_type IS NOT NULL)) AS signals,
+                       list_sort(list(struct_pack(k := confidence_band, v := n)) FILTER (confidence_band IS NOT NULL)) AS bands,
+                       list_sort(list(struct_pack(m := -n, k := workflow_phase)) FILTER (workflow_phase IS NOT NULL)) AS phases,
+                       list_sort(list(source_cluster_signature) FILTER (source_cluster_signature IS NOT NULL)) AS sources
+                FROM dims GROUP BY ALL
+            )
+            SELECT {key}, to_json(map_from_entries(signals)) AS signal_counts,
+                   to_json(list_transform(ranked, lambda e: e.k)) AS top_signals,
+                   array_to_string(list_transform(ranked[1:3], lambda e: e.k || ' x' || -e.m), ', ') AS top3,
+                   to_json(map_from_entries(bands)) AS bands,
+                   to_json(list_transform(phases, lambda e: struct_pack(events := -e.m, workflow_phase := e.k))) AS phases,
+                   to_json(sources) AS sources, examples
+            FROM (SELECT *, list_sort(list_transform(signals, lambda e: struct_pack(m := -e.v, k := e.k))) AS ranked FROM breakdowns)
+            JOIN examples USING (period_start, cluster_signature)
     """
 
 
@@ -142,7 +176,10 @@ def cluster_periods(
     controls = controls or {}
     severity, impact = weight_sql(params)
     cap = int(params.max_events_per_user)
-    carried = "event_id, event_time, pseudo_user_id, signal_type, confidence_band, workflow_phase, source_cluster_signature"
+    facets = ", ".join(params.signature_facets)
+    weighted = "signal_type, category, mismatch_severity, confidence_band"
+    dimensions = ", ".join(_BREAKDOWNS)
+    key = "period_start, cluster_signature"
     con = duckdb.connect()
     try:
         for name, table in weight_tables(params).items():
@@ -150,82 +187,68 @@ def cluster_periods(
         con.register("signals", pa.Table.from_pandas(signals, preserve_index=False))  # Arrow scans in parallel
         con.register("periods", pd.DataFrame({"period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]")}))
         con.execute("SET preserve_insertion_order = false")  # every result below is ordered explicitly
-        facets = ", ".join(params.signature_facets)
-        key = "period_start, cluster_signature"
-        # Events of the periods with their cluster (each distinct facet combination hashed once) and weights.
+        # Events are keyed by 64-bit hashes of their cluster facets, user and weight inputs, so every
+        # join and grouping below runs on integers. The few distinct values of each are hashed on their
+        # own first: two values sharing a hash (odds ~1e-13 here) fail the run instead of merging.
         con.execute(f"""CREATE TEMP TABLE sigs AS
-                        SELECT {facets}, {signature_sql(params.signature_facets)} AS cluster_signature
+                        SELECT hash({facets}) AS ck, {signature_sql(params.signature_facets)} AS cluster_signature,
+                               struct_pack({facets}) AS facets
                         FROM (SELECT DISTINCT {facets} FROM signals)""")
+        con.execute(f"""CREATE TEMP TABLE weights AS
+                        SELECT hash({weighted}) AS wk, CAST({severity} AS DECIMAL(18, 12)) AS severity,
+                               CAST({impact} AS DECIMAL(18, 12)) AS impact
+                        FROM (SELECT DISTINCT {weighted} FROM signals) {WEIGHT_JOINS}""")
+        collisions = con.sql("""SELECT (SELECT count(*) - count(DISTINCT ck) FROM sigs) + (SELECT count(*) - count(DISTINCT wk) FROM weights)
+                                       + (SELECT count(*) - count(DISTINCT hash(pseudo_user_id)) FROM (SELECT DISTINCT pseudo_user_id FROM signals))
+                             """).fetchall()[0][0]
+        if collisions:
+            raise RuntimeError(f"{collisions} 64-bit key collisions among facets, users or weights: cannot cluster safely")
         con.execute(f"""
             CREATE TEMP TABLE ev AS
             SELECT * FROM (
-                SELECT {_period_sql(granularity)} AS period_start, {carried}, cluster_signature,
-                       CAST({severity} AS DECIMAL(18, 12)) AS severity, CAST({impact} AS DECIMAL(18, 12)) AS impact
-                FROM signals {WEIGHT_JOINS} JOIN sigs USING ({facets})
+                SELECT {_period_sql(granularity)} AS period_start, hash({facets}) AS ck, hash(pseudo_user_id) AS uk,
+                       event_id, event_time, {dimensions}, attributes, severity, impact, false AS capped
+                FROM signals JOIN weights ON wk = hash({weighted})
             ) SEMI JOIN periods USING (period_start)
         """)
-        # Dominance cap: only users over the cap in a cluster need their events ranked.
+        # Events per user and cluster: the distinct users, and where the dominance cap applies.
+        con.execute("CREATE TEMP TABLE pairs AS SELECT period_start, ck, uk, count(*) AS n FROM ev GROUP BY ALL")
+        # Dominance cap: only the events of users over the cap in a cluster are ranked; they are
+        # marked in place, so the steps below read the kept events with a filter, not a copy.
         con.execute(f"""
-            CREATE TEMP TABLE capped AS
-            SELECT {key}, event_id FROM (
-                SELECT {key}, event_id,
-                       row_number() OVER (PARTITION BY {key}, pseudo_user_id ORDER BY event_time, event_id) AS nth
-                FROM ev SEMI JOIN (SELECT {key}, pseudo_user_id FROM ev GROUP BY ALL HAVING count(*) > {cap})
-                     USING (period_start, cluster_signature, pseudo_user_id))
-            WHERE nth > {cap}
+            UPDATE ev SET capped = true WHERE rowid IN (
+                SELECT rid FROM (
+                    SELECT rowid AS rid, row_number() OVER (PARTITION BY period_start, ck, uk ORDER BY event_time, event_id) AS nth
+                    FROM ev SEMI JOIN (SELECT * FROM pairs WHERE n > {cap}) USING (period_start, ck, uk))
+                WHERE nth > {cap})
         """)
-        con.execute("CREATE TEMP TABLE kept AS SELECT * FROM ev ANTI JOIN capped USING (period_start, cluster_signature, event_id)")
         agg = con.sql(f"""
-            SELECT {key}, count(*) AS events, count(DISTINCT pseudo_user_id) AS users,
-                   CAST(sum(severity) AS DOUBLE) AS severity_sum, CAST(sum(impact) AS DOUBLE) AS impact_sum,
-                   min(event_time) AS first_seen, max(event_time) AS last_seen, any_value(sigs) AS facets
-            FROM kept JOIN sigs USING (cluster_signature) GROUP BY ALL ORDER BY {key}
+            SELECT {key}, events, users, CAST(severity_sum AS DOUBLE) AS severity_sum, CAST(impact_sum AS DOUBLE) AS impact_sum,
+                   first_seen, last_seen, facets, ck
+            FROM (SELECT period_start, ck, count(*) AS events, sum(severity) AS severity_sum, sum(impact) AS impact_sum,
+                         min(event_time) AS first_seen, max(event_time) AS last_seen
+                  FROM ev WHERE NOT capped GROUP BY ALL)
+            JOIN (SELECT period_start, ck, count(*) AS users FROM pairs WHERE least(n, {cap}) > 0 GROUP BY ALL) USING (period_start, ck)
+            JOIN sigs USING (ck)
+            ORDER BY {key}
         """).df()
         considered = dict(con.sql("SELECT period_start, count(*) FROM ev GROUP BY ALL").fetchall())
-        dropped = {(p, sig): n for p, sig, n in con.sql(f"SELECT {key}, count(*) FROM capped GROUP BY ALL").fetchall()}
+        con.execute(f"CREATE TEMP TABLE dropped AS SELECT {key}, count(*) AS dropped FROM ev JOIN sigs USING (ck) WHERE capped GROUP BY ALL")
+        dropped = {(p, sig): n for p, sig, n in con.sql("SELECT * FROM dropped").fetchall()}
         agg["below_support"] = agg["events"] < params.min_support
         agg["below_users"] = ~agg["below_support"] & (agg["users"] < params.min_unique_users)
         pub = agg[~agg["below_support"] & ~agg["below_users"]].reset_index(drop=True)
-        con.register("published", pub[["period_start", "cluster_signature"]])
-        # Each cluster's details as canonical JSON pieces built in SQL (compact, keys in byte
-        # order, as canonical_json writes them), so Python handles one row per cluster.
+        con.register("published", pub[["period_start", "cluster_signature", "ck"]])
+        # Breakdowns and examples are built in SQL, so Python handles one row per cluster.
         con.execute(f"""
             CREATE TEMP TABLE dims AS
-            SELECT {key}, {", ".join(_DETAIL_DIMENSIONS.values())}, count(*) AS n
-            FROM kept SEMI JOIN published USING (period_start, cluster_signature)
-            GROUP BY GROUPING SETS ({", ".join(f"({key}, {col})" for col in _DETAIL_DIMENSIONS.values())})
+            SELECT {key}, {dimensions}, n FROM (
+                SELECT period_start, ck, {dimensions}, count(*) AS n
+                FROM ev SEMI JOIN published USING (period_start, ck) WHERE NOT capped
+                GROUP BY GROUPING SETS ({", ".join(f"(period_start, ck, {d})" for d in _BREAKDOWNS)})
+            ) JOIN published USING (period_start, ck)
         """)
-        con.execute(f"""
-            CREATE TEMP TABLE details AS
-            WITH examples AS (
-                SELECT {key}, to_json(list(struct_pack(
-                           attributes := CAST(attributes AS JSON), captured_at := {_ISO_SQL.format(column="x.event_time")},
-                           confidence_band := x.confidence_band, event_id := x.event_id, signal_type := x.signal_type,
-                           workflow_phase := x.workflow_phase) ORDER BY x.rank)) AS examples
-                FROM (SELECT {key}, unnest(top) AS x FROM (
-                          SELECT {key}, min_by(struct_pack(event_id, event_time, signal_type, confidence_band, workflow_phase,
-                                                           rank := struct_pack(s := -severity, t := event_time, i := event_id)),
-                                               struct_pack(s := -severity, t := event_time, i := event_id),
-                                               {int(params.representative_examples)}) AS top
-                          FROM kept SEMI JOIN published USING (period_start, cluster_signature) GROUP BY ALL))
-                JOIN signals ON signals.event_id = x.event_id
-                GROUP BY ALL
-            )
-            SELECT {key}, signal_counts, top_signals, top3, bands, phases, sources, examples
-            FROM (SELECT {key},
-                         to_json(map_from_entries(list(struct_pack(k := signal_type, v := n) ORDER BY signal_type))) AS signal_counts,
-                         to_json(list(signal_type ORDER BY n DESC, signal_type)) AS top_signals,
-                         array_to_string(list_slice(list(signal_type || ' x' || n ORDER BY n DESC, signal_type), 1, 3), ', ') AS top3
-                  FROM dims WHERE signal_type IS NOT NULL GROUP BY ALL)
-            JOIN (SELECT {key}, to_json(map_from_entries(list(struct_pack(k := confidence_band, v := n) ORDER BY confidence_band))) AS bands
-                  FROM dims WHERE confidence_band IS NOT NULL GROUP BY ALL) USING (period_start, cluster_signature)
-            JOIN (SELECT {key}, to_json(list(struct_pack(events := n, workflow_phase := workflow_phase)
-                                             ORDER BY n DESC, workflow_phase)) AS phases
-                  FROM dims WHERE workflow_phase IS NOT NULL GROUP BY ALL) USING (period_start, cluster_signature)
-            JOIN (SELECT {key}, to_json(list(source_cluster_signature ORDER BY source_cluster_signature)) AS sources
-                  FROM dims WHERE source_cluster_signature IS NOT NULL GROUP BY ALL) USING (period_start, cluster_signature)
-            JOIN examples USING (period_start, cluster_signature)
-        """)
+        con.execute(f"CREATE TEMP TABLE details AS {_details_sql(params)}")
         # The score formula stays in numpy (score_clusters); SQL assembles the published rows.
         scores = score_clusters(pub["events"].to_numpy(), pub["users"].to_numpy(),
                                 pub["severity_sum"].to_numpy() / pub["events"].to_numpy(),
