@@ -3,7 +3,8 @@ through ingestion, validation, and day + week clustering.
 
 Baseline, in the same run: a straightforward per-row Python loop implementing the same
 reference (what the original system does: json.loads per row, per-row checks and HMAC, dict
-accumulation per bucket). Each side runs in a fresh process so its peak memory is its own.
+accumulation per bucket). Each side runs in a fresh process so its peak memory is its own; the
+clustering stage runs three times on each side and counts its best time.
 The loop's week scores are compared with ours, so the two compute the same thing.
 
     python bench/kura_bench.py [--events 1000000]
@@ -34,6 +35,7 @@ WEEK = demo.DEMO_START
 DAYS = [WEEK + timedelta(days=i) for i in range(7)]
 SALT = "bench-salt"
 OUT = ROOT / "bench" / "out"
+REPEATS = 3  # the clustering stage is timed best of 3 on both sides (one-off stalls are not the code's speed)
 
 
 def peak_rss_mb() -> float:
@@ -68,12 +70,16 @@ def measure_vectorized(path: Path) -> dict:
     raw = sources.read_events(str(path), *rules.read_window(DAYS[0], DAYS[-1]))
     t1 = time.perf_counter()
     v = validate_signals(raw, DAYS[0], SALT, rules, last_day=DAYS[-1])
-    t2 = time.perf_counter()
-    cluster_periods(v.signals, "day", DAYS)  # as the day asset does for a range of days
-    t3 = time.perf_counter()
-    week = cluster_periods(v.signals, "week", [WEEK])[WEEK]
-    t4 = time.perf_counter()
-    t = {"ingest": t1 - t0, "validate": t2 - t1, "cluster_day": t3 - t2, "cluster_week": t4 - t3}
+    validated = time.perf_counter()
+    best = {"cluster_day": float("inf"), "cluster_week": float("inf")}
+    for _ in range(REPEATS):
+        t2 = time.perf_counter()
+        cluster_periods(v.signals, "day", DAYS)  # as the day asset does for a range of days
+        t3 = time.perf_counter()
+        week = cluster_periods(v.signals, "week", [WEEK])[WEEK]
+        t4 = time.perf_counter()
+        best = {"cluster_day": min(best["cluster_day"], t3 - t2), "cluster_week": min(best["cluster_week"], t4 - t3)}
+    t = {"ingest": t1 - t0, "validate": validated - t1, **best}
     raw_rows, scores = v.rows_in_day, {}
     day_signals = [v.signals]
     for sig, score in zip(week.clusters["cluster_signature"], week.clusters["score"]):
@@ -96,48 +102,8 @@ def _parse_ts(text):
         return None
 
 
-def measure_loop(path: Path) -> dict:
-    t0 = time.perf_counter()
-    rows, retracted = [], set()
-    with path.open() as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if row.get("event_type") == "event.retracted":
-                retracted.add((row.get("data") or {}).get("retracted_event_id"))
-            elif isinstance(row, dict):
-                rows.append(row)
-    t1 = time.perf_counter()
-    events, seen = [], set()
-    week_start, week_end = datetime.combine(WEEK, datetime.min.time()), datetime.combine(WEEK + timedelta(days=7), datetime.min.time())
-    for row in rows:  # the reference's checks, one row at a time
-        data = row.get("data")
-        if not isinstance(data, dict) or data.get("schema_version") != 1 or not isinstance(data.get("signal_type"), str):
-            continue
-        if data.get("category") not in CATEGORY_IMPACT:
-            continue
-        if len(json.dumps(data)) > 64 * 1024 or row.get("id") in seen:
-            continue
-        seen.add(row.get("id"))
-        row_time, captured = _parse_ts(row.get("timestamp")), _parse_ts(data.get("captured_at"))
-        if row_time is None or captured is None or not (row_time - timedelta(days=1) <= captured <= row_time + timedelta(minutes=5)):
-            continue
-        if not (week_start <= captured < week_end) or data["signal_type"] not in REFERENCE_SEVERITY:
-            continue
-        if not row.get("user_id") or not re.fullmatch(r"u_[0-9a-f]{24}", str((data.get("user_ref") or {}).get("pseudonymized_user_id", ""))):
-            continue
-        sig = data.get("signature")
-        if not isinstance(sig, dict) or any(not isinstance(sig.get(k), str) or not sig.get(k) for k in FACETS):
-            continue
-        if sig.get("confidence_band") not in BAND or not isinstance(data.get("cluster_signature"), str):
-            continue
-        if row["id"] in retracted or sig["confidence_band"] == "low":
-            continue
-        pseudo = hmac.new(SALT.encode(), row["user_id"].encode(), hashlib.sha256).hexdigest()[:24]
-        events.append((captured, row["id"], pseudo, data, sig))
-    t2 = time.perf_counter()
+def cluster_loop(events: list) -> dict:
+    """Day and week clusters of the validated events, one Python loop per event (the reference)."""
     events.sort(key=lambda e: (e[0], e[1]))
     new_bucket = lambda: {"n": 0, "users": defaultdict(int), "sev": 0.0, "imp": 0.0, "first": None, "last": None,  # noqa: E731
                           "signals": defaultdict(int), "bands": defaultdict(int), "phases": defaultdict(int), "sources": set(),
@@ -195,8 +161,57 @@ def measure_loop(path: Path) -> dict:
         })
         if granularity == "week":
             scores[signature] = score
-    t3 = time.perf_counter()
-    return {"times": {"ingest": t1 - t0, "validate": t2 - t1, "cluster_day_and_week": t3 - t2}, "raw_rows": len(rows),
+    return scores
+
+
+def measure_loop(path: Path) -> dict:
+    t0 = time.perf_counter()
+    rows, retracted = [], set()
+    with path.open() as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if row.get("event_type") == "event.retracted":
+                retracted.add((row.get("data") or {}).get("retracted_event_id"))
+            elif isinstance(row, dict):
+                rows.append(row)
+    t1 = time.perf_counter()
+    events, seen = [], set()
+    week_start, week_end = datetime.combine(WEEK, datetime.min.time()), datetime.combine(WEEK + timedelta(days=7), datetime.min.time())
+    for row in rows:  # the reference's checks, one row at a time
+        data = row.get("data")
+        if not isinstance(data, dict) or data.get("schema_version") != 1 or not isinstance(data.get("signal_type"), str):
+            continue
+        if data.get("category") not in CATEGORY_IMPACT:
+            continue
+        if len(json.dumps(data)) > 64 * 1024 or row.get("id") in seen:
+            continue
+        seen.add(row.get("id"))
+        row_time, captured = _parse_ts(row.get("timestamp")), _parse_ts(data.get("captured_at"))
+        if row_time is None or captured is None or not (row_time - timedelta(days=1) <= captured <= row_time + timedelta(minutes=5)):
+            continue
+        if not (week_start <= captured < week_end) or data["signal_type"] not in REFERENCE_SEVERITY:
+            continue
+        if not row.get("user_id") or not re.fullmatch(r"u_[0-9a-f]{24}", str((data.get("user_ref") or {}).get("pseudonymized_user_id", ""))):
+            continue
+        sig = data.get("signature")
+        if not isinstance(sig, dict) or any(not isinstance(sig.get(k), str) or not sig.get(k) for k in FACETS):
+            continue
+        if sig.get("confidence_band") not in BAND or not isinstance(data.get("cluster_signature"), str):
+            continue
+        if row["id"] in retracted or sig["confidence_band"] == "low":
+            continue
+        pseudo = hmac.new(SALT.encode(), row["user_id"].encode(), hashlib.sha256).hexdigest()[:24]
+        events.append((captured, row["id"], pseudo, data, sig))
+    t2 = time.perf_counter()
+    cluster_seconds = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        scores = cluster_loop(list(events))
+        cluster_seconds = min(cluster_seconds, time.perf_counter() - start)
+    return {"times": {"ingest": t1 - t0, "validate": t2 - t1, "cluster_day_and_week": cluster_seconds}, "raw_rows": len(rows),
             "signals": len(events), "week_clusters": len(scores), "scores": scores, "peak_rss_mb": peak_rss_mb()}
 
 

@@ -110,6 +110,7 @@ def _assemble_sql(granularity: str, params: ScoringParams, control_columns: list
                examples AS representative_examples,
                to_json(struct_pack({", ".join(f'"{k}" := {v}' for k, v in sorted(controls.items()))})) AS false_positive_controls
         FROM scored
+        JOIN sigs USING (ck, cluster_signature)
         JOIN details USING (period_start, cluster_signature)
         JOIN period_info USING (period_start)
         LEFT JOIN dropped AS d USING (period_start, cluster_signature)
@@ -224,7 +225,7 @@ def cluster_periods(
         """)
         agg = con.sql(f"""
             SELECT {key}, events, users, CAST(severity_sum AS DOUBLE) AS severity_sum, CAST(impact_sum AS DOUBLE) AS impact_sum,
-                   first_seen, last_seen, facets, ck
+                   first_seen, last_seen, ck
             FROM (SELECT period_start, ck, count(*) AS events, sum(severity) AS severity_sum, sum(impact) AS impact_sum,
                          min(event_time) AS first_seen, max(event_time) AS last_seen
                   FROM ev WHERE NOT capped GROUP BY ALL)
@@ -253,7 +254,7 @@ def cluster_periods(
         scores = score_clusters(pub["events"].to_numpy(), pub["users"].to_numpy(),
                                 pub["severity_sum"].to_numpy() / pub["events"].to_numpy(),
                                 pub["impact_sum"].to_numpy() / pub["events"].to_numpy(), params)
-        con.register("scored", pd.concat([pub[["period_start", "cluster_signature", "events", "users", "first_seen", "last_seen", "facets"]],
+        con.register("scored", pd.concat([pub[["period_start", "cluster_signature", "ck", "events", "users", "first_seen", "last_seen"]],
                                           scores], axis=1))
         con.register("period_info", pd.DataFrame({
             "period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]"),
