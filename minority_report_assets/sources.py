@@ -21,7 +21,9 @@ _RAW = (Column("store_id", "TEXT", True), Column("sku", "TEXT", True), Column("t
 
 def read_sales(url: str, start: pd.Timestamp, end: pd.Timestamp, warehouse: Backend | None = None) -> pd.DataFrame:
     """Rows with ``start <= ts < end`` as the source has them (validation comes after). A file row
-    whose ``ts`` does not parse belongs to no tick: :func:`unplaced_rows` counts them."""
+    whose ``ts`` does not parse goes with the row before it in the file (or after, at the top), so
+    a tick reads it and keeps it as a reject; :func:`unplaced_rows` counts the rows no tick can
+    hold (a file without one parseable ``ts``, a table's rows without ``ts``)."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     if url == "demo":
         return demo.sales(DEMO_SERIES, start, end)
@@ -38,9 +40,15 @@ def read_sales(url: str, start: pd.Timestamp, end: pd.Timestamp, warehouse: Back
     raise ValueError(f"SALES_URL must be demo, a .csv or .parquet file, or warehouse:schema.table, got {url!r}")
 
 
-def unplaced_rows(url: str) -> int:
-    """File rows whose ``ts`` does not parse, so no tick can hold them (reported, not silently lost)."""
-    return int(_file_rows(url, os.stat(url).st_mtime_ns)[1].isna().sum()) if _is_file(url) else 0
+def unplaced_rows(url: str, warehouse: Backend | None = None) -> int:
+    """Source rows no tick can hold (reported, not silently lost)."""
+    if _is_file(url):
+        return int(_file_rows(url, os.stat(url).st_mtime_ns)[1].isna().sum())
+    if url.startswith("warehouse:"):
+        schema, _, table = url[len("warehouse:"):].partition(".")
+        spec = TableSpec(schema, table, (Column("rows", "BIGINT"),), (), ())
+        return int(warehouse.query(spec, f"SELECT count(*) AS rows FROM {schema}.{table} WHERE ts IS NULL", [], over=[spec])["rows"].iat[0])
+    return 0
 
 
 def _is_file(url: str) -> bool:
@@ -49,6 +57,8 @@ def _is_file(url: str) -> bool:
 
 @functools.lru_cache(maxsize=1)  # a run's ticks read the same file: parse it once (until it changes)
 def _file_rows(path: str, mtime_ns: int) -> tuple[pd.DataFrame, pd.Series]:
+    """The file's rows and the time that places each in a tick (an unparseable ``ts`` takes its neighbour's)."""
     frame = pd.read_csv(path, dtype=str) if path.endswith(".csv") else pd.read_parquet(path)
     frame = frame.reindex(columns=COLUMNS)
-    return frame, pd.to_datetime(frame["ts"], errors="coerce", utc=True).dt.tz_localize(None)
+    ts = pd.to_datetime(frame["ts"], errors="coerce", utc=True).dt.tz_localize(None)
+    return frame, ts.ffill().bfill()

@@ -81,16 +81,19 @@ def test_replaying_a_tick_reproduces_it_and_the_clustered_log_is_append_only(mor
 
 def test_bad_sales_rows_are_kept_with_their_reason(tmp_path, duck_url):
     rows = demo.sales(3, DAY, DAY + TICK)
-    bad = pd.DataFrame({"store_id": ["store-0000", "store-0000", "store-0000", None],
-                        "sku": ["sku-000", "sku-001", "sku-002", "sku-009"],
-                        "ts": [str(DAY), str(DAY + pd.Timedelta(minutes=2)), str(DAY + pd.Timedelta(minutes=5)), str(DAY)],
-                        "units": [4, 1, -2, 1]})
+    bad = pd.DataFrame({"store_id": ["store-0000", "store-0000", "store-0000", None, "store-0000"],
+                        "sku": ["sku-000", "sku-001", "sku-002", "sku-009", "sku-003"],
+                        "ts": [str(DAY), str(DAY + pd.Timedelta(minutes=2)), str(DAY + pd.Timedelta(minutes=5)), str(DAY),
+                               "yesterday-ish"],
+                        "units": [4, 1, -2, 1, 2]})
     path = tmp_path / "sales.csv"
     pd.concat([rows.astype({"ts": str}), bad], ignore_index=True).to_csv(path, index=False)
     result = run_ticks(duck_url, 1, 1, sales=str(path), assets=[sales_timeseries_data])
     assert result.success and all(checks(result).values())
     rejects = backend_for(duck_url).read(SALES_TIMESERIES_REJECTS)
-    assert sorted(rejects["reason"]) == ["duplicate_bucket", "missing_field", "negative_units", "unaligned_bucket"]
+    # The row whose ts does not parse goes with the row before it in the file, into its tick.
+    assert sorted(rejects["reason"]) == ["duplicate_bucket", "missing_field", "negative_units", "unaligned_bucket", "unparseable_value"]
+    assert rejects.loc[rejects["reason"] == "unparseable_value", "ts"].tolist() == ["yesterday-ish"]
 
 
 def test_the_day_map_and_summary(tmp_path):
