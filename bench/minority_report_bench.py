@@ -75,7 +75,8 @@ def setup(n: int, path: str) -> dict:
         rows.append(detect_tick(keys, actual[:, span], expected[:, span], start, end, before, TICK_BUCKETS).assign(written_at=end))
     previous = pd.concat(rows, ignore_index=True)
     with open(path, "wb") as f:
-        pickle.dump({"keys": keys, "actual": actual, "expected": expected, "previous": previous}, f, protocol=5)
+        pickle.dump({"keys": keys, "actual": actual, "expected": expected, "previous": previous,
+                     "prices": demo.day_prices(n, day), "regular": demo.regular_prices(n)}, f, protocol=5)
     return {"baseline_s": baseline_s, "peak_rss_mb": peak_rss_mb(), "previous_rows": len(previous)}
 
 
@@ -106,7 +107,7 @@ def ours_tick(n: int, path: str) -> dict:
     from minority_report_assets import demo
     from minority_report_assets.features import feature_vector
     from minority_report_assets.library import load_spec
-    from minority_report_assets.matching import Matcher
+    from minority_report_assets.matching import Matcher, MatchWindow, price_cut_seen
     from minority_report_assets.reports import detect_tick
     from minority_report_assets.sales import validate_sales
 
@@ -115,10 +116,11 @@ def ours_tick(n: int, path: str) -> dict:
     t0 = time.perf_counter()
     buckets, rejects = validate_sales(demo.sales(n, end - demo.BUCKET * TICK_BUCKETS, end))
     index = pd.MultiIndex.from_frame(keys)
-    actual, expected = s["actual"][:, span].copy(), s["expected"][:, span]
-    actual[:, -TICK_BUCKETS:] = 0.0  # the tick's buckets come from its validated rows, as load_window places them
+    actual, expected, prices = s["actual"][:, span].copy(), s["expected"][:, span], s["prices"][:, span].copy()
+    actual[:, -TICK_BUCKETS:], prices[:, -TICK_BUCKETS:] = 0.0, np.nan  # the tick's buckets come from its validated rows
     where = index.get_indexer(pd.MultiIndex.from_frame(buckets[["store_id", "sku"]]))
-    actual[where, ((buckets["ts"] - start) / demo.BUCKET).astype(int).to_numpy()] = buckets["units"].to_numpy()
+    slot = ((buckets["ts"] - start) / demo.BUCKET).astype(int).to_numpy()
+    actual[where, slot], prices[where, slot] = buckets["units"].to_numpy(), buckets["price"].to_numpy(dtype=np.float64, na_value=np.nan)
     t1 = time.perf_counter()
     rows = detect_tick(keys, actual, expected, start, end, previous, TICK_BUCKETS)
     t2 = time.perf_counter()
@@ -126,12 +128,13 @@ def ours_tick(n: int, path: str) -> dict:
     spans = []
     for r in rows.itertuples():
         series, first = row_of.loc[(r.store_id, r.sku)], max(0, int((r.window_start - start) / demo.BUCKET))
-        spans.append((actual[series, first:], expected[series, first:]))
-    vectors = [feature_vector(*sp).astype(np.float32) for sp in spans]
+        spans.append(MatchWindow(actual[series], expected[series], first, price_cut_seen(prices[series, first:], s["regular"][series])))
+    vectors = [feature_vector(w.actual[w.start:], w.expected[w.start:]).astype(np.float32) for w in spans]
     t3 = time.perf_counter()
     matches = Matcher(load_spec()).match(spans)
     t4 = time.perf_counter()
-    assert np.array_equal(actual, s["actual"][:, span]) and len(vectors) == len(rows)
+    assert np.array_equal(actual, s["actual"][:, span]) and np.array_equal(prices, s["prices"][:, span], equal_nan=True)
+    assert len(vectors) == len(rows)
     return result({"ingest+validate": t1 - t0, "detect": t2 - t1, "features": t3 - t2, "match": t4 - t3},
                   rows.to_dict("records"), matches, len(buckets), len(rejects), rss_setup)
 
@@ -193,7 +196,7 @@ def loop_tick(n: int, path: str) -> dict:
     from minority_report_assets.detection import DetectionParams
     from minority_report_assets.features import feature_vector
     from minority_report_assets.library import load_spec
-    from minority_report_assets.matching import match_window
+    from minority_report_assets.matching import match_window, price_cut_seen
     from minority_report_assets.reports import report_id
 
     s, end, start, span, previous = load_setup(path)
@@ -201,10 +204,10 @@ def loop_tick(n: int, path: str) -> dict:
     t0 = time.perf_counter()
     raw = demo.sales(n, end - B * TICK_BUCKETS, end)
     row_of = {(st, sk): i for i, (st, sk) in enumerate(zip(keys["store_id"], keys["sku"]))}
-    tick_units, seen, rejects = {}, set(), 0
-    for store, sku, ts, units in zip(raw["store_id"], raw["sku"], raw["ts"], raw["units"]):
+    tick_units, tick_prices, seen, rejects = {}, {}, set(), 0
+    for store, sku, ts, units, price in zip(raw["store_id"], raw["sku"], raw["ts"], raw["units"], raw["price"]):
         try:
-            ts, units = pd.Timestamp(ts), float(units)
+            ts, units, price = pd.Timestamp(ts), float(units), float(price)
         except (TypeError, ValueError):
             ts = units = None
         key = (store, sku, ts)
@@ -215,6 +218,7 @@ def loop_tick(n: int, path: str) -> dict:
         seen.add(key)
         if (store, sku) in row_of:
             tick_units[(row_of[(store, sku)], int((ts - start) / B))] = units
+            tick_prices[(row_of[(store, sku)], int((ts - start) / B))] = price
     t1 = time.perf_counter()
     carried = {}
     for r in previous.to_dict("records"):  # the latest earlier row per store/SKU
@@ -223,9 +227,9 @@ def loop_tick(n: int, path: str) -> dict:
             carried[k] = r
     rows, windows, width = [], [], span.stop - span.start
     for i in range(n):
-        a, e = s["actual"][i, span].tolist(), s["expected"][i, span].tolist()
+        a, e, prices = s["actual"][i, span].tolist(), s["expected"][i, span].tolist(), s["prices"][i, span].tolist()
         for b in range(width - TICK_BUCKETS, width):
-            a[b] = tick_units.get((i, b), 0.0)
+            a[b], prices[b] = tick_units.get((i, b), 0.0), tick_prices.get((i, b), math.nan)
         for ev in loop_events(a, e, p):
             if (width - 1) - ev["end"] >= p.close_after + TICK_BUCKETS:
                 continue
@@ -241,12 +245,12 @@ def loop_tick(n: int, path: str) -> dict:
             rows.append({"report_id": rid, "version": version, "store_id": store, "sku": sku, "window_start": window_start,
                          "window_end": start + (ev["end"] + 1) * B, "report_status": status})
             first = max(0, int((window_start - start) / B))
-            windows.append((np.array(a[first:]), np.array(e[first:])))
+            windows.append((np.array(a), np.array(e), first, price_cut_seen(np.array(prices[first:]), s["regular"][i])))
     t2 = time.perf_counter()
-    vectors = [feature_vector(*w).astype(np.float32) for w in windows]
+    vectors = [feature_vector(a[first:], e[first:]).astype(np.float32) for a, e, first, _ in windows]
     t3 = time.perf_counter()
     spec = load_spec()
-    matches = [match_window(*w, spec) for w in windows]
+    matches = [match_window(a, e, spec, start=first, price_cut=cut) for a, e, first, cut in windows]
     t4 = time.perf_counter()
     assert len(vectors) == len(rows)
     return result({"ingest+validate": t1 - t0, "detect": t2 - t1, "features": t3 - t2, "match": t4 - t3},

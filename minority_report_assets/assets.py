@@ -11,6 +11,7 @@ import base64
 import functools
 import hashlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import dagster as dg
 import numpy as np
@@ -18,11 +19,13 @@ import pandas as pd
 from pydantic import Field
 
 from minority_report_assets import library as lib
-from minority_report_assets.baseline import BaselineParams, expected_day, history_matrix, stack_days
+from minority_report_assets.baseline import (
+    BaselineParams, daily_price, expected_day, history_matrix, regular_prices, stack_days,
+)
 from minority_report_assets.detection import DetectionParams
 from minority_report_assets.features import feature_vector
 from minority_report_assets.map import MapPlacer, fit_map, scatter_png
-from minority_report_assets.matching import Matcher
+from minority_report_assets.matching import Matcher, MatchWindow, price_cut_seen
 from minority_report_assets.partitions import (
     PREVIOUS_TICK, START, TICK, daily_partitions, days_of, tick_ends, tick_partitions,
 )
@@ -85,9 +88,9 @@ class BaselineConfig(dg.Config, BaselineParams):
 def sales_timeseries_data(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sales_source: SalesSource):
     backend = warehouse.backend()
     outcomes, report, rejects_report = [], RunReport(), RunReport()
-    unplaced = unplaced_rows(sales_source.url)
+    unplaced = unplaced_rows(sales_source.url, backend)
     if unplaced:
-        context.log.warning(f"{unplaced} source rows have no parseable ts and belong to no tick")
+        context.log.warning(f"{unplaced} source rows have no ts to place them in a tick")
     try:
         with backend.session():
             for end in tick_ends(context):
@@ -128,15 +131,18 @@ def sales_baseline(context: dg.AssetExecutionContext, config: BaselineConfig, wa
     try:
         for day in days_of(context):
             history_days = list(pd.date_range(day - pd.Timedelta(days=params.history_days), day - pd.Timedelta(days=1), freq="D"))
-            per_day = []
+            per_day, prices = [], []
             for d in history_days:  # one day at a time: 28 days of 10,000 series are 80M rows
                 buckets, _ = validate_sales(sales_source.read(d, d + pd.Timedelta(days=1), backend))
                 day_keys = buckets[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
                 per_day.append((day_keys, history_matrix(buckets, day_keys, [d])[:, 0, :]))
+                prices.append(daily_price(buckets))
             keys, history = stack_days(per_day)
             expected = expected_day(history, np.array([d.day_of_week for d in history_days]), day.day_of_week, params)
-            frame = keys.assign(day=day, expected=list(expected.astype(np.float32)), history_days=len(history_days))
-            input_hash = frames_hash(hashlib.sha256(np.ascontiguousarray(history).tobytes()).hexdigest(), canonical_json(params.model_dump()),
+            regular = regular_prices(prices, keys)
+            frame = keys.assign(day=day, expected=list(expected.astype(np.float32)), regular_price=regular, history_days=len(history_days))
+            input_hash = frames_hash(hashlib.sha256(np.ascontiguousarray(history).tobytes()).hexdigest(),
+                                     hashlib.sha256(regular.tobytes()).hexdigest(), canonical_json(params.model_dump()),
                                      hashlib.sha256("|".join(keys["store_id"] + "/" + keys["sku"]).encode()).hexdigest())
             write, outcome = prepare(BASELINE_KEY, SALES_BASELINE, {"day": day}, frame, input_hash)
             day_outcomes = [outcome] + ([replay_check(BASELINE_KEY, write, written(backend, SALES_BASELINE, {"day": day}))] if write else [])
@@ -174,24 +180,38 @@ def cluster_library(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                               metadata={"detail": outcome.detail})
 
 
+class Tick(NamedTuple):
+    """One tick's lookback: units, expected units and prices per series and bucket."""
+
+    actual: np.ndarray
+    expected: np.ndarray
+    prices: np.ndarray  # NaN where nothing sold or no price came
+    start: pd.Timestamp  # the first bucket
+    inputs: str          # a hash of the partitions it was read from
+
+
 @dataclass
 class SalesWindow:
-    """Actual and expected units of every series over a run's ticks and their lookback, read once
-    (a backfilled day of ticks slides over it instead of reading its lookback 96 times)."""
+    """Actual and expected units (and prices) of every series over a run's ticks and their
+    lookback, read once (a backfilled day of ticks slides over it instead of reading its lookback
+    96 times)."""
 
     keys: pd.DataFrame           # store_id, sku per row
     start: pd.Timestamp          # the first bucket
     actual: np.ndarray           # (series, buckets)
     expected: np.ndarray
+    prices: np.ndarray
+    regular_prices: np.ndarray   # per series, from the latest baseline (NaN: none seen)
     sales_hashes: dict[str, str]  # content hash per sales tick partition key
     baseline_hashes: list[str]
 
-    def tick(self, end: pd.Timestamp, lookback: int) -> tuple[np.ndarray, np.ndarray, pd.Timestamp, str]:
-        """The lookback before ``end``: actual, expected, where it starts, and a hash of its inputs."""
+    def tick(self, end: pd.Timestamp, lookback: int) -> Tick:
+        """The lookback before ``end``."""
         start = max(end - lookback * BUCKET, self.start)
         i, j = int((start - self.start) / BUCKET), int((end - self.start) / BUCKET)
         ticks = [partition_key({"written_at": t}) for t in pd.date_range(start + TICK, end, freq=TICK)]
-        return self.actual[:, i:j], self.expected[:, i:j], start, frames_hash(*(self.sales_hashes[k] for k in ticks), *self.baseline_hashes)
+        return Tick(self.actual[:, i:j], self.expected[:, i:j], self.prices[:, i:j], start,
+                    frames_hash(*(self.sales_hashes[k] for k in ticks), *self.baseline_hashes))
 
 
 def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> SalesWindow:
@@ -208,19 +228,22 @@ def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> Sa
     keys = baseline[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
     index = pd.MultiIndex.from_frame(keys)
     expected = np.full((len(keys), len(days) * 288), 0.05)
+    regular = np.full(len(keys), np.nan)
     for i, day in enumerate(days):
         rows = baseline[baseline["day"] == day]
         where = index.get_indexer(pd.MultiIndex.from_frame(rows[["store_id", "sku"]]))
         expected[where, i * 288:(i + 1) * 288] = np.stack(rows["expected"].to_numpy())
+        regular[where] = rows["regular_price"].to_numpy(dtype=np.float64)
     offset, n_buckets = int((start - days[0]) / BUCKET), int((end - start) / BUCKET)
     expected = np.maximum(expected[:, offset:offset + n_buckets], 0.05)
     sales = backend.read(SALES_TIMESERIES_DATA, between=("written_at", start + TICK, end + pd.Timedelta(seconds=1)))
-    actual = np.zeros((len(keys), n_buckets))
+    actual, prices = np.zeros((len(keys), n_buckets)), np.full((len(keys), n_buckets), np.nan)
     where = index.get_indexer(pd.MultiIndex.from_frame(sales[["store_id", "sku"]]))
     slot = ((sales["ts"] - start) / BUCKET).astype(int).to_numpy()
     ok = (where >= 0) & (slot >= 0) & (slot < n_buckets)
     actual[where[ok], slot[ok]] = sales["units"].to_numpy()[ok]
-    return SalesWindow(keys, start, actual, expected, sales_hashes, baseline_hashes)
+    prices[where[ok], slot[ok]] = sales["price"].to_numpy(dtype=np.float64, na_value=np.nan)[ok]
+    return SalesWindow(keys, start, actual, expected, prices, regular, sales_hashes, baseline_hashes)
 
 
 @dg.asset(
@@ -242,11 +265,11 @@ def minority_reports_detected_log(context: dg.AssetExecutionContext, config: Tic
             for end in ends:
                 before = require_partitions(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end - TICK}],
                                  f"The tick ending {end}") if end - TICK > START_TS else []
-                actual, expected, start, inputs = window.tick(end, config.lookback_buckets)
-                previous = backend.read(MINORITY_REPORTS_DETECTED_LOG, between=("written_at", start, end))
-                rows = detect_tick(window.keys, actual, expected, start, end, previous, int(TICK / BUCKET), params)
+                tick = window.tick(end, config.lookback_buckets)
+                previous = backend.read(MINORITY_REPORTS_DETECTED_LOG, between=("written_at", tick.start, end))
+                rows = detect_tick(window.keys, tick.actual, tick.expected, tick.start, end, previous, int(TICK / BUCKET), params)
                 rows = rows.assign(written_at=end, run_id=config.run_id)
-                input_hash = frames_hash(inputs, *before, canonical_json(config.model_dump()))
+                input_hash = frames_hash(tick.inputs, *before, canonical_json(config.model_dump()))
                 write, outcome = prepare(MRDL_KEY, MINORITY_REPORTS_DETECTED_LOG, {"written_at": end}, rows, input_hash)
                 tick_outcomes = [outcome] + ([replay_check(MRDL_KEY, write, written(backend, MINORITY_REPORTS_DETECTED_LOG, {"written_at": end}))]
                                              if write else [])
@@ -308,13 +331,14 @@ def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: Ti
             for end in ends:
                 mrdl_hash = require_partitions(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end}], f"The tick ending {end}")
                 detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, where={"written_at": end})
-                actual, expected, start, inputs = window.tick(end, config.lookback_buckets)
+                tick = window.tick(end, config.lookback_buckets)
                 spans = []
                 for r in detected.itertuples():
                     series = row_of.loc[(r.store_id, r.sku)]
-                    first = max(0, int((r.window_start - start) / BUCKET))
-                    spans.append((actual[series, first:], expected[series, first:]))
-                vectors = [feature_vector(*span).astype(np.float32) for span in spans]
+                    first = max(0, int((r.window_start - tick.start) / BUCKET))  # the lookback before it is context
+                    spans.append(MatchWindow(tick.actual[series], tick.expected[series], first,
+                                             price_cut_seen(tick.prices[series, first:], window.regular_prices[series])))
+                vectors = [feature_vector(w.actual[w.start:], w.expected[w.start:]).astype(np.float32) for w in spans]
                 matches = matcher.match(spans)
                 day = map_day(end)
                 if day not in placers:  # one map (and its affinities) per day, not per tick
@@ -325,7 +349,7 @@ def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: Ti
                                                                                                "cluster_match_confidence"])], axis=1)
                 rows = rows.assign(feature_vector=vectors, tsne_x=coords[:, 0], tsne_y=coords[:, 1],
                                    library_version=spec["version"], run_id=config.run_id)
-                input_hash = frames_hash(*mrdl_hash, inputs, canonical_json(spec), canonical_json(config.model_dump()))
+                input_hash = frames_hash(*mrdl_hash, tick.inputs, canonical_json(spec), canonical_json(config.model_dump()))
                 part = {"written_at": end}
                 write, outcome = prepare(MRCL_KEY, MINORITY_REPORTS_CLUSTERED_LOG, part, rows, input_hash)
                 before = written(backend, MINORITY_REPORTS_CLUSTERED_LOG, part)

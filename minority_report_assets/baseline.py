@@ -13,6 +13,8 @@ promotion or stockout on a few days does not move the level, and ordinary days a
 weekday, over the median daily total of all history days (1 when the history has no such day);
 each history day is divided by its own weekday's factor before it joins the level.
 Both are robust statistics, so anomalies in the history are shrugged off rather than learned.
+A series' regular price is the median over the history days of each day's median selling
+price, so a promotion's cut prices on a few days do not move it.
 """
 
 from __future__ import annotations
@@ -87,3 +89,18 @@ def stack_days(days: list[tuple[pd.DataFrame, np.ndarray]]) -> tuple[pd.DataFram
     for i, (day_keys, units) in enumerate(days):
         out[index.get_indexer(pd.MultiIndex.from_frame(day_keys)), i, :] = units
     return keys, out
+
+
+def daily_price(buckets: pd.DataFrame) -> pd.Series:
+    """One day's median selling price per ``(store_id, sku)`` (series without a price left out)."""
+    return buckets.dropna(subset=["price"]).groupby(["store_id", "sku"])["price"].median()
+
+
+def regular_prices(daily: list[pd.Series], keys: pd.DataFrame) -> np.ndarray:
+    """Regular price per row of ``keys`` (NaN where no price was ever seen): the median of the
+    history days' :func:`daily_price`."""
+    daily = [d for d in daily if not d.empty]
+    if not daily:
+        return np.full(len(keys), np.nan)
+    regular = pd.concat(daily).groupby(level=[0, 1]).median()
+    return regular.reindex(pd.MultiIndex.from_frame(keys[["store_id", "sku"]])).to_numpy(dtype=np.float64)

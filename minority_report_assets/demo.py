@@ -5,7 +5,8 @@ and a weekend lift; units per 5-minute bucket are Poisson around that. Every val
 a generator seeded by (series, day), so any window can be produced alone and always the same.
 Anomalies of every library shape (and one shape outside it) are planted into chosen series on
 the demo days, at varied magnitude and duration; a few are planted into the history too, which
-the baseline must shrug off.
+the baseline must shrug off. Each series sells at its regular price; a promotion cuts it (by
+10-35%) while it runs. A bucket without sales has no price.
 """
 
 from __future__ import annotations
@@ -85,6 +86,29 @@ def planted(n_series: int, day: pd.Timestamp, seed: int = 0, share: float | None
     return out
 
 
+def regular_prices(n_series: int, seed: int = 0) -> np.ndarray:
+    """Each series' shelf price."""
+    return np.round(np.random.default_rng(_seed("prices", seed)).lognormal(np.log(3.5), 0.6, n_series), 2)
+
+
+def price_cut(event: Planted, seed: int = 0) -> float:
+    """The share a planted promotion takes off the price (0 for every other anomaly)."""
+    if event.shape != "promotion":
+        return 0.0
+    return float(np.random.default_rng(_seed("cut", seed, event.series, event.start)).uniform(0.10, 0.35))
+
+
+def day_prices(n_series: int, day: pd.Timestamp, seed: int = 0) -> np.ndarray:
+    """Price per series and bucket of a day, ``(n_series, 288)``; NaN where nothing sold."""
+    day = pd.Timestamp(day).normalize()
+    units, events = _day_units(n_series, day, seed)
+    prices = np.repeat(regular_prices(n_series, seed)[:, None], BUCKETS_PER_DAY, axis=1)
+    for e in events:
+        first = int((e.start - day) / BUCKET)
+        prices[e.series, first:first + e.buckets] = np.round(prices[e.series, first] * (1 - price_cut(e, seed)), 2)
+    return np.where(units > 0, prices, np.nan)
+
+
 def day_units(n_series: int, day: pd.Timestamp, seed: int = 0) -> tuple[np.ndarray, list[Planted]]:
     """Units per series and bucket of a day, ``(n_series, 288)`` float, and what was planted."""
     units, events = _day_units(n_series, pd.Timestamp(day).normalize(), seed)
@@ -105,7 +129,7 @@ def _day_units(n_series: int, day: pd.Timestamp, seed: int) -> tuple[np.ndarray,
 
 
 def sales(n_series: int, start: pd.Timestamp, end: pd.Timestamp, seed: int = 0) -> pd.DataFrame:
-    """Rows ``store_id, sku, ts, units`` for buckets with ``start <= ts < end``."""
+    """Rows ``store_id, sku, ts, units, price`` for buckets with ``start <= ts < end``."""
     keys = series_keys(n_series)
     frames = []
     for day in pd.date_range(pd.Timestamp(start).normalize(), (pd.Timestamp(end) - BUCKET).normalize(), freq="D"):
@@ -118,5 +142,6 @@ def sales(n_series: int, start: pd.Timestamp, end: pd.Timestamp, seed: int = 0) 
             "sku": np.repeat(keys["sku"].to_numpy(), block.shape[1]),
             "ts": np.tile(ts[keep], n_series),
             "units": block.ravel(),
+            "price": day_prices(n_series, day, seed)[:, keep].ravel(),
         }))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["store_id", "sku", "ts", "units"])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["store_id", "sku", "ts", "units", "price"])

@@ -1,8 +1,10 @@
 """The cluster library: named anomaly patterns from a checked-in spec (pure).
 
 ``library_spec.json`` names each pattern: a shape of :mod:`minority_report_assets.shapes`, its
-cause, and the durations and magnitudes it comes in (the matcher's grid; the demo plants from
-the same ranges). A pattern's centroid, for the 2-D map, is the mean feature vector of its
+cause, the durations and magnitudes it comes in (the matcher's grid; the demo plants from the
+same ranges) and, where it is not ``price_cut_otherwise``, the chance that it comes with a price
+cut. ``grid_onsets`` are where, around a report's ``window_start``, the matcher lets a pattern
+begin. A pattern's centroid, for the 2-D map, is the mean feature vector of its
 noiseless curve from onset to an hour after it ends; the library is versioned by the spec's
 ``version``.
 """

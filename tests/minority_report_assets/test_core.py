@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 
 from minority_report_assets import demo
-from minority_report_assets.baseline import expected_day, history_matrix
+from minority_report_assets.baseline import daily_price, expected_day, history_matrix, regular_prices
 from minority_report_assets.detection import DetectionParams, find_events, merge_events
 from minority_report_assets.features import NAMES, feature_vector
 from minority_report_assets.library import library_clusters, load_spec
-from minority_report_assets.matching import match_window
+from minority_report_assets.matching import Matcher, MatchWindow, match_window, price_cut_seen
 
 N = 1000
 PARAMS = DetectionParams()
@@ -91,30 +91,80 @@ def test_library_centroids_are_far_enough_apart():
     assert (similarity[~np.eye(len(centroids), dtype=bool)] < 0.9).all()
 
 
-def test_reports_match_their_planted_pattern_and_an_unknown_shape_is_unknown(day):
+def matches_at(day, age: str) -> list[tuple[str, dict]]:
+    """(planted shape, match) per detected planted anomaly, seen as the MRCL sees it: its window
+    with the 12-hour lookback before as context, and what its prices show. ``age``: ``1h`` an hour
+    after its report first appeared (the tick after detection), ``end`` an hour after it ended."""
     expected, units, planted = day
-    spec = load_spec()
-    names = {c["shape"]: c["name"] for c in spec["clusters"]}
-    right = total = unknown = outside = 0
+    prices, regular = demo.day_prices(N, demo.DEMO_DAY), demo.regular_prices(N)
+    matcher, out = Matcher(load_spec()), []
     for p in planted:
         first = int((p.start - demo.DEMO_DAY) / demo.BUCKET)
-        stop = min(first + p.buckets + 12, 288)  # an hour after the pattern ended
-        reports = reports_for(units, expected, p.series, stop)
+        end_stop = min(first + p.buckets + 12, 288)
+        reports = reports_for(units, expected, p.series, end_stop)
         reports = reports[(reports["end"] >= first) & (reports["start"] <= first + p.buckets)]
         if reports.empty:
             continue
+        opened = (int(reports["detected_at"].iloc[-1]) // 3 + 1) * 3  # the 15-minute tick that first shows it
+        stop = min(opened + 12, 288) if age == "1h" else end_stop
+        reports = reports_for(units, expected, p.series, stop)
         start = int(reports["start"].iloc[-1])
-        found = match_window(units[p.series, start:stop], expected[p.series, start:stop], spec)
-        if p.shape in names:
-            total += 1
-            right += found["cluster_name"] == names[p.shape]
-        else:
-            outside += 1
-            unknown += found["cluster_name"] == "unknown"
-    # Measured: 0.89-0.91 an hour after the pattern ends, 0.75 an hour after it opens (the
-    # issue asks 0.9 from then on: not met yet, see the issue note). This guards what holds.
-    assert right / total >= 0.85, f"{right}/{total}"
-    assert unknown / outside >= 0.9, f"{unknown}/{outside}"
+        lookback = max(0, stop - 144)
+        window = MatchWindow(units[p.series, lookback:stop], expected[p.series, lookback:stop], start - lookback,
+                             price_cut_seen(prices[p.series, start:stop], regular[p.series]))
+        out.append((p.shape, matcher.match([window])[0]))
+    return out
+
+
+@pytest.mark.parametrize("age, right_share", [("1h", 0.90), ("end", 0.95)])
+def test_reports_match_their_planted_pattern_once_an_hour_old(day, age, right_share):
+    names = {c["shape"]: c["name"] for c in load_spec()["clusters"]}
+    found = [(names[shape], m["cluster_name"]) for shape, m in matches_at(day, age) if shape in names]
+    right = sum(truth == got for truth, got in found)
+    # Measured on these 1,000 series: 0.927 an hour after opening, 0.974 an hour after the end.
+    assert right / len(found) >= right_share, f"{right}/{len(found)}"
+
+
+def test_a_shape_outside_the_library_comes_out_unknown(day):
+    outside = [m["cluster_name"] for shape, m in matches_at(day, "end") if shape == "oscillation"]
+    assert len(outside) >= 20 and outside.count("unknown") / len(outside) >= 0.9, outside
+
+
+def test_confidence_is_calibrated(day):
+    names = {c["shape"]: c["name"] for c in load_spec()["clusters"]}
+    seen = [(m["cluster_match_confidence"], names[shape] == m["cluster_name"])
+            for age in ("1h", "end") for shape, m in matches_at(day, age) if shape in names]
+    sure = [ok for confidence, ok in seen if confidence >= 0.9]
+    unsure = [ok for confidence, ok in seen if confidence < 0.8]
+    assert len(sure) > len(seen) / 2 and np.mean(sure) >= 0.95, "confident matches are right"
+    assert np.mean(unsure) < np.mean(sure) - 0.1, "unconfident matches are wrong more often"
+
+
+def test_a_price_cut_is_evidence_for_a_promotion():
+    rng = np.random.default_rng(5)
+    expected = np.full(84, 5.0)
+    uplift = np.r_[np.zeros(24), np.clip(np.minimum(np.arange(60) + 0.5, 100 - np.arange(60)) / 4, 0, 1) * 1.5]
+    actual = rng.poisson(expected * (1 + uplift)).astype(float)
+    spec = load_spec()
+    seen = {cut: match_window(actual, expected, spec, start=24, price_cut=cut) for cut in (True, None, False)}
+    assert seen[True]["cluster_name"] == "promotion"
+    promotion = {cut: m["cluster_match_confidence"] if m["cluster_name"] == "promotion" else 0.0 for cut, m in seen.items()}
+    assert promotion[True] > promotion[None] > promotion[False]
+
+
+def test_a_price_cut_is_seen_only_when_most_priced_buckets_are_cut():
+    regular = 4.0
+    assert price_cut_seen(np.array([3.0, np.nan, 3.1, 4.0]), regular) is True
+    assert price_cut_seen(np.array([4.0, 3.0, 4.0, np.nan]), regular) is False
+    assert price_cut_seen(np.array([np.nan, np.nan]), regular) is None
+    assert price_cut_seen(np.array([3.0]), float("nan")) is None
+
+
+def test_the_regular_price_ignores_a_promotion_in_the_history():
+    keys = pd.DataFrame({"store_id": ["s", "s"], "sku": ["a", "b"]})
+    days = [pd.DataFrame({"store_id": "s", "sku": "a", "price": [2.0, 2.0, 2.1]}) for _ in range(5)]
+    days[2] = pd.DataFrame({"store_id": "s", "sku": "a", "price": [1.5, 1.5, 1.5]})  # a promotion day
+    assert np.allclose(regular_prices([daily_price(d) for d in days], keys), [2.0, np.nan], equal_nan=True)
 
 
 def test_sales_read_from_a_warehouse_table(tmp_path):
