@@ -10,6 +10,7 @@ Ticks run in order: a tick refuses to run before the tick it continues exists.
 import base64
 import functools
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -32,7 +33,7 @@ from minority_report_assets.partitions import (
 from minority_report_assets.reports import BUCKET, detect_tick
 from minority_report_assets.resources import SalesSource
 from minority_report_assets.sales import validate_sales
-from minority_report_assets.sources import unplaced_rows
+from minority_report_assets.sources import read_labels, unplaced_rows
 from minority_report_assets.tables import (
     CLUSTER_LIBRARY, MINORITY_REPORT_ATTRIBUTION_SUMMARY, MINORITY_REPORT_MAP, MINORITY_REPORTS_CLUSTERED_LOG,
     MINORITY_REPORTS_DETECTED_LOG, SALES_BASELINE, SALES_TIMESERIES_DATA, SALES_TIMESERIES_REJECTS,
@@ -155,11 +156,49 @@ def sales_baseline(context: dg.AssetExecutionContext, config: BaselineConfig, wa
     yield from check_results(outcomes)
 
 
+class LibraryConfig(dg.Config):
+    """Where a refit of the library learns from (empty: the checked-in spec as it is)."""
+
+    labels: str = Field("", description="Labelled history: a .csv / .parquet file or warehouse:schema.table of report_id, "
+                                        "cluster_name. Each pattern with enough labelled reports gets their durations and magnitudes.")
+    min_labels: int = Field(20, description="Labelled reports a pattern needs before its ranges are refit.")
+
+
+def labelled_reports(backend: Backend, labels: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Each label's report as the library refit reads it (``cluster_name, duration_buckets, uplift``
+    from the report's latest detected-log row), and the labels left out by reason."""
+    log = backend.read(MINORITY_REPORTS_DETECTED_LOG, columns=["report_id", "version", "window_start", "window_end",
+                                                               "baseline_sales_total", "attributed_sales_total"])
+    latest = log.sort_values(["report_id", "version"]).groupby("report_id").tail(1).set_index("report_id")
+    names = {e["name"] for e in spec["clusters"]}
+    reasons = pd.Series("", index=labels.index)
+    reasons[labels.duplicated("report_id", keep=False)] = "conflicting_or_repeated"
+    reasons[(reasons == "") & ~labels["cluster_name"].isin(names)] = "unknown_pattern"
+    reasons[(reasons == "") & ~labels["report_id"].isin(latest.index)] = "unknown_report"
+    kept = labels[reasons == ""]
+    rows = latest.loc[kept["report_id"]]
+    out = pd.DataFrame({
+        "cluster_name": kept["cluster_name"].to_numpy(),
+        "duration_buckets": ((rows["window_end"] - rows["window_start"]) / BUCKET).to_numpy(dtype=np.int64),
+        "uplift": (rows["attributed_sales_total"] / rows["baseline_sales_total"].clip(lower=1e-9) - 1).round(6).to_numpy(),
+    })
+    left_out = reasons[reasons != ""].value_counts().sort_index()
+    return out, {str(k): int(v) for k, v in left_out.items()}
+
+
 @dg.asset(key=LIBRARY_KEY, group_name=GROUP, kinds={"python", "table"},
-          description="The named anomaly patterns (versioned by the checked-in spec) with their centroids.",
+          description="The named anomaly patterns (versioned: the checked-in spec, or its refit from labelled reports of "
+                      "the detected log) with their centroids; the clustered log matches against the version materialized here.",
           check_specs=[spec_for("centroids_apart", LIBRARY_KEY, "No two centroids are more similar than 0.9 (cosine).")])
-def cluster_library(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    spec = lib.load_spec()
+def cluster_library(context: dg.AssetExecutionContext, config: LibraryConfig, warehouse: WarehouseResource):
+    backend = warehouse.backend()
+    spec, metadata = lib.load_spec(), {}
+    if config.labels:
+        labelled, left_out = labelled_reports(backend, read_labels(config.labels, backend), spec)
+        spec, per_pattern = lib.refit_spec(spec, labelled, config.min_labels)
+        metadata = {"labels_used": len(labelled), "labels_left_out": dg.MetadataValue.json(left_out),
+                    "labels_per_pattern": dg.MetadataValue.json(per_pattern)}
+        context.log.info(f"refit from {len(labelled)} labelled reports {per_pattern}; left out {left_out}")
     clusters = lib.library_clusters(spec)
     entries = {e["cluster_id"]: e for e in spec["clusters"]}
     frame = clusters.assign(library_version=spec["version"],
@@ -171,13 +210,31 @@ def cluster_library(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     outcome = CheckOutcome(LIBRARY_KEY, "centroids_apart", spec["version"], closest < 0.9, f"closest pair of centroids: cosine {closest:.3f}")
     write, schema = prepare(LIBRARY_KEY, CLUSTER_LIBRARY, {}, frame, hashlib.sha256(canonical_json(spec).encode()).hexdigest())
     try:
-        commit(warehouse.backend(), [write] if write else [], [schema, outcome])
+        commit(backend, [write] if write else [], [schema, outcome])
     except BlockingCheckFailed as exc:
         yield from fail_with_results([outcome], exc)
     yield dg.MaterializeResult(metadata={"library_version": spec["version"], "clusters": len(frame),
-                                         "closest_centroids_cosine": round(closest, 4), "content_hash": write.content_hash})
+                                         "closest_centroids_cosine": round(closest, 4), "content_hash": write.content_hash,
+                                         "ranges": dg.MetadataValue.json({e["name"]: {"duration_buckets": e["duration_buckets"],
+                                                                                      "magnitude": e["magnitude"]} for e in spec["clusters"]}),
+                                         **metadata})
     yield dg.AssetCheckResult(asset_key=LIBRARY_KEY, check_name="centroids_apart", passed=outcome.passed,
                               metadata={"detail": outcome.detail})
+
+
+def current_library(backend: Backend, what: str) -> dict:
+    """The library spec as last materialized: the checked-in spec's patterns with the stored
+    version and ranges (a refit's, or the seed's)."""
+    stored = backend.read(CLUSTER_LIBRARY)
+    if stored.empty:
+        raise dg.Failure(f"{what} needs the pattern library: materialize minority_report/cluster_library first")
+    spec = lib.load_spec()
+    by_id = stored.set_index("cluster_id")
+    for entry in spec["clusters"]:
+        row = by_id.loc[entry["cluster_id"]]
+        entry["duration_buckets"], entry["magnitude"] = json.loads(row["duration_buckets"]), json.loads(row["magnitude"])
+    spec["version"] = str(stored["library_version"].iat[0])
+    return spec
 
 
 class Tick(NamedTuple):
@@ -291,19 +348,23 @@ def map_day(end: pd.Timestamp) -> pd.Timestamp | None:
     return None if day < START_TS.normalize() else day
 
 
-def map_placer(backend: Backend, day: pd.Timestamp | None, what: str) -> MapPlacer:
+def map_placer(backend: Backend, day: pd.Timestamp | None, what: str, spec: dict) -> MapPlacer:
     if day is None:
-        base = library_map()
+        base = library_map(spec)
     else:
         require_partitions(backend, MINORITY_REPORT_MAP, [{"day": day}], what)
         base = backend.read(MINORITY_REPORT_MAP, where={"day": day})
     return MapPlacer(np.stack(base["vector"]), base[["x", "y"]].to_numpy())
 
 
-@functools.lru_cache(maxsize=1)
-def library_map() -> pd.DataFrame:
-    """The map of the library's own pattern variants (pure and seeded: computed once per process)."""
-    points = lib.library_points()
+def library_map(spec: dict) -> pd.DataFrame:
+    """The map of the library's own pattern variants (pure and seeded: computed once per process and version)."""
+    return _library_map(canonical_json(spec))
+
+
+@functools.lru_cache(maxsize=2)
+def _library_map(spec_json: str) -> pd.DataFrame:
+    points = lib.library_points(json.loads(spec_json))
     coords = fit_map(np.stack(points["vector"]))
     return points.assign(x=coords[:, 0], y=coords[:, 1])
 
@@ -319,11 +380,11 @@ def library_map() -> pd.DataFrame:
 )
 def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: TickConfig, warehouse: WarehouseResource):
     backend = warehouse.backend()
-    spec = lib.load_spec()
     outcomes, report = [], RunReport()
     try:
         with backend.session():
             ends = tick_ends(context)
+            spec = current_library(backend, f"The ticks from {ends[0]}")
             window = load_window(backend, ends, config.lookback_buckets)
             row_of = pd.Series(np.arange(len(window.keys)), index=pd.MultiIndex.from_frame(window.keys))
             matcher = Matcher(spec, config.min_similarity)
@@ -342,7 +403,7 @@ def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: Ti
                 matches = matcher.match(spans)
                 day = map_day(end)
                 if day not in placers:  # one map (and its affinities) per day, not per tick
-                    placers[day] = map_placer(backend, day, f"The tick ending {end}")
+                    placers[day] = map_placer(backend, day, f"The tick ending {end}", spec)
                 coords = placers[day].place(np.stack(vectors)) if vectors else np.empty((0, 2))
                 rows = detected.drop(columns=["severity_score", "impact_estimate", "baseline_sales_total", "attributed_sales_total"])
                 rows = pd.concat([rows.reset_index(drop=True), pd.DataFrame(matches, columns=["cluster_id", "cluster_name", "similarity_score",
@@ -386,7 +447,7 @@ def minority_report_map(context: dg.AssetExecutionContext, warehouse: WarehouseR
     require_partitions(backend, MINORITY_REPORTS_CLUSTERED_LOG, [{"written_at": t} for t in pd.date_range(day + TICK, day + pd.Timedelta(days=1), freq=TICK)
                                                       if t > START_TS], f"The map of {day.date()}")
     reports = day_reports(backend, day)
-    points = pd.concat([lib.library_points().assign(point_kind="library"),
+    points = pd.concat([lib.library_points(current_library(backend, f"The map of {day.date()}")).assign(point_kind="library"),
                         pd.DataFrame({"point_id": reports["report_id"], "cluster_name": reports["cluster_name"],
                                       "vector": reports["feature_vector"], "point_kind": "report"})], ignore_index=True)
     coords = fit_map(np.stack(points["vector"]))

@@ -4,13 +4,15 @@
 cause, the durations and magnitudes it comes in (the matcher's grid; the demo plants from the
 same ranges) and, where it is not ``price_cut_otherwise``, the chance that it comes with a price
 cut. ``grid_onsets`` are where, around a report's ``window_start``, the matcher lets a pattern
-begin. A pattern's centroid, for the 2-D map, is the mean feature vector of its
+begin. :func:`refit_spec` refits the ranges from labelled history. A pattern's centroid, for the 2-D map, is the mean feature vector of its
 noiseless curve from onset to an hour after it ends; the library is versioned by the spec's
 ``version``.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 from pathlib import Path
 
@@ -67,3 +69,35 @@ def library_points(spec: dict | None = None) -> pd.DataFrame:
                                  "cluster_name": entry["name"],
                                  "vector": feature_vector(curve[:age], np.ones(age)).astype(np.float32)})
     return pd.DataFrame(rows)
+
+
+def mean_uplift(entry: dict) -> float:
+    """The shape's mean uplift over the pattern (a report's total uplift is its magnitude times this)."""
+    u = (np.arange(1000) + 0.5) / 1000
+    return float(LIBRARY_SHAPES[entry["shape"]](u).mean())
+
+
+def refit_spec(spec: dict, labelled: pd.DataFrame, min_labels: int = 20, quantiles: tuple[float, float] = (0.1, 0.9)) -> tuple[dict, dict]:
+    """The library refit from labelled history, and how many labels each pattern had.
+
+    ``labelled``: one row per labelled report, ``cluster_name``, ``duration_buckets`` (its
+    window's length) and ``uplift`` (units sold over expected, minus 1, across the window). A
+    pattern with at least ``min_labels`` reports takes the ``quantiles`` of their durations and of
+    their magnitudes (uplift over the shape's :func:`mean_uplift`) as its ranges; a fixed
+    magnitude stays fixed, and a pattern with fewer labels keeps the seed's ranges. The version
+    is the seed's plus a hash of the labels, so the same labels give the same library.
+    """
+    out = copy.deepcopy(spec)
+    counts = labelled["cluster_name"].value_counts()
+    for entry in out["clusters"]:
+        mine = labelled[labelled["cluster_name"] == entry["name"]]
+        if len(mine) < min_labels:
+            continue
+        lo, hi = np.quantile(mine["duration_buckets"].to_numpy(dtype=np.float64), quantiles)
+        entry["duration_buckets"] = [max(3, int(round(lo))), max(3, int(round(hi)))]
+        if entry["magnitude"][0] != entry["magnitude"][1]:
+            lo, hi = np.quantile(mine["uplift"].to_numpy(dtype=np.float64) / mean_uplift(entry), quantiles)
+            entry["magnitude"] = [round(max(0.1, float(lo)), 4), round(max(0.1, float(hi), float(lo) + 0.01), 4)]
+    canonical = labelled.sort_values(list(labelled.columns)).to_csv(index=False)
+    out["version"] = f"{spec['version']}+refit-{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
+    return out, {e["name"]: int(counts.get(e["name"], 0)) for e in spec["clusters"]}

@@ -62,3 +62,23 @@ def _file_rows(path: str, mtime_ns: int) -> tuple[pd.DataFrame, pd.Series]:
     frame = frame.reindex(columns=COLUMNS)
     ts = pd.to_datetime(frame["ts"], errors="coerce", utc=True).dt.tz_localize(None)
     return frame, ts.ffill().bfill()
+
+
+LABEL_COLUMNS = ["report_id", "cluster_name"]
+
+
+def read_labels(url: str, warehouse: Backend | None = None) -> pd.DataFrame:
+    """Labelled history for a library refit: ``report_id, cluster_name`` per row, from a ``.csv`` or
+    ``.parquet`` file or ``warehouse:schema.table``."""
+    if _is_file(url):
+        frame = pd.read_csv(url, dtype=str) if url.endswith(".csv") else pd.read_parquet(url)
+        missing = sorted(set(LABEL_COLUMNS) - set(frame.columns))
+        if missing:
+            raise ValueError(f"{url}: labels need the columns {LABEL_COLUMNS}, missing {missing}")
+        return frame[LABEL_COLUMNS].astype(str)
+    if url.startswith("warehouse:"):
+        schema, _, table = url[len("warehouse:"):].partition(".")
+        spec = TableSpec(schema, table, tuple(Column(c, "TEXT", True) for c in LABEL_COLUMNS), (), ())
+        return warehouse.query(spec, f"SELECT {', '.join(f'CAST({c} AS TEXT) AS {c}' for c in LABEL_COLUMNS)} FROM {schema}.{table}",
+                               [], over=[spec])
+    raise ValueError(f"labels must be a .csv or .parquet file or warehouse:schema.table, got {url!r}")

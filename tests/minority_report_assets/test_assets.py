@@ -1,4 +1,7 @@
-"""The minority-report graph through Dagster: ticks in order, replay, append-only, bad input, map."""
+"""The minority-report graph through Dagster: ticks in order, replay, append-only, bad input, map,
+library refit."""
+
+import json
 
 import dagster as dg
 import pandas as pd
@@ -10,10 +13,12 @@ from minority_report_assets.assets import (
     cluster_library, minority_report_attribution_summary, minority_report_map, minority_reports_clustered_log,
     minority_reports_detected_log, sales_baseline, sales_timeseries_data,
 )
+from minority_report_assets.library import load_spec
 from minority_report_assets.partitions import TICK, tick_key
 from minority_report_assets.resources import SalesSource
+from minority_report_assets.sources import DEMO_SERIES
 from minority_report_assets.tables import (
-    MINORITY_REPORT_MAP, MINORITY_REPORTS_CLUSTERED_LOG, MINORITY_REPORTS_DETECTED_LOG, SALES_TIMESERIES_REJECTS,
+    CLUSTER_LIBRARY, MINORITY_REPORT_MAP, MINORITY_REPORTS_CLUSTERED_LOG, MINORITY_REPORTS_DETECTED_LOG, SALES_TIMESERIES_REJECTS,
 )
 from platform_core.resources import WarehouseResource
 from platform_core.warehouse import backend_for
@@ -118,3 +123,53 @@ def test_postgres_warehouse_gives_byte_identical_ticks(morning, pg_url):
     for table in ("sales_timeseries_data", "sales_baseline", "minority_reports_detected_log", "minority_reports_clustered_log"):
         duck, pg = (dict(backend_for(u).manifest("minority_report", table)[["partition_key", "content_hash"]].to_numpy()) for u in (url, pg_url))
         assert pg and pg == {k: duck[k] for k in pg}, table
+
+
+def planted_labels(url) -> pd.DataFrame:
+    """The detected reports that cover a planted library pattern, labelled with it (an analyst's labels)."""
+    names = {c["shape"]: c["name"] for c in load_spec()["clusters"]}
+    keys = demo.series_keys(DEMO_SERIES)
+    log = backend_for(url).read(MINORITY_REPORTS_DETECTED_LOG).sort_values("version").groupby("report_id").tail(1)
+    rows = []
+    for p in demo.planted(len(keys), DAY):
+        store, sku = keys.iloc[p.series]
+        hit = log[(log["store_id"] == store) & (log["sku"] == sku) & (log["window_end"] > p.start)
+                  & (log["window_start"] < p.start + p.buckets * demo.BUCKET)]
+        if p.shape in names and len(hit) == 1:
+            rows.append({"report_id": hit["report_id"].iat[0], "cluster_name": names[p.shape]})
+    return pd.DataFrame(rows)
+
+
+def test_the_library_refits_from_labelled_reports_and_the_ticks_use_it(morning, tmp_path):
+    import shutil
+
+    source, _ = morning
+    url = f"duckdb:///{tmp_path}/w.duckdb"
+    shutil.copy(source.removeprefix("duckdb:///"), tmp_path / "w.duckdb")  # the morning's warehouse, to change freely
+    labels = planted_labels(url)
+    bogus = pd.DataFrame({"report_id": ["no-such-report", labels["report_id"].iat[1]], "cluster_name": ["promotion", "heat wave"]})
+    path = tmp_path / "labels.csv"
+    pd.concat([labels.iloc[2:], bogus], ignore_index=True).to_csv(path, index=False)
+    config = {"ops": {"minority_report__cluster_library": {"config": {"labels": str(path), "min_labels": 3}}}}
+
+    result = dg.materialize([cluster_library], resources=resources(url), run_config=config)
+    assert result.success and all(checks(result).values())
+    library = backend_for(url).read(CLUSTER_LIBRARY)
+    version = library["library_version"].iat[0]
+    assert "+refit-" in version
+    (event,) = result.get_asset_materialization_events()
+    meta = event.materialization.metadata
+    assert meta["labels_left_out"].value == {"unknown_pattern": 1, "unknown_report": 1}
+    per_pattern = meta["labels_per_pattern"].value
+    refit = [name for name, n in per_pattern.items() if n >= 3]
+    assert refit, per_pattern
+    seed = {c["name"]: c for c in load_spec()["clusters"]}
+    moved = [n for n in refit if json.loads(library.set_index("cluster_name").loc[n, "duration_buckets"]) != seed[n]["duration_buckets"]]
+    assert moved, "a refit pattern takes its durations from its labelled reports"
+
+    again = dg.materialize([cluster_library], resources=resources(url), run_config=config)
+    assert backend_for(url).read(CLUSTER_LIBRARY)["library_version"].iat[0] == version, "the same labels give the same library"
+    assert again.success
+    assert run_ticks(url, 57, 57).success
+    clustered = backend_for(url).read(MINORITY_REPORTS_CLUSTERED_LOG, where={"written_at": DAY + 57 * TICK})
+    assert set(clustered["library_version"]) == {version}

@@ -8,7 +8,7 @@ from minority_report_assets import demo
 from minority_report_assets.baseline import daily_price, expected_day, history_matrix, regular_prices
 from minority_report_assets.detection import DetectionParams, find_events, merge_events
 from minority_report_assets.features import NAMES, feature_vector
-from minority_report_assets.library import library_clusters, load_spec
+from minority_report_assets.library import library_clusters, load_spec, mean_uplift, refit_spec
 from minority_report_assets.matching import Matcher, MatchWindow, match_window, price_cut_seen
 
 N = 1000
@@ -199,3 +199,24 @@ def test_new_points_are_placed_into_the_existing_map_near_their_kind():
     assert np.array_equal(placed, MapPlacer(base, coords).place(new))
     centres = np.array([coords[30 * c:30 * (c + 1)].mean(axis=0) for c in range(4)])
     assert (np.linalg.norm(placed[:, None] - centres[None], axis=2).argmin(axis=1) == 2).all()
+
+
+def test_a_refit_takes_ranges_from_labelled_reports_with_enough_labels():
+    spec = load_spec()
+    rng = np.random.default_rng(2)
+    labelled = pd.DataFrame({
+        "cluster_name": ["promotion"] * 30 + ["weather ramp"] * 4,
+        "duration_buckets": np.r_[rng.integers(40, 61, 30), [50, 60, 70, 80]],
+        "uplift": np.r_[rng.uniform(0.9, 1.4, 30), [1, 1, 1, 1]],
+    })
+    refit, counts = refit_spec(spec, labelled, min_labels=20)
+    entries = {e["name"]: e for e in refit["clusters"]}
+    seed = {e["name"]: e for e in spec["clusters"]}
+    lo, hi = entries["promotion"]["duration_buckets"]
+    assert 40 <= lo < hi <= 60
+    mlo, mhi = entries["promotion"]["magnitude"]
+    assert 0.9 / mean_uplift(seed["promotion"]) - 0.1 < mlo < mhi < 1.4 / mean_uplift(seed["promotion"]) + 0.1
+    assert entries["weather ramp"] == seed["weather ramp"], "four labels are too few to refit"
+    assert counts["promotion"] == 30 and counts["weather ramp"] == 4
+    assert refit["version"].startswith(spec["version"] + "+refit-")
+    assert refit_spec(spec, labelled.sample(frac=1, random_state=1), 20)[0]["version"] == refit["version"]
