@@ -164,28 +164,6 @@ class LibraryConfig(dg.Config):
     min_labels: int = Field(20, description="Labelled reports a pattern needs before its ranges are refit.")
 
 
-def labelled_reports(backend: Backend, labels: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Each label's report as the library refit reads it (``cluster_name, duration_buckets, uplift``
-    from the report's latest detected-log row), and the labels left out by reason."""
-    log = backend.read(MINORITY_REPORTS_DETECTED_LOG, columns=["report_id", "version", "window_start", "window_end",
-                                                               "baseline_sales_total", "attributed_sales_total"])
-    latest = log.sort_values(["report_id", "version"]).groupby("report_id").tail(1).set_index("report_id")
-    names = {e["name"] for e in spec["clusters"]}
-    reasons = pd.Series("", index=labels.index)
-    reasons[labels.duplicated("report_id", keep=False)] = "conflicting_or_repeated"
-    reasons[(reasons == "") & ~labels["cluster_name"].isin(names)] = "unknown_pattern"
-    reasons[(reasons == "") & ~labels["report_id"].isin(latest.index)] = "unknown_report"
-    kept = labels[reasons == ""]
-    rows = latest.loc[kept["report_id"]]
-    out = pd.DataFrame({
-        "cluster_name": kept["cluster_name"].to_numpy(),
-        "duration_buckets": ((rows["window_end"] - rows["window_start"]) / BUCKET).to_numpy(dtype=np.int64),
-        "uplift": (rows["attributed_sales_total"] / rows["baseline_sales_total"].clip(lower=1e-9) - 1).round(6).to_numpy(),
-    })
-    left_out = reasons[reasons != ""].value_counts().sort_index()
-    return out, {str(k): int(v) for k, v in left_out.items()}
-
-
 @dg.asset(key=LIBRARY_KEY, group_name=GROUP, kinds={"python", "table"},
           description="The named anomaly patterns (versioned: the checked-in spec, or its refit from labelled reports of "
                       "the detected log) with their centroids; the clustered log matches against the version materialized here.",
@@ -194,7 +172,9 @@ def cluster_library(context: dg.AssetExecutionContext, config: LibraryConfig, wa
     backend = warehouse.backend()
     spec, metadata = lib.load_spec(), {}
     if config.labels:
-        labelled, left_out = labelled_reports(backend, read_labels(config.labels, backend), spec)
+        detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, columns=["report_id", "version", "window_start", "window_end",
+                                                                        "baseline_sales_total", "attributed_sales_total"])
+        labelled, left_out = lib.labelled_windows(read_labels(config.labels, backend), detected, spec)
         spec, per_pattern = lib.refit_spec(spec, labelled, config.min_labels)
         metadata = {"labels_used": len(labelled), "labels_left_out": dg.MetadataValue.json(left_out),
                     "labels_per_pattern": dg.MetadataValue.json(per_pattern)}
@@ -230,6 +210,9 @@ def current_library(backend: Backend, what: str) -> dict:
         raise dg.Failure(f"{what} needs the pattern library: materialize minority_report/cluster_library first")
     spec = lib.load_spec()
     by_id = stored.set_index("cluster_id")
+    if sorted(by_id.index) != sorted(e["cluster_id"] for e in spec["clusters"]):
+        raise dg.Failure(f"{what}: the stored pattern library ({stored['library_version'].iat[0]}) has other patterns than "
+                         f"library_spec.json ({spec['version']}): materialize minority_report/cluster_library again")
     for entry in spec["clusters"]:
         row = by_id.loc[entry["cluster_id"]]
         entry["duration_buckets"], entry["magnitude"] = json.loads(row["duration_buckets"]), json.loads(row["magnitude"])

@@ -100,12 +100,17 @@ def price_cut(event: Planted, seed: int = 0) -> float:
 
 def day_prices(n_series: int, day: pd.Timestamp, seed: int = 0) -> np.ndarray:
     """Price per series and bucket of a day, ``(n_series, 288)``; NaN where nothing sold."""
-    day = pd.Timestamp(day).normalize()
+    return _day_prices(n_series, pd.Timestamp(day).normalize(), seed).copy()
+
+
+@functools.lru_cache(maxsize=2)  # as _day_units: the day's ticks read the same day
+def _day_prices(n_series: int, day: pd.Timestamp, seed: int) -> np.ndarray:
     units, events = _day_units(n_series, day, seed)
     prices = np.repeat(regular_prices(n_series, seed)[:, None], BUCKETS_PER_DAY, axis=1)
     for e in events:
-        first = int((e.start - day) / BUCKET)
-        prices[e.series, first:first + e.buckets] = np.round(prices[e.series, first] * (1 - price_cut(e, seed)), 2)
+        if e.shape == "promotion":
+            first = int((e.start - day) / BUCKET)
+            prices[e.series, first:first + e.buckets] = np.round(prices[e.series, first] * (1 - price_cut(e, seed)), 2)
     return np.where(units > 0, prices, np.nan)
 
 
@@ -142,6 +147,6 @@ def sales(n_series: int, start: pd.Timestamp, end: pd.Timestamp, seed: int = 0) 
             "sku": np.repeat(keys["sku"].to_numpy(), block.shape[1]),
             "ts": np.tile(ts[keep], n_series),
             "units": block.ravel(),
-            "price": day_prices(n_series, day, seed)[:, keep].ravel(),
+            "price": _day_prices(n_series, day, seed)[:, keep].ravel(),
         }))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["store_id", "sku", "ts", "units", "price"])

@@ -101,3 +101,25 @@ def refit_spec(spec: dict, labelled: pd.DataFrame, min_labels: int = 20, quantil
     canonical = labelled.sort_values(list(labelled.columns)).to_csv(index=False)
     out["version"] = f"{spec['version']}+refit-{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
     return out, {e["name"]: int(counts.get(e["name"], 0)) for e in spec["clusters"]}
+
+
+def labelled_windows(labels: pd.DataFrame, detected: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, int]]:
+    """What :func:`refit_spec` learns from: each label (``report_id, cluster_name``) with its report's
+    latest detected-log row as ``cluster_name, duration_buckets, uplift``; and the labels left out,
+    by reason (a report labelled twice, a pattern the library does not have, a report the log
+    does not have)."""
+    latest = detected.sort_values(["report_id", "version"]).groupby("report_id").tail(1).set_index("report_id")
+    names = {e["name"] for e in spec["clusters"]}
+    reasons = pd.Series("", index=labels.index)
+    reasons[labels.duplicated("report_id", keep=False)] = "conflicting_or_repeated"
+    reasons[(reasons == "") & ~labels["cluster_name"].isin(names)] = "unknown_pattern"
+    reasons[(reasons == "") & ~labels["report_id"].isin(latest.index)] = "unknown_report"
+    kept = labels[reasons == ""]
+    rows = latest.loc[kept["report_id"]]
+    out = pd.DataFrame({
+        "cluster_name": kept["cluster_name"].to_numpy(),
+        "duration_buckets": ((rows["window_end"] - rows["window_start"]) / pd.Timedelta(minutes=5)).to_numpy(dtype=np.int64),
+        "uplift": (rows["attributed_sales_total"] / rows["baseline_sales_total"].clip(lower=1e-9) - 1).round(6).to_numpy(),
+    })
+    left_out = reasons[reasons != ""].value_counts().sort_index()
+    return out, {str(k): int(v) for k, v in left_out.items()}

@@ -31,7 +31,7 @@ def read_sales(url: str, start: pd.Timestamp, end: pd.Timestamp, warehouse: Back
         frame, ts = _file_rows(url, os.stat(url).st_mtime_ns)
         return frame[(ts >= start) & (ts < end)].reset_index(drop=True)
     if url.startswith("warehouse:"):
-        schema, _, table = url[len("warehouse:"):].partition(".")
+        schema, table = _warehouse_table(url)
         spec = TableSpec(schema, table, _RAW, (), ())
         p = warehouse.placeholder
         columns = ", ".join(f"CAST({c} AS TEXT) AS {c}" for c in COLUMNS)  # as text: validation parses it
@@ -45,10 +45,16 @@ def unplaced_rows(url: str, warehouse: Backend | None = None) -> int:
     if _is_file(url):
         return int(_file_rows(url, os.stat(url).st_mtime_ns)[1].isna().sum())
     if url.startswith("warehouse:"):
-        schema, _, table = url[len("warehouse:"):].partition(".")
+        schema, table = _warehouse_table(url)
         spec = TableSpec(schema, table, (Column("rows", "BIGINT"),), (), ())
         return int(warehouse.query(spec, f"SELECT count(*) AS rows FROM {schema}.{table} WHERE ts IS NULL", [], over=[spec])["rows"].iat[0])
     return 0
+
+
+def _warehouse_table(url: str) -> tuple[str, str]:
+    """``warehouse:schema.table`` -> (schema, table)."""
+    schema, _, table = url[len("warehouse:"):].partition(".")
+    return schema, table
 
 
 def _is_file(url: str) -> bool:
@@ -77,7 +83,7 @@ def read_labels(url: str, warehouse: Backend | None = None) -> pd.DataFrame:
             raise ValueError(f"{url}: labels need the columns {LABEL_COLUMNS}, missing {missing}")
         return frame[LABEL_COLUMNS].astype(str)
     if url.startswith("warehouse:"):
-        schema, _, table = url[len("warehouse:"):].partition(".")
+        schema, table = _warehouse_table(url)
         spec = TableSpec(schema, table, tuple(Column(c, "TEXT", True) for c in LABEL_COLUMNS), (), ())
         return warehouse.query(spec, f"SELECT {', '.join(f'CAST({c} AS TEXT) AS {c}' for c in LABEL_COLUMNS)} FROM {schema}.{table}",
                                [], over=[spec])
