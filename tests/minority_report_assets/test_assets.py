@@ -167,9 +167,8 @@ def test_the_library_refits_from_labelled_reports_and_the_ticks_use_it(morning, 
     moved = [n for n in refit if json.loads(library.set_index("cluster_name").loc[n, "duration_buckets"]) != seed[n]["duration_buckets"]]
     assert moved, "a refit pattern takes its durations from its labelled reports"
 
-    again = dg.materialize([cluster_library], resources=resources(url), run_config=config)
+    assert dg.materialize([cluster_library], resources=resources(url), run_config=config).success
     assert backend_for(url).read(CLUSTER_LIBRARY)["library_version"].iat[0] == version, "the same labels give the same library"
-    assert again.success
     assert run_ticks(url, 57, 57).success
     clustered = backend_for(url).read(MINORITY_REPORTS_CLUSTERED_LOG, where={"written_at": DAY + 57 * TICK})
     assert set(clustered["library_version"]) == {version}
