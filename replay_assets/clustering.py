@@ -1,42 +1,57 @@
-"""Cluster segment description embeddings without inventing clusters from noise (pure).
+"""Cluster segment description embeddings by density, without inventing clusters from noise (pure).
 
-Measured against the peer's PCA + HDBSCAN on 30,000 x 3,072 planted data (``bench/replay_bench.py``):
-HDBSCAN puts 14.6% of pure random vectors into clusters and takes 90 s; the method here puts none
-of them in a cluster, recovers 600 planted topics with ARI 1.0 (99% of their segments clustered),
-keeps all planted noise as noise, takes 4.5 s on 2 cores, and gives the same labels every run.
+Real description embeddings of one product share a common direction and sit at cross-topic
+cosines of 0.3-0.6, so no absolute similarity separates topics for every embedding model. Every
+decision here is taken relative to the tick's own geometry instead:
 
-1. L2-normalize (on the fly: each product scales its rows, so no normalized copy of a 30,000 x
-   3,072 tick is made); reduce with PCA fitted on a seeded sample (only to find candidates).
-2. Candidate neighbours: the ``k`` nearest in the reduced space: exact blocked products for
-   small ticks, an HNSW index built single-threaded in row order (deterministic) for large ones.
-3. Keep a candidate edge only if the cosine in the original space reaches ``min_similarity``
-   (estimated through a seeded 256-d random projection, which keeps cosines within ~0.07):
-   unrelated descriptions are near-orthogonal there, so noise has no edges and distinct
-   topics are never joined.
-4. Clusters are the connected components with at least ``min_cluster_size`` segments; the
-   rest is noise (-1). Cluster ids are ordered by each cluster's first segment.
+1. Centre and reduce: PCA (fitted on a seeded sample) removes the direction all descriptions
+   share; rows are re-normalized, so distances are cosine distances between what differs.
+2. A k-nearest-neighbour graph (exact blocked products for small ticks, an HNSW index built
+   single-threaded in row order, hence deterministic, for large ones).
+3. HDBSCAN's hierarchy on that graph: each segment's core distance is the distance to its
+   ``min_samples``-th neighbour, edges are weighted by mutual reachability, the minimum spanning
+   forest gives the single-linkage tree, condensed at ``min_cluster_size`` (hdbscan's own tree code).
+4. Significance against a null tick: every node of the hierarchy gets its relative excess of mass
+   (how much longer its segments stay together than the distance it formed at, as a ratio, so
+   free of the model's distance scale). The same hierarchy is built on the tick with each principal
+   coordinate shuffled independently (seeded): same spread per direction, no topics. A node is
+   significant only if it beats every node of that null hierarchy, so random vectors give nothing.
+5. Clusters are the leaves of the significant hierarchy. A segment left out joins a cluster when
+   most of its neighbours are in it and it is no farther from the cluster than the cluster's own
+   loosest member is from its ``min_samples``-th neighbour (repeated until nothing changes).
+
+Cluster ids are ordered by each cluster's first segment; the same rows in the same order give
+the same labels (the pipeline orders a tick's rows canonically before clustering).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from hdbscan._hdbscan_linkage import label as single_linkage_tree
+from hdbscan._hdbscan_tree import condense_tree
 from pydantic import BaseModel, Field
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from sklearn.decomposition import PCA
+
+from replay_assets.matching import MIN_RATIO
 
 
 class ClusteringParams(BaseModel):
-    reduced_dimensions: int = Field(128, description="PCA components used to find candidate neighbours.")
-    neighbours: int = Field(15, description="Candidate neighbours per segment.")
-    min_similarity: float = Field(0.5, description="Exact cosine an edge needs in the original space.")
-    min_cluster_size: int = Field(3, description="Fewest segments a cluster has; smaller groups are noise.")
+    min_cluster_size: int = Field(5, description="Fewest segments a cluster has: a problem seen this often in a tick recurs.")
+    min_samples: int = Field(5, description="Density scale: a segment's core distance is to its min_samples-th neighbour.")
+    neighbours: int = Field(15, description="Neighbours per segment in the graph; also the vote that lets a left-out segment join.")
+    min_ratio: float = Field(MIN_RATIO, description="A left-out segment joins a cluster when its mean cosine to the members "
+                                                   "reaches this share of theirs to each other (as tasks are matched).")
+    floor_spreads: float = Field(3.0, description="Clusters take members only when their segments are more alike than "
+                                                  "this many standard deviations of the tick's random-pair cosines.")
+    reduced_dimensions: int = Field(128, description="PCA components kept after centring.")
     pca_sample: int = 3000
     block_rows: int = 4096
-    exact_search_below: int = Field(5000, description="Up to this many segments, candidates are searched exactly.")
+    exact_search_below: int = Field(5000, description="Up to this many segments, neighbours are searched exactly.")
+    null_rows: int = Field(5000, description="Rows of the null tick (a seeded sample of the tick's, shuffled).")
     index_links: int = Field(16, description="HNSW links per node (M).")
     index_build_effort: int = Field(40, description="HNSW ef_construction: candidates kept while building.")
-    check_dimensions: int = Field(256, description="Random-projection size for the edge check (0 = exact cosines).")
     seed: int = 0
 
 
@@ -61,62 +76,187 @@ def row_dots(x: np.ndarray, x_rows: np.ndarray, y: np.ndarray, y_rows: np.ndarra
     return out
 
 
-def scaled_product(x: np.ndarray, inv: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``normalize(x) @ matrix`` without the normalized copy of ``x`` (a product is linear in each row)."""
-    return (x @ matrix.astype(np.float32)) * inv[:, None]
+def principal_coordinates(x: np.ndarray, inv: np.ndarray, params: ClusteringParams) -> np.ndarray:
+    """Unit rows (``x`` scaled by ``inv``), centred and projected by a PCA fitted on a seeded sample (float32).
 
-
-def reduce(x: np.ndarray, inv: np.ndarray, params: ClusteringParams) -> np.ndarray:
-    """Unit rows (``x`` scaled by ``inv``) projected by a PCA fitted on a seeded sample (float32)."""
+    The projection is applied to the raw rows and each product scaled by its row's inverse norm,
+    so no normalized copy of a large tick is made.
+    """
     n, dim = x.shape
-    components = min(params.reduced_dimensions, dim, n)
-    if components >= dim:
-        return x * inv[:, None]
     rng = np.random.default_rng(params.seed)
     sample = np.arange(n) if n <= params.pca_sample else np.sort(rng.choice(n, params.pca_sample, replace=False))
-    components = min(components, len(sample))
-    pca = PCA(components, svd_solver="randomized", random_state=params.seed).fit(x[sample] * inv[sample, None])
-    return scaled_product(x, inv, pca.components_.T) - (pca.mean_ @ pca.components_.T).astype(np.float32)
+    unit_sample = x[sample] * inv[sample, None]
+    components = min(params.reduced_dimensions, dim, len(sample))
+    if components >= dim:
+        return x * inv[:, None] - unit_sample.mean(axis=0)
+    pca = PCA(components, svd_solver="randomized", random_state=params.seed).fit(unit_sample)
+    return (x @ pca.components_.T.astype(np.float32)) * inv[:, None] - (pca.mean_ @ pca.components_.T).astype(np.float32)
 
 
-def candidate_neighbours(z: np.ndarray, k: int, block_rows: int) -> np.ndarray:
-    """Indices of the ``k`` nearest rows of each row by dot product (self excluded)."""
+def exact_neighbours(z: np.ndarray, k: int, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most similar rows of each unit row (self excluded), nearest first, and their cosine distances."""
     n = len(z)
-    k = min(k, n - 1)
-    out = np.empty((n, k), dtype=np.int64)
+    index = np.empty((n, k), dtype=np.int64)
+    distance = np.empty((n, k), dtype=np.float32)
     for start in range(0, n, block_rows):
         sims = z[start:start + block_rows] @ z.T
         rows = np.arange(sims.shape[0])
         sims[rows, start + rows] = -np.inf
-        out[start:start + len(rows)] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    return out
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top_sims = np.take_along_axis(sims, top, axis=1)
+        order = np.lexsort((top, -top_sims), axis=1)  # nearest first; ties by row number
+        index[start:start + len(rows)] = np.take_along_axis(top, order, axis=1)
+        distance[start:start + len(rows)] = 1.0 - np.take_along_axis(top_sims, order, axis=1)
+    return index, distance
 
 
-def hnsw_neighbours(z: np.ndarray, k: int, seed: int, links: int = 16, build_effort: int = 40) -> np.ndarray:
-    """Approximate ``k`` nearest rows by dot product; one thread and row order keep it deterministic."""
+def index_neighbours(z: np.ndarray, k: int, params: ClusteringParams) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate ``k`` nearest unit rows by cosine; one thread and row order keep the index deterministic."""
     import hnswlib
 
     n = len(z)
     index = hnswlib.Index(space="ip", dim=z.shape[1])
     index.set_num_threads(1)
-    index.init_index(max_elements=n, ef_construction=build_effort, M=links, random_seed=seed)
+    index.init_index(max_elements=n, ef_construction=params.index_build_effort, M=params.index_links,
+                     random_seed=params.seed)
     index.add_items(z, np.arange(n))
     index.set_ef(max(50, 2 * k))
-    found, _ = index.knn_query(z, k=min(k + 1, n))
-    # Drop each row itself (normally the first hit); keep k others.
-    out = np.array([[j for j in row if j != i][:k] for i, row in enumerate(found)], dtype=np.int64)
-    return out
+    found, distance = index.knn_query(z, k=k + 1)
+    # Drop each row itself (normally the first hit, but a duplicate row may come first).
+    others = found != np.arange(n)[:, None]
+    others[others.sum(axis=1) > k, -1] = False
+    return found[others].reshape(n, k).astype(np.int64), distance[others].reshape(n, k).astype(np.float32)
 
 
-def edge_similarities(x: np.ndarray, inv: np.ndarray, rows: np.ndarray, cols: np.ndarray, dimensions: int,
-                      seed: int) -> np.ndarray:
-    """Cosine of each (row, col) pair of rows (``x`` scaled by ``inv``): through a seeded random projection when asked."""
-    if dimensions and dimensions < x.shape[1]:
-        projection = np.random.default_rng(seed).standard_normal((x.shape[1], dimensions)).astype(np.float32)
-        x = scaled_product(x, inv, projection / np.float32(np.sqrt(dimensions)))
-    else:
-        x = x * inv[:, None]
-    return row_dots(x, rows, x, cols, chunk=65536)
+def neighbour_graph(z: np.ndarray, params: ClusteringParams) -> tuple[np.ndarray, np.ndarray]:
+    k = min(params.neighbours, len(z) - 1)
+    if len(z) <= params.exact_search_below:
+        return exact_neighbours(z, k, params.block_rows)
+    return index_neighbours(z, k, params)
+
+
+def condensed_tree(neighbours: np.ndarray, distances: np.ndarray, min_samples: int, min_cluster_size: int) -> np.ndarray:
+    """HDBSCAN's condensed tree over the neighbour graph (mutual reachability, minimum spanning forest).
+
+    Parts of the graph that are not connected join at twice the largest distance, above everything.
+    """
+    n, k = neighbours.shape
+    d = np.maximum(distances.astype(np.float64), 1e-12)  # the spanning-tree code reads 0 as "no edge"
+    core = d[:, min(min_samples, k) - 1]
+    rows = np.repeat(np.arange(n), k)
+    cols = neighbours.ravel()
+    reachability = np.maximum(d.ravel(), np.maximum(core[rows], core[cols]))
+    forest = minimum_spanning_tree(coo_matrix((reachability, (rows, cols)), shape=(n, n)).tocsr()).tocoo()
+    edges = np.column_stack([forest.row, forest.col, forest.data]).astype(np.float64)
+    parts, part = connected_components(forest, directed=False)
+    if parts > 1:
+        first = np.unique(part, return_index=True)[1]
+        top = 2.0 * edges[:, 2].max() if len(edges) else 1.0
+        edges = np.vstack([edges, np.column_stack([np.full(parts - 1, first[0]), first[1:], np.full(parts - 1, top)])])
+    edges = edges[np.lexsort((edges[:, 1], edges[:, 0], edges[:, 2]))]
+    return condense_tree(single_linkage_tree(edges), min_cluster_size)
+
+
+def relative_excess_of_mass(tree: np.ndarray, n: int) -> np.ndarray:
+    """Per node of the condensed tree (indexed by node id; NaN for segments and the root): the mean over
+    its segments of ``lambda_leave / lambda_birth - 1`` (lambda = 1 / distance), i.e. HDBSCAN's
+    stability divided by size and birth density, a ratio that no distance scale changes."""
+    parent = tree["parent"].astype(np.int64)
+    child = tree["child"].astype(np.int64)
+    lam = tree["lambda_val"].astype(np.float64)
+    size = tree["child_size"].astype(np.float64)
+    nodes = int(max(parent.max(initial=n), child.max(initial=n))) + 1
+    is_node = child >= n
+    birth = np.zeros(nodes)
+    birth[child[is_node]] = lam[is_node]
+    node_size = np.zeros(nodes)
+    node_size[child[is_node]] = size[is_node]
+    stability = np.bincount(parent, weights=size * (lam - birth[parent]), minlength=nodes)
+    rem = np.full(nodes, np.nan)
+    inner = np.flatnonzero((np.arange(nodes) > n) & (birth > 0))
+    rem[inner] = stability[inner] / (node_size[inner] * birth[inner])
+    return rem
+
+
+def null_threshold(coordinates: np.ndarray, params: ClusteringParams) -> float:
+    """The largest relative excess of mass in the hierarchy of a null tick: each coordinate shuffled
+    independently across (a seeded sample of at most ``null_rows``) rows, which keeps the tick's
+    spread along every principal direction and destroys any topic. 0 when that hierarchy has no node."""
+    rng = np.random.default_rng(params.seed + 1)
+    rows = np.arange(len(coordinates))
+    if len(rows) > params.null_rows:
+        rows = np.sort(rng.choice(len(rows), params.null_rows, replace=False))
+    null = np.empty((len(rows), coordinates.shape[1]), dtype=np.float32)
+    for j in range(coordinates.shape[1]):
+        null[:, j] = coordinates[rows[rng.permutation(len(rows))], j]
+    z = normalize(null)
+    k = min(params.neighbours, len(z) - 1)
+    tree = condensed_tree(*exact_neighbours(z, k, params.block_rows), params.min_samples, params.min_cluster_size)
+    rem = relative_excess_of_mass(tree, len(z))
+    return float(np.nanmax(rem)) if np.isfinite(rem).any() else 0.0
+
+
+def significant_leaves(tree: np.ndarray, n: int, threshold: float) -> np.ndarray:
+    """Label per segment: the leaf of the condensed tree it belongs to, for leaves above ``threshold``; else -1.
+
+    Leaves, not larger nodes: a node above two leaves holds two problems however dense it is.
+    """
+    rem = relative_excess_of_mass(tree, n)
+    parent = tree["parent"].astype(np.int64)
+    child = tree["child"].astype(np.int64)
+    is_node = child >= n
+    leaf = np.zeros(len(rem), dtype=bool)
+    leaf[child[is_node]] = True
+    leaf[parent[is_node]] = False
+    chosen = np.flatnonzero(leaf & (np.nan_to_num(rem, nan=-np.inf) > threshold))
+    node_label = np.full(len(rem), -1, dtype=np.int64)
+    node_label[chosen] = np.arange(len(chosen))
+    # A segment that leaves its leaf about as soon as the leaf forms was only swept in with it:
+    # it is a member when it stays as much longer than the leaf's birth as a significant node does.
+    birth = np.zeros(len(rem))
+    birth[child[is_node]] = tree["lambda_val"][is_node]
+    point = ~is_node
+    stays = tree["lambda_val"][point] > (1.0 + max(threshold, 0.0)) * birth[parent[point]]
+    labels = np.full(n, -1, dtype=np.int64)
+    labels[child[point]] = np.where(stays, node_label[parent[point]], -1)
+    return labels
+
+
+def background_spread(z: np.ndarray, seed: int, pairs: int = 20000) -> float:
+    """Standard deviation of the cosine between two random segments of the tick (seeded sample of pairs)."""
+    rng = np.random.default_rng(seed + 2)
+    a, b = rng.integers(0, len(z), (2, pairs))
+    keep = a != b
+    return float(np.std(np.einsum("ij,ij->i", z[a[keep]], z[b[keep]])))
+
+
+def extend_by_membership(labels: np.ndarray, z: np.ndarray, min_ratio: float, floor: float) -> np.ndarray:
+    """Each segment left out joins the cluster it would pass as a member of: its mean cosine to the
+    cluster's segments reaches ``min_ratio`` of the mean cosine between two of them (the rule tasks
+    are matched by, see ``replay_assets.matching``). Only clusters whose segments are more alike
+    than ``floor`` take members, so a cluster that chance made gathers no more."""
+    labels = labels.copy()
+    clusters = int(labels.max()) + 1
+    if clusters == 0:
+        return labels
+    members = labels >= 0
+    sums = np.zeros((clusters, z.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels[members], z[members])
+    size = np.bincount(labels[members], minlength=clusters)
+    within = ((sums**2).sum(axis=1) - size) / (size * (size - 1.0))
+    open_rows = np.flatnonzero(~members)
+    best = np.full(len(open_rows), -1)
+    score = np.full(len(open_rows), -np.inf)
+    eligible = within > floor
+    for start in range(0, len(open_rows), 4096):  # blocks of (segments x clusters) ratios
+        rows = open_rows[start:start + 4096]
+        ratio = (z[rows] @ sums.T.astype(np.float32)) / (size * within)
+        ratio[:, ~eligible] = -np.inf
+        best[start:start + len(rows)] = ratio.argmax(axis=1)
+        score[start:start + len(rows)] = ratio.max(axis=1)
+    joins = score >= min_ratio
+    labels[open_rows[joins]] = best[joins]
+    return labels
 
 
 def cluster_embeddings(embeddings: np.ndarray, params: ClusteringParams | None = None) -> np.ndarray:
@@ -124,32 +264,21 @@ def cluster_embeddings(embeddings: np.ndarray, params: ClusteringParams | None =
     params = params or ClusteringParams()
     x = np.asarray(embeddings, dtype=np.float32)
     n = len(x)
-    if n < max(2, params.min_cluster_size):
+    if n <= max(params.min_cluster_size, params.min_samples):
         return np.full(n, -1, dtype=np.int64)
-    inv = inverse_norms(x)
-    z = reduce(x, inv, params)
-    if n <= params.exact_search_below:
-        neighbours = candidate_neighbours(z, params.neighbours, params.block_rows)
-    else:
-        neighbours = hnsw_neighbours(z, params.neighbours, params.seed, params.index_links, params.index_build_effort)
-    rows = np.repeat(np.arange(n), neighbours.shape[1])
-    cols = neighbours.ravel()
-    keep = edge_similarities(x, inv, rows, cols, params.check_dimensions, params.seed) >= params.min_similarity
-    graph = coo_matrix((np.ones(int(keep.sum()), dtype=np.int8), (rows[keep], cols[keep])), shape=(n, n)).tocsr()
-    _, component = connected_components(graph, directed=False)
-    sizes = np.bincount(component)
-    component = np.where(sizes[component] >= params.min_cluster_size, component, -1)
+    coordinates = principal_coordinates(x, inverse_norms(x), params)
+    z = normalize(coordinates)
+    tree = condensed_tree(*neighbour_graph(z, params), params.min_samples, params.min_cluster_size)
+    labels = significant_leaves(tree, n, null_threshold(coordinates, params))
+    labels = extend_by_membership(labels, z, params.min_ratio, params.floor_spreads * background_spread(z, params.seed))
     # Stable ids: clusters numbered by the position of their first member.
-    labels = np.full(n, -1, dtype=np.int64)
-    next_id = 0
-    seen: dict[int, int] = {}
-    for i in np.flatnonzero(component >= 0):
-        c = int(component[i])
-        if c not in seen:
-            seen[c] = next_id
-            next_id += 1
-        labels[i] = seen[c]
-    return labels
+    first = np.unique(labels[labels >= 0], return_index=True)
+    order = np.argsort(np.flatnonzero(labels >= 0)[first[1]])
+    renumber = np.empty(len(first[0]), dtype=np.int64)
+    renumber[order] = np.arange(len(order))
+    out = np.full(n, -1, dtype=np.int64)
+    out[labels >= 0] = renumber[np.searchsorted(first[0], labels[labels >= 0])]
+    return out
 
 
 def centroids(embeddings: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:

@@ -18,7 +18,7 @@ from platform_core.hashing import canonical_json
 from replay_assets.clustering import ClusteringParams, cluster_embeddings, inverse_norms, normalize, row_dots
 from replay_assets.impact import impact_scores
 from replay_assets.labels import ClusterText, KeywordLabeler, Labeler
-from replay_assets.matching import MAX_DISTANCE, TaskState, apply_clusters
+from replay_assets.matching import TaskState, apply_clusters
 from replay_assets.priority import HALF_LIFE_DAYS, priority
 
 
@@ -26,7 +26,6 @@ class ReplayParams(ClusteringParams):
     """Every constant of a tick, recorded with its outputs."""
 
     high_impact_noise: float = Field(0.3, description="Impact above which a noise segment becomes its own task.")
-    max_distance: float = Field(MAX_DISTANCE, description="Cosine distance under which a cluster joins an existing task.")
     half_life_days: float = Field(HALF_LIFE_DAYS, description="Half-life of the recency factor of priority.")
     examples: int = Field(5, description="Member descriptions kept per cluster (nearest the centroid first).")
 
@@ -56,7 +55,9 @@ def tick_clusters(segments: pd.DataFrame, embeddings: np.ndarray, params: Replay
     inv = inverse_norms(embeddings)
     # The mean of each cluster's unit rows: a sparse product weighted by the inverse norms.
     indicator = csr_matrix((inv[members], (groups[members], members)), shape=(k, len(embeddings)))
-    centroids = normalize(np.asarray(indicator @ embeddings))
+    sums = np.asarray(indicator @ embeddings, dtype=np.float64)
+    lengths = np.linalg.norm(sums, axis=1)
+    centroids = normalize(sums)
     rows = pd.DataFrame({
         "cluster_id": groups[members], "position": members,
         "document_id": segments["document_id"].to_numpy()[members], "user_ref": segments["user_ref"].to_numpy()[members],
@@ -70,6 +71,7 @@ def tick_clusters(segments: pd.DataFrame, embeddings: np.ndarray, params: Replay
         "cluster_id": np.arange(k),
         "kind": np.where(np.arange(k) < clustered, "cluster", "high_impact_noise"),
         "size": by.size().to_numpy(),
+        "cohesion": np.round(lengths / by.size().to_numpy(), 9),
         "distinct_users": by["user_ref"].nunique().to_numpy(),
         "mean_impact": by["impact"].mean().round(6).to_numpy(),
         "first_document_id": by["document_id"].first().to_numpy(),
@@ -82,7 +84,7 @@ def tick_clusters(segments: pd.DataFrame, embeddings: np.ndarray, params: Replay
 
 
 def _empty_clusters() -> pd.DataFrame:
-    return pd.DataFrame({c: [] for c in ["cluster_id", "kind", "size", "distinct_users", "mean_impact", "first_document_id",
+    return pd.DataFrame({c: [] for c in ["cluster_id", "kind", "size", "cohesion", "distinct_users", "mean_impact", "first_document_id",
                                          "last_occurrence", "member_document_ids", "examples", "centroid"]})
 
 
@@ -112,7 +114,7 @@ def update_tasks(team_id: int, tick_end: pd.Timestamp, state: TaskState, cluster
     cluster_users = [set(user_refs[m]) for m in members]
     dimension = embeddings.shape[1] if embeddings.ndim == 2 and embeddings.shape[1] else state.centroids.shape[1]
     cluster_centroids = np.stack(clusters["centroid"].to_list()) if len(clusters) else np.empty((0, dimension))
-    result = apply_clusters(team_id, state, clusters, cluster_centroids, cluster_users, params.max_distance)
+    result = apply_clusters(team_id, state, clusters, cluster_centroids, cluster_users, params.min_ratio)
     tasks = result.tasks
     tick_end = pd.Timestamp(tick_end)
 

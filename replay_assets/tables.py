@@ -31,7 +31,7 @@ VIDEO_SEGMENT_REJECTS = TableSpec(
 VIDEO_SEGMENT_CLUSTERS = TableSpec(
     SCHEMA, "video_segment_clusters",
     _TICK + (
-        C("cluster_id", "BIGINT"), C("kind", "TEXT"), C("size", "BIGINT"), C("distinct_users", "BIGINT"),
+        C("cluster_id", "BIGINT"), C("kind", "TEXT"), C("size", "BIGINT"), C("cohesion", "DOUBLE"), C("distinct_users", "BIGINT"),
         C("mean_impact", "DOUBLE"), C("first_document_id", "TEXT"), C("last_occurrence", "TIMESTAMP"),
         C("member_document_ids", "JSON"), C("examples", "JSON"), C("centroid", "VECTOR"),
     ),
@@ -43,7 +43,7 @@ VIDEO_SEGMENT_TASKS = TableSpec(
     _TICK + (
         C("task_id", "TEXT"), C("title", "TEXT"), C("description", "TEXT"), C("keywords", "JSON"), C("label_source", "TEXT"),
         C("status", "TEXT"), C("priority", "DOUBLE"), C("users_factor", "DOUBLE"), C("impact_factor", "DOUBLE"),
-        C("recency_factor", "DOUBLE"), C("occurrences", "BIGINT"), C("distinct_users", "BIGINT"), C("mean_impact", "DOUBLE"),
+        C("recency_factor", "DOUBLE"), C("occurrences", "BIGINT"), C("cohesion", "DOUBLE"), C("distinct_users", "BIGINT"), C("mean_impact", "DOUBLE"),
         C("segments_this_tick", "BIGINT"), C("first_seen", "TIMESTAMP"), C("last_occurrence", "TIMESTAMP"),
         C("centroid_tick", "TIMESTAMP"),
     ),

@@ -101,3 +101,17 @@ def pg_url(pg_server: str) -> str:
     with admin.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.close()
+
+
+#: Real labelled data for development, beside the repository (never copied into it).
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def real_data(name: str) -> Path:
+    """The path of a real data file: skipped when it is absent (a user's fresh clone), a failure under CI."""
+    path = REAL_DATA / name
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: the real-data tests must run in CI")
+        pytest.skip(f"{path} is absent (real data lives beside the repository)")
+    return path

@@ -18,10 +18,19 @@ def planted(n: int, topics: int, dim: int = 768, noise_fraction: float = 0.1, sp
     return x.astype(np.float32), truth
 
 
-def test_random_vectors_make_no_clusters():
-    x = np.random.default_rng(1).standard_normal((3000, 768)).astype(np.float32)
+@pytest.mark.parametrize("dim", [384, 768])
+def test_random_vectors_make_no_clusters(dim):
+    x = np.random.default_rng(1).standard_normal((3000, dim)).astype(np.float32)
     labels = cluster_embeddings(x)
     assert np.mean(labels >= 0) <= 0.01
+
+
+def test_random_vectors_around_a_shared_direction_make_no_clusters():
+    """Descriptions of one product share a direction: that alone is no topic."""
+    rng = np.random.default_rng(2)
+    shared = rng.standard_normal(384)
+    x = (0.8 * shared / np.linalg.norm(shared) + 0.6 * rng.standard_normal((3000, 384)) / np.sqrt(384)).astype(np.float32)
+    assert np.mean(cluster_embeddings(x) >= 0) <= 0.01
 
 
 def test_planted_topics_are_recovered_and_noise_stays_noise():

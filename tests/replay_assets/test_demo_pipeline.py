@@ -1,5 +1,4 @@
-"""The pure replay pipeline over a day of demo ticks: planted topics found, noise left alone,
-recurring topics consolidated into one task each, distinct topics never merged."""
+"""The pure replay pipeline over a day of demo ticks (topics that share a direction, uneven and\noverdispersed counts): planted topics found, noise left alone, each recurring topic one task."""
 
 import numpy as np
 import pandas as pd
@@ -37,39 +36,55 @@ def day():
 
 def test_each_tick_finds_the_planted_topics_and_leaves_noise_alone(day):
     for team, ticks in day.items():
-        for v, truth, clustered, _ in ticks:
+        aris, clustered, kept = [], [], []
+        for v, truth, clustered_tick, _ in ticks:
             assert sorted(v.rejects["reason"]) == ["non_finite_embedding", "wrong_dimension"]
             topical = np.array([t != "" and not t.startswith("crash:") for t in truth])
-            groups, kinds = clustered.groups, clustered.clusters["kind"].to_numpy()
+            groups, kinds = clustered_tick.groups, clustered_tick.clusters["kind"].to_numpy()
             in_cluster = np.array([g >= 0 and kinds[g] == "cluster" for g in groups])
-            assert adjusted_rand_score(truth[in_cluster], groups[in_cluster]) == 1.0
-            assert in_cluster[topical].all(), "every topic segment is clustered"
-            assert not in_cluster[~topical].any(), "noise and the lone crash stay out of clusters"
-            assert (clustered.clusters["kind"] == "high_impact_noise").sum() == 1, "the crash becomes a one-segment cluster"
+            aris.append(adjusted_rand_score(truth[in_cluster & topical], groups[in_cluster & topical]))
+            clustered.append(in_cluster[topical].mean())
+            kept.append(1 - in_cluster[~topical].mean())
+            (crash,) = np.flatnonzero([t.startswith("crash:") for t in truth])
+            assert kinds[groups[crash]] == "high_impact_noise", "the lone crash becomes a one-segment cluster"
+        assert np.mean(aris) >= 0.95 and min(aris) >= 0.7, f"team {team}: ARI per tick {np.round(aris, 2)}"
+        assert np.mean(clustered) >= 0.7, f"team {team}: {np.mean(clustered):.2f} of topic segments clustered"
+        assert np.mean(kept) >= 0.99, f"team {team}: {np.mean(kept):.3f} of noise left alone"
+
+
+def topics_of_tasks(ticks) -> dict[str, list[str]]:
+    """The planted topic of every segment each task took over the day."""
+    topics: dict[str, list[str]] = {}
+    for v, truth, _, update in ticks:
+        planted = dict(zip(v.segments["document_id"], truth))
+        for link in update.links.itertuples():
+            topics.setdefault(link.task_id, []).append(planted[link.document_id])
+    return topics
 
 
 def test_recurring_topics_consolidate_into_one_task_each_and_are_never_merged(day):
     for team, ticks in day.items():
-        topic_of_task: dict[str, set[str]] = {}
-        for v, truth, _, update in ticks:
-            planted = dict(zip(v.segments["document_id"], truth))
-            for link in update.links.itertuples():
-                topic_of_task.setdefault(link.task_id, set()).add(planted[link.document_id])
-        assert all(len(topics) == 1 for topics in topic_of_task.values()), "no task mixes two planted topics"
-        tasks_of_topic = pd.Series({t: next(iter(ts)) for t, ts in topic_of_task.items()}).value_counts()
-        assert (tasks_of_topic == 1).all(), f"each recurring topic is one task: {tasks_of_topic.to_dict()}"
+        topics = topics_of_tasks(ticks)
+        majority = pd.Series({t: pd.Series(ts).value_counts().index[0] for t, ts in topics.items()})
+        owners = majority.value_counts()
+        for topic in demo.TOPICS[team]:
+            assert owners.get(topic.name) == 1, f"{topic.name} is one task: {owners.to_dict()}"
+        linked = sum(len(ts) for ts in topics.values())
+        purity = sum(pd.Series(ts).value_counts().iloc[0] for ts in topics.values()) / linked
+        assert purity >= 0.97, f"team {team}: task purity {purity:.3f}"
         final = ticks[-1][3].tasks.set_index("task_id")
         for topic in demo.TOPICS[team]:
-            (task_id,) = [t for t, ts in topic_of_task.items() if ts == {topic.name}]
-            assert final.loc[task_id, "occurrences"] == 48 * 4
+            (task_id,) = majority.index[majority == topic.name]
             title = final.loc[task_id, "title"].lower()
             assert any(word in title for word in topic.name.split("_")), f"{title!r} names {topic.name}"
-        assert len(final) == len(topic_of_task), "no task without segments"
+        assert len(final) == len(topics), "no task without segments"
 
 
 def test_priority_ranks_recurring_topics_first_with_factors(day):
     final = day[1][-1][3].tasks.sort_values("priority", ascending=False)
-    assert final.head(3)["occurrences"].min() == 192
+    topics = topics_of_tasks(day[1])
+    top = [pd.Series(topics[t]).value_counts().index[0] for t in final.head(len(demo.TOPICS[1]))["task_id"]]
+    assert sorted(top) == sorted(t.name for t in demo.TOPICS[1]), top
     factors = final[["users_factor", "impact_factor", "recency_factor"]].sum(axis=1).round(6)
     assert np.allclose(factors, final["priority"], atol=2e-6)
     assert final.iloc[0]["title"].startswith(("Fix", "Improve", "Investigate"))

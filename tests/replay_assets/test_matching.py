@@ -1,88 +1,136 @@
 import numpy as np
 import pandas as pd
+import pytest
 
-from replay_assets.matching import TaskState, apply_clusters, match
+from replay_assets.matching import (
+    MIN_RATIO, TaskState, apply_clusters, same_problem_ratio, task_pairs_alike, within_similarity,
+)
 
 T0 = pd.Timestamp("2026-11-20 10:00")
+DIM = 64
 
 
 def unit(v):
     v = np.asarray(v, dtype=np.float64)
-    return v / np.linalg.norm(v)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def clusters(*rows):
-    """rows: (centroid, size, users, impact, first_document_id, last_occurrence)."""
-    frame = pd.DataFrame([{"size": n, "mean_impact": i, "first_document_id": d, "last_occurrence": t}
-                          for _, n, _, i, d, t in rows])
-    return frame, np.array([unit(c) for c, *_ in rows]), [set(u) for _, _, u, *_ in rows]
+def sample(direction, n, spread, rng):
+    """``n`` unit segments around ``direction``."""
+    return unit(direction + spread / np.sqrt(DIM) * rng.standard_normal((n, DIM)))
 
 
-def test_match_uses_the_cosine_distance_threshold():
-    tasks = np.array([unit([1, 0, 0]), unit([0, 1, 0])])
-    found = np.array([unit([0.95, 0.05, 0]), unit([0, 0, 1]), unit([0.5, 0.5, 0.7])])
-    assert match(found, tasks).tolist() == [0, -1, -1]
+def clusters(*groups, first=None, when=T0):
+    """Cluster rows, unit centroids and users from groups of member vectors (as ``tick_clusters`` gives them)."""
+    sums = [g.sum(axis=0) for g in groups]
+    frame = pd.DataFrame({"size": [len(g) for g in groups],
+                          "cohesion": [np.linalg.norm(s) / len(g) for s, g in zip(sums, groups)],
+                          "mean_impact": 0.2, "last_occurrence": when,
+                          "first_document_id": first or [f"s{i:03d}:0:5" for i in range(len(groups))]})
+    return frame, unit(np.array(sums)), [{f"u{i}"} for i in range(len(groups))]
+
+
+def state_of(result):
+    return TaskState(result.tasks.drop(columns=["status"]), result.centroids, result.users)
+
+
+def test_two_samples_of_one_problem_score_about_one_whatever_the_shared_direction():
+    rng = np.random.default_rng(0)
+    shared = unit(rng.standard_normal(DIM))
+    for lean in (0.0, 0.6):  # unrelated topics meet at cosine ~lean**2 once they share a direction
+        a, b = (unit(lean * shared + np.sqrt(1 - lean**2) * unit(rng.standard_normal(DIM))) for _ in range(2))
+        first, second, other = sample(a, 30, 1.0, rng), sample(a, 20, 1.0, rng), sample(b, 25, 1.0, rng)
+        frame, centroids, _ = clusters(first, second, other)
+        r = frame["cohesion"].to_numpy()
+        w = within_similarity(frame["size"], r)
+        cross = (centroids @ centroids.T) * np.outer(r, r)
+        same = same_problem_ratio(cross[0, 1], w[0], w[1], np.nan)
+        different = same_problem_ratio(cross[0, 2], w[0], w[2], np.nan)
+        assert same == pytest.approx(1.0, abs=0.08)
+        assert different < MIN_RATIO - 0.1
+
+
+def test_a_single_segment_is_judged_by_the_other_side_or_the_reference():
+    assert same_problem_ratio(0.4, np.nan, 0.5, 0.9) == pytest.approx(0.8)
+    assert same_problem_ratio(0.4, np.nan, np.nan, 0.8) == pytest.approx(0.5)
+    assert np.isnan(within_similarity(1, 1.0))
 
 
 def test_a_recurring_topic_strengthens_its_task_without_overcounting_users():
-    first = apply_clusters(7, TaskState.empty(3), *clusters(([1, 0, 0], 4, {"a", "b"}, 0.4, "s1:0:5", T0)))
+    rng = np.random.default_rng(1)
+    topic, other = unit(rng.standard_normal(DIM)), unit(rng.standard_normal(DIM))
+    frame, centroids, _ = clusters(sample(topic, 4, 0.8, rng), first=["s1:0:5"])
+    first = apply_clusters(7, TaskState.empty(DIM), frame, centroids, [{"a", "b"}])
     (task_id,) = first.assignment
     later = T0 + pd.Timedelta(minutes=30)
-    state = TaskState(first.tasks.drop(columns=["status"]), first.centroids, first.users)
-    second = apply_clusters(7, state, *clusters(([0.9, 0.1, 0], 2, {"b", "c"}, 0.1, "s9:0:5", later),
-                                                ([0, 0, 1], 3, {"x", "y", "z"}, 0.2, "s5:0:5", later)))
+    again, fresh = sample(topic, 2, 0.8, rng), sample(other, 3, 0.8, rng)
+    frame, centroids, _ = clusters(again, fresh, first=["s9:0:5", "s5:0:5"], when=later)
+    frame["mean_impact"] = [0.1, 0.2]
+    second = apply_clusters(7, state_of(first), frame, centroids, [{"b", "c"}, {"x", "y", "z"}])
     tasks = second.tasks.set_index("task_id")
     row = tasks.loc[task_id]
     assert second.assignment[0] == task_id and second.assignment[1] != task_id
     assert (row["occurrences"], row["distinct_users"]) == (6, 3), "b is counted once"
-    assert row["mean_impact"] == (0.4 * 4 + 0.1 * 2) / 6 and row["last_occurrence"] == later
-    expected = unit(unit([1, 0, 0]) * 4 + unit([0.9, 0.1, 0]) * 2)
-    assert np.allclose(second.centroids[list(tasks.index).index(task_id)], expected)
+    assert row["mean_impact"] == pytest.approx((0.2 * 4 + 0.1 * 2) / 6) and row["last_occurrence"] == later
     assert row["status"] == "updated" and tasks.loc[second.assignment[1], "status"] == "new"
 
 
+def test_a_loose_task_does_not_swallow_a_tight_cluster_of_another_problem():
+    rng = np.random.default_rng(2)
+    a, b = unit(rng.standard_normal(DIM)), unit(rng.standard_normal(DIM))
+    loose = np.vstack([sample(a, 20, 3.0, rng), sample(unit(a + b), 20, 3.0, rng)])  # spread over a and between
+    frame, centroids, _ = clusters(loose, first=["s1:0:5"])
+    first = apply_clusters(1, TaskState.empty(DIM), frame, centroids, [set()])
+    frame, centroids, users = clusters(sample(b, 10, 0.5, rng), first=["s2:0:5"])
+    second = apply_clusters(1, state_of(first), frame, centroids, users)
+    assert len(second.tasks) == 2, "the tight cluster opens its own task"
+
+
 def test_a_topic_split_in_one_tick_ends_in_one_task():
-    result = apply_clusters(1, TaskState.empty(3), *clusters(([1, 0.05, 0], 3, {"a"}, 0.3, "s1:0:1", T0),
-                                                             ([1, -0.05, 0], 2, {"b"}, 0.3, "s2:0:1", T0)))
-    assert len(result.tasks) == 1 and result.tasks["occurrences"].iat[0] == 5
+    rng = np.random.default_rng(3)
+    topic = unit(rng.standard_normal(DIM))
+    result = apply_clusters(1, TaskState.empty(DIM), *clusters(sample(topic, 6, 0.8, rng), sample(topic, 5, 0.8, rng)))
+    assert len(result.tasks) == 1 and result.tasks["occurrences"].iat[0] == 11
 
 
 def test_task_ids_are_stable_on_replay():
-    rows = (([1, 0, 0], 3, {"a"}, 0.4, "s2:0:1", T0), ([0, 1, 0], 3, {"b"}, 0.4, "s1:0:1", T0))
-    a = apply_clusters(3, TaskState.empty(3), *clusters(*rows))
-    b = apply_clusters(3, TaskState.empty(3), *clusters(*reversed(rows)))
+    rng = np.random.default_rng(4)
+    groups = [sample(unit(rng.standard_normal(DIM)), 5, 0.8, rng) for _ in range(2)]
+    a = apply_clusters(3, TaskState.empty(DIM), *clusters(*groups, first=["s2:0:1", "s1:0:1"]))
+    b = apply_clusters(3, TaskState.empty(DIM), *clusters(*reversed(groups), first=["s1:0:1", "s2:0:1"]))
     assert a.tasks["task_id"].tolist() == b.tasks["task_id"].tolist()
-    assert np.array_equal(a.centroids, b.centroids)
+    assert np.allclose(a.centroids, b.centroids)
 
 
-def naive(state: TaskState, rows, max_distance=0.3):
-    """The definition: clusters one at a time, each task's centroid re-normalized after every merge."""
-    centroids = [np.asarray(c, dtype=np.float64) for c in state.centroids]
+def naive(state: TaskState, groups, firsts, min_ratio=MIN_RATIO):
+    """The definition: clusters one at a time against each task's members' sum, recomputed after every merge."""
+    sums = [c * n * r for c, n, r in zip(state.centroids, state.tasks["occurrences"], state.tasks["cohesion"])]
     counts = list(state.tasks["occurrences"])
-    for c, n_new, first in sorted(rows, key=lambda r: r[2]):
-        sims = [float(t @ c) for t in centroids]
-        best = int(np.argmax(sims)) if sims else -1
-        if best >= 0 and 1 - sims[best] < max_distance:
-            merged = centroids[best] * counts[best] + c * n_new
-            centroids[best], counts[best] = merged / np.linalg.norm(merged), counts[best] + n_new
+    for i in sorted(range(len(groups)), key=lambda j: firsts[j]):
+        s, m = groups[i].sum(axis=0), len(groups[i])
+        w_i = (s @ s - m) / (m * (m - 1))
+        ratios = [(s @ t) / (m * n) / max(w_i, (t @ t - n) / (n * (n - 1))) for t, n in zip(sums, counts)]
+        best = int(np.argmax(ratios)) if ratios else -1
+        if best >= 0 and ratios[best] >= min_ratio:
+            sums[best], counts[best] = sums[best] + s, counts[best] + m
         else:
-            centroids.append(c)
-            counts.append(n_new)
-    return sorted(counts), centroids
+            sums.append(s)
+            counts.append(m)
+    return sorted(counts), [unit(t) for t in sums]
 
 
 def test_many_merges_in_one_tick_match_the_sequential_definition():
     rng = np.random.default_rng(5)
-    topics = np.array([unit(v) for v in rng.standard_normal((6, 32))])
-    state = TaskState(pd.DataFrame({"task_id": [f"t{i}" for i in range(3)], "occurrences": [5, 9, 2], "distinct_users": 1,
-                                    "mean_impact": 0.1, "last_occurrence": T0}), topics[:3], {})
-    rows = [(unit(topics[i % 6] + 0.08 * rng.standard_normal(32)), int(rng.integers(1, 9)), f"s{j:03d}:0:1")
-            for j, i in enumerate(rng.integers(0, 6, 40))]
-    frame = pd.DataFrame({"size": [r[1] for r in rows], "mean_impact": 0.2, "first_document_id": [r[2] for r in rows],
-                          "last_occurrence": T0})
-    result = apply_clusters(1, state, frame, np.array([r[0] for r in rows]), [set() for _ in rows])
-    counts, centroids = naive(state, rows)
+    topics = unit(rng.standard_normal((6, DIM)))
+    seeds = [sample(topics[i], 8, 0.8, rng) for i in range(3)]
+    frame, centroids, _ = clusters(*seeds, first=["a0", "a1", "a2"])
+    state = state_of(apply_clusters(1, TaskState.empty(DIM), frame, centroids, [set()] * 3))
+    groups = [sample(topics[i % 6], int(rng.integers(2, 9)), 0.8, rng) for i in rng.integers(0, 6, 40)]
+    firsts = [f"s{j:03d}:0:1" for j in range(len(groups))]
+    frame, centroids, users = clusters(*groups, first=firsts)
+    result = apply_clusters(1, state, frame, centroids, users)
+    counts, want = naive(state, groups, firsts)
     assert sorted(result.tasks["occurrences"]) == counts and len(result.tasks) == 6
     got = sorted(map(tuple, np.round(result.centroids, 9)))
-    want = sorted(map(tuple, np.round(np.array(centroids), 9)))
-    assert np.allclose(got, want, atol=1e-9)
+    assert np.allclose(got, sorted(map(tuple, np.round(np.array(want), 9))), atol=1e-9)
+    assert task_pairs_alike(result.centroids, result.tasks["occurrences"], result.tasks["cohesion"]) == 0
