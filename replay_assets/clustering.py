@@ -49,7 +49,8 @@ class ClusteringParams(BaseModel):
     pca_sample: int = 3000
     block_rows: int = 4096
     exact_search_below: int = Field(5000, description="Up to this many segments, neighbours are searched exactly.")
-    null_rows: int = Field(5000, description="Rows of the null tick (a seeded sample of the tick's, shuffled).")
+    null_rows: int = Field(5000, description="Rows of a null tick (a seeded sample of the tick's, shuffled).")
+    null_draws: int = Field(3, description="Null ticks drawn; a node must beat every node of all of them.")
     index_links: int = Field(16, description="HNSW links per node (M).")
     index_build_effort: int = Field(40, description="HNSW ef_construction: candidates kept while building.")
     seed: int = 0
@@ -89,7 +90,8 @@ def principal_coordinates(x: np.ndarray, inv: np.ndarray, params: ClusteringPara
     components = min(params.reduced_dimensions, dim, len(sample))
     if components >= dim:
         return x * inv[:, None] - unit_sample.mean(axis=0)
-    pca = PCA(components, svd_solver="randomized", random_state=params.seed).fit(unit_sample)
+    # Three power iterations: enough to separate the leading directions neighbours are found in.
+    pca = PCA(components, svd_solver="randomized", iterated_power=3, random_state=params.seed).fit(unit_sample)
     return (x @ pca.components_.T.astype(np.float32)) * inv[:, None] - (pca.mean_ @ pca.components_.T).astype(np.float32)
 
 
@@ -179,21 +181,25 @@ def relative_excess_of_mass(tree: np.ndarray, n: int) -> np.ndarray:
 
 
 def null_threshold(coordinates: np.ndarray, params: ClusteringParams) -> float:
-    """The largest relative excess of mass in the hierarchy of a null tick: each coordinate shuffled
-    independently across (a seeded sample of at most ``null_rows``) rows, which keeps the tick's
-    spread along every principal direction and destroys any topic. 0 when that hierarchy has no node."""
+    """The largest relative excess of mass in the hierarchies of ``null_draws`` null ticks: each
+    coordinate shuffled independently across (a seeded sample of at most ``null_rows``) rows, which
+    keeps the tick's spread along every principal direction and destroys any topic. Several draws,
+    so that a tick without topics rarely has a leaf above all of them. 0 when no null node exists."""
     rng = np.random.default_rng(params.seed + 1)
     rows = np.arange(len(coordinates))
     if len(rows) > params.null_rows:
         rows = np.sort(rng.choice(len(rows), params.null_rows, replace=False))
-    null = np.empty((len(rows), coordinates.shape[1]), dtype=np.float32)
-    for j in range(coordinates.shape[1]):
-        null[:, j] = coordinates[rows[rng.permutation(len(rows))], j]
-    z = normalize(null)
-    k = min(params.neighbours, len(z) - 1)
-    tree = condensed_tree(*exact_neighbours(z, k, params.block_rows), params.min_samples, params.min_cluster_size)
-    rem = relative_excess_of_mass(tree, len(z))
-    return float(np.nanmax(rem)) if np.isfinite(rem).any() else 0.0
+    k = min(params.neighbours, len(rows) - 1)
+    best = 0.0
+    for _ in range(params.null_draws):
+        null = np.empty((len(rows), coordinates.shape[1]), dtype=np.float32)
+        for j in range(coordinates.shape[1]):
+            null[:, j] = coordinates[rows[rng.permutation(len(rows))], j]
+        z = normalize(null)
+        tree = condensed_tree(*exact_neighbours(z, k, params.block_rows), params.min_samples, params.min_cluster_size)
+        rem = relative_excess_of_mass(tree, len(z))
+        best = max(best, float(np.nanmax(rem)) if np.isfinite(rem).any() else 0.0)
+    return best
 
 
 def significant_leaves(tree: np.ndarray, n: int, threshold: float) -> np.ndarray:

@@ -11,7 +11,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from platform_core.privacy import pseudonymize
+from replay_assets.matching import TaskState
 from replay_assets.partitions import TICK
+from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
+from replay_assets.segments import validate_segments
 
 
 def labelled_segments(texts, embeddings: np.ndarray, first_tick_end: pd.Timestamp, ticks: int = 1, team_id: int = 1,
@@ -32,6 +36,24 @@ def labelled_segments(texts, embeddings: np.ndarray, first_tick_end: pd.Timestam
         "end_time": started + pd.Timedelta(seconds=5), "timestamp": started, "inserted_at": inserted,
         "content": list(texts), "embedding": list(np.asarray(embeddings, dtype=np.float32)),
     })
+
+
+def replay_labelled(texts, embeddings: np.ndarray, ticks: int = 1, params: ReplayParams | None = None,
+                    first_tick_end: pd.Timestamp = pd.Timestamp("2026-11-20 10:30")) -> pd.DataFrame:
+    """Every tick's links (``document_id, task_id, ...``) when the labelled rows arrive over ``ticks``
+    ticks and go through the tick pipeline one tick after another, as the assets run it."""
+    raw = labelled_segments(texts, embeddings, first_tick_end, ticks)
+    params = params or ReplayParams()
+    state, links = TaskState.empty(np.asarray(embeddings).shape[1]), []
+    for k in range(ticks):
+        end = first_tick_end + k * TICK
+        valid = validate_segments(raw[(raw["inserted_at"] >= end - TICK) & (raw["inserted_at"] < end)].reset_index(drop=True))
+        segments = valid.segments.assign(user_ref=pseudonymize(valid.segments["distinct_id"], "evaluation"))
+        clusters = tick_clusters(segments, valid.embeddings, params)
+        update = update_tasks(1, end, state, clusters.clusters, segments, valid.embeddings, params)
+        state = update.state
+        links.append(update.links)
+    return pd.concat(links, ignore_index=True)
 
 
 def row_of(document_ids: pd.Series) -> np.ndarray:

@@ -108,8 +108,9 @@ def update_tasks(team_id: int, tick_end: pd.Timestamp, state: TaskState, cluster
     labeler again, e.g. the labels an earlier run of the same tick gave.
     """
     clusters = clusters.sort_values("cluster_id", kind="mergesort").reset_index(drop=True)
-    position = pd.Series(np.arange(len(segments)), index=segments["document_id"].to_numpy())
-    members = [position.loc[orjson.loads(m)].to_numpy() for m in clusters["member_document_ids"]]
+    member_ids = [orjson.loads(m) for m in clusters["member_document_ids"]]
+    flat = pd.Index(segments["document_id"]).get_indexer([d for ids in member_ids for d in ids])
+    members = np.split(flat.astype(np.int64), np.cumsum([len(ids) for ids in member_ids])[:-1]) if member_ids else []
     user_refs = segments["user_ref"].to_numpy()
     cluster_users = [set(user_refs[m]) for m in members]
     dimension = embeddings.shape[1] if embeddings.ndim == 2 and embeddings.shape[1] else state.centroids.shape[1]
@@ -135,10 +136,11 @@ def update_tasks(team_id: int, tick_end: pd.Timestamp, state: TaskState, cluster
         if column not in tasks:
             tasks[column] = None
     tasks["title"] = tasks["title"].astype(object)
-    for i, index in enumerate(new.index):
-        label = labels[i]
-        tasks.loc[index, ["title", "description", "keywords", "label_source", "first_seen"]] = [
-            label.title, label.description, canonical_json(list(label.keywords)), label.source, tick_end]
+    if len(new):  # one assignment for all new tasks (row by row, 300 new tasks took a second)
+        given = [labels[i] for i in range(len(new))]
+        tasks.loc[new.index, ["title", "description", "keywords", "label_source"]] = np.array(
+            [[g.title, g.description, canonical_json(list(g.keywords)), g.source] for g in given], dtype=object)
+        tasks.loc[new.index, "first_seen"] = tick_end
     if known is not None:
         relabel = tasks.index[(tasks["status"] == "new") & tasks["task_id"].isin(known.index)]
         columns = ["title", "description", "keywords", "label_source"]
