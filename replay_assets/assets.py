@@ -23,8 +23,8 @@ from platform_core.resources import Pseudonymizer, WarehouseResource
 from platform_core.tables import Column, TableSpec
 from platform_core.warehouse import Backend, manifest_spec, partition_key
 from replay_assets.matching import TaskState, task_pairs_alike
-from replay_assets.partitions import PREVIOUS_TICK, TICK, Tick, replay_partitions, ticks_of
-from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
+from replay_assets.partitions import PREVIOUS_TICK, TICK, TICK_AND_PREVIOUS, Tick, replay_partitions, ticks_of
+from replay_assets.pipeline import ReplayParams, context_sample, tick_clusters, update_tasks
 from replay_assets.resources import SegmentSource, TaskLabeler
 from replay_assets.segments import validate_segments
 from replay_assets.tables import (
@@ -133,21 +133,33 @@ def read_segments(backend: Backend, tick: Tick) -> tuple[pd.DataFrame, np.ndarra
     return segments.drop(columns=["embedding"]), embeddings
 
 
-def latest_earlier_tick(backend: Backend, tick: Tick) -> str | None:
-    """The team's latest tasks partition before ``tick`` (its manifest key), if any."""
+def latest_earlier_tick(backend: Backend, tick: Tick, spec: TableSpec = VIDEO_SEGMENT_TASKS) -> str | None:
+    """The team's latest partition of ``spec`` before ``tick`` (its manifest key), if any."""
     p = backend.placeholder
     result = backend.query(
         LATEST_KEY, f"SELECT max(partition_key) AS partition_key FROM {manifest_spec(SCHEMA).qualified_name} WHERE table_name = {p} "
                     f"AND partition_key LIKE {p} AND partition_key < {p}",
-        [VIDEO_SEGMENT_TASKS.name, f"team_id={tick.team_id};%", partition_key(tick.partition)], over=[manifest_spec(SCHEMA)],
+        [spec.name, f"team_id={tick.team_id};%", partition_key(tick.partition)], over=[manifest_spec(SCHEMA)],
     )
     return result["partition_key"].iat[0] if len(result) and pd.notna(result["partition_key"].iat[0]) else None
 
 
+def context_of(backend: Backend, tick: Tick, params: ReplayParams) -> tuple[np.ndarray | None, list[str]]:
+    """The previous tick's embeddings a tick is clustered with, and their partition's content hash:
+    none for the team's first tick; a failure naming the previous tick when earlier ones exist."""
+    before = Tick(tick.team_id, tick.end - TICK)
+    if not params.context_rows or not (written(backend, VIDEO_SEGMENTS, before.partition) or latest_earlier_tick(backend, tick, VIDEO_SEGMENTS)):
+        return None, []
+    hashes = require_partitions(backend, VIDEO_SEGMENTS, [before.partition], tick.label)
+    _, embeddings = read_segments(backend, before)
+    return context_sample(embeddings, params.context_rows, params.seed), hashes
+
+
 @dg.asset(
     key=CLUSTERS_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=replay_partitions,
-    deps=[SEGMENTS_KEY], backfill_policy=dg.BackfillPolicy.single_run(),
-    description="Clusters of the tick's segments (members, centroid, nearest examples), and high-impact noise as one-segment clusters.",
+    deps=[dg.AssetDep(SEGMENTS_KEY, partition_mapping=TICK_AND_PREVIOUS)], backfill_policy=dg.BackfillPolicy.single_run(),
+    description="Clusters of the tick's segments (members, centroid, nearest examples), clustered beside the previous tick's "
+                "segments; high-impact noise as one-segment clusters.",
     check_specs=[
         spec_for("schema_valid", CLUSTERS_KEY, "Columns, types and keys match replay.video_segment_clusters."),
         spec_for("no_raw_user_ids", CLUSTERS_KEY, "No raw distinct_id of the tick appears in a cluster."),
@@ -162,9 +174,11 @@ def video_segment_clusters(context: dg.AssetExecutionContext, config: ReplayConf
     try:
         with backend.session():  # one connection for every tick of the run
             for tick in ticks_of(context):
-                input_hash = frames_hash(require_partitions(backend, VIDEO_SEGMENTS, [tick.partition], tick.label)[0], canonical_json(params.model_dump()))
+                own = require_partitions(backend, VIDEO_SEGMENTS, [tick.partition], tick.label)
+                context, context_hashes = context_of(backend, tick, params)
+                input_hash = frames_hash(*own, *context_hashes, canonical_json(params.model_dump()))
                 segments, embeddings = read_segments(backend, tick)
-                result = tick_clusters(segments, embeddings, params)
+                result = tick_clusters(segments, embeddings, params, context)
                 clusters = result.clusters.assign(team_id=tick.team_id, tick_end=tick.end)
                 write, outcome = prepare(CLUSTERS_KEY, VIDEO_SEGMENT_CLUSTERS, tick.partition, clusters, input_hash)
                 tick_outcomes = [outcome, privacy_check(CLUSTERS_KEY, {"video_segment_clusters": clusters.drop(columns=["centroid"])},
@@ -175,7 +189,8 @@ def video_segment_clusters(context: dg.AssetExecutionContext, config: ReplayConf
                 commit(backend, [write] if write is not None else [], tick_outcomes)
                 kinds = clusters["kind"].value_counts()
                 noise = int((result.groups < 0).sum())
-                report.add(tick.label, segments=len(segments), clusters=int(kinds.get("cluster", 0)),
+                report.add(tick.label, segments=len(segments), context_segments=0 if context is None else len(context),
+                           clusters=int(kinds.get("cluster", 0)),
                            high_impact_noise=int(kinds.get("high_impact_noise", 0)), noise_left=noise,
                            clustered_share=round(1 - noise / len(segments), 4) if len(segments) else 0.0,
                            content_hash=write.content_hash, input_hash=input_hash)

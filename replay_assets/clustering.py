@@ -11,14 +11,15 @@ decision here is taken relative to the tick's own geometry instead:
 3. HDBSCAN's hierarchy on that graph: each segment's core distance is the distance to its
    ``min_samples``-th neighbour, edges are weighted by mutual reachability, the minimum spanning
    forest gives the single-linkage tree, condensed at ``min_cluster_size`` (hdbscan's own tree code).
-4. Significance against a null tick: every node of the hierarchy gets its relative excess of mass
+4. Significance against null ticks: every node of the hierarchy gets its relative excess of mass
    (how much longer its segments stay together than the distance it formed at, as a ratio, so
-   free of the model's distance scale). The same hierarchy is built on the tick with each principal
-   coordinate shuffled independently (seeded): same spread per direction, no topics. A node is
-   significant only if it beats every node of that null hierarchy, so random vectors give nothing.
-5. Clusters are the leaves of the significant hierarchy. A segment left out joins a cluster when
-   most of its neighbours are in it and it is no farther from the cluster than the cluster's own
-   loosest member is from its ``min_samples``-th neighbour (repeated until nothing changes).
+   free of the model's distance scale). The same hierarchy is built on null ticks, the tick's
+   principal coordinates shuffled independently (seeded): same spread per direction, no topics.
+5. Clusters are the leaves of the condensed tree that beat every node of the null hierarchies,
+   with the segments that stay in them as much longer than the leaf formed (a segment that leaves
+   as soon as the leaf forms was only swept in with it), so random vectors give nothing.
+6. A segment left out joins the cluster it passes as a member of: its mean cosine to the members
+   reaches ``min_ratio`` of theirs to each other, the rule tasks are matched by.
 
 Cluster ids are ordered by each cluster's first segment; the same rows in the same order give
 the same labels (the pipeline orders a tick's rows canonically before clustering).
@@ -40,7 +41,7 @@ from replay_assets.matching import MIN_RATIO
 class ClusteringParams(BaseModel):
     min_cluster_size: int = Field(5, description="Fewest segments a cluster has: a problem seen this often in a tick recurs.")
     min_samples: int = Field(5, description="Density scale: a segment's core distance is to its min_samples-th neighbour.")
-    neighbours: int = Field(15, description="Neighbours per segment in the graph; also the vote that lets a left-out segment join.")
+    neighbours: int = Field(15, description="Neighbours per segment in the graph the hierarchy is built on.")
     min_ratio: float = Field(MIN_RATIO, description="A left-out segment joins a cluster when its mean cosine to the members "
                                                    "reaches this share of theirs to each other (as tasks are matched).")
     floor_spreads: float = Field(3.0, description="Clusters take members only when their segments are more alike than "
@@ -277,13 +278,18 @@ def cluster_embeddings(embeddings: np.ndarray, params: ClusteringParams | None =
     tree = condensed_tree(*neighbour_graph(z, params), params.min_samples, params.min_cluster_size)
     labels = significant_leaves(tree, n, null_threshold(coordinates, params))
     labels = extend_by_membership(labels, z, params.min_ratio, params.floor_spreads * background_spread(z, params.seed))
-    # Stable ids: clusters numbered by the position of their first member.
-    first = np.unique(labels[labels >= 0], return_index=True)
-    order = np.argsort(np.flatnonzero(labels >= 0)[first[1]])
-    renumber = np.empty(len(first[0]), dtype=np.int64)
-    renumber[order] = np.arange(len(order))
-    out = np.full(n, -1, dtype=np.int64)
-    out[labels >= 0] = renumber[np.searchsorted(first[0], labels[labels >= 0])]
+    return first_member_order(labels)
+
+
+def first_member_order(labels: np.ndarray) -> np.ndarray:
+    """The same clusters, numbered 0.. by the position of their first member (stable ids)."""
+    out = np.full(len(labels), -1, dtype=np.int64)
+    members = np.flatnonzero(labels >= 0)
+    if len(members):
+        _, first, inverse = np.unique(labels[members], return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        out[members] = rank[inverse]
     return out
 
 

@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from platform_core.privacy import pseudonymize
 from replay_assets.matching import TaskState
 from replay_assets.partitions import TICK
-from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
+from replay_assets.pipeline import ReplayParams, context_sample, tick_clusters, update_tasks
 from replay_assets.segments import validate_segments
 
 
@@ -41,15 +41,17 @@ def labelled_segments(texts, embeddings: np.ndarray, first_tick_end: pd.Timestam
 def replay_labelled(texts, embeddings: np.ndarray, ticks: int = 1, params: ReplayParams | None = None,
                     first_tick_end: pd.Timestamp = pd.Timestamp("2026-11-20 10:30")) -> pd.DataFrame:
     """Every tick's links (``document_id, task_id, ...``) when the labelled rows arrive over ``ticks``
-    ticks and go through the tick pipeline one tick after another, as the assets run it."""
+    ticks and go through the tick pipeline one tick after another (each with the one before as
+    context), as the assets run it."""
     raw = labelled_segments(texts, embeddings, first_tick_end, ticks)
     params = params or ReplayParams()
-    state, links = TaskState.empty(np.asarray(embeddings).shape[1]), []
+    state, links, previous = TaskState.empty(np.asarray(embeddings).shape[1]), [], None
     for k in range(ticks):
         end = first_tick_end + k * TICK
         valid = validate_segments(raw[(raw["inserted_at"] >= end - TICK) & (raw["inserted_at"] < end)].reset_index(drop=True))
         segments = valid.segments.assign(user_ref=pseudonymize(valid.segments["distinct_id"], "evaluation"))
-        clusters = tick_clusters(segments, valid.embeddings, params)
+        clusters = tick_clusters(segments, valid.embeddings, params, previous)
+        previous = context_sample(valid.embeddings, params.context_rows, params.seed)
         update = update_tasks(1, end, state, clusters.clusters, segments, valid.embeddings, params)
         state = update.state
         links.append(update.links)

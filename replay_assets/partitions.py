@@ -27,6 +27,12 @@ PREVIOUS_TICK = dg.MultiPartitionMapping({
     "tick": dg.DimensionPartitionMapping("tick", dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)),
 })
 
+#: The tick and the one before it, of the same team: what a tick is clustered with.
+TICK_AND_PREVIOUS = dg.MultiPartitionMapping({
+    "team": dg.DimensionPartitionMapping("team", dg.IdentityPartitionMapping()),
+    "tick": dg.DimensionPartitionMapping("tick", dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0)),
+})
+
 
 @dataclass(frozen=True, order=True)
 class Tick:

@@ -102,8 +102,10 @@ def test_a_tick_refuses_to_run_after_a_gap(four_ticks):
     url, _ = four_ticks
     result = run(url, 1, 6)
     assert not result.success
-    assert "team 1 @ 2026-11-20 02:30 are missing" in str(result.get_step_failure_events()[0].event_specific_data.error)
-    assert read(url, VIDEO_SEGMENT_TASKS, 1, 6).empty, "nothing was written for the refused tick"
+    error = str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert "team 1 @ 2026-11-20 03:00 needs replay.video_segments for team_id=1;tick_end=2026-11-20T02:30:00" in error, \
+        "the tick is clustered with the one before, which is missing"
+    assert read(url, VIDEO_SEGMENT_CLUSTERS, 1, 6).empty and read(url, VIDEO_SEGMENT_TASKS, 1, 6).empty, "nothing was written"
 
 
 def test_parquet_rows_in_any_order_give_the_same_tasks(four_ticks, tmp_path):

@@ -7,7 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from replay_assets import demo
 from replay_assets.matching import TaskState
-from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
+from replay_assets.pipeline import ReplayParams, context_sample, tick_clusters, update_tasks
 from replay_assets.segments import validate_segments
 
 DAY = pd.Timestamp("2026-11-20")
@@ -15,14 +15,15 @@ PARAMS = ReplayParams()
 
 
 def run_day(team_id: int, ticks: int = 48):
-    state, per_tick = TaskState.empty(demo.DIMENSION), []
+    state, per_tick, previous = TaskState.empty(demo.DIMENSION), [], None
     for k in range(1, ticks + 1):
         tick_end = DAY + k * demo.TICK
         raw, truth = demo.generate_tick(team_id, tick_end)
         v = validate_segments(raw)
         truth = truth[raw["document_id"].isin(v.segments["document_id"])]  # same canonical order: sorted by inserted_at
         segments = v.segments.assign(user_ref="p_" + v.segments["distinct_id"])
-        clustered = tick_clusters(segments, v.embeddings, PARAMS)
+        clustered = tick_clusters(segments, v.embeddings, PARAMS, previous)  # beside the tick before, as the assets run it
+        previous = context_sample(v.embeddings, PARAMS.context_rows, PARAMS.seed)
         update = update_tasks(team_id, tick_end, state, clustered.clusters, segments, v.embeddings, PARAMS)
         state = update.state
         per_tick.append((v, truth.to_numpy(), clustered, update))
