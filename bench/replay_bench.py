@@ -10,9 +10,9 @@ HDBSCAN measured on the real set below, as a second yardstick.
 Planted data (speed): N segments of 3,072-dim float32 unit embeddings (as text-embedding-3-large
 returns): 90% from planted topics (a random unit direction each; a segment is the direction plus
 gaussian noise of norm ~0.5), 10% random noise; the team already has 2,000 tasks, 300 of them
-centred on planted topics. Ours: validate -> pseudonymize -> tick_clusters (beside 5,000 segments
-of the previous tick, as in steady state) -> update_tasks (labels, priority, links); HDBSCAN 2/1
-clusters the tick alone. Also N random unit vectors (no topics): how many points each clustering
+centred on planted topics. Ours: validate -> pseudonymize -> tick_clusters (beside as many of the
+previous tick's segments as bring it to 10,000: none at 30,000) -> update_tasks (labels,
+priority, links); HDBSCAN 2/1 clusters the tick alone. Also N random unit vectors (no topics): how many points each clustering
 puts in clusters.
 
 Real data (quality): CLINC150's 4,500 test queries in 150 intents and its 1,000 out-of-scope
@@ -40,7 +40,6 @@ sys.path.insert(0, str(ROOT))
 
 DIM, SEED, TEAM, SALT = 3072, 0, 1, "bench-salt"
 TASKS, TOPIC_TASKS = 2000, 300
-CONTEXT_ROWS = 5000  # the previous tick's segments a steady-state tick is clustered beside (ReplayParams.context_rows)
 AREAS = ("checkout", "settings", "search", "dashboard", "onboarding", "billing", "editor", "export", "invites", "reports")
 PHRASES = ("got an error and could not continue", "struggled to finish the step", "the page failed to load",
            "tried to submit repeatedly", "hit a timeout and gave up")
@@ -82,16 +81,18 @@ def planted_rows(rng, directions, n: int):
 
 def planted(n: int, topics: int):
     """Raw segments frame, ground-truth topic per document_id ("" = noise), the team's TaskState,
-    and the previous tick's segments the tick is clustered beside (``context_rows`` of them)."""
+    and as many segments of the previous tick as the tick is clustered beside (``top_up``: what
+    brings it to ``ReplayParams.context_rows``; none for a tick that large)."""
     import numpy as np
     import pandas as pd
 
     from replay_assets.matching import TaskState
+    from replay_assets.pipeline import ReplayParams
 
     rng = np.random.default_rng(SEED)
     directions = unit_rows(rng.standard_normal((topics, DIM), dtype=np.float32))
     x, topic_of = planted_rows(rng, directions, n)
-    context, _ = planted_rows(rng, directions, min(n, CONTEXT_ROWS))
+    previous, _ = planted_rows(rng, directions, min(n, max(0, ReplayParams().context_rows - n)))
     tick_end = pd.Timestamp("2025-06-02 12:00")
     inserted = tick_end - pd.Timedelta(minutes=30) + pd.to_timedelta(np.arange(n) * (1800 / n), unit="s")
     session = [f"s{i // 3:06d}" for i in range(n)]
@@ -122,7 +123,7 @@ def planted(n: int, topics: int):
         "description": "an existing task", "keywords": "[]", "label_source": "keywords",
         "first_seen": seen - pd.Timedelta(days=7), "centroid_tick": seen,
     })
-    return raw, truth, TaskState(tasks, centroids, users), ids[:k], tick_end, context
+    return raw, truth, TaskState(tasks, centroids, users), ids[:k], tick_end, previous
 
 
 def random_unit(n: int):
@@ -154,7 +155,7 @@ def ours_planted(n: int, topics: int) -> dict:
     from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
     from replay_assets.segments import validate_segments
 
-    raw, truth, state, topic_tasks, tick_end, context = planted(n, topics)
+    raw, truth, state, topic_tasks, tick_end, previous = planted(n, topics)
     rss_data = peak_rss_mb()
     params = ReplayParams()
     t0 = time.perf_counter()
@@ -163,7 +164,7 @@ def ours_planted(n: int, topics: int) -> dict:
     segments = v.segments
     segments["user_ref"] = pseudonymize(segments["distinct_id"], SALT)
     t2 = time.perf_counter()
-    tick = tick_clusters(segments, v.embeddings, params, context)
+    tick = tick_clusters(segments, v.embeddings, params, previous)
     t3 = time.perf_counter()
     update = update_tasks(TEAM, tick_end, state, tick.clusters, segments, v.embeddings, params)
     t4 = time.perf_counter()
@@ -196,7 +197,7 @@ def hdbscan_cluster(x, dims: int = 100, min_cluster_size: int = 2, min_samples: 
 def hdbscan_planted(n: int, topics: int) -> dict:
     import numpy as np
 
-    raw, truth, state, topic_tasks, _, _ = planted(n, topics)  # no context: it clusters the tick alone
+    raw, truth, state, topic_tasks, _, _ = planted(n, topics)  # it clusters the tick alone
     rss_data = peak_rss_mb()
     x = np.stack(raw["embedding"].to_numpy())  # its np.array(embeddings), not timed
     labels, times = hdbscan_cluster(x)

@@ -24,7 +24,7 @@ from platform_core.tables import Column, TableSpec
 from platform_core.warehouse import Backend, manifest_spec, partition_key
 from replay_assets.matching import TaskState, task_pairs_alike
 from replay_assets.partitions import PREVIOUS_TICK, TICK, TICK_AND_PREVIOUS, Tick, replay_partitions, ticks_of
-from replay_assets.pipeline import ReplayParams, context_sample, tick_clusters, update_tasks
+from replay_assets.pipeline import ReplayParams, tick_clusters, top_up, update_tasks
 from replay_assets.resources import SegmentSource, TaskLabeler
 from replay_assets.segments import validate_segments
 from replay_assets.tables import (
@@ -144,15 +144,15 @@ def latest_earlier_tick(backend: Backend, tick: Tick, spec: TableSpec = VIDEO_SE
     return result["partition_key"].iat[0] if len(result) and pd.notna(result["partition_key"].iat[0]) else None
 
 
-def context_of(backend: Backend, tick: Tick, params: ReplayParams) -> tuple[np.ndarray | None, list[str]]:
-    """The previous tick's embeddings a tick is clustered with, and their partition's content hash:
-    none for the team's first tick; a failure naming the previous tick when earlier ones exist."""
+def previous_segments(backend: Backend, tick: Tick, own_rows: int, params: ReplayParams) -> tuple[np.ndarray | None, list[str]]:
+    """The previous tick's embeddings a tick may be clustered beside (``replay_assets.pipeline.top_up``)
+    and that partition's content hash: none for the team's first tick; a failure naming the previous
+    tick when earlier ones exist. Not read when the tick is large enough on its own."""
     before = Tick(tick.team_id, tick.end - TICK)
     if not params.context_rows or not (written(backend, VIDEO_SEGMENTS, before.partition) or latest_earlier_tick(backend, tick, VIDEO_SEGMENTS)):
         return None, []
     hashes = require_partitions(backend, VIDEO_SEGMENTS, [before.partition], tick.label)
-    _, embeddings = read_segments(backend, before)
-    return context_sample(embeddings, params.context_rows, params.seed), hashes
+    return (read_segments(backend, before)[1] if own_rows < params.context_rows else None), hashes
 
 
 @dg.asset(
@@ -175,10 +175,10 @@ def video_segment_clusters(context: dg.AssetExecutionContext, config: ReplayConf
         with backend.session():  # one connection for every tick of the run
             for tick in ticks_of(context):
                 own = require_partitions(backend, VIDEO_SEGMENTS, [tick.partition], tick.label)
-                context, context_hashes = context_of(backend, tick, params)
-                input_hash = frames_hash(*own, *context_hashes, canonical_json(params.model_dump()))
                 segments, embeddings = read_segments(backend, tick)
-                result = tick_clusters(segments, embeddings, params, context)
+                previous, previous_hash = previous_segments(backend, tick, len(segments), params)
+                input_hash = frames_hash(*own, *previous_hash, canonical_json(params.model_dump()))
+                result = tick_clusters(segments, embeddings, params, previous)
                 clusters = result.clusters.assign(team_id=tick.team_id, tick_end=tick.end)
                 write, outcome = prepare(CLUSTERS_KEY, VIDEO_SEGMENT_CLUSTERS, tick.partition, clusters, input_hash)
                 tick_outcomes = [outcome, privacy_check(CLUSTERS_KEY, {"video_segment_clusters": clusters.drop(columns=["centroid"])},
@@ -189,7 +189,8 @@ def video_segment_clusters(context: dg.AssetExecutionContext, config: ReplayConf
                 commit(backend, [write] if write is not None else [], tick_outcomes)
                 kinds = clusters["kind"].value_counts()
                 noise = int((result.groups < 0).sum())
-                report.add(tick.label, segments=len(segments), context_segments=0 if context is None else len(context),
+                beside = top_up(previous, len(segments), params)
+                report.add(tick.label, segments=len(segments), previous_tick_segments_beside=0 if beside is None else len(beside),
                            clusters=int(kinds.get("cluster", 0)),
                            high_impact_noise=int(kinds.get("high_impact_noise", 0)), noise_left=noise,
                            clustered_share=round(1 - noise / len(segments), 4) if len(segments) else 0.0,

@@ -27,6 +27,8 @@ the same labels (the pipeline orders a tick's rows canonically before clustering
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from hdbscan._hdbscan_linkage import label as single_linkage_tree
 from hdbscan._hdbscan_tree import condense_tree
@@ -78,22 +80,27 @@ def row_dots(x: np.ndarray, x_rows: np.ndarray, y: np.ndarray, y_rows: np.ndarra
     return out
 
 
-def principal_coordinates(x: np.ndarray, inv: np.ndarray, params: ClusteringParams) -> np.ndarray:
-    """Unit rows (``x`` scaled by ``inv``), centred and projected by a PCA fitted on a seeded sample (float32).
+def principal_coordinates(x: np.ndarray, params: ClusteringParams, context: np.ndarray | None = None) -> np.ndarray:
+    """Unit rows of ``context`` then ``x``, centred and projected by a PCA fitted on a seeded sample
+    of them (float32).
 
     The projection is applied to the raw rows and each product scaled by its row's inverse norm,
-    so no normalized copy of a large tick is made.
+    block by block, so no normalized or stacked copy of a large tick is made.
     """
-    n, dim = x.shape
+    blocks = [b for b in (context, x) if b is not None and len(b)]
+    n, dim = sum(len(b) for b in blocks), x.shape[1]
     rng = np.random.default_rng(params.seed)
     sample = np.arange(n) if n <= params.pca_sample else np.sort(rng.choice(n, params.pca_sample, replace=False))
-    unit_sample = x[sample] * inv[sample, None]
+    starts = np.cumsum([0] + [len(b) for b in blocks])
+    rows = np.vstack([b[sample[(sample >= lo) & (sample < hi)] - lo] for b, lo, hi in zip(blocks, starts[:-1], starts[1:])])
+    unit_sample = rows * inverse_norms(rows)[:, None]
     components = min(params.reduced_dimensions, dim, len(sample))
     if components >= dim:
-        return x * inv[:, None] - unit_sample.mean(axis=0)
+        return np.vstack([b * inverse_norms(b)[:, None] for b in blocks]) - unit_sample.mean(axis=0)
     # Three power iterations: enough to separate the leading directions neighbours are found in.
     pca = PCA(components, svd_solver="randomized", iterated_power=3, random_state=params.seed).fit(unit_sample)
-    return (x @ pca.components_.T.astype(np.float32)) * inv[:, None] - (pca.mean_ @ pca.components_.T).astype(np.float32)
+    basis, shift = pca.components_.T.astype(np.float32), (pca.mean_ @ pca.components_.T).astype(np.float32)
+    return np.vstack([(b @ basis) * inverse_norms(b)[:, None] for b in blocks]) - shift
 
 
 def exact_neighbours(z: np.ndarray, k: int, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +121,7 @@ def exact_neighbours(z: np.ndarray, k: int, block_rows: int) -> tuple[np.ndarray
 
 
 def index_neighbours(z: np.ndarray, k: int, params: ClusteringParams) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate ``k`` nearest unit rows by cosine; one thread and row order keep the index deterministic."""
+    """Approximate ``k`` nearest unit rows by cosine; building with one thread in row order keeps the index deterministic."""
     import hnswlib
 
     n = len(z)
@@ -124,6 +131,7 @@ def index_neighbours(z: np.ndarray, k: int, params: ClusteringParams) -> tuple[n
                      random_seed=params.seed)
     index.add_items(z, np.arange(n))
     index.set_ef(max(50, 2 * k))
+    index.set_num_threads(os.cpu_count() or 1)  # queries read the built index independently: same answers, any threads
     found, distance = index.knn_query(z, k=k + 1)
     # Drop each row itself (normally the first hit, but a duplicate row may come first).
     others = found != np.arange(n)[:, None]
@@ -266,19 +274,24 @@ def extend_by_membership(labels: np.ndarray, z: np.ndarray, min_ratio: float, fl
     return labels
 
 
-def cluster_embeddings(embeddings: np.ndarray, params: ClusteringParams | None = None) -> np.ndarray:
-    """Cluster label per row (-1 = noise), deterministic for the same rows in the same order."""
+def cluster_embeddings(embeddings: np.ndarray, params: ClusteringParams | None = None,
+                       context: np.ndarray | None = None) -> np.ndarray:
+    """Cluster label per row (-1 = noise), deterministic for the same rows in the same order.
+
+    ``context``: other rows (e.g. the previous tick's) clustered with these, so that their density
+    counts; only the labels of ``embeddings`` are returned.
+    """
     params = params or ClusteringParams()
     x = np.asarray(embeddings, dtype=np.float32)
-    n = len(x)
-    if n <= max(params.min_cluster_size, params.min_samples):
-        return np.full(n, -1, dtype=np.int64)
-    coordinates = principal_coordinates(x, inverse_norms(x), params)
+    extra = 0 if context is None else len(context)
+    if len(x) + extra <= max(params.min_cluster_size, params.min_samples):
+        return np.full(len(x), -1, dtype=np.int64)
+    coordinates = principal_coordinates(x, params, None if context is None else np.asarray(context, dtype=np.float32))
     z = normalize(coordinates)
     tree = condensed_tree(*neighbour_graph(z, params), params.min_samples, params.min_cluster_size)
-    labels = significant_leaves(tree, n, null_threshold(coordinates, params))
+    labels = significant_leaves(tree, len(z), null_threshold(coordinates, params))
     labels = extend_by_membership(labels, z, params.min_ratio, params.floor_spreads * background_spread(z, params.seed))
-    return first_member_order(labels)
+    return first_member_order(labels[extra:])
 
 
 def first_member_order(labels: np.ndarray) -> np.ndarray:

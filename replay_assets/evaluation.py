@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from platform_core.privacy import pseudonymize
 from replay_assets.matching import TaskState
 from replay_assets.partitions import TICK
-from replay_assets.pipeline import ReplayParams, context_sample, tick_clusters, update_tasks
+from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
 from replay_assets.segments import validate_segments
 
 
@@ -51,7 +51,7 @@ def replay_labelled(texts, embeddings: np.ndarray, ticks: int = 1, params: Repla
         valid = validate_segments(raw[(raw["inserted_at"] >= end - TICK) & (raw["inserted_at"] < end)].reset_index(drop=True))
         segments = valid.segments.assign(user_ref=pseudonymize(valid.segments["distinct_id"], "evaluation"))
         clusters = tick_clusters(segments, valid.embeddings, params, previous)
-        previous = context_sample(valid.embeddings, params.context_rows, params.seed)
+        previous = valid.embeddings
         update = update_tasks(1, end, state, clusters.clusters, segments, valid.embeddings, params)
         state = update.state
         links.append(update.links)

@@ -15,9 +15,7 @@ from pydantic import Field
 from scipy.sparse import csr_matrix
 
 from platform_core.hashing import canonical_json
-from replay_assets.clustering import (
-    ClusteringParams, cluster_embeddings, first_member_order, inverse_norms, normalize, row_dots,
-)
+from replay_assets.clustering import ClusteringParams, cluster_embeddings, inverse_norms, normalize, row_dots
 from replay_assets.impact import impact_scores
 from replay_assets.labels import ClusterText, KeywordLabeler, Labeler
 from replay_assets.matching import TaskState, apply_clusters
@@ -30,9 +28,9 @@ class ReplayParams(ClusteringParams):
     high_impact_noise: float = Field(0.3, description="Impact above which a noise segment becomes its own task.")
     half_life_days: float = Field(HALF_LIFE_DAYS, description="Half-life of the recency factor of priority.")
     examples: int = Field(5, description="Member descriptions kept per cluster (nearest the centroid first).")
-    context_rows: int = Field(5000, description="Segments of the previous tick clustered beside the tick's own (a seeded "
-                                                "sample when it has more): a problem seen a few times in each of two ticks "
-                                                "has the density of both. 0 = none.")
+    context_rows: int = Field(10000, description="A tick is clustered beside the previous tick's segments until it holds this "
+                                                 "many (a seeded sample): a problem seen a few times in each of two small "
+                                                 "ticks gets the density of both. 0 = never.")
 
 
 @dataclass
@@ -41,24 +39,27 @@ class TickClusters:
     groups: np.ndarray      # cluster id per segment, -1 for noise left alone
 
 
-def context_sample(embeddings: np.ndarray, rows: int, seed: int) -> np.ndarray:
-    """At most ``rows`` of the previous tick's embeddings (a seeded sample, in their order)."""
-    if len(embeddings) <= rows:
-        return embeddings
-    return embeddings[np.sort(np.random.default_rng(seed).choice(len(embeddings), rows, replace=False))]
+def top_up(previous: np.ndarray | None, own_rows: int, params: ReplayParams) -> np.ndarray | None:
+    """The previous tick's embeddings a tick of ``own_rows`` segments is clustered beside: enough to
+    bring it to ``context_rows`` (a seeded sample, in their order), none when it is that large."""
+    wanted = params.context_rows - own_rows
+    if previous is None or wanted <= 0 or not len(previous):
+        return None
+    if len(previous) <= wanted:
+        return previous
+    return previous[np.sort(np.random.default_rng(params.seed).choice(len(previous), wanted, replace=False))]
 
 
 def tick_clusters(segments: pd.DataFrame, embeddings: np.ndarray, params: ReplayParams,
-                  context: np.ndarray | None = None) -> TickClusters:
+                  previous: np.ndarray | None = None) -> TickClusters:
     """Cluster the tick's segments; noise whose description sounds bad enough becomes a one-segment cluster.
 
     ``segments`` in their canonical order (``inserted_at, document_id``) with ``document_id,
-    user_ref, timestamp, content``; ``embeddings`` row-aligned. ``context``: embeddings of the
-    previous tick's segments (see ``context_sample``), clustered with the tick's so that their
-    density counts; the clusters hold and describe only the tick's own segments, each linked once.
+    user_ref, timestamp, content``; ``embeddings`` row-aligned. ``previous``: the embeddings of the
+    previous tick's segments, some of which (``top_up``) are clustered with the tick's so that
+    their density counts; the clusters hold and describe only the tick's own segments.
     """
-    context = context if context is not None and len(context) and params.context_rows else np.empty((0, embeddings.shape[1]))
-    labels = first_member_order(cluster_embeddings(np.vstack([context, embeddings]).astype(np.float32), params)[len(context):])
+    labels = cluster_embeddings(embeddings, params, top_up(previous, len(embeddings), params))
     impact = impact_scores(segments["content"]).to_numpy()
     groups = labels.copy()
     clustered = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0

@@ -7,7 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from replay_assets import demo
 from replay_assets.matching import TaskState
-from replay_assets.pipeline import ReplayParams, context_sample, tick_clusters, update_tasks
+from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
 from replay_assets.segments import validate_segments
 
 DAY = pd.Timestamp("2026-11-20")
@@ -23,7 +23,7 @@ def run_day(team_id: int, ticks: int = 48):
         truth = truth[raw["document_id"].isin(v.segments["document_id"])]  # same canonical order: sorted by inserted_at
         segments = v.segments.assign(user_ref="p_" + v.segments["distinct_id"])
         clustered = tick_clusters(segments, v.embeddings, PARAMS, previous)  # beside the tick before, as the assets run it
-        previous = context_sample(v.embeddings, PARAMS.context_rows, PARAMS.seed)
+        previous = v.embeddings
         update = update_tasks(team_id, tick_end, state, clustered.clusters, segments, v.embeddings, PARAMS)
         state = update.state
         per_tick.append((v, truth.to_numpy(), clustered, update))
