@@ -6,9 +6,10 @@ and its ``cohesion`` ``R = |S| / m`` (the mean cosine of its segments to its cen
 similarity between two of its segments is ``w = (m R^2 - 1) / (m - 1)``, and between a segment
 of ``a`` and one of ``b`` it is ``b_ab = R_a R_b cos(centroid_a, centroid_b)``. When ``a`` and
 ``b`` sample one problem, ``b_ab``, ``w_a`` and ``w_b`` estimate the same number, so the ratio
-``b_ab / sqrt(w_a w_b)`` is about 1 whatever the embedding model's similarity scale; two
+``b_ab / max(w_a, w_b)`` is about 1 whatever the embedding model's similarity scale; two
 different problems give what their centroids share beyond their spread (0.5-0.7 for the
-closest distinct intents of a real set). A cluster joins the task with the highest ratio when it
+closest distinct intents of a real set). ``max``, not a mean: a loose task (low ``w``) must not
+take a tight cluster of another problem. A cluster joins the task with the highest ratio when it
 reaches ``MIN_RATIO``. A single segment has no spread of its own: it is taken to be as cohesive
 as the other side, or, against another single segment, as the tick's median cluster.
 
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-#: Share of the similarity two samples of one problem are expected to have. Below it the
-#: centroids are farther apart than sampling one problem explains.
+#: Share of the similarity two samples of one problem are expected to have (1) from which a
+#: cluster joins a task: midway between 1 and the ~0.5 that near but distinct topics reach.
 MIN_RATIO = 0.75
 METRICS = ["task_id", "occurrences", "cohesion", "distinct_users", "mean_impact", "last_occurrence"]
 

@@ -45,13 +45,19 @@ def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -
         np.empty((0, dimension or 0), dtype=np.float32)
     finite = np.zeros(len(frame), dtype=bool)
     nonzero = np.zeros(len(frame), dtype=bool)
+    scalable = np.zeros(len(frame), dtype=bool)
     # Float64 sums cannot overflow on float32 values, and NaN or infinity anywhere carries through.
     finite[sized] = np.isfinite(matrix.sum(axis=1, dtype=np.float64))
     nonzero[sized] = np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64) > 0
+    # Every product downstream runs in float32: a row whose float32 squared norm overflows (huge
+    # values) or is not a normal number (subnormal values) cannot be normalized there.
+    with np.errstate(over="ignore", under="ignore"):
+        squared = np.einsum("ij,ij->i", matrix, matrix)
+    scalable[sized] = np.isfinite(squared) & (squared >= np.finfo(np.float32).tiny)
     reasons, details = [], []
     seen: set[str] = set()
     for i, row in enumerate(frame.itertuples(index=False)):
-        reason, detail = _check(row, int(lengths[i]), dimension, bool(finite[i]), bool(nonzero[i]), seen)
+        reason, detail = _check(row, int(lengths[i]), dimension, bool(finite[i]), bool(nonzero[i]), bool(scalable[i]), seen)
         reasons.append(reason)
         details.append(detail)
         if reason is None:
@@ -65,7 +71,8 @@ def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -
     return ValidatedSegments(valid.drop(columns=["embedding", "reason", "detail"]), embeddings, rejects, dimension)
 
 
-def _check(row, length: int, dimension: int | None, finite: bool, nonzero: bool, seen: set[str]) -> tuple[str | None, str | None]:
+def _check(row, length: int, dimension: int | None, finite: bool, nonzero: bool, scalable: bool,
+           seen: set[str]) -> tuple[str | None, str | None]:
     for field in ("team_id", "document_id", "session_id", "distinct_id", "start_time", "end_time", "inserted_at", "content"):
         value = getattr(row, field)
         if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip()) \
@@ -82,6 +89,8 @@ def _check(row, length: int, dimension: int | None, finite: bool, nonzero: bool,
         return "non_finite_embedding", "embedding holds NaN or infinite values"
     if not nonzero:
         return "zero_embedding", "embedding is all zeros"
+    if not scalable:
+        return "unscalable_embedding", "embedding is too small or too large to normalize in float32"
     if row.document_id in seen:
         return "duplicate_document_id", "the same segment arrived earlier in this tick"
     return None, None

@@ -28,3 +28,20 @@ def test_every_bad_segment_is_kept_with_its_reason():
 def test_the_teams_known_dimension_wins():
     v = validate_segments(pd.DataFrame([seg(dim=3), seg("s2:0:5", "s2", dim=3)]), known_dimension=4)
     assert v.segments.empty and set(v.rejects["reason"]) == {"wrong_dimension"}
+
+
+def test_embeddings_too_small_or_too_large_for_float32_are_rejected_not_clustered():
+    """Subnormal values (1e-45) or huge finite ones (3e38) would give NaN centroids or infinite
+    distances, fail the tick's checks and stall every later tick of the team."""
+    from replay_assets.pipeline import ReplayParams, tick_clusters
+
+    rng = np.random.default_rng(0)
+    topics = rng.standard_normal((3, 16))
+    rows = [seg(f"s{i}:0:5", f"s{i}", vector=topics[i % 3] + 0.1 * rng.standard_normal(16)) for i in range(36)]
+    rows += [seg(f"n{i}:0:5", f"n{i}", vector=rng.standard_normal(16)) for i in range(10)]
+    rows += [seg("tiny:0:5", "tiny", vector=[1e-45] * 16), seg("huge:0:5", "huge", vector=[3e38] * 16)]
+    v = validate_segments(pd.DataFrame(rows))
+    assert dict(zip(v.rejects["document_id"], v.rejects["reason"])) == {"tiny:0:5": "unscalable_embedding",
+                                                                       "huge:0:5": "unscalable_embedding"}
+    clusters = tick_clusters(v.segments.assign(user_ref="p_u1"), v.embeddings, ReplayParams()).clusters
+    assert len(clusters) and np.isfinite(np.stack(clusters["centroid"].to_list())).all()
