@@ -146,6 +146,14 @@ def _read_parquet(path: str, team_id: int, start: datetime, end: datetime) -> pd
         ts = pd.Timestamp(value)
         return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
 
+    schema = pq.read_schema(path)
+    missing = [c for c in COLUMNS if c not in schema.names]
+    if missing:
+        raise ValueError(f"{path}: segment file lacks the column(s) {', '.join(missing)}")
+    kind = schema.field("embedding").type
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)) or not (
+            pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):
+        raise ValueError(f"{path}: column embedding is {kind}, expected a list of numbers (one per dimension)")
     table = pq.read_table(path, columns=COLUMNS, filters=[("team_id", "=", int(team_id))])
     frame = table.drop_columns(["embedding"]).to_pandas()
     frame["embedding"] = arrow_to_vectors(table.column("embedding"))

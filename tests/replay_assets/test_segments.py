@@ -45,3 +45,21 @@ def test_embeddings_too_small_or_too_large_for_float32_are_rejected_not_clustere
                                                                        "huge:0:5": "unscalable_embedding"}
     clusters = tick_clusters(v.segments.assign(user_ref="p_u1"), v.embeddings, ReplayParams()).clusters
     assert len(clusters) and np.isfinite(np.stack(clusters["centroid"].to_list())).all()
+
+
+def test_a_segment_file_with_text_embeddings_or_missing_columns_fails_with_one_line_naming_it(tmp_path):
+    import pytest
+
+    from replay_assets.sources import read_segments_from
+
+    frame = pd.DataFrame([seg(vector=[0.1, 0.2, 0.3, 0.4])])
+    as_text = frame.assign(embedding=frame["embedding"].map(str))
+    as_text.to_parquet(tmp_path / "text.parquet")
+    frame.drop(columns=["session_id"]).to_parquet(tmp_path / "short.parquet")
+    window = (T - pd.Timedelta(minutes=30), T + pd.Timedelta(minutes=30))
+    with pytest.raises(ValueError, match=r"text\.parquet: column embedding is (large_)?string, expected a list of numbers"):
+        read_segments_from(str(tmp_path / "text.parquet"), 1, *window)
+    with pytest.raises(ValueError, match=r"short\.parquet: segment file lacks the column\(s\) session_id"):
+        read_segments_from(str(tmp_path / "short.parquet"), 1, *window)
+    frame.to_parquet(tmp_path / "good.parquet")
+    assert len(read_segments_from(str(tmp_path / "good.parquet"), 1, *window)) == 1
