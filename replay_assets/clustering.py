@@ -258,14 +258,16 @@ def extend_by_membership(labels: np.ndarray, z: np.ndarray, min_ratio: float, fl
     sums = np.zeros((clusters, z.shape[1]), dtype=np.float64)
     np.add.at(sums, labels[members], z[members])
     size = np.bincount(labels[members], minlength=clusters)
-    within = ((sums**2).sum(axis=1) - size) / (size * (size - 1.0))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a leaf may have lost every segment: never eligible
+        within = ((sums**2).sum(axis=1) - size) / (size * (size - 1.0))
+    eligible = (size > 1) & (within > floor)
+    scale = np.where(eligible, size * np.where(eligible, within, 1.0), 1.0)
     open_rows = np.flatnonzero(~members)
     best = np.full(len(open_rows), -1)
     score = np.full(len(open_rows), -np.inf)
-    eligible = within > floor
     for start in range(0, len(open_rows), 4096):  # blocks of (segments x clusters) ratios
         rows = open_rows[start:start + 4096]
-        ratio = (z[rows] @ sums.T.astype(np.float32)) / (size * within)
+        ratio = (z[rows] @ sums.T.astype(np.float32)) / scale
         ratio[:, ~eligible] = -np.inf
         best[start:start + len(rows)] = ratio.argmax(axis=1)
         score[start:start + len(rows)] = ratio.max(axis=1)
