@@ -24,7 +24,7 @@ from platform_core.tables import Column, TableSpec
 from platform_core.warehouse import Backend, manifest_spec, partition_key
 from replay_assets.matching import TaskState, task_pairs_alike
 from replay_assets.partitions import PREVIOUS_TICK, TICK, TICK_AND_PREVIOUS, Tick, replay_partitions, ticks_of
-from replay_assets.pipeline import ReplayParams, tick_clusters, top_up, update_tasks
+from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
 from replay_assets.resources import SegmentSource, TaskLabeler
 from replay_assets.segments import validate_segments
 from replay_assets.tables import (
@@ -189,8 +189,7 @@ def video_segment_clusters(context: dg.AssetExecutionContext, config: ReplayConf
                 commit(backend, [write] if write is not None else [], tick_outcomes)
                 kinds = clusters["kind"].value_counts()
                 noise = int((result.groups < 0).sum())
-                beside = top_up(previous, len(segments), params)
-                report.add(tick.label, segments=len(segments), previous_tick_segments_beside=0 if beside is None else len(beside),
+                report.add(tick.label, segments=len(segments), previous_tick_segments_beside=result.beside,
                            clusters=int(kinds.get("cluster", 0)),
                            high_impact_noise=int(kinds.get("high_impact_noise", 0)), noise_left=noise,
                            clustered_share=round(1 - noise / len(segments), 4) if len(segments) else 0.0,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -84,20 +85,28 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
+def _fixed(v: np.ndarray) -> np.ndarray:
+    v.flags.writeable = False  # cached and shared by every segment
+    return v
+
+
+@cache
 def shared_direction(team_id: int) -> np.ndarray:
-    return _unit(_rng("shared", team_id).standard_normal(DIMENSION))
+    return _fixed(_unit(_rng("shared", team_id).standard_normal(DIMENSION)))
 
 
+@cache
 def style_basis(team_id: int) -> np.ndarray:
     """Orthonormal directions along which the team's descriptions vary, whatever their topic."""
-    return np.linalg.qr(_rng("style", team_id).standard_normal((DIMENSION, STYLE_DIMENSIONS)))[0]
+    return _fixed(np.linalg.qr(_rng("style", team_id).standard_normal((DIMENSION, STYLE_DIMENSIONS)))[0])
 
 
+@cache
 def topic_direction(team_id: int, topic: str) -> np.ndarray:
     own = _unit(SHARED * shared_direction(team_id)
                 + np.sqrt(1 - SHARED**2) * _unit(_rng("topic", team_id, topic).standard_normal(DIMENSION)))
     near = next((t.near for t in TOPICS.get(team_id, ()) if t.name == topic), None)
-    return _unit(SIBLING * topic_direction(team_id, near) + np.sqrt(1 - SIBLING**2) * own) if near else own
+    return _fixed(_unit(SIBLING * topic_direction(team_id, near) + np.sqrt(1 - SIBLING**2) * own) if near else own)
 
 
 def segment_vector(team_id: int, direction: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -37,6 +37,7 @@ class ReplayParams(ClusteringParams):
 class TickClusters:
     clusters: pd.DataFrame  # one row per cluster (see replay_assets.tables.VIDEO_SEGMENT_CLUSTERS)
     groups: np.ndarray      # cluster id per segment, -1 for noise left alone
+    beside: int = 0         # segments of the previous tick clustered beside the tick's
 
 
 def top_up(previous: np.ndarray | None, own_rows: int, params: ReplayParams) -> np.ndarray | None:
@@ -59,7 +60,9 @@ def tick_clusters(segments: pd.DataFrame, embeddings: np.ndarray, params: Replay
     previous tick's segments, some of which (``top_up``) are clustered with the tick's so that
     their density counts; the clusters hold and describe only the tick's own segments.
     """
-    labels = cluster_embeddings(embeddings, params, top_up(previous, len(embeddings), params))
+    context = top_up(previous, len(embeddings), params)
+    beside = 0 if context is None else len(context)
+    labels = cluster_embeddings(embeddings, params, context)
     impact = impact_scores(segments["content"]).to_numpy()
     groups = labels.copy()
     clustered = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
@@ -68,7 +71,7 @@ def tick_clusters(segments: pd.DataFrame, embeddings: np.ndarray, params: Replay
     members = np.flatnonzero(groups >= 0)
     k = clustered + len(lonely)
     if k == 0:
-        return TickClusters(_empty_clusters(), groups)
+        return TickClusters(_empty_clusters(), groups, beside)
     inv = inverse_norms(embeddings)
     # The mean of each cluster's unit rows: a sparse product weighted by the inverse norms.
     indicator = csr_matrix((inv[members], (groups[members], members)), shape=(k, len(embeddings)))
@@ -97,7 +100,7 @@ def tick_clusters(segments: pd.DataFrame, embeddings: np.ndarray, params: Replay
         "examples": [canonical_json(list(t)[: params.examples]) for t in nearest.groupby("cluster_id", sort=True)["content"].agg(list)],
         "centroid": list(centroids.astype(np.float32)),
     })
-    return TickClusters(clusters, groups)
+    return TickClusters(clusters, groups, beside)
 
 
 def _empty_clusters() -> pd.DataFrame:

@@ -51,6 +51,9 @@ def test_each_tick_finds_the_planted_topics_and_leaves_noise_alone(day):
         assert np.mean(aris) >= 0.95 and min(aris) >= 0.7, f"team {team}: ARI per tick {np.round(aris, 2)}"
         assert np.mean(clustered) >= 0.7, f"team {team}: {np.mean(clustered):.2f} of topic segments clustered"
         assert np.mean(kept) >= 0.99, f"team {team}: {np.mean(kept):.3f} of noise left alone"
+        beside = [clustered_tick.beside for _, _, clustered_tick, _ in ticks]
+        assert beside[0] == 0 and all(b == len(ticks[i][0].segments) for i, b in enumerate(beside[1:])), \
+            "every tick but the first is clustered beside the whole (small) tick before it"
 
 
 def topics_of_tasks(ticks) -> dict[str, list[str]]:
