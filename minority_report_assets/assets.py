@@ -21,9 +21,9 @@ from pydantic import Field
 
 from minority_report_assets import library as lib
 from minority_report_assets.baseline import (
-    BaselineParams, daily_price, expected_day, history_matrix, regular_prices, stack_days,
+    BaselineParams, daily_price, fit_baseline, history_matrix, regular_prices, stack_days,
 )
-from minority_report_assets.detection import DetectionParams
+from minority_report_assets.detection import WINDOWS, DetectionParams, SeriesNoise
 from minority_report_assets.features import feature_vector
 from minority_report_assets.map import MapPlacer, fit_map, scatter_png
 from minority_report_assets.matching import Matcher, MatchWindow, price_cut_seen
@@ -138,10 +138,11 @@ def sales_baseline(context: dg.AssetExecutionContext, config: BaselineConfig, wa
                 day_keys = buckets[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
                 per_day.append((day_keys, history_matrix(buckets, day_keys, [d])[:, 0, :]))
                 prices.append(daily_price(buckets))
-            keys, history = stack_days(per_day)
-            expected = expected_day(history, np.array([d.day_of_week for d in history_days]), day.day_of_week, params)
+            keys, history, observed = stack_days(per_day)
+            fit = fit_baseline(history, np.array([d.day_of_week for d in history_days]), day.day_of_week, params, observed)
             regular = regular_prices(prices, keys)
-            frame = keys.assign(day=day, expected=list(expected.astype(np.float32)), regular_price=regular, history_days=len(history_days))
+            frame = keys.assign(day=day, expected=list(fit.expected.astype(np.float32)), model_error=list(fit.model_error.astype(np.float32)),
+                                open_threshold=fit.threshold, regular_price=regular, history_days=fit.history_days, warming_up=fit.warming_up)
             input_hash = frames_hash(hashlib.sha256(np.ascontiguousarray(history).tobytes()).hexdigest(),
                                      hashlib.sha256(regular.tobytes()).hexdigest(), canonical_json(params.model_dump()),
                                      hashlib.sha256("|".join(keys["store_id"] + "/" + keys["sku"]).encode()).hexdigest())
@@ -149,7 +150,7 @@ def sales_baseline(context: dg.AssetExecutionContext, config: BaselineConfig, wa
             day_outcomes = [outcome] + ([replay_check(BASELINE_KEY, write, written(backend, SALES_BASELINE, {"day": day}))] if write else [])
             outcomes += day_outcomes
             commit(backend, [write] if write else [], day_outcomes)
-            report.add(str(day.date()), series=len(keys), history_days=len(history_days), content_hash=write.content_hash)
+            report.add(str(day.date()), series=len(keys), warming_up=int(fit.warming_up.sum()), content_hash=write.content_hash)
     except BlockingCheckFailed as exc:
         yield from fail_with_results(outcomes, exc)
     yield dg.MaterializeResult(metadata=report.metadata())
@@ -172,7 +173,7 @@ def cluster_library(context: dg.AssetExecutionContext, config: LibraryConfig, wa
     backend = warehouse.backend()
     spec, metadata = lib.load_spec(), {}
     if config.labels:
-        detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, columns=["report_id", "version", "window_start", "window_end",
+        detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, columns=["report_id", "version", "report_status", "window_start", "window_end",
                                                                         "baseline_sales_total", "attributed_sales_total"])
         labelled, left_out = lib.labelled_windows(read_labels(config.labels, backend), detected, spec)
         spec, per_pattern = lib.refit_spec(spec, labelled, config.min_labels)
@@ -185,9 +186,11 @@ def cluster_library(context: dg.AssetExecutionContext, config: LibraryConfig, wa
                             duration_buckets=[canonical_json(entries[c]["duration_buckets"]) for c in clusters["cluster_id"]],
                             magnitude=[canonical_json(entries[c]["magnitude"]) for c in clusters["cluster_id"]])
     centroids = np.stack(frame["centroid"])
-    similarity = centroids @ centroids.T
-    closest = float(similarity[~np.eye(len(frame), dtype=bool)].max())
-    outcome = CheckOutcome(LIBRARY_KEY, "centroids_apart", spec["version"], closest < 0.9, f"closest pair of centroids: cosine {closest:.3f}")
+    similarity = np.where(np.eye(len(frame), dtype=bool), -np.inf, centroids @ centroids.T)
+    a, b = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
+    closest = float(similarity[a, b])
+    outcome = CheckOutcome(LIBRARY_KEY, "centroids_apart", spec["version"], closest < 0.9,
+                           f"closest pair of centroids: {frame['cluster_name'].iat[a]} and {frame['cluster_name'].iat[b]}, cosine {closest:.3f}")
     write, schema = prepare(LIBRARY_KEY, CLUSTER_LIBRARY, {}, frame, hashlib.sha256(canonical_json(spec).encode()).hexdigest())
     try:
         commit(backend, [write] if write else [], [schema, outcome])
@@ -228,6 +231,7 @@ class Tick(NamedTuple):
     prices: np.ndarray  # NaN where nothing sold or no price came
     start: pd.Timestamp  # the first bucket
     inputs: str          # a hash of the partitions it was read from
+    noise: SeriesNoise   # the baseline's view of each series on the tick's day
 
 
 @dataclass
@@ -244,6 +248,7 @@ class SalesWindow:
     regular_prices: np.ndarray   # per series, from the latest baseline (NaN: none seen)
     sales_hashes: dict[str, str]  # content hash per sales tick partition key
     baseline_hashes: list[str]
+    noise: dict[pd.Timestamp, SeriesNoise]  # per day: each series' learned noise (unscored: no baseline row that day)
 
     def tick(self, end: pd.Timestamp, lookback: int) -> Tick:
         """The lookback before ``end``."""
@@ -251,7 +256,8 @@ class SalesWindow:
         i, j = int((start - self.start) / BUCKET), int((end - self.start) / BUCKET)
         ticks = [partition_key({"written_at": t}) for t in pd.date_range(start + TICK, end, freq=TICK)]
         return Tick(self.actual[:, i:j], self.expected[:, i:j], self.prices[:, i:j], start,
-                    frames_hash(*(self.sales_hashes[k] for k in ticks), *self.baseline_hashes))
+                    frames_hash(*(self.sales_hashes[k] for k in ticks), *self.baseline_hashes),
+                    self.noise[(end - BUCKET).normalize()])
 
 
 def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> SalesWindow:
@@ -269,11 +275,17 @@ def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> Sa
     index = pd.MultiIndex.from_frame(keys)
     expected = np.full((len(keys), len(days) * 288), 0.05)
     regular = np.full(len(keys), np.nan)
+    noise = {}
     for i, day in enumerate(days):
         rows = baseline[baseline["day"] == day]
         where = index.get_indexer(pd.MultiIndex.from_frame(rows[["store_id", "sku"]]))
         expected[where, i * 288:(i + 1) * 288] = np.stack(rows["expected"].to_numpy())
         regular[where] = rows["regular_price"].to_numpy(dtype=np.float64)
+        noise[day] = SeriesNoise.unscored(len(keys), len(WINDOWS) if rows.empty else len(rows["model_error"].iat[0]))
+        if len(rows):
+            noise[day].model_error[where] = np.stack(rows["model_error"].to_numpy())
+            noise[day].open_threshold[where] = rows["open_threshold"].to_numpy(dtype=np.float64, na_value=np.nan)
+            noise[day].scored[where] = ~rows["warming_up"].to_numpy(dtype=bool)
     offset, n_buckets = int((start - days[0]) / BUCKET), int((end - start) / BUCKET)
     expected = np.maximum(expected[:, offset:offset + n_buckets], 0.05)
     sales = backend.read(SALES_TIMESERIES_DATA, between=("written_at", start + TICK, end + pd.Timedelta(seconds=1)))
@@ -283,7 +295,7 @@ def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> Sa
     ok = (where >= 0) & (slot >= 0) & (slot < n_buckets)
     actual[where[ok], slot[ok]] = sales["units"].to_numpy()[ok]
     prices[where[ok], slot[ok]] = sales["price"].to_numpy(dtype=np.float64, na_value=np.nan)[ok]
-    return SalesWindow(keys, start, actual, expected, prices, regular, sales_hashes, baseline_hashes)
+    return SalesWindow(keys, start, actual, expected, prices, regular, sales_hashes, baseline_hashes, noise)
 
 
 @dg.asset(
@@ -307,7 +319,8 @@ def minority_reports_detected_log(context: dg.AssetExecutionContext, config: Tic
                                  f"The tick ending {end}") if end - TICK > START_TS else []
                 tick = window.tick(end, config.lookback_buckets)
                 previous = backend.read(MINORITY_REPORTS_DETECTED_LOG, between=("written_at", tick.start, end))
-                rows = detect_tick(window.keys, tick.actual, tick.expected, tick.start, end, previous, int(TICK / BUCKET), params)
+                rows = detect_tick(window.keys, tick.actual, tick.expected, tick.start, end, previous, int(TICK / BUCKET), params,
+                                   tick.noise)
                 rows = rows.assign(written_at=end, run_id=config.run_id)
                 input_hash = frames_hash(tick.inputs, *before, canonical_json(config.model_dump()))
                 write, outcome = prepare(MRDL_KEY, MINORITY_REPORTS_DETECTED_LOG, {"written_at": end}, rows, input_hash)

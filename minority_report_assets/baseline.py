@@ -1,66 +1,200 @@
-"""Expected units per store/SKU and 5-minute bucket of a day, from the weeks before it (pure).
+"""What each store/SKU series is expected to sell per 5-minute bucket of a day, and how much it
+strays on its own, learned from the weeks before it (pure).
 
-The model, per series:
+The model, per series (from its observed history days, 28 by default):
 
     expected[slot] = level[slot] * weekday_factor
 
-``level[slot]``: the units sold in that slot and its two neighbours on each side, on each of the
-history days (28 by default); days whose value lies more than ``outlier_sigmas`` Poisson
-standard deviations from the median day are left out, and the rest are averaged. So a past
-promotion or stockout on a few days does not move the level, and ordinary days are not trimmed
-(trimming skewed, small counts biases them low). The
-``weekday_factor``: the median daily total of the history days that share the target day's
-weekday, over the median daily total of all history days (1 when the history has no such day);
-each history day is divided by its own weekday's factor before it joins the level.
-Both are robust statistics, so anomalies in the history are shrugged off rather than learned.
+- ``level[slot]``: the units sold in that slot and its two neighbours on each side, on each
+  history day, averaged over the days within ``outlier_sigmas`` robust deviations of the median
+  day (the series' own spread across days, never below Poisson's), so a past promotion or
+  stockout does not move it and a bursty series is not trimmed to its median day.
+- ``weekday_factor``: the median daily total of the history days sharing the target day's
+  weekday over the series' median daily total, shrunk towards the rhythm all series share as far
+  as the series' own day-to-day moods make it uncertain; each history day is divided by its own
+  factor before it joins the level.
+- ``model_error`` (one per detection window): the relative error of the expected sum over the
+  window that makes the history's own deviations unit-scaled (their median squared score is a
+  squared normal's). Poisson counts keep the floor; real counts (overdispersed, with day-level
+  moods) get what their history shows.
+- ``threshold``: the deviation the series' ordinary days reach once in ``return_days`` days, from
+  a Gumbel law fitted robustly to the history days' largest deviations. A series that bursts
+  every week has a higher bar than one that never does.
+- Partial history: a day before a series' first row is missing, not a day without sales; with
+  fewer than ``min_history_days`` observed days the series is ``warming_up`` and opens no report.
+
+All are medians or robust fits, so anomalies in the history are shrugged off rather than learned.
 A series' regular price is the median over the history days of each day's median selling
 price, so a promotion's cut prices on a few days do not move it.
 """
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
+
+from minority_report_assets.detection import WINDOWS, SeriesNoise
+
+#: The median of a squared standard normal: what a unit-scaled deviation's square has half the time.
+CHI2_1_MEDIAN = 0.4549364
+#: A standard Gumbel law's median and interquartile range (-ln ln 2; ln ln 4 - ln ln (4/3)).
+GUMBEL_MEDIAN, GUMBEL_IQR = 0.3665129, 1.5725336
 
 
 class BaselineParams(BaseModel):
     history_days: int = Field(28, description="Days before the target day the model learns from.")
     neighbours: int = Field(2, description="Slots on each side pooled with a slot.")
-    outlier_sigmas: float = Field(3.0, description="Days this many Poisson deviations from the median day are left out.")
+    outlier_sigmas: float = Field(3.0, description="Days this many robust deviations (MAD, at least Poisson) from the median day are left out.")
     floor: float = Field(0.05, description="Smallest expected units per bucket (keeps deviations finite).")
+    windows: list[int] = Field(WINDOWS, description="Rolling windows (buckets) whose relative error is learned: the detector's.")
+    min_model_error: float = Field(0.1, description="Relative error the baseline is never trusted below (its own estimation error).")
+    return_days: float = Field(30.0, description="A deviation the series' ordinary days reach once in this many days opens no "
+                                                 "report: the open threshold is that return level of its daily maxima.")
+    min_history_days: int = Field(7, description="Days of history (a whole week) a series needs before it is scored; "
+                                                 "fewer and it is warming up.")
 
 
-def expected_day(history: np.ndarray, history_weekdays: np.ndarray, weekday: int,
-                 params: BaselineParams | None = None) -> np.ndarray:
-    """Expected units ``(n_series, slots)`` of a day with ``weekday`` from ``history``
-    ``(n_series, n_days, slots)`` whose days have ``history_weekdays`` (Monday = 0)."""
+@dataclass
+class Baseline:
+    """A day's model of each series (rows in the order of the history)."""
+
+    expected: np.ndarray      # (n_series, slots) expected units per bucket
+    model_error: np.ndarray   # (n_series, len(windows)) relative error of each window's expected sum
+    threshold: np.ndarray     # (n_series,) |D| the series' ordinary days reach once in return_days days
+    history_days: np.ndarray  # (n_series,) history days the series was observed on
+    warming_up: np.ndarray    # (n_series,) fewer than min_history_days: not scored yet
+
+    @property
+    def noise(self) -> SeriesNoise:
+        return SeriesNoise(self.model_error, self.threshold, ~self.warming_up)
+
+
+def fit_baseline(history: np.ndarray, history_weekdays: np.ndarray, weekday: int, params: BaselineParams | None = None,
+                 observed: np.ndarray | None = None) -> Baseline:
+    """The model of a day with ``weekday`` from ``history`` ``(n_series, n_days, slots)`` whose days
+    have ``history_weekdays`` (Monday = 0). ``observed`` ``(n_series, n_days)``: the days each
+    series existed on (default all); the others are missing, never zero sales."""
     params = params or BaselineParams()
     n_series, n_days, slots = history.shape
-    factors = weekday_factors(history.sum(axis=2), history_weekdays)  # (series, 7)
+    observed = np.ones((n_series, n_days), dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
+    factors = weekday_factors(history.sum(axis=2), history_weekdays, observed)  # (series, 7)
     per_day = factors[:, history_weekdays]  # each history day's factor
     k = params.neighbours
     padded = np.pad(history, ((0, 0), (0, 0), (k + 1, k)), mode="edge")
     running = np.cumsum(padded, axis=2)
     pooled = running[:, :, 2 * k + 1:] - running[:, :, :slots]  # each slot with k neighbours per side, per day
-    median = np.median(pooled, axis=1, keepdims=True)
-    usual = np.abs(pooled - median) <= params.outlier_sigmas * np.sqrt(median + 1.0)
+    days_mask = np.broadcast_to(observed[:, :, None], pooled.shape)
+    median = _median(pooled, days_mask)[:, None, :]
+    # The series' own spread across days (MAD), never below Poisson's: bursty series are not trimmed to their median day.
+    spread = np.maximum(1.4826 * _median(np.abs(pooled - median), days_mask)[:, None, :], np.sqrt(median + 1.0))
+    usual = (np.abs(pooled - median) <= params.outlier_sigmas * spread) & observed[:, :, None]
     pooled = pooled / per_day[:, :, None]  # as if every day were an average weekday
     level = (pooled * usual).sum(axis=1) / np.maximum(usual.sum(axis=1), 1) / (2 * k + 1)
-    factor = factors[:, weekday]
-    return np.maximum(level * factor[:, None], params.floor)
+    expected = np.maximum(level * factors[:, weekday][:, None], params.floor)
+    fitted = np.maximum(level[:, None, :] * per_day[:, :, None], params.floor)  # what each history day was expected to sell
+    error = np.stack([window_error(history, fitted, observed, w, params.min_model_error) for w in params.windows], axis=1)
+    maxima = daily_maxima(history, fitted, error, params.windows)
+    days = observed.sum(axis=1)
+    return Baseline(expected, error, return_level(maxima, observed, params.return_days), days, days < params.min_history_days)
 
 
-def weekday_factors(totals: np.ndarray, weekdays: np.ndarray) -> np.ndarray:
-    """``(n_series, 7)``: the median daily total of each weekday over the median of all days
-    (1 where the history holds no such weekday or nothing was sold)."""
-    overall = np.median(totals, axis=1)
-    out = np.ones((totals.shape[0], 7))
+def expected_day(history: np.ndarray, history_weekdays: np.ndarray, weekday: int,
+                 params: BaselineParams | None = None) -> np.ndarray:
+    """Expected units ``(n_series, slots)`` of a day with ``weekday`` (:func:`fit_baseline`'s ``expected``)."""
+    return fit_baseline(history, history_weekdays, weekday, params).expected
+
+
+def window_error(history: np.ndarray, fitted: np.ndarray, observed: np.ndarray, window: int, floor: float) -> np.ndarray:
+    """Per series, the relative error ``e`` of the expected sum over ``window`` buckets that makes the
+    history's own deviations unit-scaled: the median over its observed days and (non-overlapping)
+    windows of ``D^2 = 4 (sqrt(S + 3/8) - sqrt(M + 1/8))^2 / (1 + e^2 M)`` equals the median of a
+    squared standard normal (0.455). Poisson counts give ``e`` near 0 (the ``floor`` then holds);
+    overdispersed ones (bursty news, weather, a day-level mood) give what their history shows.
+    The median ignores the anomalous days, so past anomalies do not widen the range."""
+    n_series, n_days, slots = history.shape
+    usable = slots // window * window
+    s = history[:, :, :usable].reshape(n_series, n_days, -1, window).sum(axis=3)
+    m = fitted[:, :, :usable].reshape(n_series, n_days, -1, window).sum(axis=3)
+    r2 = (4 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) ** 2).astype(np.float32).reshape(n_series, -1)
+    m = m.astype(np.float32).reshape(n_series, -1)
+    mask = np.repeat(observed, usable // window, axis=1)
+    lo, hi = np.full(n_series, np.log(1e-3)), np.full(n_series, np.log(10.0))
+    for _ in range(24):  # bisection on log e: the median falls as e grows
+        mid = (lo + hi) / 2
+        e2 = np.exp(2 * mid).astype(np.float32)[:, None]
+        too_wide = _median(r2 / (1 + e2 * m), mask) < CHI2_1_MEDIAN
+        hi, lo = np.where(too_wide, mid, hi), np.where(too_wide, lo, mid)
+    return np.where(observed.any(axis=1), np.maximum(np.exp(hi), floor), floor)
+
+
+def daily_maxima(history: np.ndarray, fitted: np.ndarray, error: np.ndarray, windows: list[int]) -> np.ndarray:
+    """``(n_series, n_days)``: the largest ``|D|`` (over the windows, as the detector scores) each
+    history day reached against what it was expected to sell."""
+    out = np.zeros(history.shape[:2], dtype=np.float32)
+    sold, meant = (np.cumsum(np.pad(a, ((0, 0), (0, 0), (1, 0))), axis=2, dtype=np.float32) for a in (history, fitted))
+    for i, w in enumerate(windows):
+        s = sold[:, :, w:] - sold[:, :, :-w]
+        m = np.maximum(meant[:, :, w:] - meant[:, :, :-w], 0)
+        score = 2 * (np.sqrt(np.maximum(s, 0) + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + error[:, i, None, None] ** 2 * m)
+        np.maximum(out, np.abs(score).max(axis=2), out=out)
+    return out
+
+
+def return_level(maxima: np.ndarray, observed: np.ndarray, return_days: float) -> np.ndarray:
+    """Per series, the level its daily maxima exceed once in ``return_days`` days: a Gumbel law
+    fitted robustly (median and interquartile range of the observed days, so a few anomalous days
+    in the history do not raise it). NaN for a series without observed days."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q25, q50, q75 = np.nanpercentile(np.where(observed, maxima, np.nan), [25, 50, 75], axis=1)
+    scale = (q75 - q25) / GUMBEL_IQR
+    location = q50 - scale * GUMBEL_MEDIAN
+    return location - scale * np.log(-np.log1p(-1.0 / return_days))
+
+
+def _median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The median over axis 1 of the values where ``mask`` holds (NaN where none does)."""
+    if mask.all():
+        return np.median(values, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: a series with no such day
+        return np.nanmedian(np.where(mask, values, np.nan), axis=1)
+
+
+def weekday_factors(totals: np.ndarray, weekdays: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
+    """``(n_series, 7)``: each series' daily total on a weekday over its typical daily total (1
+    where the history holds no such weekday or nothing was sold); only ``observed`` days count.
+
+    Four weeks give four days per weekday, too few to tell a series' rhythm from its day-to-day
+    moods, so each series' estimate is shrunk (empirical Bayes, on the log scale) towards the
+    median rhythm of all the series, as far as its own noise makes it uncertain: a calm series
+    keeps its rhythm, a volatile one borrows the others'."""
+    observed = np.ones(totals.shape, dtype=bool) if observed is None else observed
+    usable = observed & (totals > 0)
+    log_totals = np.log(np.where(usable, totals, 1.0))
+    centre = _median(log_totals, usable)[:, None]
+    own = np.full((totals.shape[0], 7), np.nan)
+    days = np.zeros((totals.shape[0], 7))
     for w in range(7):
         same = weekdays == w
         if same.any():
-            out[:, w] = np.where(overall > 0, np.median(totals[:, same], axis=1) / np.where(overall > 0, overall, 1), 1.0)
-    return np.where(out > 0, out, 1.0)
+            own[:, w] = _median(log_totals[:, same], usable[:, same]) - centre[:, 0]
+            days[:, w] = usable[:, same].sum(axis=1)
+    residual = np.abs(log_totals - centre - np.nan_to_num(own[:, weekdays]))
+    spread = 1.4826 * _median(residual, usable)  # the series' day-to-day mood, robustly
+    variance = (1.2533 * spread[:, None]) ** 2 / np.maximum(days, 1)  # of a median of that many days
+    known = np.isfinite(own)
+    pooled = _median(own.T, known.T)  # the rhythm the series share, per weekday
+    deviation = np.where(known, own - pooled, np.nan)
+    between = np.maximum((1.4826 * _median(np.abs(np.nan_to_num(deviation)).T, known.T)) ** 2
+                         - _median(variance.T, known.T), 0.0)  # how much series' rhythms truly differ
+    weight = np.divide(between, between + variance, out=np.ones_like(variance), where=variance > 0)
+    log_factor = pooled + np.nan_to_num(weight * deviation)
+    return np.where(known & np.isfinite(log_factor), np.exp(log_factor), 1.0)
 
 
 def history_matrix(frame: pd.DataFrame, keys: pd.DataFrame, days: list[pd.Timestamp], slots: int = 288) -> np.ndarray:
@@ -79,16 +213,21 @@ def history_matrix(frame: pd.DataFrame, keys: pd.DataFrame, days: list[pd.Timest
     return out
 
 
-def stack_days(days: list[tuple[pd.DataFrame, np.ndarray]]) -> tuple[pd.DataFrame, np.ndarray]:
+def stack_days(days: list[tuple[pd.DataFrame, np.ndarray]]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Per-day ``(keys, units (n_keys, slots))`` as one ``(n_series, n_days, slots)`` float32 history
-    over the union of the keys (sorted), a series missing on a day selling 0 that day."""
+    over the union of the keys (sorted), and the days each series was ``observed`` on: from the
+    first day it has rows (a series missing on a later day sold nothing that day; before its first
+    day it did not exist yet)."""
     keys = pd.concat([k for k, _ in days]).drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
     index = pd.MultiIndex.from_frame(keys)
     slots = days[0][1].shape[1] if days else 288
     out = np.zeros((len(keys), len(days), slots), dtype=np.float32)
+    present = np.zeros((len(keys), len(days)), dtype=bool)
     for i, (day_keys, units) in enumerate(days):
-        out[index.get_indexer(pd.MultiIndex.from_frame(day_keys)), i, :] = units
-    return keys, out
+        rows = index.get_indexer(pd.MultiIndex.from_frame(day_keys))
+        out[rows, i, :] = units
+        present[rows, i] = True
+    return keys, out, np.logical_or.accumulate(present, axis=1)
 
 
 def daily_price(buckets: pd.DataFrame) -> pd.Series:

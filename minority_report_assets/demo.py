@@ -1,7 +1,9 @@
 """Deterministic demo sales with planted anomalies (pure).
 
 Each store/SKU series has a level, a daily profile (quiet nights, a midday and an evening peak)
-and a weekend lift; units per 5-minute bucket are Poisson around that. Every value is drawn from
+and a weekend lift; units per 5-minute bucket are Poisson around that times a mood (a day's
+and an hour's, as strong as the series is volatile), so counts are overdispersed and their
+deviations last hours, as real ones do. Every value is drawn from
 a generator seeded by (series, day), so any window can be produced alone and always the same.
 Anomalies of every library shape (and one shape outside it) are planted into chosen series on
 the demo days, at varied magnitude and duration; a few are planted into the history too, which
@@ -130,7 +132,29 @@ def _day_units(n_series: int, day: pd.Timestamp, seed: int) -> tuple[np.ndarray,
         stop = min(first + e.buckets, BUCKETS_PER_DAY)  # an event may run past midnight: the day keeps its part
         mean[e.series, first:stop] *= np.maximum(0.0, 1.0 + e.magnitude * SHAPES[e.shape](u))[: stop - first]
     rng = np.random.default_rng(_seed("units", seed, day.date()))
-    return rng.poisson(mean).astype(np.float64), events
+    return rng.poisson(mean * moods(n_series, day, seed)).astype(np.float64), events
+
+
+def volatility(n_series: int, seed: int = 0) -> np.ndarray:
+    """How much each series strays from its mean beyond Poisson (a day's mood, an hour's drift)."""
+    return np.random.default_rng(_seed("volatility", seed)).uniform(0.02, 0.1, n_series)
+
+
+def moods(n_series: int, day: pd.Timestamp, seed: int = 0) -> np.ndarray:
+    """The multiplicative noise real counts have and Poisson lacks, mean 1, ``(n_series, 288)``:
+    a mood per day (lognormal, the series' volatility) times a drift within the day (a random
+    walk over hours, half as strong, interpolated), so counts are overdispersed and their
+    deviations last hours."""
+    v = volatility(n_series, seed)[:, None]
+    rng = np.random.default_rng(_seed("moods", seed, pd.Timestamp(day).date()))
+    day_mood = rng.normal(0.0, 1.0, (n_series, 1)) * v
+    steps = rng.normal(0.0, 1.0, (n_series, 25)) * v / 4 / np.sqrt(24)
+    walk = np.cumsum(steps, axis=1)
+    walk -= walk.mean(axis=1, keepdims=True)
+    hours = (np.arange(BUCKETS_PER_DAY) + 0.5) / 12
+    drift = np.stack([np.interp(hours, np.arange(25), w) for w in walk])
+    log_mood = day_mood + drift
+    return np.exp(log_mood - (v ** 2) * (1 + 1 / 8) / 2)
 
 
 def sales(n_series: int, start: pd.Timestamp, end: pd.Timestamp, seed: int = 0) -> pd.DataFrame:

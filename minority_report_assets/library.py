@@ -107,13 +107,15 @@ def labelled_windows(labels: pd.DataFrame, detected: pd.DataFrame, spec: dict) -
     """What :func:`refit_spec` learns from: each label (``report_id, cluster_name``) with its report's
     latest detected-log row as ``cluster_name, duration_buckets, uplift``; and the labels left out,
     by reason (a report labelled twice, a pattern the library does not have, a report the log
-    does not have)."""
+    does not have, a report still open)."""
     latest = detected.sort_values(["report_id", "version"]).groupby("report_id").tail(1).set_index("report_id")
     names = {e["name"] for e in spec["clusters"]}
     reasons = pd.Series("", index=labels.index)
     reasons[labels.duplicated("report_id", keep=False)] = "conflicting_or_repeated"
     reasons[(reasons == "") & ~labels["cluster_name"].isin(names)] = "unknown_pattern"
     reasons[(reasons == "") & ~labels["report_id"].isin(latest.index)] = "unknown_report"
+    still_open = latest.index[latest["report_status"] == "open"]
+    reasons[(reasons == "") & labels["report_id"].isin(still_open)] = "still_open"  # its window is not its whole duration yet
     kept = labels[reasons == ""]
     rows = latest.loc[kept["report_id"]]
     out = pd.DataFrame({

@@ -16,7 +16,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from minority_report_assets.detection import DetectionParams, find_events, merge_events
+from minority_report_assets.detection import DetectionParams, SeriesNoise, find_events, merge_events
 
 BUCKET = pd.Timedelta(minutes=5)
 COLUMNS = ["report_id", "version", "store_id", "sku", "first_detected_from", "window_start", "window_end",
@@ -29,18 +29,19 @@ def report_id(store_id: str, sku: str, first_detected_from: pd.Timestamp) -> str
 
 def detect_tick(keys: pd.DataFrame, actual: np.ndarray, expected: np.ndarray, lookback_start: pd.Timestamp,
                 written_at: pd.Timestamp, previous: pd.DataFrame, tick_buckets: int,
-                params: DetectionParams | None = None) -> pd.DataFrame:
+                params: DetectionParams | None = None, noise: SeriesNoise | None = None) -> pd.DataFrame:
     """MRDL rows (``COLUMNS``) of the tick ending at ``written_at``.
 
     ``keys``: ``store_id, sku`` per row of ``actual`` / ``expected`` ``(n_series, buckets)``, whose
     first bucket starts at ``lookback_start`` and last ends at ``written_at``. ``previous``: the
-    MRDL rows of the earlier ticks within the lookback (at least the previous tick's). ``tick_buckets``: buckets per tick (a report closing within the
-    tick is written as closed).
+    MRDL rows of the earlier ticks within the lookback (at least the previous tick's).
+    ``tick_buckets``: buckets per tick (a report closing within the tick is written as closed).
+    ``noise``: what the baseline learned of each series (see ``detection.find_events``).
     """
     params = params or DetectionParams()
     n_buckets = actual.shape[1]
-    events = merge_events(find_events(actual, expected, params), params.merge_gap)
-    quiet = (n_buckets - 1) - events["end"]
+    events = merge_events(find_events(actual, expected, params, noise), params.merge_gap)
+    quiet = (n_buckets - 1) - np.maximum(events["end"], events["detected_at"])  # a deviation confirmed after it ended is news
     live = events[quiet < params.close_after + tick_buckets]  # open now, or closed during this tick
     carried = _carried(previous)
     rows = []
@@ -54,7 +55,7 @@ def detect_tick(keys: pd.DataFrame, actual: np.ndarray, expected: np.ndarray, lo
             window_start = min(prior["window_start"], start_ts)
         else:
             rid, first, version, window_start = report_id(store, sku, start_ts), start_ts, 1, start_ts
-        status = "open" if (n_buckets - 1) - int(e.end) < params.close_after else "closed"
+        status = "open" if (n_buckets - 1) - max(int(e.end), int(e.detected_at)) < params.close_after else "closed"
         if status == "closed" and prior is None:
             continue  # opened and closed between two ticks' views: nothing new to say
         span = slice(int(e.start), int(e.end) + 1)

@@ -24,8 +24,9 @@ SALES_TIMESERIES_REJECTS = TableSpec(
 )
 SALES_BASELINE = TableSpec(
     SCHEMA, "sales_baseline",
-    (C("day", "DATE"), C("store_id", "TEXT"), C("sku", "TEXT"), C("expected", "VECTOR"), C("regular_price", "DOUBLE", nullable=True),
-     C("history_days", "BIGINT")),
+    (C("day", "DATE"), C("store_id", "TEXT"), C("sku", "TEXT"), C("expected", "VECTOR"), C("model_error", "VECTOR"),
+     C("open_threshold", "DOUBLE", nullable=True), C("regular_price", "DOUBLE", nullable=True), C("history_days", "BIGINT"),
+     C("warming_up", "BOOLEAN")),
     partition_columns=("day",), key=("store_id", "sku"),
 )
 MINORITY_REPORTS_DETECTED_LOG = TableSpec(

@@ -150,7 +150,7 @@ def test_the_library_refits_from_labelled_reports_and_the_ticks_use_it(morning, 
     bogus = pd.DataFrame({"report_id": ["no-such-report", labels["report_id"].iat[1]], "cluster_name": ["promotion", "heat wave"]})
     path = tmp_path / "labels.csv"
     pd.concat([labels.iloc[2:], bogus], ignore_index=True).to_csv(path, index=False)
-    config = {"ops": {"minority_report__cluster_library": {"config": {"labels": str(path), "min_labels": 3}}}}
+    config = {"ops": {"minority_report__cluster_library": {"config": {"labels": str(path), "min_labels": 2}}}}
 
     result = dg.materialize([cluster_library], resources=resources(url), run_config=config)
     assert result.success and all(checks(result).values())
@@ -159,9 +159,11 @@ def test_the_library_refits_from_labelled_reports_and_the_ticks_use_it(morning, 
     assert "+refit-" in version
     (event,) = result.get_asset_materialization_events()
     meta = event.materialization.metadata
-    assert meta["labels_left_out"].value == {"unknown_pattern": 1, "unknown_report": 1}
+    left_out = meta["labels_left_out"].value
+    assert {k: n for k, n in left_out.items() if k != "still_open"} == {"unknown_pattern": 1, "unknown_report": 1}
+    assert left_out.get("still_open", 0) > 0, "the morning's reports still open are not taken as whole patterns"
     per_pattern = meta["labels_per_pattern"].value
-    refit = [name for name, n in per_pattern.items() if n >= 3]
+    refit = [name for name, n in per_pattern.items() if n >= 2]
     assert refit, per_pattern
     seed = {c["name"]: c for c in load_spec()["clusters"]}
     moved = [n for n in refit if json.loads(library.set_index("cluster_name").loc[n, "duration_buckets"]) != seed[n]["duration_buckets"]]

@@ -5,29 +5,30 @@ import pandas as pd
 import pytest
 
 from minority_report_assets import demo
-from minority_report_assets.baseline import expected_day
+from minority_report_assets.baseline import fit_baseline
 from minority_report_assets.reports import detect_tick
 
 N, LOOKBACK, TICK_BUCKETS = 200, 144, 3
 FIVE, TICK = pd.Timedelta(minutes=5), pd.Timedelta(minutes=15)
 
 
-def day_expected(day):
+def day_baseline(day):
     days = pd.date_range(day - pd.Timedelta(days=28), periods=28)
     history = np.stack([demo.day_units(N, d)[0] for d in days], axis=1)
-    return expected_day(history, days.day_of_week.to_numpy(), day.day_of_week)
+    return fit_baseline(history, days.day_of_week.to_numpy(), day.day_of_week)
 
 
 @pytest.fixture(scope="module")
 def day_log():
     before = demo.DEMO_DAY - pd.Timedelta(days=1)
     units = np.concatenate([demo.day_units(N, before)[0], demo.day_units(N, demo.DEMO_DAY)[0]], axis=1)
-    expected = np.concatenate([day_expected(before), day_expected(demo.DEMO_DAY)], axis=1)
+    baseline = day_baseline(demo.DEMO_DAY)
+    expected = np.concatenate([day_baseline(before).expected, baseline.expected], axis=1)
     keys, logs, inputs = demo.series_keys(N), [], []
     for k in range(1, 97):
         stop, written = 288 + TICK_BUCKETS * k, demo.DEMO_DAY + k * TICK
         args = (keys, units[:, stop - LOOKBACK:stop], expected[:, stop - LOOKBACK:stop], written - LOOKBACK * FIVE, written,
-                pd.concat(logs[-48:]) if logs else pd.DataFrame(), TICK_BUCKETS)
+                pd.concat(logs[-48:]) if logs else pd.DataFrame(), TICK_BUCKETS, None, baseline.noise)
         logs.append(detect_tick(*args).assign(written_at=written))
         inputs.append(args)
     return pd.concat(logs, ignore_index=True), inputs
@@ -35,7 +36,11 @@ def day_log():
 
 def test_each_planted_anomaly_is_one_report_with_consecutive_versions(day_log):
     log, _ = day_log
-    assert log.groupby(["store_id", "sku"])["report_id"].nunique().max() == 1
+    keys = demo.series_keys(N)
+    for p in demo.planted(N, demo.DEMO_DAY):
+        rows = log[(log["store_id"] == keys["store_id"][p.series]) & (log["sku"] == keys["sku"][p.series])
+                   & (log["window_end"] > p.start) & (log["window_start"] < p.start + p.buckets * FIVE)]
+        assert rows["report_id"].nunique() <= 1, f"{p} became {rows['report_id'].nunique()} reports"
     for _, rows in log.groupby("report_id"):
         assert rows["version"].tolist() == list(range(rows["version"].iat[0], rows["version"].iat[0] + len(rows)))
         assert rows["first_detected_from"].nunique() == 1 and rows["window_start"].is_monotonic_decreasing

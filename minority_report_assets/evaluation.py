@@ -1,0 +1,133 @@
+"""Measure the minority reports against labelled anomaly windows (pure): series of the sales
+contract in, the reports the ticks would write out, scored against the windows.
+
+Used by the tests and ``bench/minority_report_bench.py`` on real labelled series (e.g. the
+Numenta Anomaly Benchmark's tweet volumes), and usable on a retailer's own labelled incidents.
+The ticks run as the assets run them: a baseline per day from the days before it, then every
+tick's detected log from its lookback and the ticks before it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from minority_report_assets.baseline import BaselineParams, fit_baseline, history_matrix
+from minority_report_assets.detection import DetectionParams
+from minority_report_assets.reports import BUCKET, detect_tick
+
+SLOTS = 288
+
+
+def data_end(frame: pd.DataFrame) -> pd.Timestamp:
+    """Where every series still has data: the end of the earliest series' last bucket (naive UTC)."""
+    ts = pd.to_datetime(frame["ts"], utc=True).dt.tz_localize(None)
+    return ts.groupby([frame["store_id"], frame["sku"]]).max().min() + BUCKET
+
+
+def series_days(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.Timestamp], np.ndarray, np.ndarray]:
+    """Rows ``store_id, sku, ts, units`` as ``keys``, the ``days`` they span, the units
+    ``(n_series, n_days, 288)`` and which series-days hold any row (``observed``): a day before a
+    series' first row is not a day it sold nothing."""
+    ts = pd.to_datetime(frame["ts"], utc=True).dt.tz_localize(None)
+    frame = frame.assign(ts=ts)
+    keys = frame[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
+    days = list(pd.date_range(ts.min().normalize(), ts.max().normalize(), freq="D"))
+    units = history_matrix(frame, keys, days)
+    first = frame.groupby(["store_id", "sku"])["ts"].min().dt.normalize()
+    first = first.reindex(pd.MultiIndex.from_frame(keys)).to_numpy()
+    observed = np.asarray(days, dtype="datetime64[ns]")[None, :] >= first.astype("datetime64[ns]")[:, None]
+    return keys, days, units, observed
+
+
+def replay_reports(frame: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp,
+                   baseline: BaselineParams | None = None, detection: DetectionParams | None = None,
+                   lookback: int = 144, tick_buckets: int = 3, until: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Every report of the ticks from ``first_day`` through ``last_day`` (one row per report: its
+    latest version), as the baseline and tick assets would write them; ``until``: no tick ends
+    after it (where the data ends: later buckets would read as nothing sold)."""
+    baseline, detection = baseline or BaselineParams(), detection or DetectionParams()
+    keys, days, units, observed = series_days(frame)
+    weekdays = np.array([d.day_of_week for d in days])
+    scored = [i for i, d in enumerate(days) if first_day <= d <= last_day]
+    fits = {}
+    for i in range(max(scored[0] - 1, 0), scored[-1] + 1):
+        past = slice(max(0, i - baseline.history_days), i)
+        fits[i] = fit_baseline(units[:, past], weekdays[past], weekdays[i], baseline, observed[:, past])
+    origin = days[scored[0]] - pd.Timedelta(days=1) if scored[0] > 0 else days[0]
+    first_index = days.index(origin)
+    actual = units[:, first_index:scored[-1] + 1].reshape(len(keys), -1)
+    expected = np.concatenate([fits[i].expected for i in range(first_index, scored[-1] + 1)], axis=1)
+    logs: list[pd.DataFrame] = []
+    start_bucket = (scored[0] - first_index) * SLOTS
+    last = actual.shape[1] if until is None else min(actual.shape[1], int((until - origin) / BUCKET))
+    for stop in range(start_bucket + tick_buckets, last + 1, tick_buckets):
+        lo = max(0, stop - lookback)
+        day = first_index + (stop - 1) // SLOTS
+        written = origin + stop * BUCKET
+        recent = pd.concat(logs[-(lookback // tick_buckets):]) if logs else pd.DataFrame()
+        rows = detect_tick(keys, actual[:, lo:stop], expected[:, lo:stop], origin + lo * BUCKET, written, recent,
+                           tick_buckets, detection, fits[day].noise)
+        logs.append(rows.assign(written_at=written))
+    log = pd.concat(logs, ignore_index=True)
+    return log.sort_values(["report_id", "version"]).groupby("report_id").tail(1).reset_index(drop=True)
+
+
+def score_reports(reports: pd.DataFrame, windows: pd.DataFrame, span_start: pd.Timestamp, span_end: pd.Timestamp,
+                  n_series: int, shifts_weeks=(-2, -1, 1, 2)) -> dict:
+    """How reports (``store_id, sku, first_detected_from, window_start, window_end``) recover
+    labelled windows (``store_id, sku, start, end``) over ``[span_start, span_end)``.
+
+    - found: share of windows in the span with a report opened (``first_detected_from``) inside;
+    - false_per_10_series_days: reports overlapping no window, per 10 series-days of the span;
+    - coverage: share of series-time of the span inside some report;
+    - control: ``found`` against the windows shifted by ``shifts_weeks`` (those landing on a real
+      window dropped), which a detector that reports everything would also "find".
+    """
+    windows = windows.assign(start=pd.to_datetime(windows["start"]), end=pd.to_datetime(windows["end"]))
+    reports = reports.assign(window_end=pd.to_datetime(reports["window_end"]).clip(upper=span_end))
+    series_days_ = n_series * (span_end - span_start) / pd.Timedelta(days=1)
+
+    def in_span(w):
+        return w[(w["end"] > span_start) & (w["start"] < span_end)]
+
+    def found(w):
+        if w.empty:
+            return float("nan")
+        hit = [((reports["store_id"] == r.store_id) & (reports["sku"] == r.sku) & (reports["first_detected_from"] >= r.start)
+                & (reports["first_detected_from"] < r.end)).any() for r in w.itertuples()]
+        return float(np.mean(hit))
+
+    real = in_span(windows)
+    overlaps = np.zeros(len(reports), dtype=bool)
+    for r in windows.itertuples():
+        overlaps |= ((reports["store_id"] == r.store_id) & (reports["sku"] == r.sku) & (reports["window_start"] < r.end)
+                     & (reports["window_end"] > r.start)).to_numpy()
+    shifted = []
+    for weeks in shifts_weeks:
+        moved = windows.assign(start=windows["start"] + pd.Timedelta(weeks=weeks), end=windows["end"] + pd.Timedelta(weeks=weeks))
+        clash = [((windows["store_id"] == m.store_id) & (windows["start"] < m.end) & (windows["end"] > m.start)).any()
+                 for m in moved.itertuples()]
+        shifted.append(moved[~np.array(clash, dtype=bool)])
+    covered = sum((_union_length(g) for _, g in reports.groupby(["store_id", "sku"])), pd.Timedelta(0))
+    return {
+        "windows": len(real), "found": found(real), "reports": len(reports), "false_reports": int((~overlaps).sum()),
+        "false_per_10_series_days": float((~overlaps).sum() / series_days_ * 10),
+        "coverage": covered / (n_series * (span_end - span_start)),
+        "control": found(in_span(pd.concat(shifted, ignore_index=True))),
+        "median_report_hours": float(((reports["window_end"] - pd.to_datetime(reports["window_start"])) / pd.Timedelta(hours=1)).median())
+        if len(reports) else 0.0,
+    }
+
+
+def _union_length(reports: pd.DataFrame) -> pd.Timedelta:
+    """Total time covered by the reports' windows (overlaps counted once)."""
+    total, reach = pd.Timedelta(0), None
+    for start, end in sorted(zip(reports["window_start"], reports["window_end"])):
+        if reach is None or start > reach:
+            total += end - start
+            reach = end
+        elif end > reach:
+            total += end - reach
+            reach = end
+    return total

@@ -1,0 +1,79 @@
+"""The baseline learns each series' own noise, its usual extremes and its history's extent."""
+
+import numpy as np
+import pandas as pd
+
+from minority_report_assets.baseline import CHI2_1_MEDIAN, fit_baseline
+from minority_report_assets.detection import DetectionParams, find_events, merge_events
+
+DAYS, SLOTS = 28, 288
+WEEKDAYS = np.arange(DAYS) % 7
+PROFILE = 20 * (0.3 + np.sin(np.linspace(0, np.pi, SLOTS)) ** 2)
+
+
+def history(rng, n, mood_sigma):
+    """``n`` series of 28 days: Poisson around a daily profile times a lognormal day mood."""
+    moods = np.exp(rng.normal(0, mood_sigma, (n, DAYS, 1)) - mood_sigma ** 2 / 2)
+    return rng.poisson(PROFILE * moods).astype(float)
+
+
+def test_an_overdispersed_series_learns_its_error_and_its_deviations_come_out_unit_scaled():
+    rng = np.random.default_rng(0)
+    fit_calm, fit_moody = (fit_baseline(history(rng, 20, sigma), WEEKDAYS, 0) for sigma in (0.0, 0.3))
+    assert np.median(fit_calm.model_error) <= 0.11, "Poisson counts keep the floor"
+    assert np.median(fit_moody.model_error) > 0.2
+    # A new day of the moody series: its squared 2-hour deviations have a squared normal's median.
+    day = history(np.random.default_rng(1), 20, 0.3)[:, 0]
+    s, m = day.reshape(20, -1, 24).sum(axis=2), fit_moody.expected.reshape(20, -1, 24).sum(axis=2)
+    error = fit_moody.model_error[:, 1:]
+    score = 2 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + error ** 2 * m)
+    assert 0.5 * CHI2_1_MEDIAN < np.median(score ** 2) < 2 * CHI2_1_MEDIAN
+    fixed = 2 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + 0.1 ** 2 * m)
+    assert np.median(fixed ** 2) > 3 * CHI2_1_MEDIAN, "a fixed 10% error would call ordinary days anomalous"
+
+
+def test_a_series_that_bursts_every_week_needs_a_bigger_burst_to_report():
+    rng = np.random.default_rng(2)
+    calm = history(rng, 10, 0.05)
+    bursty = calm.copy()
+    bursty[:, ::3, 120:132] *= 2.5  # a two-hour burst every third day
+    fit_calm, fit_bursty = fit_baseline(calm, WEEKDAYS, 0), fit_baseline(bursty, WEEKDAYS, 0)
+    assert np.median(fit_bursty.threshold) > np.median(fit_calm.threshold) + 1
+    day = history(np.random.default_rng(3), 10, 0.05)[:, 0]
+    usual = day.copy()
+    usual[:, 120:132] *= 2.5
+    params = DetectionParams()
+    assert len(find_events(usual, fit_calm.expected, params, fit_calm.noise)) >= 8, "news for a calm series"
+    assert len(find_events(usual, fit_bursty.expected, params, fit_bursty.noise)) <= 2, "the bursty series' usual burst"
+    big = day.copy()
+    big[:, 120:132] *= 8
+    assert len(find_events(big, fit_bursty.expected, params, fit_bursty.noise)) >= 8, "a burst beyond its usual ones"
+
+
+def test_days_before_a_series_existed_are_missing_not_zero_and_a_new_series_warms_up():
+    rng = np.random.default_rng(4)
+    h = history(rng, 3, 0.05)
+    observed = np.ones((3, DAYS), dtype=bool)
+    observed[1, :18] = False  # listed 10 days ago
+    observed[2, :25] = False  # listed 3 days ago
+    h[~observed] = 0.0
+    fit = fit_baseline(h, WEEKDAYS, 0, observed=observed)
+    assert fit.history_days.tolist() == [28, 10, 3]
+    assert fit.warming_up.tolist() == [False, False, True]
+    level = fit.expected.sum(axis=1) / PROFILE.sum()
+    assert np.all(np.abs(level[:2] - 1) < 0.1), f"not diluted by the days before it existed: {level}"
+    day = rng.poisson(PROFILE * np.r_[1, 1, 6][:, None]).astype(float)  # the new one sells 6x: no report yet
+    events = find_events(day, fit.expected, DetectionParams(), fit.noise)
+    assert 2 not in set(events["series"])
+
+
+def test_a_report_ends_where_the_deviation_ends_not_where_the_windows_fall_back():
+    rng = np.random.default_rng(5)
+    fit = fit_baseline(history(rng, 1, 0.05), WEEKDAYS, 0)
+    day = rng.poisson(PROFILE).astype(float)[None, :]
+    day[0, 150:156] *= 6  # a 30-minute feed glitch
+    params = DetectionParams()
+    reports = merge_events(find_events(day, fit.expected, params, fit.noise), params.merge_gap)
+    assert len(reports) == 1
+    start, end = int(reports["start"].iat[0]), int(reports["end"].iat[0])
+    assert 147 <= start <= 150 and 155 <= end <= 158, (start, end)
