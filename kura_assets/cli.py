@@ -13,11 +13,10 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 
 from platform_core.resources import warehouse_backend_from_env
-from platform_core.runs import run_job, run_summary
+from platform_core.runs import cli_instance, run_job, run_summary
 from kura_assets import demo
 from kura_assets.definitions import defs
 from kura_assets.schedules import kura_backlog_refresh_job, kura_daily_job, kura_decision_job, kura_weekly_job
@@ -65,7 +64,7 @@ def candidates(week_start: date) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    instance = dg.DagsterInstance.get()
+    instance = cli_instance()
     days = demo.demo_days()
     weeks = [d for d in days if d.weekday() == 0]
     steps = [
@@ -91,7 +90,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     """Approve, dismiss or promote one candidate: the same Dagster job the UI launches."""
     config = {"ops": {"kura__learning_backlog_decisions": {"config": {
         "candidate_key": args.candidate_key, "decision": args.decision, "actor": args.actor, "note": args.note}}}}
-    result = run_job(defs, kura_decision_job.name, None, None, dg.DagsterInstance.get(), config)
+    result = run_job(defs, kura_decision_job.name, None, None, cli_instance(), config)
     if not result.success:
         failure = result.failure_data_for_node("kura__learning_backlog_decisions")
         print(failure.error.message.strip() if failure else "the decision run failed", file=sys.stderr)

@@ -337,11 +337,19 @@ def minority_reports_detected_log(context: dg.AssetExecutionContext, config: Tic
     yield from check_results(outcomes)
 
 
-def map_day(end: pd.Timestamp) -> pd.Timestamp | None:
-    """The day whose map a tick places its reports into: the day before the tick's day (required,
-    so a replay places them the same way), or None (the library's own map) before the first day."""
-    day = (end - TICK).normalize() - pd.Timedelta(days=1)
-    return None if day < START_TS.normalize() else day
+def map_day(backend: Backend, end: pd.Timestamp) -> pd.Timestamp | None:
+    """The day whose map a tick places its reports into: the one it used when it was first written
+    (so a replay places them the same way), else the latest day before the tick's day whose map
+    exists, else None (the library's own map). Never a reason to wait: a day's first ticks run
+    before the day before has its map."""
+    before = backend.read(MINORITY_REPORTS_CLUSTERED_LOG, where={"written_at": end}, columns=["map_day"])
+    if len(before):
+        day = before["map_day"].iat[0]
+        return None if pd.isna(day) else pd.Timestamp(day)
+    tick_day = partition_key({"day": (end - TICK).normalize()})
+    keys = backend.manifest(MINORITY_REPORT_MAP.schema, MINORITY_REPORT_MAP.name)["partition_key"]
+    earlier = sorted(k for k in keys if k < tick_day)
+    return pd.Timestamp(earlier[-1].split("=", 1)[1]) if earlier else None
 
 
 def map_placer(backend: Backend, day: pd.Timestamp | None, what: str, spec: dict) -> MapPlacer:
@@ -397,14 +405,14 @@ def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: Ti
                                              price_cut_seen(tick.prices[series, first:], window.regular_prices[series])))
                 vectors = [feature_vector(w.actual[w.start:], w.expected[w.start:]).astype(np.float32) for w in spans]
                 matches = matcher.match(spans)
-                day = map_day(end)
+                day = map_day(backend, end)
                 if day not in placers:  # one map (and its affinities) per day, not per tick
                     placers[day] = map_placer(backend, day, f"The tick ending {end}", spec)
                 coords = placers[day].place(np.stack(vectors)) if vectors else np.empty((0, 2))
                 rows = detected.drop(columns=["severity_score", "impact_estimate", "baseline_sales_total", "attributed_sales_total"])
                 rows = pd.concat([rows.reset_index(drop=True), pd.DataFrame(matches, columns=["cluster_id", "cluster_name", "similarity_score",
                                                                                                "cluster_match_confidence"])], axis=1)
-                rows = rows.assign(feature_vector=vectors, tsne_x=coords[:, 0], tsne_y=coords[:, 1],
+                rows = rows.assign(feature_vector=vectors, tsne_x=coords[:, 0], tsne_y=coords[:, 1], map_day=day,
                                    library_version=spec["version"], run_id=config.run_id)
                 input_hash = frames_hash(*mrdl_hash, tick.inputs, canonical_json(spec), canonical_json(config.model_dump()))
                 part = {"written_at": end}
@@ -435,45 +443,50 @@ def day_reports(backend: Backend, day: pd.Timestamp) -> pd.DataFrame:
 
 @dg.asset(
     key=MAP_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=daily_partitions, deps=[MRCL_KEY, LIBRARY_KEY],
-    description="A seeded t-SNE map of the day's report shapes with the library's patterns; the next day's ticks place their reports into it.",
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    description="A seeded t-SNE map of the day's report shapes with the library's patterns; later ticks place their reports into "
+                "the latest map there is.",
 )
 def minority_report_map(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     backend = warehouse.backend()
-    day = days_of(context)[0]
-    require_partitions(backend, MINORITY_REPORTS_CLUSTERED_LOG, [{"written_at": t} for t in pd.date_range(day + TICK, day + pd.Timedelta(days=1), freq=TICK)
-                                                      if t > START_TS], f"The map of {day.date()}")
-    reports = day_reports(backend, day)
-    points = pd.concat([lib.library_points(current_library(backend, f"The map of {day.date()}")).assign(point_kind="library"),
-                        pd.DataFrame({"point_id": reports["report_id"], "cluster_name": reports["cluster_name"],
-                                      "vector": reports["feature_vector"], "point_kind": "report"})], ignore_index=True)
-    coords = fit_map(np.stack(points["vector"]))
-    frame = points.assign(day=day, x=coords[:, 0], y=coords[:, 1])
-    write, outcome = prepare(MAP_KEY, MINORITY_REPORT_MAP, {"day": day}, frame, "")
-    commit(backend, [write] if write else [], [outcome])
-    library = frame[frame["point_kind"] == "library"].groupby("cluster_name")[["x", "y"]].mean()
-    shown = frame[frame["point_kind"] == "report"]
-    png = scatter_png(shown[["x", "y"]].to_numpy(), shown["cluster_name"].tolist(), library.to_numpy(), library.index.tolist(),
-                      f"Minority reports of {day.date()} by pattern")
-    return dg.MaterializeResult(metadata={
-        "reports": len(shown), "content_hash": write.content_hash,
-        "map": dg.MetadataValue.md(f"![map](data:image/png;base64,{base64.b64encode(png).decode()})"),
-    })
+    report, png = RunReport(), b""
+    for day in days_of(context):
+        require_partitions(backend, MINORITY_REPORTS_CLUSTERED_LOG, [{"written_at": t} for t in pd.date_range(day + TICK, day + pd.Timedelta(days=1), freq=TICK)
+                                                          if t > START_TS], f"The map of {day.date()}")
+        reports = day_reports(backend, day)
+        points = pd.concat([lib.library_points(current_library(backend, f"The map of {day.date()}")).assign(point_kind="library"),
+                            pd.DataFrame({"point_id": reports["report_id"], "cluster_name": reports["cluster_name"],
+                                          "vector": reports["feature_vector"], "point_kind": "report"})], ignore_index=True)
+        coords = fit_map(np.stack(points["vector"]))
+        frame = points.assign(day=day, x=coords[:, 0], y=coords[:, 1])
+        write, outcome = prepare(MAP_KEY, MINORITY_REPORT_MAP, {"day": day}, frame, "")
+        commit(backend, [write] if write else [], [outcome])
+        library = frame[frame["point_kind"] == "library"].groupby("cluster_name")[["x", "y"]].mean()
+        shown = frame[frame["point_kind"] == "report"]
+        png = scatter_png(shown[["x", "y"]].to_numpy(), shown["cluster_name"].tolist(), library.to_numpy(), library.index.tolist(),
+                          f"Minority reports of {day.date()} by pattern")
+        report.add(str(day.date()), reports=len(shown), content_hash=write.content_hash)
+    # The picture of the run's last day (one image per run keeps the event log light).
+    return dg.MaterializeResult(metadata={**report.metadata(), "map": dg.MetadataValue.md(f"![map](data:image/png;base64,{base64.b64encode(png).decode()})")})
 
 
 @dg.asset(
     key=SUMMARY_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=daily_partitions, deps=[MRCL_KEY],
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description="For attribution: the day's reports per pattern, store and SKU, with the share of high-confidence matches (>= 0.8).",
 )
 def minority_report_attribution_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     backend = warehouse.backend()
-    day = days_of(context)[0]
-    reports = day_reports(backend, day)
-    high = reports["cluster_match_confidence"] >= 0.8
-    summary = (reports.assign(high=high).groupby(["cluster_name", "store_id", "sku"], as_index=False)
-               .agg(reports=("report_id", "size"), high_confidence_reports=("high", "sum")))
-    summary = summary.assign(day=day, high_confidence_share=(summary["high_confidence_reports"] / summary["reports"]).round(6))
-    write, outcome = prepare(SUMMARY_KEY, MINORITY_REPORT_ATTRIBUTION_SUMMARY, {"day": day}, summary, "")
-    commit(backend, [write] if write else [], [outcome])
-    by_cluster = summary.groupby("cluster_name")["reports"].sum().sort_values(ascending=False)
-    return dg.MaterializeResult(metadata={"reports": int(summary["reports"].sum()), "content_hash": write.content_hash,
-                                          "by_cluster": dg.MetadataValue.json({str(k): int(v) for k, v in by_cluster.items()})})
+    report = RunReport()
+    for day in days_of(context):
+        reports = day_reports(backend, day)
+        high = reports["cluster_match_confidence"] >= 0.8
+        summary = (reports.assign(high=high).groupby(["cluster_name", "store_id", "sku"], as_index=False)
+                   .agg(reports=("report_id", "size"), high_confidence_reports=("high", "sum")))
+        summary = summary.assign(day=day, high_confidence_share=(summary["high_confidence_reports"] / summary["reports"]).round(6))
+        write, outcome = prepare(SUMMARY_KEY, MINORITY_REPORT_ATTRIBUTION_SUMMARY, {"day": day}, summary, "")
+        commit(backend, [write] if write else [], [outcome])
+        by_cluster = summary.groupby("cluster_name")["reports"].sum().sort_values(ascending=False)
+        report.add(str(day.date()), reports=int(summary["reports"].sum()), content_hash=write.content_hash,
+                   by_cluster={str(k): int(v) for k, v in by_cluster.items()})
+    return dg.MaterializeResult(metadata=report.metadata())

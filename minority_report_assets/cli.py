@@ -1,60 +1,106 @@
-"""Command line for the minority-report location: ``python -m minority_report_assets.cli demo|reports``.
+"""Command line for the minority-report location: ``python -m minority_report_assets.cli demo|run|reports``.
 
 ``demo`` materializes the demo day on the instance in ``DAGSTER_HOME``: the day's baseline, the
-pattern library, the day's 96 ticks as one run (sales -> MRDL -> MRCL, every check), then the
-day's map and attribution summary, and prints the reports by pattern.
+pattern library, the day's 96 ticks as one run (sales -> detected log -> clustered log, every
+check), then the day's map and attribution summary, and prints the reports by pattern.
+``run --from DAY --to DAY`` does the same for a span of one's own sales (``--sales`` or
+``SALES_URL``): the span's baselines as one run, the library, each day's ticks as one run (a line
+of progress per day), then the span's maps and summaries as one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-import dagster as dg
 import pandas as pd
 
-from minority_report_assets import demo
-from minority_report_assets.definitions import defs
-from minority_report_assets.partitions import TICK, tick_key
-from minority_report_assets.schedules import mr_baseline_job, mr_daily_job, mr_library_job, mr_tick_job
-from minority_report_assets.tables import MINORITY_REPORTS_CLUSTERED_LOG
-from platform_core.resources import warehouse_backend_from_env
-from platform_core.runs import run_job, run_summary
+
+def window_text(start: pd.Timestamp, end: pd.Timestamp, dated: bool = False) -> str:
+    """A report's window: ``HH:MM-HH:MM`` within a day (``24:00`` for midnight at its end), the
+    dates too when it spans midnight or ``dated`` asks for them."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if end <= start.normalize() + pd.Timedelta(days=1):
+        hours = f"{start:%H:%M}-{'24:00' if end == start.normalize() + pd.Timedelta(days=1) else f'{end:%H:%M}'}"
+        return f"{start:%Y-%m-%d} {hours}" if dated else hours
+    return f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}"
 
 
-def reports_by_pattern(day: pd.Timestamp, limit: int = 3) -> str:
-    """Each report's latest match of the day, grouped by pattern, strongest first."""
-    backend = warehouse_backend_from_env()
-    rows = backend.read(MINORITY_REPORTS_CLUSTERED_LOG, between=("written_at", day + TICK, day + pd.Timedelta(days=1, seconds=1)))
-    if rows.empty:
-        return f"no minority reports on {day.date()}"
-    latest = rows.sort_values(["report_id", "written_at"]).groupby("report_id").tail(1)
+def latest_reports(first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    """Each report's latest clustered-log row of the days ``first..last``."""
+    from minority_report_assets.partitions import TICK
+    from minority_report_assets.tables import MINORITY_REPORTS_CLUSTERED_LOG
+    from platform_core.resources import warehouse_backend_from_env
+
+    rows = warehouse_backend_from_env().read(
+        MINORITY_REPORTS_CLUSTERED_LOG, between=("written_at", first + TICK, last + pd.Timedelta(days=1, seconds=1)))
+    return rows.sort_values(["report_id", "written_at"]).groupby("report_id").tail(1)
+
+
+def reports_by_pattern(first: pd.Timestamp, last: pd.Timestamp | None = None, limit: int = 3) -> str:
+    """Each report's latest match of the days, grouped by pattern, strongest first."""
+    last = first if last is None else last
+    span = f"{first.date()}" if first == last else f"{first.date()}..{last.date()}"
+    latest = latest_reports(first, last)
+    if latest.empty:
+        return f"no minority reports on {span}"
     open_now = latest[latest["report_status"] == "open"]
-    lines = [f"Minority reports of {day.date()}: {len(latest)} reports, {len(open_now)} still open at the day's end"]
+    lines = [f"Minority reports of {span}: {len(latest)} reports, {len(open_now)} still open at the end"]
     for name, group in latest.groupby("cluster_name"):
         group = group.sort_values(["cluster_match_confidence", "report_id"], ascending=[False, True])
         lines.append(f"  {name}: {len(group)} reports ({int((group['report_status'] == 'open').sum())} open), "
                      f"mean similarity {group['similarity_score'].mean():.2f}")
         for r in group.head(limit).itertuples():
-            lines.append(f"    {r.store_id} {r.sku}  {r.window_start:%H:%M}-{r.window_end:%H:%M}  similarity {r.similarity_score:.2f}"
+            lines.append(f"    {r.store_id} {r.sku}  {window_text(r.window_start, r.window_end, first != last)}  similarity {r.similarity_score:.2f}"
                          f"  confidence {r.cluster_match_confidence:.2f}  {r.report_status}")
     return "\n".join(lines)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    instance = dg.DagsterInstance.get()
-    day = demo.DEMO_DAY
-    first, last = tick_key(day + TICK), tick_key(day + pd.Timedelta(days=1))
-    steps = [(mr_baseline_job.name, str(day.date()), str(day.date())), (mr_library_job.name, None, None),
-             (mr_tick_job.name, first, last), (mr_daily_job.name, str(day.date()), str(day.date()))]
-    for job_name, start, end in steps:
-        ok, line = run_summary(run_job(defs, job_name, start, end, instance), f"{job_name} {f'{start}..{end}' if start else ''}")
-        print(line)
+def run_steps(first: pd.Timestamp, last: pd.Timestamp) -> int:
+    """Baselines, library, each day's ticks, then the days' maps and summaries, a line per run."""
+    from minority_report_assets.definitions import defs
+    from minority_report_assets.partitions import TICK, tick_key
+    from minority_report_assets.schedules import mr_baseline_job, mr_daily_job, mr_library_job, mr_tick_job
+    from platform_core.runs import cli_instance, run_job, run_summary
+
+    instance, span = cli_instance(), f"{first.date()}..{last.date()}"
+    steps = [(mr_baseline_job.name, str(first.date()), str(last.date()), f"baselines {span}", None),
+             (mr_library_job.name, None, None, "pattern library", None)]
+    steps += [(mr_tick_job.name, tick_key(day + TICK), tick_key(day + pd.Timedelta(days=1)), f"ticks {day.date()}", day)
+              for day in pd.date_range(first, last, freq="D")]
+    steps.append((mr_daily_job.name, str(first.date()), str(last.date()), f"maps and summaries {span}", None))
+    for job_name, start, end, label, day in steps:
+        ok, line = run_summary(run_job(defs, job_name, start, end, instance), label)
+        if day is not None and ok:
+            line += f"; {len(latest_reports(day, day))} reports"
+        print(line, flush=True)
         if not ok:
             return 1
-    print()
-    print(reports_by_pattern(day))
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from minority_report_assets import demo
+
+    day = demo.DEMO_DAY
+    code = run_steps(day, day)
+    if code == 0:
+        print()
+        print(reports_by_pattern(day))
+    return code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    first, last = pd.Timestamp(args.first).normalize(), pd.Timestamp(args.last).normalize()
+    if last < first:
+        print(f"--to {last.date()} is before --from {first.date()}", file=sys.stderr)
+        return 2
+    code = run_steps(first, last)
+    if code == 0:
+        print()
+        print(reports_by_pattern(first, last))
+    return code
 
 
 def cmd_reports(args: argparse.Namespace) -> int:
@@ -62,14 +108,37 @@ def cmd_reports(args: argparse.Namespace) -> int:
     return 0
 
 
+def prepare_environment(args: argparse.Namespace) -> str | None:
+    """Point the location at the user's data before it is imported (partitions and the sales
+    source are read from the environment): ``--sales`` as ``SALES_URL``; the tick and day
+    partitions start on ``--from`` unless ``MR_START`` says otherwise. An error line, or None."""
+    if getattr(args, "sales", None):
+        os.environ["SALES_URL"] = args.sales
+    if getattr(args, "first", None):
+        first = pd.Timestamp(args.first).normalize()
+        start = os.environ.setdefault("MR_START", f"{first:%Y-%m-%d}-00:00")
+        if pd.to_datetime(start, format="%Y-%m-%d-%H:%M") > first:
+            return f"MR_START={start} is after --from {first.date()}: the partitions would not hold the span"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minority-report", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="materialize the demo day and print the reports by pattern").set_defaults(run=cmd_demo)
+    run = sub.add_parser("run", help="baselines, library, ticks, maps and summaries of one's own sales over a span of days")
+    run.add_argument("--from", dest="first", required=True, help="first day, e.g. 2015-03-27 (28 days of sales before it make full baselines)")
+    run.add_argument("--to", dest="last", required=True, help="last day (included)")
+    run.add_argument("--sales", help="a .csv / .parquet file or warehouse:schema.table (default: SALES_URL, else the demo)")
+    run.set_defaults(run=cmd_run)
     reports = sub.add_parser("reports", help="print a day's reports by pattern")
     reports.add_argument("day", help="e.g. 2026-11-20")
     reports.set_defaults(run=cmd_reports)
     args = parser.parse_args(argv)
+    error = prepare_environment(args)
+    if error:
+        print(error, file=sys.stderr)
+        return 2
     return args.run(args)
 
 

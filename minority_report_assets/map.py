@@ -59,7 +59,8 @@ def scatter_png(coords: np.ndarray, names: list[str], centroids: np.ndarray, cen
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(fontsize=7, loc="best")
+    if names:  # a day without reports has nothing to name
+        ax.legend(fontsize=7, loc="best")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})  # no version stamp: same rows, same bytes
     plt.close(fig)

@@ -48,7 +48,7 @@ MINORITY_REPORTS_CLUSTERED_LOG = TableSpec(
     _TICK + _REPORT + (
         C("report_status", "TEXT"), C("feature_vector", "VECTOR"), C("cluster_id", "BIGINT"), C("cluster_name", "TEXT"),
         C("similarity_score", "DOUBLE"), C("cluster_match_confidence", "DOUBLE"), C("tsne_x", "DOUBLE"), C("tsne_y", "DOUBLE"),
-        C("library_version", "TEXT"), C("run_id", "TEXT"),
+        C("map_day", "DATE", nullable=True), C("library_version", "TEXT"), C("run_id", "TEXT"),
     ),
     partition_columns=("written_at",), key=("report_id",),
 )

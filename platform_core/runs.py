@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli_instance() -> dg.DagsterInstance:
+    """The Dagster instance in ``DAGSTER_HOME``; from a plain shell (``DAGSTER_HOME`` unset) the
+    project's own ``.dagster``, prepared as ``make instance`` does (Postgres storage when
+    ``DAGSTER_PG_URL`` is set), so the runs show in ``make ui``."""
+    if not os.environ.get("DAGSTER_HOME"):
+        home = ROOT / ".dagster"
+        home.mkdir(exist_ok=True)
+        if not (home / "dagster.yaml").exists():
+            shutil.copy(ROOT / ("dagster.postgres.yaml" if os.environ.get("DAGSTER_PG_URL") else "dagster.yaml"), home / "dagster.yaml")
+        os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
 
 
 def run_job(defs: dg.Definitions, job_name: str, first: str | None, last: str | None, instance: dg.DagsterInstance,

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import dagster as dg
 import pandas as pd
 
 from platform_core.resources import warehouse_backend_from_env
-from platform_core.runs import run_job, run_summary
+from platform_core.runs import cli_instance, run_job, run_summary
 from replay_assets.definitions import defs
 from replay_assets.partitions import TICK, partition_key_for, team_partitions
 from replay_assets.schedules import replay_tick_job
@@ -44,7 +43,7 @@ def top_tasks(team_id: int, tick_end: pd.Timestamp | None = None, limit: int = 8
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    instance = dg.DagsterInstance.get()
+    instance = cli_instance()
     teams = enabled_teams_from("demo")
     instance.add_dynamic_partitions(team_partitions.name, [str(t) for t in teams])
     first, last = DEMO_DAY + TICK, DEMO_DAY + pd.Timedelta(days=1)

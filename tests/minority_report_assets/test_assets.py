@@ -101,11 +101,16 @@ def test_bad_sales_rows_are_kept_with_their_reason(tmp_path, duck_url):
     assert rejects.loc[rejects["reason"] == "unparseable_value", "ts"].tolist() == ["yesterday-ish"]
 
 
-def test_the_day_map_and_summary(tmp_path):
+def test_ticks_run_across_midnight_and_place_their_reports_into_the_latest_map(tmp_path):
     url = f"duckdb:///{tmp_path}/w.duckdb"
-    assert dg.materialize([sales_baseline], resources=resources(url), partition_key=str(DAY.date())).success
+    for day in (DAY, DAY + pd.Timedelta(days=1)):
+        assert dg.materialize([sales_baseline], resources=resources(url), partition_key=str(day.date())).success
     assert dg.materialize([cluster_library], resources=resources(url)).success
-    assert run_ticks(url, 1, 96).success
+    assert run_ticks(url, 1, 98).success, "one run from 00:15 to 00:30 the next day, before any day has its map"
+    clustered = backend_for(url).read(MINORITY_REPORTS_CLUSTERED_LOG)
+    after_midnight = clustered[clustered["written_at"] > DAY + pd.Timedelta(days=1)]
+    assert len(after_midnight) and after_midnight["map_day"].isna().all(), "no map yet: the library's own, marked"
+
     result = dg.materialize([minority_report_map, minority_report_attribution_summary], resources=resources(url),
                             partition_key=str(DAY.date()))
     assert result.success
@@ -113,6 +118,14 @@ def test_the_day_map_and_summary(tmp_path):
     assert set(points["point_kind"]) == {"library", "report"} and points[["x", "y"]].notna().all().all()
     (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "minority_report_map"]
     assert event.materialization.metadata["map"].value.startswith("![map](data:image/png;base64,")
+
+    assert run_ticks(url, 99, 100).success
+    later = backend_for(url).read(MINORITY_REPORTS_CLUSTERED_LOG, between=("written_at", DAY + 99 * TICK, DAY + 101 * TICK))
+    assert len(later) and (later["map_day"] == DAY).all(), f"the day before's map, now that it exists: {later['written_at'].unique()}"
+    replay = run_ticks(url, 98, 98)
+    assert replay.success and all(checks(replay).values()), "a replay places its reports as the first run did"
+    again = backend_for(url).read(MINORITY_REPORTS_CLUSTERED_LOG, where={"written_at": DAY + 98 * TICK})
+    assert again["map_day"].isna().all()
 
 
 def test_postgres_warehouse_gives_byte_identical_ticks(morning, pg_url):
