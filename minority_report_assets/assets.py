@@ -26,7 +26,7 @@ from minority_report_assets.baseline import (
 from minority_report_assets.detection import WINDOWS, DetectionParams, SeriesNoise
 from minority_report_assets.features import feature_vector
 from minority_report_assets.map import MapPlacer, fit_map, scatter_png
-from minority_report_assets.matching import Matcher, MatchWindow, price_cut_seen
+from minority_report_assets.matching import Matcher, MatchWindow, dispersion, price_cut_seen
 from minority_report_assets.partitions import (
     PREVIOUS_TICK, START, TICK, daily_partitions, days_of, tick_ends, tick_partitions,
 )
@@ -402,7 +402,8 @@ def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: Ti
                     series = row_of.loc[(r.store_id, r.sku)]
                     first = max(0, int((r.window_start - tick.start) / BUCKET))  # the lookback before it is context
                     spans.append(MatchWindow(tick.actual[series], tick.expected[series], first,
-                                             price_cut_seen(tick.prices[series, first:], window.regular_prices[series])))
+                                             price_cut_seen(tick.prices[series, first:], window.regular_prices[series]),
+                                             dispersion(tick.noise.model_error[series, 0], tick.expected[series, first:], WINDOWS[0])))
                 vectors = [feature_vector(w.actual[w.start:], w.expected[w.start:]).astype(np.float32) for w in spans]
                 matches = matcher.match(spans)
                 day = map_day(backend, end)

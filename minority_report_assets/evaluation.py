@@ -9,11 +9,14 @@ tick's detected log from its lookback and the ticks before it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from minority_report_assets.baseline import BaselineParams, fit_baseline, history_matrix
-from minority_report_assets.detection import DetectionParams
+from minority_report_assets.detection import WINDOWS, DetectionParams, SeriesNoise
+from minority_report_assets.matching import Matcher, MatchWindow, dispersion
 from minority_report_assets.reports import BUCKET, detect_tick
 
 SLOTS = 288
@@ -40,12 +43,29 @@ def series_days(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.Timestamp], 
     return keys, days, units, observed
 
 
-def replay_reports(frame: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp,
-                   baseline: BaselineParams | None = None, detection: DetectionParams | None = None,
-                   lookback: int = 144, tick_buckets: int = 3, until: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Every report of the ticks from ``first_day`` through ``last_day`` (one row per report: its
-    latest version), as the baseline and tick assets would write them; ``until``: no tick ends
-    after it (where the data ends: later buckets would read as nothing sold)."""
+@dataclass
+class Replay:
+    """What the ticks of a span wrote, with the units they saw."""
+
+    keys: pd.DataFrame     # store_id, sku per row of actual / expected
+    origin: pd.Timestamp   # the first bucket of actual / expected
+    actual: np.ndarray     # (n_series, buckets)
+    expected: np.ndarray
+    log: pd.DataFrame      # every tick's detected-log rows, with written_at
+    noise: list[SeriesNoise]  # each day's (from origin) learned noise per series
+
+    @property
+    def reports(self) -> pd.DataFrame:
+        """One row per report: its latest version."""
+        return self.log.sort_values(["report_id", "version"]).groupby("report_id").tail(1).reset_index(drop=True)
+
+
+def replay_ticks(frame: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp,
+                 baseline: BaselineParams | None = None, detection: DetectionParams | None = None,
+                 lookback: int = 144, tick_buckets: int = 3, until: pd.Timestamp | None = None) -> Replay:
+    """The ticks from ``first_day`` through ``last_day`` as the baseline and tick assets run them;
+    ``until``: no tick ends after it (where the data ends: later buckets would read as nothing
+    sold)."""
     baseline, detection = baseline or BaselineParams(), detection or DetectionParams()
     keys, days, units, observed = series_days(frame)
     weekdays = np.array([d.day_of_week for d in days])
@@ -69,8 +89,39 @@ def replay_reports(frame: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Ti
         rows = detect_tick(keys, actual[:, lo:stop], expected[:, lo:stop], origin + lo * BUCKET, written, recent,
                            tick_buckets, detection, fits[day].noise)
         logs.append(rows.assign(written_at=written))
-    log = pd.concat(logs, ignore_index=True)
-    return log.sort_values(["report_id", "version"]).groupby("report_id").tail(1).reset_index(drop=True)
+    return Replay(keys, origin, actual, expected, pd.concat(logs, ignore_index=True),
+                  [fits[i].noise for i in range(first_index, scored[-1] + 1)])
+
+
+def replay_reports(frame: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp, **kwargs) -> pd.DataFrame:
+    """Every report of the ticks of :func:`replay_ticks` (one row per report: its latest version)."""
+    return replay_ticks(frame, first_day, last_day, **kwargs).reports
+
+
+def report_patterns(replay: Replay, spec: dict, age: pd.Timedelta | None = None, lookback: int = 144,
+                    min_similarity: float = 0.75) -> pd.DataFrame:
+    """The pattern each report is matched to as the clustered log would match it: at the tick
+    ``age`` after its first row (or its last row, when it ended sooner; ``None``: its last row),
+    from its window with the ``lookback`` before it as context. Rows of ``replay.reports`` with
+    ``cluster_name, similarity_score, cluster_match_confidence``."""
+    reports = replay.reports
+    firsts = replay.log.groupby("report_id")["written_at"].min()
+    row_of = pd.Series(np.arange(len(replay.keys)), index=pd.MultiIndex.from_frame(replay.keys))
+    windows = []
+    for r in reports.itertuples():
+        at = r.written_at if age is None else min(r.written_at, firsts[r.report_id] + age)
+        state = replay.log[(replay.log["report_id"] == r.report_id) & (replay.log["written_at"] <= at)].iloc[-1]
+        stop = int((at - replay.origin) / BUCKET)
+        lo = max(0, stop - lookback)
+        series = row_of.loc[(r.store_id, r.sku)]
+        first = max(0, int((state["window_start"] - replay.origin) / BUCKET) - lo)
+        error = replay.noise[(stop - 1) // SLOTS].model_error[series, 0]
+        expected = replay.expected[series, lo:stop]
+        windows.append(MatchWindow(replay.actual[series, lo:stop], expected, first,
+                                   dispersion=dispersion(error, expected[first:], WINDOWS[0])))
+    matches = Matcher(spec, min_similarity).match(windows) if windows else []
+    return pd.concat([reports, pd.DataFrame(matches, columns=["cluster_id", "cluster_name", "similarity_score",
+                                                               "cluster_match_confidence"])], axis=1)
 
 
 def score_reports(reports: pd.DataFrame, windows: pd.DataFrame, span_start: pd.Timestamp, span_end: pd.Timestamp,

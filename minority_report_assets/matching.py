@@ -7,7 +7,8 @@ buckets before as context: a slow onset is dated late and a step may be dated ea
 pattern's onset is fitted too, from ``grid_onsets`` around ``window_start``.
 Every pattern is fitted by Poisson likelihood over its grid of onsets, durations and magnitudes:
 ``actual ~ Poisson(expected * (1 + magnitude * shape((t - onset) / duration)))``, no uplift
-outside the pattern. The pattern with the most evidence wins: its likelihood averaged over its
+outside the pattern, tempered by the series' overdispersion (a quasi-likelihood: counts that stray
+more than Poisson's carry less evidence). The pattern with the most evidence wins: its likelihood averaged over its
 grid (so flexibility is not rewarded), times the chance of what the prices show (a cut, or
 none; nothing when the sales carry no price). Its ``similarity_score`` is the cosine between the
 observed and the fitted uplift over the report's window (how well the shape agrees, whatever
@@ -37,6 +38,13 @@ class MatchWindow:
     expected: np.ndarray
     start: int = 0
     price_cut: bool | None = None  # prices seen below the regular price; None: no prices
+    dispersion: float = 1.0  # variance over Poisson's of the series' counts: its likelihood is tempered by it
+
+
+def dispersion(model_error: float, expected: np.ndarray, window: int) -> float:
+    """How much more than Poisson a series' counts vary, from the relative error the baseline
+    learned for sums of ``window`` buckets: ``1 + model_error^2 * window * mean(expected)``."""
+    return float(1.0 + model_error ** 2 * window * max(float(np.mean(expected)), 0.0)) if np.isfinite(model_error) else 1.0
 
 
 def price_cut_seen(prices: np.ndarray, regular: float, cut: float = 0.05, share: float = 0.5) -> bool | None:
@@ -122,7 +130,9 @@ class Matcher:
             factor, log_factor, ends = self.grid(length)
             actual = np.stack([padded[i][0] for i in rows])
             expected = np.stack([padded[i][1] for i in rows])
-            loglik = actual @ log_factor.T - expected @ factor.T  # (windows, grid)
+            # Quasi-likelihood: an overdispersed series' counts carry less evidence per unit sold.
+            dispersion = np.array([max(1.0, windows[i].dispersion) for i in rows])[:, None]
+            loglik = (actual @ log_factor.T - expected @ factor.T) / dispersion  # (windows, grid)
             evidence, best = [], []
             for lo, hi in zip(np.r_[0, ends[:-1]], ends):
                 # Evidence, not the best fit: the likelihood averaged over the pattern's grid, so a
