@@ -136,7 +136,7 @@ def sales_baseline(context: dg.AssetExecutionContext, config: BaselineConfig, wa
             for d in history_days:  # one day at a time: 28 days of 10,000 series are 80M rows
                 buckets, _ = validate_sales(sales_source.read(d, d + pd.Timedelta(days=1), backend))
                 day_keys = buckets[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
-                per_day.append((day_keys, history_matrix(buckets, day_keys, [d])[:, 0, :]))
+                per_day.append((day_keys, history_matrix(buckets, day_keys, [d])[:, 0, :].astype(np.float32)))
                 prices.append(daily_price(buckets))
             keys, history, observed = stack_days(per_day)
             fit = fit_baseline(history, np.array([d.day_of_week for d in history_days]), day.day_of_week, params, observed)

@@ -39,6 +39,8 @@ from pydantic import BaseModel, Field
 
 from minority_report_assets.detection import WINDOWS, SeriesNoise
 
+#: Series fitted at a time: their temporaries (a few copies of 28 days x 288 slots each) stay small.
+SERIES_BLOCK = 2048
 #: The median of a squared standard normal: what a unit-scaled deviation's square has half the time.
 CHI2_1_MEDIAN = 0.4549364
 #: A standard Gumbel law's median and interquartile range (-ln ln 2; ln ln 4 - ln ln (4/3)).
@@ -79,27 +81,40 @@ def fit_baseline(history: np.ndarray, history_weekdays: np.ndarray, weekday: int
     have ``history_weekdays`` (Monday = 0). ``observed`` ``(n_series, n_days)``: the days each
     series existed on (default all); the others are missing, never zero sales."""
     params = params or BaselineParams()
-    n_series, n_days, slots = history.shape
+    n_series, n_days, _ = history.shape
     observed = np.ones((n_series, n_days), dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
-    factors = weekday_factors(history.sum(axis=2), history_weekdays, observed)  # (series, 7)
-    per_day = factors[:, history_weekdays]  # each history day's factor
+    factors = weekday_factors(history.sum(axis=2), history_weekdays, observed)  # (series, 7): shared across series
+    # Each series' slots alone: in blocks, so a large catalogue's temporaries stay a block's size.
+    parts = [_fit_slots(history[i:i + SERIES_BLOCK], observed[i:i + SERIES_BLOCK], factors[i:i + SERIES_BLOCK],
+                        history_weekdays, weekday, params) for i in range(0, max(n_series, 1), SERIES_BLOCK)]
+    expected, error, threshold = (np.concatenate(p) for p in zip(*parts))
+    days = observed.sum(axis=1)
+    return Baseline(expected, error, threshold, days, days < params.min_history_days)
+
+
+def _fit_slots(history: np.ndarray, observed: np.ndarray, factors: np.ndarray, history_weekdays: np.ndarray, weekday: int,
+               params: BaselineParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Expected units, model error and open threshold of some series (see :func:`fit_baseline`)."""
+    slots = history.shape[2]
+    per_day = factors[:, history_weekdays].astype(np.float32)  # each history day's factor
     k = params.neighbours
-    padded = np.pad(history, ((0, 0), (0, 0), (k + 1, k)), mode="edge")
+    padded = np.pad(np.asarray(history, dtype=np.float32), ((0, 0), (0, 0), (k + 1, k)), mode="edge")
     running = np.cumsum(padded, axis=2)
     pooled = running[:, :, 2 * k + 1:] - running[:, :, :slots]  # each slot with k neighbours per side, per day
+    del padded, running
     days_mask = np.broadcast_to(observed[:, :, None], pooled.shape)
     median = _median(pooled, days_mask)[:, None, :]
     # The series' own spread across days (MAD), never below Poisson's: bursty series are not trimmed to their median day.
     spread = np.maximum(1.4826 * _median(np.abs(pooled - median), days_mask)[:, None, :], np.sqrt(median + 1.0))
     usual = (np.abs(pooled - median) <= params.outlier_sigmas * spread) & observed[:, :, None]
-    pooled = pooled / per_day[:, :, None]  # as if every day were an average weekday
+    pooled /= per_day[:, :, None]  # as if every day were an average weekday
     level = (pooled * usual).sum(axis=1) / np.maximum(usual.sum(axis=1), 1) / (2 * k + 1)
+    del pooled, usual, spread, median
     expected = np.maximum(level * factors[:, weekday][:, None], params.floor)
     fitted = np.maximum(level[:, None, :] * per_day[:, :, None], params.floor)  # what each history day was expected to sell
     error = np.stack([window_error(history, fitted, observed, w, params.min_model_error) for w in params.windows], axis=1)
-    maxima = daily_maxima(history, fitted, error, params.windows)
-    days = observed.sum(axis=1)
-    return Baseline(expected, error, return_level(maxima, observed, params.return_days), days, days < params.min_history_days)
+    threshold = return_level(daily_maxima(history, fitted, error, params.windows), observed, params.return_days)
+    return expected, error, threshold
 
 
 def expected_day(history: np.ndarray, history_weekdays: np.ndarray, weekday: int,
@@ -123,7 +138,7 @@ def window_error(history: np.ndarray, fitted: np.ndarray, observed: np.ndarray, 
     m = m.astype(np.float32).reshape(n_series, -1)
     mask = np.repeat(observed, usable // window, axis=1)
     lo, hi = np.full(n_series, np.log(1e-3)), np.full(n_series, np.log(10.0))
-    for _ in range(24):  # bisection on log e: the median falls as e grows
+    for _ in range(14):  # bisection on log e (to 0.06%): the median falls as e grows
         mid = (lo + hi) / 2
         e2 = np.exp(2 * mid).astype(np.float32)[:, None]
         too_wide = _median(r2 / (1 + e2 * m), mask) < CHI2_1_MEDIAN

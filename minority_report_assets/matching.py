@@ -161,6 +161,6 @@ class Matcher:
 
 
 def match_window(actual: np.ndarray, expected: np.ndarray, spec: dict, min_similarity: float = 0.75,
-                 start: int = 0, price_cut: bool | None = None) -> dict:
+                 start: int = 0, price_cut: bool | None = None, dispersion: float = 1.0) -> dict:
     """:meth:`Matcher.match` of one window."""
-    return Matcher(spec, min_similarity).match([MatchWindow(actual, expected, start, price_cut)])[0]
+    return Matcher(spec, min_similarity).match([MatchWindow(actual, expected, start, price_cut, dispersion)])[0]
