@@ -3,7 +3,7 @@ strays on its own, learned from the weeks before it (pure).
 
 The model, per series (from its observed history days, 28 by default):
 
-    expected[slot] = level[slot] * weekday_factor
+    expected[slot] = level[slot] * weekday_factor * trend
 
 - ``level[slot]``: the units sold in that slot and its two neighbours on each side, on each
   history day, averaged over the days within ``outlier_sigmas`` robust deviations of the median
@@ -13,6 +13,9 @@ The model, per series (from its observed history days, 28 by default):
   weekday over the series' median daily total, shrunk towards the rhythm all series share as far
   as the series' own day-to-day moods make it uncertain; each history day is divided by its own
   factor before it joins the level.
+- a trend: the Theil-Sen slope of the log daily totals, kept where it exceeds two standard errors
+  of the series' day-to-day moods; the level (the history's centre) is carried to the target day
+  along it, and each history day is divided by its place on it before it joins the level.
 - ``model_error`` (one per detection window): the relative error of the expected sum over the
   window that makes the history's own deviations unit-scaled (their median squared score is a
   squared normal's). Poisson counts keep the floor; real counts (overdispersed, with day-level
@@ -83,34 +86,44 @@ def fit_baseline(history: np.ndarray, history_weekdays: np.ndarray, weekday: int
     params = params or BaselineParams()
     n_series, n_days, _ = history.shape
     observed = np.ones((n_series, n_days), dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
-    factors = weekday_factors(history.sum(axis=2), history_weekdays, observed)  # (series, 7): shared across series
+    totals, centre = history.sum(axis=2), _mean_day(observed)
+    # The trend and the weekly rhythm confound each other on four weeks: the rough trend first, the
+    # rhythm of the days without it, then the trend of the days without their rhythm.
+    rough = trend_slopes(totals, observed)
+    drift = np.exp(rough[:, None] * (np.arange(n_days)[None, :] - centre[:, None]))
+    factors = weekday_factors(totals / drift, history_weekdays, observed)  # (series, 7): shared across series
+    slope = trend_slopes(totals / factors[:, history_weekdays], observed)
+    # Each history day's multiplier (its weekday, its place on the trend) and the target day's.
+    per_day = factors[:, history_weekdays] * np.exp(slope[:, None] * (np.arange(n_days)[None, :] - centre[:, None]))
+    target = factors[:, weekday] * np.exp(slope * (n_days - centre))
     # Each series' slots alone: in blocks, so a large catalogue's temporaries stay a block's size.
-    parts = [_fit_slots(history[i:i + SERIES_BLOCK], observed[i:i + SERIES_BLOCK], factors[i:i + SERIES_BLOCK],
-                        history_weekdays, weekday, params) for i in range(0, max(n_series, 1), SERIES_BLOCK)]
+    parts = [_fit_slots(history[i:i + SERIES_BLOCK], observed[i:i + SERIES_BLOCK], per_day[i:i + SERIES_BLOCK],
+                        target[i:i + SERIES_BLOCK], params) for i in range(0, max(n_series, 1), SERIES_BLOCK)]
     expected, error, threshold = (np.concatenate(p) for p in zip(*parts))
     days = observed.sum(axis=1)
     return Baseline(expected, error, threshold, days, days < params.min_history_days)
 
 
-def _fit_slots(history: np.ndarray, observed: np.ndarray, factors: np.ndarray, history_weekdays: np.ndarray, weekday: int,
+def _fit_slots(history: np.ndarray, observed: np.ndarray, per_day: np.ndarray, target: np.ndarray,
                params: BaselineParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Expected units, model error and open threshold of some series (see :func:`fit_baseline`)."""
+    """Expected units, model error and open threshold of some series (see :func:`fit_baseline`);
+    ``per_day``: each history day's multiplier, ``target``: the target day's."""
     slots = history.shape[2]
-    per_day = factors[:, history_weekdays].astype(np.float32)  # each history day's factor
+    per_day = per_day.astype(np.float32)
     k = params.neighbours
     padded = np.pad(np.asarray(history, dtype=np.float32), ((0, 0), (0, 0), (k + 1, k)), mode="edge")
     running = np.cumsum(padded, axis=2)
     pooled = running[:, :, 2 * k + 1:] - running[:, :, :slots]  # each slot with k neighbours per side, per day
     del padded, running
+    pooled /= per_day[:, :, None]  # as if every day were an average weekday at the history's centre
     days_mask = np.broadcast_to(observed[:, :, None], pooled.shape)
     median = _median(pooled, days_mask)[:, None, :]
     # The series' own spread across days (MAD), never below Poisson's: bursty series are not trimmed to their median day.
     spread = np.maximum(1.4826 * _median(np.abs(pooled - median), days_mask)[:, None, :], np.sqrt(median + 1.0))
     usual = (np.abs(pooled - median) <= params.outlier_sigmas * spread) & observed[:, :, None]
-    pooled /= per_day[:, :, None]  # as if every day were an average weekday
     level = (pooled * usual).sum(axis=1) / np.maximum(usual.sum(axis=1), 1) / (2 * k + 1)
     del pooled, usual, spread, median
-    expected = np.maximum(level * factors[:, weekday][:, None], params.floor)
+    expected = np.maximum(level * target[:, None], params.floor)
     fitted = np.maximum(level[:, None, :] * per_day[:, :, None], params.floor)  # what each history day was expected to sell
     error = np.stack([window_error(history, fitted, observed, w, params.min_model_error) for w in params.windows], axis=1)
     threshold = return_level(daily_maxima(history, fitted, error, params.windows), observed, params.return_days)
@@ -169,6 +182,35 @@ def return_level(maxima: np.ndarray, observed: np.ndarray, return_days: float) -
     scale = (q75 - q25) / GUMBEL_IQR
     location = q50 - scale * GUMBEL_MEDIAN
     return location - scale * np.log(-np.log1p(-1.0 / return_days))
+
+
+def trend_slopes(daily: np.ndarray, observed: np.ndarray, z: float = 2.0) -> np.ndarray:
+    """Per series, the trend of its (weekday-adjusted) daily totals ``(n_series, n_days)`` in log
+    units per day: the Theil-Sen slope (the median of the pairwise slopes, so anomalous days do not
+    tilt it), kept only where it exceeds ``z`` standard errors of the series' own day-to-day
+    moods (0 otherwise: a flat series stays flat)."""
+    n_series, n_days = daily.shape
+    usable = observed & (daily > 0)
+    logs = np.log(np.where(usable, daily, 1.0))
+    i, j = np.triu_indices(n_days, k=1)
+    pairs = usable[:, i] & usable[:, j]
+    slope = _median((logs[:, j] - logs[:, i]) / (j - i), pairs)
+    t = np.arange(n_days, dtype=np.float64)
+    residual = logs - slope[:, None] * t
+    centred = residual - _median(residual, usable)[:, None]
+    sigma = 1.4826 * _median(np.abs(centred), usable)
+    centre = _mean_day(usable)
+    spread_t = np.sqrt(np.sum(np.where(usable, (t[None, :] - centre[:, None]) ** 2, 0.0), axis=1))
+    error = sigma / np.where(spread_t > 0, spread_t, np.nan)
+    keep = np.isfinite(slope) & np.isfinite(error) & (np.abs(slope) > z * error) & (pairs.sum(axis=1) >= 3)
+    return np.where(keep, slope, 0.0)
+
+
+def _mean_day(observed: np.ndarray) -> np.ndarray:
+    """The mean index of each series' observed history days (its history's centre)."""
+    t = np.arange(observed.shape[1], dtype=np.float64)
+    count = observed.sum(axis=1)
+    return np.where(count > 0, (observed * t).sum(axis=1) / np.maximum(count, 1), (observed.shape[1] - 1) / 2)
 
 
 def _median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from minority_report_assets.baseline import CHI2_1_MEDIAN, fit_baseline
+from minority_report_assets.baseline import CHI2_1_MEDIAN, fit_baseline, trend_slopes
 from minority_report_assets.detection import DetectionParams, find_events, merge_events
 
 DAYS, SLOTS = 28, 288
@@ -77,3 +77,15 @@ def test_a_report_ends_where_the_deviation_ends_not_where_the_windows_fall_back(
     assert len(reports) == 1
     start, end = int(reports["start"].iat[0]), int(reports["end"].iat[0])
     assert 147 <= start <= 150 and 155 <= end <= 158, (start, end)
+
+
+def test_a_growing_series_is_expected_where_its_trend_has_taken_it_and_a_flat_one_stays_flat():
+    rng = np.random.default_rng(6)
+    growth = np.exp(0.02 * np.arange(DAYS))[None, :, None]  # 2% a day: the 28-day mean lags by a quarter
+    grown = rng.poisson(PROFILE * growth * np.ones((5, 1, 1))).astype(float)
+    flat = history(rng, 5, 0.1)
+    fit_grown, fit_flat = fit_baseline(grown, WEEKDAYS, 0), fit_baseline(flat, WEEKDAYS, 0)
+    level = fit_grown.expected.sum(axis=1) / (PROFILE.sum() * np.exp(0.02 * DAYS))
+    assert np.all(np.abs(level - 1) < 0.05), level
+    assert np.all(np.abs(fit_flat.expected.sum(axis=1) / PROFILE.sum() - 1) < 0.1)
+    assert trend_slopes(flat.sum(axis=2), np.ones((5, DAYS), dtype=bool)).tolist() == [0.0] * 5

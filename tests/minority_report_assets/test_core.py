@@ -120,14 +120,12 @@ def matches_at(day, age: str) -> list[tuple[str, dict]]:
     return out
 
 
-# The target an hour after opening is 0.90; on the overdispersed demo it is 0.895 (0.927 on
-# Poisson counts): an hour in, a weather ramp and a competitor stockout are both still rising.
-@pytest.mark.parametrize("age, right_share", [("1h", 0.88), ("end", 0.95)])
+@pytest.mark.parametrize("age, right_share", [("1h", 0.90), ("end", 0.95)])
 def test_reports_match_their_planted_pattern_once_an_hour_old(day, age, right_share):
     names = {c["shape"]: c["name"] for c in load_spec()["clusters"]}
     found = [(names[shape], m["cluster_name"]) for shape, m in matches_at(day, age) if shape in names]
     right = sum(truth == got for truth, got in found)
-    # Measured on these 1,000 series: 0.895 an hour after opening, 0.978 an hour after the end.
+    # Measured on these 1,000 series: 0.904 an hour after opening, 0.978 an hour after the end.
     assert right / len(found) >= right_share, f"{right}/{len(found)}"
 
 
