@@ -9,15 +9,27 @@ BUCKET = pd.Timedelta(minutes=5)
 COLUMNS = ["store_id", "sku", "ts", "units", "price"]
 
 
+def parse_timestamps(values: pd.Series) -> pd.Series:
+    """Timestamps as naive UTC, NaT where a value does not parse. Each value is parsed on its own
+    merits: ISO 8601 first (fast), the rest one by one, so the first row's format does not decide
+    the others' (pandas would otherwise coerce every row unlike the first to NaT)."""
+    ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+    retry = ts.isna() & values.notna()
+    if retry.any():
+        ts[retry] = pd.to_datetime(values[retry], errors="coerce", utc=True, format="mixed")
+    return ts.dt.tz_localize(None)
+
+
 def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(buckets, rejects)``: rows in canonical order (store, SKU, ts); rejects keep their fields as
-    text with ``row_number``, ``reason`` and ``detail`` (missing field, unparseable value, negative
-    units, a timestamp off the 5-minute grid, a duplicate of an earlier row)."""
+    text with ``row_number``, ``reason`` and ``detail`` (missing field, unparseable value, an
+    infinite number, negative units or price, a timestamp off the 5-minute grid, a duplicate of an
+    earlier row)."""
     frame = raw.reindex(columns=COLUMNS).reset_index(drop=True)
     parsed = pd.DataFrame({
         "store_id": frame["store_id"].astype(str).where(frame["store_id"].notna(), ""),
         "sku": frame["sku"].astype(str).where(frame["sku"].notna(), ""),
-        "ts": pd.to_datetime(frame["ts"], errors="coerce", utc=True).dt.tz_localize(None),
+        "ts": parse_timestamps(frame["ts"]),
         "units": pd.to_numeric(frame["units"], errors="coerce"),
         "price": pd.to_numeric(frame["price"], errors="coerce"),
     })
@@ -35,7 +47,10 @@ def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     flag(frame["store_id"].isna() | frame["sku"].isna() | frame["ts"].isna() | frame["units"].isna(),
          "missing_field", "store_id, sku, ts and units are required")
     flag(ts.isna() | units.isna() | (frame["price"].notna() & price.isna()), "unparseable_value", "ts, units or price does not parse")
+    flag(~np.isfinite(units) | (price.notna() & ~np.isfinite(price)), "non_finite_value",
+         "units or price is infinite (or beyond a float: 1e309)")
     flag(units < 0, "negative_units", "units below zero")
+    flag(price < 0, "negative_price", "price below zero")
     flag(ts.notna() & (ts != ts.dt.floor(BUCKET)), "unaligned_bucket", "ts is not the start of a 5-minute bucket")
     still = reason.isna()  # a rejected row does not make a later valid one a duplicate
     key = pd.DataFrame({"s": frame["store_id"], "k": frame["sku"], "t": ts})[still]

@@ -10,7 +10,7 @@ import os
 import pandas as pd
 
 from minority_report_assets import demo
-from minority_report_assets.sales import COLUMNS
+from minority_report_assets.sales import COLUMNS, parse_timestamps
 from platform_core.tables import Column, TableSpec
 from platform_core.warehouse import Backend
 
@@ -31,7 +31,7 @@ def read_sales(url: str, start: pd.Timestamp, end: pd.Timestamp, warehouse: Back
         frame, ts = _file_rows(url, os.stat(url).st_mtime_ns)
         return frame[(ts >= start) & (ts < end)].reset_index(drop=True)
     if url.startswith("warehouse:"):
-        schema, table = _warehouse_table(url)
+        schema, table = _warehouse_table(url, warehouse)
         spec = TableSpec(schema, table, _RAW, (), ())
         p = warehouse.placeholder
         columns = ", ".join(f"CAST({c} AS TEXT) AS {c}" for c in COLUMNS)  # as text: validation parses it
@@ -45,15 +45,27 @@ def unplaced_rows(url: str, warehouse: Backend | None = None) -> int:
     if _is_file(url):
         return int(_file_rows(url, os.stat(url).st_mtime_ns)[1].isna().sum())
     if url.startswith("warehouse:"):
-        schema, table = _warehouse_table(url)
+        schema, table = _warehouse_table(url, warehouse)
         spec = TableSpec(schema, table, (Column("rows", "BIGINT"),), (), ())
         return int(warehouse.query(spec, f"SELECT count(*) AS rows FROM {schema}.{table} WHERE ts IS NULL", [], over=[spec])["rows"].iat[0])
     return 0
 
 
-def _warehouse_table(url: str) -> tuple[str, str]:
-    """``warehouse:schema.table`` -> (schema, table)."""
+#: The columns a sales row cannot do without (``price`` may be absent).
+REQUIRED = ["store_id", "sku", "ts", "units"]
+
+
+def _warehouse_table(url: str, warehouse: Backend | None = None, required: list[str] = REQUIRED) -> tuple[str, str]:
+    """``warehouse:schema.table`` -> (schema, table); with ``warehouse``, one clear error when the
+    table is not there or lacks a ``required`` column."""
     schema, _, table = url[len("warehouse:"):].partition(".")
+    if warehouse is not None:
+        columns = warehouse.columns(schema, table)
+        if not columns:
+            raise ValueError(f"{url}: the warehouse has no table {schema}.{table}")
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise ValueError(f"{url}: the table lacks the columns {missing} (it has {columns})")
     return schema, table
 
 
@@ -64,9 +76,15 @@ def _is_file(url: str) -> bool:
 @functools.lru_cache(maxsize=1)  # a run's ticks read the same file: parse it once (until it changes)
 def _file_rows(path: str, mtime_ns: int) -> tuple[pd.DataFrame, pd.Series]:
     """The file's rows and the time that places each in a tick (an unparseable ``ts`` takes its neighbour's)."""
-    frame = pd.read_csv(path, dtype=str) if path.endswith(".csv") else pd.read_parquet(path)
+    try:
+        frame = pd.read_csv(path, dtype=str) if path.endswith(".csv") else pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the file is empty (not even a header row of {COLUMNS})") from None
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: sales need the columns {REQUIRED} (price optional); the file lacks {missing}")
     frame = frame.reindex(columns=COLUMNS)
-    ts = pd.to_datetime(frame["ts"], errors="coerce", utc=True).dt.tz_localize(None)
+    ts = parse_timestamps(frame["ts"])
     return frame, ts.ffill().bfill()
 
 
@@ -83,7 +101,7 @@ def read_labels(url: str, warehouse: Backend | None = None) -> pd.DataFrame:
             raise ValueError(f"{url}: labels need the columns {LABEL_COLUMNS}, missing {missing}")
         return frame[LABEL_COLUMNS].astype(str)
     if url.startswith("warehouse:"):
-        schema, table = _warehouse_table(url)
+        schema, table = _warehouse_table(url, warehouse, LABEL_COLUMNS)
         spec = TableSpec(schema, table, tuple(Column(c, "TEXT", True) for c in LABEL_COLUMNS), (), ())
         return warehouse.query(spec, f"SELECT {', '.join(f'CAST({c} AS TEXT) AS {c}' for c in LABEL_COLUMNS)} FROM {schema}.{table}",
                                [], over=[spec])

@@ -42,9 +42,24 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     ]
 
 
+def step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Per failed step, the first line of its error's innermost cause (Dagster wraps what the
+    step raised; the cause is what a user has to fix)."""
+    out = []
+    for e in result.all_events:
+        if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.error:
+            error = e.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            out.append(f"{e.step_key}: {(error.message.strip().splitlines() or [''])[0]}")
+    return out
+
+
 def run_summary(result: dg.ExecuteInProcessResult, label: str) -> tuple[bool, str]:
     """Whether the run succeeded with every check passing, and a one-line account of it."""
     failed = failed_checks(result)
+    errors = [] if result.success else step_errors(result)
     line = (f"{label}: {'ok' if result.success else 'FAILED'}"
-            f"{'; failed checks: ' + ', '.join(failed) if failed else ', all checks passed'} (run {result.run_id})")
+            f"{'; failed checks: ' + ', '.join(failed) if failed else ', all checks passed' if result.success else ''}"
+            f"{'; ' + '; '.join(errors) if errors else ''} (run {result.run_id})")
     return result.success and not failed, line

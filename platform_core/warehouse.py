@@ -129,6 +129,11 @@ class Backend:
     def _atomic(self, con: Any) -> Iterator[None]:
         raise NotImplementedError
 
+    def columns(self, schema: str, table: str) -> list[str]:
+        """The columns of ``schema.table`` in order (empty: no such table)."""
+        with self.transaction() as con:
+            return self._columns_of(con, schema, table)
+
     def _columns_of(self, con: Any, schema: str, table: str) -> list[str]:
         cache = self._known_columns if con is self._session else None
         if cache is not None and (schema, table) in cache:
