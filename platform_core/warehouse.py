@@ -161,9 +161,16 @@ class Backend:
     def _insert(self, con: Any, qualified: str, frame: pd.DataFrame, spec_columns: Sequence[Column]) -> None:
         raise NotImplementedError
 
+    def _lock(self, con: Any, name: str) -> None:
+        """Hold ``name`` until the transaction ends (other transactions asking for it wait). A
+        no-op where the database admits one writer at a time (DuckDB)."""
+
     def ensure_table(self, con: Any, schema: str, name: str, columns: Sequence[Column]) -> None:
-        self._execute(con, f"CREATE SCHEMA IF NOT EXISTS {schema}")
         existing = self._columns_of(con, schema, name)
+        if not existing:  # two first writers must not both create it: the second waits, then sees it
+            self._lock(con, f"create {schema}")
+            existing = self._query_columns(con, schema, name)
+        self._execute(con, f"CREATE SCHEMA IF NOT EXISTS {schema}")
         wanted = [c.name for c in columns]
         if not existing:
             ddl = ", ".join(f"{c.name} {self.types[c.type]}{'' if c.nullable else ' NOT NULL'}" for c in columns)
@@ -188,6 +195,7 @@ class Backend:
         if problems:
             raise InvalidPartition(f"{spec.qualified_name}: " + "; ".join(problems))
         with self.transaction() as con:
+            self._lock(con, f"{spec.qualified_name}|append")  # two appenders must not both find a key new
             self.ensure_table(con, spec.schema, spec.name, spec.columns)
             key = spec.key[0]
             known = {r[0] for r in self._fetch(con, f"SELECT {key} FROM {spec.qualified_name}")}
@@ -201,6 +209,10 @@ class Backend:
         with self.transaction() as con:
             for schema in sorted({w.spec.schema for w in writes}):
                 self.ensure_table(con, schema, "_partitions", MANIFEST_COLUMNS)
+            # Writers of one partition take turns (in a fixed order, so two multi-table writes
+            # cannot deadlock): a second writer's delete waits until the first has committed.
+            for w in sorted(writes, key=lambda w: (w.spec.qualified_name, w.key)):
+                self._lock(con, f"{w.spec.qualified_name}|{w.key}")
             for w in writes:
                 self.ensure_table(con, w.spec.schema, w.spec.name, w.spec.columns)
                 self._delete(con, w.spec.qualified_name, w.partition)
@@ -381,6 +393,9 @@ class PostgresBackend(Backend):
         with con.cursor() as cur:
             cur.execute(sql, list(params))
             return cur.fetchall()
+
+    def _lock(self, con: Any, name: str) -> None:
+        self._execute(con, "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
 
     def _execute(self, con: Any, sql: str, params: Sequence[Any] = ()) -> None:
         with con.cursor() as cur:

@@ -145,3 +145,37 @@ def test_non_finite_vectors_are_refused():
     bad = pd.DataFrame({"day": pd.Timestamp(D1), "name": ["a"], "v": [np.array([np.nan, 1.0], dtype=np.float32)]})
     with pytest.raises(InvalidPartition, match="not finite float32 vectors"):
         PartitionWrite(VECTORS, {"day": D1}, bad)
+
+
+def test_two_writers_of_one_partition_at_once_leave_one_copy(pg_url, monkeypatch):
+    """Forced overlap: each writer, after its delete, waits for the other to delete too before it
+    inserts. Without serialization both delete nothing visible, both insert: twice the rows."""
+    import threading
+    import time
+
+    from platform_core.warehouse import PostgresBackend
+
+    backend_for(pg_url).write([PartitionWrite(SPEC, {"day": D1}, frame(D1, ["seed"]))])  # the table exists
+    deleted, real_delete = [], PostgresBackend._delete
+
+    def delete_then_wait(self, con, qualified, partition):
+        real_delete(self, con, qualified, partition)
+        if qualified == SPEC.qualified_name:
+            deleted.append(threading.get_ident())
+            give_up = time.monotonic() + 2.0  # a serialized second writer cannot delete before we commit
+            while len(deleted) < 2 and time.monotonic() < give_up:
+                time.sleep(0.01)
+
+    monkeypatch.setattr(PostgresBackend, "_delete", delete_then_wait)
+    names = [f"n{i:02d}" for i in range(48)]
+    writers = [threading.Thread(target=lambda v=v: backend_for(pg_url).write([PartitionWrite(SPEC, {"day": D1}, frame(D1, names, v))]))
+               for v in (1.0, 2.0)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join(timeout=30)
+    monkeypatch.undo()
+    rows = backend_for(pg_url).read(SPEC, where={"day": D1})
+    assert len(rows) == 48 and rows["name"].is_unique, f"{len(rows)} rows for 48 names"
+    assert rows["value"].nunique() == 1, "one writer's rows, whole"
+    assert backend_for(pg_url).manifest("test", "things")["row_count"].tolist() == [48]
