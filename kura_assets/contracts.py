@@ -7,6 +7,8 @@ import json
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kura_assets.signals import MAX_SIGNATURE_CHARS
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -56,7 +58,7 @@ class Controls(BaseModel):  # open: carries extra run facts such as low-confiden
 
 
 class ClusterRow(_Strict):
-    cluster_signature: str = Field(pattern=r"^ls_[0-9a-f]{20}$")
+    cluster_signature: str = Field(min_length=1, max_length=MAX_SIGNATURE_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")
     period_granularity: str = Field(pattern=r"^(day|week)$")
     period_key: str
     summary: str = Field(min_length=1)

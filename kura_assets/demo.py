@@ -225,7 +225,7 @@ def _plant_bad_rows(b: _DayBuilder, index: int) -> None:
         variant(schema_version=2),
         variant(signal_type=17),  # wrong field type
         variant(category=_DELETE),  # missing field
-        variant(signal_type="made_up_signal"),  # unknown signal type
+        variant(cluster_signature="ls_\u0007bell"),  # a control character in the signature
         variant(captured_at="yesterday-ish"),  # unparseable timestamp
         variant(captured_at=(t - timedelta(days=3)).isoformat() + "Z"),  # out of range
         variant(attributes={"blob": "x" * 70_000}),  # huge payload
@@ -236,6 +236,9 @@ def _plant_bad_rows(b: _DayBuilder, index: int) -> None:
     ]
     for data in bad_rows:
         b.add(user, SIGNAL_EVENT, data, ts=ts)
+    # Not a bad row: a signal type the scoring does not know is scored with the default weights (its own, noise-sized issue).
+    unknown = _facets("unknown_type_probe", f"INV-NEW-{b.day}", "misc")
+    b.add(user, SIGNAL_EVENT, _signal_data("made_up_signal", unknown, "high", user, t, {}), ts=ts)
     b.add("", SIGNAL_EVENT, variant(), ts=ts)  # no user id
     probe = b.signal(f"user-dup-{index:04d}", "repair_proposed", _facets("dup_probe", f"INV-DUP-{b.day}", "misc"))
     copy = dict(b.rows[-1], source_ref=f"demo:{b.day}:{len(b.rows):07d}")

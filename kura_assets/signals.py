@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 from platform_core.hashing import canonical_json_text
 from platform_core.privacy import pseudonymize, scrub
 from platform_core.tables import conform
-from kura_assets.scoring import REFERENCE_SEVERITY
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 
 SIGNAL_EVENT = "learning.signal.logged"
@@ -28,15 +27,13 @@ RAW_COLUMNS = ["source_ref", "id", "user_id", "timestamp", "event_type", "data",
 CATEGORIES = ("quality_signal", "friction_signal", "outcome_signal", "correction_signal")
 FACETS = ("issue_type", "invariant_id", "agent_version", "workflow_phase", "modality")
 CONFIDENCE_BANDS = ("high", "medium", "low")
+#: The longest cluster signature accepted (any printable text: upstream systems key their own way).
+MAX_SIGNATURE_CHARS = 128
 
 
 class SignalRules(BaseModel):
     """What makes a raw event an accepted learning signal."""
 
-    accepted_signal_types: list[str] = Field(
-        default_factory=lambda: sorted(REFERENCE_SEVERITY),
-        description="Signal types accepted; others are rejected as unknown_signal_type.",
-    )
     exclude_low_confidence: bool = True
     max_payload_bytes: int = 64 * 1024
     max_capture_lag_hours: float = Field(24.0, description="How long before its row timestamp an event may be captured.")
@@ -118,7 +115,6 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
         ("invalid_timestamp", "row_time IS NULL", "row timestamp is missing or unparseable"),
         ("invalid_timestamp", "captured_at_text IS NOT NULL AND captured_at IS NULL", "data.captured_at is unparseable"),
         ("invalid_timestamp", "captured_at_text IS NOT NULL AND NOT captured_ok", "data.captured_at is out of range of the row timestamp"),
-        ("unknown_signal_type", f"NOT list_contains({_sql_list(rules.accepted_signal_types)}, signal_type)", "signal type is not accepted"),
         ("missing_user_ref", "coalesce(user_id, '') = ''", "row has no user id"),
         ("missing_user_ref", "NOT regexp_full_match(coalesce(user_ref, ''), 'u_[0-9a-f]{24}')", "data.user_ref.pseudonymized_user_id missing or malformed"),
         ("invalid_signature", "signature_kind IS DISTINCT FROM 'OBJECT'", "data.signature is missing or not an object"),
@@ -126,7 +122,8 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
         ("invalid_signature", f"NOT coalesce(confidence_band IN {_sql_list(CONFIDENCE_BANDS)[1:-1].join('()')}, false)",
          "signature.confidence_band is not high, medium or low"),
         ("missing_cluster_signature", "cluster_signature_kind IS DISTINCT FROM 'VARCHAR'", "data.cluster_signature is missing"),
-        ("invalid_signature", "NOT regexp_full_match(cluster_signature, 'ls_[0-9a-f]{20}')", "data.cluster_signature is malformed"),
+        ("invalid_signature", f"NOT regexp_full_match(cluster_signature, '[^\\x00-\\x1f\\x7f]{{1,{MAX_SIGNATURE_CHARS}}}')",
+         f"data.cluster_signature is empty, longer than {MAX_SIGNATURE_CHARS} characters or holds a control character"),
         ("retracted", "retracted", "retracted by a later event.retracted"),
         ("low_confidence_filtered", low, "confidence band is low"),
     ]

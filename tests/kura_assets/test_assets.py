@@ -78,8 +78,8 @@ def test_run_telemetry_counts_every_filter_and_reject(demo_warehouse):
     runs = backend_for(demo_warehouse["url"]).read(LEARNING_ISSUE_CLUSTER_RUNS)
     assert sorted(runs["period_granularity"].value_counts().items()) == [("day", 14), ("week", 2)]
     day = runs[(runs["period_granularity"] == "day")].iloc[0]
-    assert (day["considered"], day["rejected"], day["retracted"], day["low_confidence_filtered"], day["dominance_dropped"]) == (48, 21, 2, 4, 7)
-    assert (day["candidate_clusters"], day["clusters_written"], day["filtered_min_support"], day["filtered_min_users"]) == (18, 4, 13, 1)
+    assert (day["considered"], day["rejected"], day["retracted"], day["low_confidence_filtered"], day["dominance_dropped"]) == (49, 21, 2, 4, 7)
+    assert (day["candidate_clusters"], day["clusters_written"], day["filtered_min_support"], day["filtered_min_users"]) == (19, 4, 14, 1)
     assert json.loads(day["rejects_by_reason"])["payload_too_large"] == 1
     assert json.loads(day["config"])["min_support"] == 3
 

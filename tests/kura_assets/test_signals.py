@@ -23,9 +23,9 @@ def demo_raw(day=DAY):
 def test_every_planted_bad_row_is_rejected_with_its_reason():
     v = validate_signals(demo_raw(), DAY, "salt")
     assert v.rejects_by_reason == {
-        "duplicate_event_id": 1, "invalid_payload": 5, "invalid_signature": 2, "invalid_timestamp": 2,
+        "duplicate_event_id": 1, "invalid_payload": 5, "invalid_signature": 3, "invalid_timestamp": 2,
         "low_confidence_filtered": 4, "missing_cluster_signature": 1, "missing_user_ref": 2, "payload_too_large": 1,
-        "retracted": 2, "unknown_signal_type": 1,
+        "retracted": 2,
     }
     assert v.rows_in_day == len(v.signals) + len(v.rejects)
     assert v.rejects["detail"].str.len().gt(0).all()
@@ -42,7 +42,7 @@ def test_input_order_does_not_change_the_output():
 def test_no_raw_user_id_reaches_signals_or_rejects():
     raw = raw_frame([
         raw_event("user-alice-01", NOON, attributes={"note": "reported by user-alice-01"}),
-        raw_event("user-bob-0002", NOON, signal_type="made_up", attributes={"who": "user-bob-0002"}),
+        raw_event("user-bob-0002", NOON, schema_version=2, attributes={"who": "user-bob-0002"}),
     ])
     v = validate_signals(raw, DAY, "salt")
     assert len(v.signals) == 1 and len(v.rejects) == 1
@@ -78,11 +78,30 @@ def test_wrong_types_missing_fields_and_bad_json_are_invalid_payloads():
         "data is not valid JSON", "event id is missing"])
 
 
-def test_accepted_signal_types_are_configurable():
-    raw = raw_frame([raw_event("user-erin-001", NOON, signal_type="made_up_signal")])
-    assert validate_signals(raw, DAY, "salt").rejects["reason"].tolist() == ["unknown_signal_type"]
-    rules = SignalRules(accepted_signal_types=["made_up_signal"])
-    assert len(validate_signals(raw, DAY, "salt", rules).signals) == 1
+def test_an_unknown_signal_type_is_accepted_and_scored_with_the_default_weights():
+    from kura_assets.scoring import ScoringParams, event_weights
+
+    numeric = raw_event("user-erin-001", NOON + timedelta(minutes=1))
+    numeric["data"] = json.dumps({**json.loads(numeric["data"]), "signal_type": 17})
+    raw = raw_frame([raw_event("user-erin-001", NOON, signal_type="made_up_signal"), numeric])
+    v = validate_signals(raw, DAY, "salt")
+    assert v.signals["signal_type"].tolist() == ["made_up_signal"]
+    assert v.rejects["detail"].tolist() == ["data.signal_type is missing or not a string"]
+    params = ScoringParams()
+    severity, impact = event_weights(v.signals, params)
+    assert severity.tolist() == [params.default_severity] and severity[0] == 0.60
+    assert impact.tolist() == [params.category_impact[v.signals["category"].iat[0]]]
+
+
+def test_any_printable_cluster_signature_up_to_its_length_is_accepted():
+    from kura_assets.signals import MAX_SIGNATURE_CHARS
+
+    signatures = ["ls_0123456789abcdef0123", "upstream/v2:save-mismatch", "é" * MAX_SIGNATURE_CHARS,
+                  "", "x" * (MAX_SIGNATURE_CHARS + 1), "tab\there"]
+    raw = raw_frame([raw_event("user-gus-0001", NOON + timedelta(seconds=i), cluster_signature=sig) for i, sig in enumerate(signatures)])
+    v = validate_signals(raw, DAY, "salt")
+    assert sorted(v.signals["source_cluster_signature"]) == sorted(signatures[:3])
+    assert v.rejects["reason"].tolist() == ["invalid_signature"] * 3
 
 
 def test_huge_payloads_are_kept_truncated():
