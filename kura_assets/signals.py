@@ -7,6 +7,7 @@ user ids (for the HMAC) and distinct attribute texts (for canonical JSON).
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -98,10 +99,11 @@ def _sql_list(values) -> str:
 
 def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
     """(reason, SQL condition, detail) in precedence order: a row gets the first that holds."""
-    facets_ok = " AND ".join(f"coalesce({f}_kind = 'VARCHAR' AND {f} <> '', false)" for f in FACETS)
+    facets_ok = " AND ".join(f"coalesce({f}_kind = 'VARCHAR' AND {f} <> '' AND NOT contains({f}, chr(0)), false)" for f in FACETS)
     low = "confidence_band = 'low'" if rules.exclude_low_confidence else "false"
     return [
         ("payload_too_large", f"coalesce(data_bytes, 0) > {int(rules.max_payload_bytes)}", f"data exceeds {rules.max_payload_bytes} bytes"),
+        ("invalid_payload", "parse_error = 'line is not valid UTF-8'", "line is not valid UTF-8"),
         ("invalid_payload", "parse_error IS NOT NULL", "line is not a JSON object"),
         ("invalid_payload", f"event_type IS DISTINCT FROM '{SIGNAL_EVENT}'", "event_type is missing or not " + SIGNAL_EVENT),
         ("invalid_payload", "coalesce(id, '') = ''", "event id is missing"),
@@ -118,7 +120,7 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
         ("missing_user_ref", "coalesce(user_id, '') = ''", "row has no user id"),
         ("missing_user_ref", "NOT regexp_full_match(coalesce(user_ref, ''), 'u_[0-9a-f]{24}')", "data.user_ref.pseudonymized_user_id missing or malformed"),
         ("invalid_signature", "signature_kind IS DISTINCT FROM 'OBJECT'", "data.signature is missing or not an object"),
-        ("invalid_signature", f"NOT ({facets_ok})", "a signature facet is missing or not a string"),
+        ("invalid_signature", f"NOT ({facets_ok})", "a signature facet is missing, not a string or holds a NUL"),
         ("invalid_signature", f"NOT coalesce(confidence_band IN {_sql_list(CONFIDENCE_BANDS)[1:-1].join('()')}, false)",
          "signature.confidence_band is not high, medium or low"),
         ("missing_cluster_signature", "cluster_signature_kind IS DISTINCT FROM 'VARCHAR'", "data.cluster_signature is missing"),
@@ -126,6 +128,10 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
          f"data.cluster_signature is empty, longer than {MAX_SIGNATURE_CHARS} characters or holds a control character"),
         ("retracted", "retracted", "retracted by a later event.retracted"),
         ("low_confidence_filtered", low, "confidence band is low"),
+        # Decided after the SQL, on the distinct attribute texts (see validate_signals): DuckDB reads
+        # JSON more leniently than the strict parser the outputs are written with.
+        ("invalid_payload", "false", "data.attributes is not strict JSON (Infinity or NaN, nesting past 1,024 levels) "
+                                     "or holds \\u0000, which JSON in Postgres cannot store"),
     ]
 
 
@@ -202,8 +208,10 @@ def validate_signals(
         users = pd.Series(users, dtype="str")
         con.register("pseudonyms", pd.DataFrame({"user_id": users, "pseudo_user_id": pseudonymize(users, salt).astype("str")}))
         texts = [t for (t,) in con.sql("SELECT DISTINCT attributes FROM result WHERE rule = 0").fetchall()]
-        con.register("canonical", pd.DataFrame({"attributes": pd.Series(texts, dtype="str"),
-                                                "canonical": pd.Series([canonical_json_text(t) for t in texts], dtype="str")}))
+        canonical = [_strict_json(t) for t in texts]
+        con.register("canonical", pd.DataFrame({"attributes": pd.Series(texts, dtype="str"), "canonical": pd.Series(canonical, dtype="str")}))
+        con.execute(f"UPDATE result SET rule = {len(_reject_rules(rules))} WHERE rule = 0 AND attributes IN "
+                    "(SELECT attributes FROM canonical WHERE canonical IS NULL)")
         limit = int(rules.max_kept_text_chars)
         per_day = con.sql("SELECT period_day, count(*) FROM result GROUP BY ALL").fetchall()
         signals = con.sql(f"""
@@ -237,6 +245,19 @@ def validate_signals(
         raw_user_ids,
         rows_by_day,
     )
+
+
+#: ``\u0000`` as a JSON escape (not an escaped backslash followed by ``u0000``).
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _strict_json(text: str) -> str | None:
+    """The canonical text of an attributes object, or None when the outputs could not hold it."""
+    try:
+        canonical = canonical_json_text(text)
+    except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
+        return None
+    return None if _ESCAPED_NUL.search(canonical) else canonical
 
 
 def register_raw(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame) -> pd.DataFrame:

@@ -36,17 +36,38 @@ def read_events(url: str, start: datetime, end: datetime, event_types=DEFAULT_EV
     raise ValueError(f"KURA_EVENTS_URL must be 'demo', a .jsonl file or postgresql://..., got {url!r}")
 
 
-_PARSE_LINES_SQL = """
-SELECT line_no, v[1]->>'$' AS id, v[2]->>'$' AS user_id, v[3]->>'$' AS "timestamp", v[4]->>'$' AS event_type,
+# A line that does not parse still names its user, most likely as "user_id": "...": that id is
+# read by pattern so the reject keeps it only as a pseudonym.
+_PARSE_LINES_SQL = r"""
+SELECT line_no, v[1]->>'$' AS id,
+       CASE WHEN is_object THEN v[2]->>'$' ELSE nullif(regexp_extract(line, '"user_id"\s*:\s*"((?:[^"\\]|\\.)*)"', 1), '') END AS user_id,
+       v[3]->>'$' AS "timestamp", v[4]->>'$' AS event_type,
        CASE WHEN is_object THEN CAST(v[5] AS VARCHAR) ELSE line END AS data, CAST(v[6] AS VARCHAR) AS metadata,
-       CASE WHEN NOT is_object THEN 'line is not a JSON object' END AS parse_error,
+       CASE WHEN NOT utf8_ok THEN 'line is not valid UTF-8' WHEN NOT is_object THEN 'line is not a JSON object' END AS parse_error,
        timezone('UTC', TRY_CAST(v[3]->>'$' AS TIMESTAMPTZ)) AS row_time
 FROM (
-    SELECT line_no, line, is_object,
+    SELECT line_no, line, utf8_ok, is_object,
            CASE WHEN is_object THEN json_extract(line, ['$.id', '$.user_id', '$.timestamp', '$.event_type', '$.data', '$.metadata']) END AS v
-    FROM (SELECT line_no, line, json_valid(line) AND starts_with(ltrim(line), '{') AS is_object FROM lines)
+    FROM (SELECT line_no, line, utf8_ok, utf8_ok AND json_valid(line) AND starts_with(ltrim(line), '{') AS is_object FROM lines)
 )
 """
+
+
+def as_text(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Byte lines as text, and which were valid UTF-8 (an invalid one is decoded with replacement
+    characters and kept, to be rejected by name, not to stop the file)."""
+    try:
+        return pc.cast(lines, pa.large_string()), pa.array([True] * len(lines))
+    except pa.ArrowInvalid:  # rare: find the bad lines one by one
+        decoded, ok = [], []
+        for raw in lines.to_pylist():
+            try:
+                decoded.append(raw.decode("utf-8"))
+                ok.append(True)
+            except UnicodeDecodeError:
+                decoded.append(raw.decode("utf-8", "replace"))
+                ok.append(False)
+        return pa.array(decoded, pa.large_string()), pa.array(ok)
 
 
 def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
@@ -56,7 +77,7 @@ def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EV
     unsplittable: list[str] = []  # a line holding the separator byte: kept whole as a malformed line
 
     def keep(row) -> str:
-        unsplittable.append(row.text)
+        unsplittable.append(row.text.encode("utf-8", "surrogateescape") if isinstance(row.text, str) else row.text)
         return "skip"
 
     # One column per line: split on a byte that JSON text never holds raw, no quoting.
@@ -64,7 +85,7 @@ def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EV
                                 ignore_empty_lines=True, invalid_row_handler=keep)
     reader = pcsv.open_csv(
         path, read_options=pcsv.ReadOptions(column_names=["line"], block_size=64 << 20), parse_options=options,
-        convert_options=pcsv.ConvertOptions(column_types={"line": pa.large_string()}, strings_can_be_null=False),
+        convert_options=pcsv.ConvertOptions(column_types={"line": pa.large_binary()}, strings_can_be_null=False),
     )
     lo, hi = pa.scalar(start, pa.timestamp("us")), pa.scalar(end, pa.timestamp("us"))
     wanted_types = pa.array(list(event_types))
@@ -75,7 +96,8 @@ def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EV
 
         def parse(line_array) -> None:
             nonlocal n, first_time
-            lines = pa.table({"line": line_array, "line_no": pa.array(range(n + 1, n + 1 + len(line_array)), pa.int64())})
+            text, utf8_ok = as_text(line_array)
+            lines = pa.table({"line": text, "utf8_ok": utf8_ok, "line_no": pa.array(range(n + 1, n + 1 + len(line_array)), pa.int64())})
             n += len(line_array)
             con.register("lines", lines)
             batch = con.sql(_PARSE_LINES_SQL).to_arrow_table()
@@ -90,7 +112,7 @@ def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EV
         for record_batch in reader:
             parse(record_batch.column(0))
         if unsplittable:
-            parse(pa.array(unsplittable, pa.large_string()))
+            parse(pa.array(unsplittable, pa.large_binary()))
     finally:
         con.close()
     if not kept:

@@ -10,7 +10,7 @@ import pytest
 from platform_core.hashing import content_hash
 from kura_assets import demo, sources
 from kura_assets.signals import SignalRules, validate_signals
-from kura_assets.tables import LEARNING_SIGNALS
+from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 
 DAY = demo.DEMO_START + timedelta(days=1)
 RULES = SignalRules()
@@ -72,3 +72,70 @@ def test_a_line_holding_the_split_byte_is_kept_as_malformed(tmp_path: Path):
     assert len(odd) == 1 and odd["parse_error"].iloc[0] == "line is not a JSON object"
     rejects = validate_signals(raw, DAY, "salt").rejects
     assert "line is not a JSON object" in set(rejects["detail"])
+
+
+def bad_line_file(tmp_path: Path, bad: bytes) -> str:
+    """A JSONL file of the demo day with one bad line among its good ones."""
+    lines = [line.encode() for line in demo.to_jsonl_lines(demo.generate_day(DAY))]
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\n".join(lines[:5] + [bad] + lines[5:]) + b"\n")
+    return str(path)
+
+
+def signal_line(user: str, attributes: str) -> bytes:
+    """A valid signal's line with ``attributes`` spliced in as raw JSON text."""
+    from tests.kura_assets.factories import raw_event
+
+    e = raw_event(user, pd.Timestamp(DAY).to_pydatetime() + timedelta(hours=12))
+    data = orjson.loads(e["data"])
+    data["attributes"] = {"__slot__": 1}
+    text = orjson.dumps({"id": e["id"], "user_id": user, "timestamp": e["timestamp"], "event_type": e["event_type"],
+                         "data": data, "metadata": {}}).decode()
+    return text.replace('{"__slot__":1}', attributes).encode()
+
+
+@pytest.mark.parametrize("bad, detail", [
+    (signal_line("user-inf-0001", '{"x": Infinity}'), "data.attributes is not strict JSON"),
+    (signal_line("user-deep-001", '{"x": ' + "[" * 1100 + "]" * 1100 + "}"), "data.attributes is not strict JSON"),
+    (signal_line("user-nul-0001", '{"x": "a\\u0000b"}'), "data.attributes is not strict JSON"),
+    (signal_line("user-utf8-001", '{"x": "ok"}').replace(b"user-utf8-001", b"user-\xff\xfe8-001"), "line is not valid UTF-8"),
+])
+def test_one_unreadable_line_is_a_reject_not_a_crash_of_the_day(tmp_path, bad, detail):
+    # Over the file's days: a line without a readable time goes to the file's first day.
+    days = (DAY - timedelta(days=1), DAY)
+    raw = sources.read_events(bad_line_file(tmp_path, bad), *RULES.read_window(*days))
+    v = validate_signals(raw, days[0], "salt", last_day=days[1])
+    assert (v.rejects["detail"].str.startswith(detail)).sum() == 1, v.rejects["detail"].tolist()
+    plain = sources.read_events(bad_line_file(tmp_path, b"{}"), *RULES.read_window(*days))
+    assert len(v.signals) == len(validate_signals(plain, days[0], "salt", last_day=days[1]).signals), "every other line counts"
+
+
+def test_a_raw_id_in_a_line_that_does_not_parse_is_kept_only_as_a_pseudonym(tmp_path):
+    from platform_core.privacy import find_raw_ids
+
+    bad = b'{"id": "e1", "user_id": "alice@example.com", "timestamp": "' + f"{DAY}T12:00:00Z".encode() + b'", "data": {"sig'
+    raw = sources.read_events(bad_line_file(tmp_path, bad), *RULES.read_window(DAY))
+    v = validate_signals(raw, DAY, "salt")
+    broken = v.rejects[v.rejects["raw_data"].str.startswith('{"id": "e1"')]
+    assert len(broken) == 1 and '"user_id": "[user]"' in broken["raw_data"].iat[0]
+    assert broken["pseudo_user_id"].iat[0].startswith("p_")
+    assert find_raw_ids({"rejects": v.rejects}, ["alice@example.com"]) == {}
+
+
+def test_a_nul_in_attributes_has_the_same_outcome_on_both_backends(tmp_path, pg_url):
+    import dagster as dg
+
+    from kura_assets.assets.learning import learning_signals
+    from kura_assets.resources import KuraEventSource
+    from platform_core.resources import Pseudonymizer, WarehouseResource
+    from platform_core.warehouse import backend_for
+
+    path = bad_line_file(tmp_path, signal_line("user-nul-0001", '{"x": "a\\u0000b"}'))
+    outcomes = []
+    for url in (f"duckdb:///{tmp_path}/w.duckdb", pg_url):
+        result = dg.materialize([learning_signals], partition_key=str(DAY), raise_on_error=False,
+                                resources={"warehouse": WarehouseResource(url=url), "kura_events": KuraEventSource(url=path),
+                                           "pseudonymizer": Pseudonymizer(salt="test-salt")})
+        rejects = backend_for(url).read(LEARNING_SIGNAL_REJECTS)
+        outcomes.append((result.success, int((rejects["detail"].str.startswith("data.attributes is not strict JSON")).sum())))
+    assert outcomes == [(True, 1), (True, 1)]
