@@ -113,7 +113,7 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
         ("invalid_payload", "signal_type_kind IS DISTINCT FROM 'VARCHAR'", "data.signal_type is missing or not a string"),
         ("invalid_payload", f"NOT coalesce(category IN {_sql_list(CATEGORIES)[1:-1].join('()')}, false)",
          "data.category is not one of " + ", ".join(CATEGORIES)),
-        ("duplicate_event_id", "id_rank > 1", "event id seen earlier in the same window"),
+        ("duplicate_event_id", "id_rank > 1", "event id seen earlier in the same window (same time: the content decides which)"),
         ("invalid_timestamp", "row_time IS NULL", "row timestamp is missing or unparseable"),
         ("invalid_timestamp", "captured_at_text IS NOT NULL AND captured_at IS NULL", "data.captured_at is unparseable"),
         ("invalid_timestamp", "captured_at_text IS NOT NULL AND NOT captured_ok", "data.captured_at is out of range of the row timestamp"),
@@ -149,9 +149,11 @@ def _validation_steps(rules: SignalRules) -> list[str]:
         f"""CREATE TEMP TABLE placed AS
             SELECT pos, row_time, captured_at, coalesce(captured_at BETWEEN row_time - {lag} AND row_time + {skew}, false) AS captured_ok,
                    CASE WHEN coalesce(id, '') <> '' AND event_type IS DISTINCT FROM '{RETRACTION_EVENT}'
-                        THEN row_number() OVER (PARTITION BY id ORDER BY row_time, source_ref) END AS id_rank,
+                        THEN row_number() OVER (PARTITION BY id ORDER BY row_time, md5(coalesce(data, '')), md5(coalesce(metadata, '')),
+                                                                   coalesce(user_id, ''), source_ref) END AS id_rank,
                    CASE WHEN event_type = '{RETRACTION_EVENT}' THEN try(json_extract_string(data, '$.retracted_event_id')) END AS retracts
-            FROM (SELECT pos, id, event_type, source_ref, data, timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS row_time,
+            FROM (SELECT pos, id, event_type, source_ref, data, metadata, user_id,
+                         timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS row_time,
                          timezone('UTC', TRY_CAST(try(json_extract_string(data, '$.captured_at')) AS TIMESTAMPTZ)) AS captured_at
                   FROM raw)""",
         f"""CREATE TEMP TABLE result AS

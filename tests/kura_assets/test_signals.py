@@ -114,3 +114,12 @@ def test_huge_payloads_are_kept_truncated():
 def test_empty_input_gives_empty_frames():
     v = validate_signals(raw_frame([]), DAY, "salt")
     assert v.signals.empty and v.rejects.empty and v.rows_in_day == 0
+
+
+def test_two_events_with_one_id_and_time_keep_the_same_winner_in_any_order():
+    a = raw_event("user-hal-0001", NOON, event_id="evt-same", attributes={"v": 1})
+    b = raw_event("user-hal-0001", NOON, event_id="evt-same", attributes={"v": 2})
+    swapped = [dict(b, source_ref=a["source_ref"]), dict(a, source_ref=b["source_ref"])]  # the file's two lines swapped
+    first, second = (validate_signals(raw_frame(rows), DAY, "salt") for rows in ([a, b], swapped))
+    assert len(first.signals) == 1 and first.rejects["reason"].tolist() == ["duplicate_event_id"]
+    assert content_hash(LEARNING_SIGNALS, first.signals) == content_hash(LEARNING_SIGNALS, second.signals)
