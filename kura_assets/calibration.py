@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from platform_core.hashing import canonical_json
-from platform_core.privacy import scrub
+from platform_core.privacy import RawIds
 from kura_assets.signals import RETRACTION_EVENT, register_raw
 
 CLAIM_EVENT = "evidence.claim.logged"
@@ -125,7 +125,7 @@ def label_claims(raw: pd.DataFrame, first_day: date, last_day: date | None = Non
     rejects = pd.DataFrame({
         "period_day": bad["period_day"], "source_ref": bad["source_ref"], "event_id": bad["event_id"],
         "reason": bad["rule"].map(lambda i: _CLAIM_RULES[i - 1][0]), "detail": bad["rule"].map(lambda i: _CLAIM_RULES[i - 1][2]),
-        "raw_data": scrub(kept["data"].astype("object"), kept["user_id"].astype("object")),
+        "raw_data": RawIds(raw["user_id"].dropna().tolist()).scrub(kept["data"].astype("object")),
     }).reset_index(drop=True)
     return LabelledClaims(claims, rejects)
 

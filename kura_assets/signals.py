@@ -18,7 +18,7 @@ import pyarrow as pa
 from pydantic import BaseModel, Field
 
 from platform_core.hashing import canonical_json_text
-from platform_core.privacy import pseudonymize, scrub
+from platform_core.privacy import RawIds, pseudonymize
 from platform_core.tables import conform
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 
@@ -218,10 +218,9 @@ def validate_signals(
         per_day = con.sql("SELECT period_day, count(*) FROM result GROUP BY ALL").fetchall()
         signals = con.sql(f"""
             SELECT period_day, id AS event_id, event_time, pseudo_user_id, signal_type, category, {", ".join(FACETS)},
-                   confidence_band, cluster_signature AS source_cluster_signature, mismatch_severity,
-                   CASE WHEN strlen(a) > {limit} THEN '{{"truncated":true}}' ELSE a END AS attributes
-            FROM (SELECT *, {_scrubbed("canonical")} AS a FROM result JOIN canonical USING (attributes)
-                  LEFT JOIN pseudonyms USING (user_id) WHERE rule = 0)
+                   confidence_band, cluster_signature AS source_cluster_signature, mismatch_severity, canonical AS attributes
+            FROM result JOIN canonical USING (attributes) LEFT JOIN pseudonyms USING (user_id)
+            WHERE rule = 0
             ORDER BY event_time, event_id
         """).to_arrow_table().to_pandas()
         r = con.sql("""
@@ -231,16 +230,21 @@ def validate_signals(
     finally:
         con.close()
     rows_by_day = {d: int(n) for d, n in sorted(per_day)}
+    # Any user's raw id, quoted anywhere in a kept text, is scrubbed (not only the row's own):
+    # a payload that names someone else must not carry their id out, nor stop the day.
+    raw_user_ids = sorted(set(raw["user_id"].dropna().tolist()) - {""})
+    ids = RawIds(raw_user_ids)
+    attributes = ids.scrub_json(signals["attributes"])
+    signals["attributes"] = attributes.where(attributes.str.len() <= limit, '{"truncated":true}')
     checks = _reject_rules(rules)
     kept = raw.iloc[r["pos"].to_numpy()].set_axis(r.index)  # the raw texts, fetched only for the rejects
     rejects = pd.DataFrame({
         "period_day": r["period_day"], "source_ref": r["source_ref"], "event_id": r["event_id"], "event_type": r["event_type"],
         "row_timestamp": kept["timestamp"], "pseudo_user_id": r["pseudo_user_id"],
         "reason": r["rule"].map(lambda i: checks[i - 1][0]), "detail": r["rule"].map(lambda i: checks[i - 1][2]),
-        "raw_data": _clip(scrub(kept["data"], r["user_id"]), rules.max_kept_text_chars),
-        "raw_metadata": _clip(scrub(kept["metadata"], r["user_id"]), rules.max_kept_text_chars),
+        "raw_data": _clip(ids.scrub(kept["data"].astype("object")), rules.max_kept_text_chars),
+        "raw_metadata": _clip(ids.scrub(kept["metadata"].astype("object")), rules.max_kept_text_chars),
     })
-    raw_user_ids = sorted(set(raw["user_id"].dropna().tolist()) - {""})
     return ValidatedSignals(
         conform(LEARNING_SIGNALS, signals),
         conform(LEARNING_SIGNAL_REJECTS, rejects),
@@ -271,12 +275,6 @@ def register_raw(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame) -> pd.DataFr
     frame = pd.DataFrame({**text, "fallback_time": pd.to_datetime(frame["fallback_time"]).astype("datetime64[us]")})
     con.register("raw", pa.Table.from_pandas(frame.assign(pos=range(len(frame))), preserve_index=False))
     return frame
-
-
-def _scrubbed(column: str) -> str:
-    """SQL: the text with the row's own raw user id replaced (ids shorter than 4 characters are left alone)."""
-    return (f"CASE WHEN strlen(coalesce(user_id, '')) >= 4 AND contains({column}, user_id) "
-            f"THEN replace({column}, user_id, '[user]') ELSE {column} END")
 
 
 def _clip(texts: pd.Series, limit: int, too_long: str | None = None) -> pd.Series:

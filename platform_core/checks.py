@@ -50,8 +50,11 @@ def prepare(
     return write, CheckOutcome(asset_key, "schema_valid", write.key, True, f"{len(write.frame)} rows match {spec.qualified_name}")
 
 
-def privacy_check(asset_key: dg.AssetKey, frames: Mapping[str, pd.DataFrame], raw_ids: Iterable[str], partition: str) -> CheckOutcome:
-    hits = find_raw_ids(frames, raw_ids)
+def privacy_check(asset_key: dg.AssetKey, frames: Mapping[str, pd.DataFrame], raw_ids: Iterable[str], partition: str,
+                  columns: Mapping[str, Iterable[str]] | None = None) -> CheckOutcome:
+    """No raw id, as a whole token, in the ``columns`` of each frame that can carry one by construction
+    (free text from user input; ids a user chose must not match enumerations or file names)."""
+    hits = find_raw_ids(frames, raw_ids, columns=columns)
     detail = f"raw user ids found in {hits}" if hits else "no raw user id of the inputs appears in the output"
     return CheckOutcome(asset_key, "no_raw_user_ids", partition, not hits, detail)
 

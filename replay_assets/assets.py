@@ -18,7 +18,7 @@ from platform_core.checks import (
     require_partitions, written,
 )
 from platform_core.hashing import canonical_json, frames_hash
-from platform_core.privacy import pseudonymize
+from platform_core.privacy import RawIds, pseudonymize
 from platform_core.resources import Pseudonymizer, WarehouseResource
 from platform_core.tables import Column, TableSpec
 from platform_core.warehouse import Backend, manifest_spec, partition_key
@@ -78,6 +78,7 @@ def team_dimension(backend: Backend, tick: Tick) -> int | None:
     check_specs=[
         spec_for("schema_valid", SEGMENTS_KEY, "Columns, types and keys match replay.video_segments."),
         spec_for("schema_valid", REJECTS_KEY, "Columns, types and keys match replay.video_segment_rejects."),
+        spec_for("no_raw_user_ids", REJECTS_KEY, "A reject keeps its user as a pseudonym; no raw id of the tick in its text."),
         spec_for("every_row_accounted", SEGMENTS_KEY, "Segments + rejects = source rows of the tick: nothing dropped."),
         spec_for("deterministic_replay", SEGMENTS_KEY, "Same source rows as the last write give the same content hash."),
     ],
@@ -95,16 +96,24 @@ def video_segments(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                 raw = replay_segments.read(tick.team_id, tick.start, tick.end)
                 dimension = team_dimension(backend, tick)
                 v = validate_segments(raw, dimension)
-                segments = v.segments.assign(team_id=tick.team_id, tick_end=tick.end,
+                # A description that names any user of the tick keeps them only as [user]; a reject
+                # keeps its user as a pseudonym.
+                raw_ids = raw["distinct_id"].dropna().astype(str).tolist() if "distinct_id" in raw else []
+                ids = RawIds(raw_ids)
+                segments = v.segments.assign(team_id=tick.team_id, tick_end=tick.end, content=ids.scrub(v.segments["content"]),
                                              user_ref=pseudonymize(v.segments["distinct_id"].astype(str), replay_pseudonymizer.salt),
                                              embedding=list(v.embeddings))
-                rejects = v.rejects.assign(team_id=tick.team_id, tick_end=tick.end)[VIDEO_SEGMENT_REJECTS.column_names]
+                rejects = v.rejects.assign(team_id=tick.team_id, tick_end=tick.end, content=ids.scrub(v.rejects["content"].astype("object")),
+                                           user_ref=pseudonymize(v.rejects["distinct_id"].dropna().astype(str), replay_pseudonymizer.salt)
+                                           .reindex(v.rejects.index))[VIDEO_SEGMENT_REJECTS.column_names]
                 input_hash = frames_hash(raw_fingerprint(raw), salt_hash, str(dimension))
                 w_segments, o_segments = prepare(SEGMENTS_KEY, VIDEO_SEGMENTS, tick.partition, segments, input_hash)
                 w_rejects, o_rejects = prepare(REJECTS_KEY, VIDEO_SEGMENT_REJECTS, tick.partition, rejects, input_hash)
                 by_reason = {str(k): int(n) for k, n in rejects["reason"].value_counts().sort_index().items()}
                 tick_outcomes = [
                     o_segments, o_rejects,
+                    privacy_check(REJECTS_KEY, {"video_segment_rejects": rejects}, raw_ids, tick.label,
+                                  {"video_segment_rejects": ["content"]}),
                     CheckOutcome(SEGMENTS_KEY, "every_row_accounted", tick.label, len(raw) == len(segments) + len(rejects),
                                  f"{len(raw)} source rows = {len(segments)} segments + {len(rejects)} rejects"),
                 ]
@@ -181,8 +190,8 @@ def video_segment_clusters(context: dg.AssetExecutionContext, config: ReplayConf
                 result = tick_clusters(segments, embeddings, params, previous)
                 clusters = result.clusters.assign(team_id=tick.team_id, tick_end=tick.end)
                 write, outcome = prepare(CLUSTERS_KEY, VIDEO_SEGMENT_CLUSTERS, tick.partition, clusters, input_hash)
-                tick_outcomes = [outcome, privacy_check(CLUSTERS_KEY, {"video_segment_clusters": clusters.drop(columns=["centroid"])},
-                                                        segments["distinct_id"], tick.label)]
+                tick_outcomes = [outcome, privacy_check(CLUSTERS_KEY, {"video_segment_clusters": clusters}, segments["distinct_id"],
+                                                        tick.label, {"video_segment_clusters": ["examples"]})]
                 if write is not None:
                     tick_outcomes.append(replay_check(CLUSTERS_KEY, write, written(backend, VIDEO_SEGMENT_CLUSTERS, tick.partition)))
                 outcomes += tick_outcomes
@@ -283,8 +292,10 @@ def video_segment_tasks(context: dg.AssetExecutionContext, config: ReplayConfig,
                 close = task_pairs_alike(update.state.centroids, tasks_after["occurrences"], tasks_after["cohesion"], params.min_ratio)
                 tick_outcomes = [
                     o_tasks, o_centroids, o_links,
-                    privacy_check(TASKS_KEY, {"video_segment_tasks": update.tasks}, segments["distinct_id"], tick.label),
-                    privacy_check(LINKS_KEY, {"video_segment_task_links": update.links}, segments["distinct_id"], tick.label),
+                    privacy_check(TASKS_KEY, {"video_segment_tasks": update.tasks}, segments["distinct_id"], tick.label,
+                                  {"video_segment_tasks": ["title", "description", "keywords"]}),
+                    privacy_check(LINKS_KEY, {"video_segment_task_links": update.links}, segments["distinct_id"], tick.label,
+                                  {"video_segment_task_links": ["content"]}),
                     CheckOutcome(LINKS_KEY, "every_clustered_segment_linked", tick.label,
                                  len(update.links) == expected and update.links["document_id"].is_unique,
                                  f"{len(update.links)} links for {expected} clustered segments"),

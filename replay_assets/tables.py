@@ -22,7 +22,7 @@ VIDEO_SEGMENT_REJECTS = TableSpec(
     SCHEMA, "video_segment_rejects",
     _TICK + (
         C("row_number", "BIGINT"), C("document_id", "TEXT", nullable=True), C("session_id", "TEXT", nullable=True),
-        C("distinct_id", "TEXT", nullable=True), C("inserted_at", "TIMESTAMP", nullable=True),
+        C("user_ref", "TEXT", nullable=True), C("inserted_at", "TIMESTAMP", nullable=True),
         C("content", "TEXT", nullable=True), C("reason", "TEXT"), C("detail", "TEXT"),
     ),
     partition_columns=PARTITION, key=("row_number",),

@@ -74,7 +74,8 @@ def extraction_claims(context: dg.AssetExecutionContext, config: CalibrationConf
             w_claims, o_claims = prepare(CLAIMS_KEY, EXTRACTION_CLAIMS, {"period_day": day}, claims, input_hash)
             w_rejects, o_rejects = prepare(CLAIM_REJECTS_KEY, EXTRACTION_CLAIM_REJECTS, {"period_day": day}, rejects, input_hash)
             day_outcomes = [o_claims, o_rejects,
-                            privacy_check(CLAIM_REJECTS_KEY, {"extraction_claim_rejects": rejects}, raw_ids, label)]
+                            privacy_check(CLAIM_REJECTS_KEY, {"extraction_claim_rejects": rejects}, raw_ids, label,
+                                          {"extraction_claim_rejects": ["raw_data"]})]
             if w_claims is not None:
                 day_outcomes.append(replay_check(CLAIMS_KEY, w_claims, previous))
             outcomes += day_outcomes

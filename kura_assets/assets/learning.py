@@ -97,8 +97,10 @@ def learning_signals(
             label = day.isoformat()
             day_outcomes = [
                 o_signals, o_rejects,
-                privacy_check(SIGNALS_KEY, {"learning_signals": v.signals}, v.raw_user_ids, label),
-                privacy_check(REJECTS_KEY, {"learning_signal_rejects": v.rejects}, v.raw_user_ids, label),
+                privacy_check(SIGNALS_KEY, {"learning_signals": v.signals}, v.raw_user_ids, label,
+                              {"learning_signals": ["attributes"]}),
+                privacy_check(REJECTS_KEY, {"learning_signal_rejects": v.rejects}, v.raw_user_ids, label,
+                              {"learning_signal_rejects": ["raw_data", "raw_metadata"]}),
                 CheckOutcome(SIGNALS_KEY, "every_row_accounted", label, v.rows_in_day == len(v.signals) + len(v.rejects),
                              f"{v.rows_in_day} raw rows = {len(v.signals)} signals + {len(v.rejects)} rejects"),
             ]

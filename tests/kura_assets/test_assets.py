@@ -126,7 +126,9 @@ def test_a_week_refuses_to_run_until_all_seven_days_exist(tmp_path):
     assert backend_for(url).read(LEARNING_ISSUE_CLUSTERS_WEEK).empty
 
 
-def test_a_failing_blocking_check_writes_nothing_and_keeps_the_previous_partition(tmp_path):
+def test_a_failing_blocking_check_writes_nothing_and_keeps_the_previous_partition(tmp_path, monkeypatch):
+    from platform_core.privacy import RawIds
+
     day, url = DAYS[2], f"duckdb:///{tmp_path}/w.duckdb"
     rows = pd.concat([demo.generate_day(day + timedelta(days=i)) for i in (-1, 0, 1)], ignore_index=True)
     events = tmp_path / "events.jsonl"
@@ -135,11 +137,21 @@ def test_a_failing_blocking_check_writes_nothing_and_keeps_the_previous_partitio
     assert first.success
     before = backend_for(url).read(LEARNING_SIGNALS, where={"period_day": day})
 
-    # An upstream bug: one user's attributes now name another user's raw id.
+    # One user's attributes name another user's raw id: scrubbed, the day goes on.
     leaky = rows.copy()
     on_day = leaky["timestamp"].str.startswith(day.isoformat())
     victim = leaky.index[on_day & leaky["user_id"].str.startswith("user-clar", na=False)][0]
     leaky.loc[victim, "data"] = leaky.loc[victim, "data"].replace('"attributes":{}', '"attributes":{"seen_with":"user-save-0004"}')
+    events.write_text("\n".join(demo.to_jsonl_lines(leaky)) + "\n")
+    quoted = run([signals_asset], url, day, events=str(events))
+    assert quoted.success
+    scrubbed = backend_for(url).read(LEARNING_SIGNALS, where={"period_day": day})
+    assert (scrubbed["attributes"] == '{"seen_with":"[user]"}').sum() == 1
+    events.write_text("\n".join(demo.to_jsonl_lines(rows)) + "\n")
+    assert run([signals_asset], url, day, events=str(events)).success
+
+    # A bug in the scrubbing: the blocking check catches the leak and nothing is written.
+    monkeypatch.setattr(RawIds, "scrub_json", lambda self, texts, replacement="[user]": texts)
     events.write_text("\n".join(demo.to_jsonl_lines(leaky)) + "\n")
     second = run([signals_asset], url, day, events=str(events))
     assert not second.success

@@ -1,7 +1,7 @@
 import pandas as pd
 
 from platform_core.hashing import content_hash
-from platform_core.privacy import find_raw_ids, pseudonymize, scrub
+from platform_core.privacy import RawIds, find_raw_ids, pseudonymize
 from tests.platform_core.test_warehouse import D1, SPEC, frame
 
 
@@ -25,6 +25,15 @@ def test_raw_ids_are_found_anywhere_in_text_columns():
     assert find_raw_ids(frames, ["user-9999"]) == {}
 
 
-def test_scrub_removes_each_rows_own_id():
-    out = scrub(pd.Series(['{"by":"user-1"}', '{"by":"user-1"}']), pd.Series(["user-1", "user-2"]))
-    assert out.tolist() == ['{"by":"[user]"}', '{"by":"user-1"}']
+def test_ids_are_matched_as_whole_tokens_only():
+    frames = {"t": pd.DataFrame({"x": ["priority high", "highly rated", "order 1234567890", "id 123456789."]})}
+    assert find_raw_ids(frames, ["high", "123456789"]) == {"t.x": 2}
+    assert find_raw_ids(frames, ["high"], columns={"t": []}) == {}, "only the columns that can carry an id are checked"
+
+
+def test_every_users_raw_id_is_scrubbed_and_json_stays_json():
+    ids = RawIds(["user-1", "alice@example.com", "123456789"])
+    texts = pd.Series(["by user-1 and alice@example.com", "user-12 is someone else", None])
+    assert ids.scrub(texts).tolist() == ["by [user] and [user]", "user-12 is someone else", None]
+    out = ids.scrub_json(pd.Series(['{"by":"user-1","order":123456789,"n":1234567890}']))
+    assert out.tolist() == ['{"by":"[user]","n":1234567890,"order":"[user]"}']

@@ -86,6 +86,28 @@ def test_no_raw_user_id_reaches_clusters_tasks_or_links(four_ticks):
     assert frames["video_segment_task_links"]["user_ref"].str.startswith("p_").all()
 
 
+def test_a_description_naming_another_user_is_scrubbed_not_a_stop(tmp_path):
+    raw = pd.concat([demo.generate_tick(1, tick(k))[0] for k in range(1, 3)], ignore_index=True)
+    raw["embedding"] = [np.asarray(e, dtype=np.float32).tolist() for e in raw["embedding"]]
+    someone, talker = raw["distinct_id"].iat[0], raw.index[raw["distinct_id"] != raw["distinct_id"].iat[0]][0]
+    raw.loc[talker, "content"] = f"{raw.loc[talker, 'content']} (like {someone} said)"
+    bad = raw.index[raw["distinct_id"] != someone][5]
+    raw.at[bad, "embedding"] = raw.at[bad, "embedding"][:3]  # a reject, quoting the same user
+    raw.loc[bad, "content"] = f"ask {someone}"
+    path = tmp_path / "segments.parquet"
+    raw.to_parquet(path)
+    url = f"duckdb:///{tmp_path}/w.duckdb"
+    result = run(url, 1, 1, 2, source=str(path))
+    assert result.success and all(checks(result).values()), checks(result)
+    frames = {spec.name: backend_for(url).read(spec).drop(columns=["centroid", "embedding"], errors="ignore")
+              for spec in (VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS, VIDEO_SEGMENT_TASK_LINKS, VIDEO_SEGMENT_REJECTS)}
+    assert find_raw_ids(frames, set(raw["distinct_id"])) == {}
+    segments = backend_for(url).read(VIDEO_SEGMENTS)
+    assert segments["content"].str.contains(r"\(like \[user\] said\)").sum() == 1
+    rejects = frames["video_segment_rejects"]
+    assert "ask [user]" in set(rejects["content"]) and rejects["user_ref"].str.startswith("p_").all()
+
+
 def test_replaying_a_tick_replaces_it_with_identical_rows(four_ticks):
     url, _ = four_ticks
     before = {spec.name: read(url, spec, 1, 2) for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS)}
