@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from datetime import datetime
 
 import duckdb
@@ -70,32 +71,70 @@ def as_text(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
         return pa.array(decoded, pa.large_string()), pa.array(ok)
 
 
-def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
-    """Rows of a JSONL event file in the window, streamed: lines are split by Arrow's reader and
-    parsed by DuckDB in 64 MB batches, so no Python string is made per line and only the
-    window's rows (and undated lines) are kept."""
-    unsplittable: list[str] = []  # a line holding the separator byte: kept whole as a malformed line
+def line_batches(path: str) -> Iterator[pa.Array]:
+    """The file's lines as byte arrays of about 64 MB, split by Arrow's reader (no Python object
+    per line). A line holding the byte the reader splits on comes last, whole. Should Arrow fail
+    on a line (one holding that byte and invalid UTF-8), the file is split again in Python:
+    slower, and every line still counts."""
+    unsplittable: list[bytes] = []
 
     def keep(row) -> str:
-        unsplittable.append(row.text.encode("utf-8", "surrogateescape") if isinstance(row.text, str) else row.text)
+        unsplittable.append(row.text.encode())
         return "skip"
 
     # One column per line: split on a byte that JSON text never holds raw, no quoting.
     options = pcsv.ParseOptions(delimiter="\x1e", quote_char=False, escape_char=False, newlines_in_values=False,
                                 ignore_empty_lines=True, invalid_row_handler=keep)
-    reader = pcsv.open_csv(
-        path, read_options=pcsv.ReadOptions(column_names=["line"], block_size=64 << 20), parse_options=options,
-        convert_options=pcsv.ConvertOptions(column_types={"line": pa.large_binary()}, strings_can_be_null=False),
-    )
+    try:
+        reader = pcsv.open_csv(
+            path, read_options=pcsv.ReadOptions(column_names=["line"], block_size=64 << 20), parse_options=options,
+            convert_options=pcsv.ConvertOptions(column_types={"line": pa.large_binary()}, strings_can_be_null=False),
+        )
+        for record_batch in reader:
+            yield record_batch.column(0)
+        if unsplittable:
+            yield pa.array(unsplittable, pa.large_binary())
+    except pa.ArrowInvalid:
+        raise _SplitAgain from None
+
+
+class _SplitAgain(Exception):
+    """Arrow could not split the file: read_jsonl starts over with the Python splitter."""
+
+
+def python_line_batches(path: str, lines_per_batch: int = 200_000) -> Iterator[pa.Array]:
+    """The file's non-empty lines as byte arrays, split in Python (the slow path of :func:`line_batches`)."""
+    batch: list[bytes] = []
+    with open(path, "rb") as f:
+        for line in f:
+            line = line.rstrip(b"\r\n")
+            if line:
+                batch.append(line)
+            if len(batch) >= lines_per_batch:
+                yield pa.array(batch, pa.large_binary())
+                batch = []
+    if batch:
+        yield pa.array(batch, pa.large_binary())
+
+
+def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
+    """Rows of a JSONL event file in the window, streamed: lines are split by Arrow's reader and
+    parsed by DuckDB in 64 MB batches, so no Python string is made per line and only the
+    window's rows (and undated lines) are kept."""
+    try:
+        return _read_lines(line_batches(path), path, start, end, event_types)
+    except _SplitAgain:
+        return _read_lines(python_line_batches(path), path, start, end, event_types)
+
+
+def _read_lines(batches: Iterator[pa.Array], path: str, start: datetime, end: datetime, event_types) -> pd.DataFrame:
     lo, hi = pa.scalar(start, pa.timestamp("us")), pa.scalar(end, pa.timestamp("us"))
     wanted_types = pa.array(list(event_types))
     kept, first_time, n = [], None, 0
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-
-        def parse(line_array) -> None:
-            nonlocal n, first_time
+        for line_array in batches:
             text, utf8_ok = as_text(line_array)
             lines = pa.table({"line": text, "utf8_ok": utf8_ok, "line_no": pa.array(range(n + 1, n + 1 + len(line_array)), pa.int64())})
             n += len(line_array)
@@ -108,11 +147,6 @@ def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EV
             in_window = pc.and_(pc.greater_equal(t, lo), pc.less(t, hi))
             wanted = pc.or_(pc.is_in(batch["event_type"], wanted_types), pc.is_null(batch["event_type"]))
             kept.append(batch.filter(pc.or_(pc.fill_null(pc.and_(in_window, wanted), False), pc.is_null(t))))
-
-        for record_batch in reader:
-            parse(record_batch.column(0))
-        if unsplittable:
-            parse(pa.array(unsplittable, pa.large_binary()))
     finally:
         con.close()
     if not kept:

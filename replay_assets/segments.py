@@ -25,6 +25,31 @@ class ValidatedSegments:
     dimension: int | None
 
 
+def _as_vector(value) -> np.ndarray | None:
+    """An embedding as float32 numbers, or None when it is not a flat list of numbers (text too)."""
+    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        return None
+    try:
+        with np.errstate(over="ignore"):
+            vector = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        return None
+    return vector if vector.ndim == 1 else None
+
+
+def _as_time(value) -> pd.Timestamp:
+    """A time as a naive timestamp (UTC where it carried a zone), NaT when it is none."""
+    try:
+        t = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError):
+        return pd.NaT
+    return t.tz_convert("UTC").tz_localize(None) if t is not pd.NaT and t.tzinfo is not None else t
+
+
+def _as_text(value) -> str | None:
+    return value if isinstance(value, str) else None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
 def expected_dimension(embeddings: pd.Series, known: int | None = None) -> int | None:
     """The team's dimension: the known one, else the most common in the tick (ties: the smaller)."""
     if known:
@@ -35,14 +60,17 @@ def expected_dimension(embeddings: pd.Series, known: int | None = None) -> int |
 
 def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -> ValidatedSegments:
     # Canonical order, so the same rows in any order give the same segments, rejects and clusters.
-    frame = frame.reindex(columns=COLUMNS).sort_values(["inserted_at", "document_id", "content"], kind="mergesort",
-                                                       na_position="last").reset_index(drop=True)
-    dimension = expected_dimension(frame["embedding"], known_dimension)
+    frame = frame.reindex(columns=COLUMNS)
+    keys = pd.DataFrame({"t": frame["inserted_at"].map(_as_time), "d": frame["document_id"].map(_as_text),
+                         "c": frame["content"].map(_as_text)})
+    order = keys.sort_values(["t", "d", "c"], kind="mergesort", na_position="last").index
+    frame = frame.loc[order].reset_index(drop=True)
+    vectors = [_as_vector(e) for e in frame["embedding"]]
+    dimension = known_dimension or expected_dimension(pd.Series([v for v in vectors if v is not None], dtype=object))
     # The embedding checks in one pass over a matrix of the rows that have the right size.
-    lengths = np.array([len(e) if e is not None and hasattr(e, "__len__") else -1 for e in frame["embedding"]], dtype=np.int64)
+    lengths = np.array([len(v) if v is not None else -1 for v in vectors], dtype=np.int64)
     sized = np.flatnonzero(lengths == dimension) if dimension else np.empty(0, dtype=np.int64)
-    matrix = np.stack([np.asarray(frame["embedding"].iat[i], dtype=np.float32) for i in sized]) if len(sized) else \
-        np.empty((0, dimension or 0), dtype=np.float32)
+    matrix = np.stack([vectors[i] for i in sized]) if len(sized) else np.empty((0, dimension or 0), dtype=np.float32)
     finite = np.zeros(len(frame), dtype=bool)
     nonzero = np.zeros(len(frame), dtype=bool)
     scalable = np.zeros(len(frame), dtype=bool)
@@ -58,6 +86,8 @@ def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -
     seen: set[str] = set()
     for i, row in enumerate(frame.itertuples(index=False)):
         reason, detail = _check(row, int(lengths[i]), dimension, bool(finite[i]), bool(nonzero[i]), bool(scalable[i]), seen)
+        if reason == "wrong_dimension" and row.embedding is not None and vectors[i] is None:
+            reason, detail = "invalid_embedding", "embedding is not a list of numbers"
         reasons.append(reason)
         details.append(detail)
         if reason is None:
@@ -81,7 +111,11 @@ def _check(row, length: int, dimension: int | None, finite: bool, nonzero: bool,
     parts = str(row.document_id).split(":")
     if len(parts) != 3 or parts[0] != str(row.session_id):
         return "malformed_document_id", "document_id is not session_id:start:end"
-    if pd.Timestamp(row.end_time) < pd.Timestamp(row.start_time):
+    times = {f: _as_time(getattr(row, f)) for f in ("start_time", "end_time", "inserted_at")}
+    unreadable = [f for f, t in times.items() if pd.isna(t)]
+    if unreadable:
+        return "invalid_times", f"{', '.join(unreadable)} is not a time"
+    if times["end_time"] < times["start_time"]:
         return "invalid_times", "end_time is before start_time"
     if length != dimension:
         return "wrong_dimension", f"embedding has {max(length, 0)} dimensions, the team uses {dimension}"

@@ -123,3 +123,49 @@ def test_two_events_with_one_id_and_time_keep_the_same_winner_in_any_order():
     first, second = (validate_signals(raw_frame(rows), DAY, "salt") for rows in ([a, b], swapped))
     assert len(first.signals) == 1 and first.rejects["reason"].tolist() == ["duplicate_event_id"]
     assert content_hash(LEARNING_SIGNALS, first.signals) == content_hash(LEARNING_SIGNALS, second.signals)
+
+
+# --- fuzz: any JSONL lines are each a signal or a reject, never a crash --------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=6)),
+                     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+                     max_leaves=8)
+
+
+@st.composite
+def jsonl_lines(draw):
+    """Signal-shaped lines with any field bent out of shape, and lines of any bytes."""
+    lines = []
+    for _ in range(draw(st.integers(0, 8))):
+        if draw(st.booleans()):
+            lines.append(draw(st.binary(max_size=40)).replace(b"\n", b" "))
+            continue
+        event = raw_event(draw(st.sampled_from(["user-zed-0001", "user-yan-0002", ""])), NOON + timedelta(minutes=draw(st.integers(-5, 5))))
+        row = {k: event[k] for k in ("id", "user_id", "timestamp", "event_type")}
+        row["data"], row["metadata"] = json.loads(event["data"]), {}
+        for field in draw(st.lists(st.sampled_from(["data", "timestamp", "id", "event_type", "signal_type", "attributes",
+                                                     "cluster_signature", "captured_at"]), max_size=3)):
+            value = draw(_JSON)
+            inside = field in ("signal_type", "attributes", "cluster_signature", "captured_at")
+            if not inside:
+                row[field] = value
+            elif isinstance(row["data"], dict):
+                row["data"][field] = value
+        lines.append(json.dumps(row, allow_nan=True).encode())
+    return lines
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(jsonl_lines())
+def test_any_lines_are_each_a_signal_or_a_reject_and_signals_are_clean(tmp_path, lines):
+    path = tmp_path / "fuzz.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    raw = sources.read_events(str(path), *RULES.read_window(DAY))
+    v = validate_signals(raw, DAY, "salt")
+    assert v.rows_in_day == len(v.signals) + len(v.rejects)
+    assert v.rejects["reason"].notna().all()
+    assert v.signals["pseudo_user_id"].str.startswith("p_").all()
+    assert find_raw_ids({"s": v.signals, "r": v.rejects}, v.raw_user_ids,
+                        columns={"s": ["attributes"], "r": ["raw_data", "raw_metadata"]}) == {}

@@ -63,3 +63,41 @@ def test_a_segment_file_with_text_embeddings_or_missing_columns_fails_with_one_l
         read_segments_from(str(tmp_path / "short.parquet"), 1, *window)
     frame.to_parquet(tmp_path / "good.parquet")
     assert len(read_segments_from(str(tmp_path / "good.parquet"), 1, *window)) == 1
+
+
+# --- fuzz: any rows are each a segment or a reject, never a crash ------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TS = st.one_of(st.none(), st.sampled_from([pd.Timestamp("2026-11-20 10:05"), pd.Timestamp("2026-11-20 10:05:07")]),
+                st.text(max_size=6))
+_FLOAT = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32), st.sampled_from([1e-45, 3e38, 0.0, -1.0]))
+_EMBEDDING = st.one_of(st.none(), st.text(max_size=5), st.lists(_FLOAT, min_size=0, max_size=5),
+                       st.lists(st.sampled_from([0.5, -0.25, 1.0]), min_size=4, max_size=4))
+
+
+@st.composite
+def segment_rows(draw):
+    n = draw(st.integers(0, 10))
+    def column(strategy):
+        return draw(st.lists(strategy, min_size=n, max_size=n))
+    text = st.one_of(st.none(), st.text(max_size=8), st.sampled_from(["s1:0:5", "s1:0:5", "s2:5:9"]))
+    return pd.DataFrame({
+        "team_id": column(st.one_of(st.none(), st.sampled_from([1, 2]), st.text(max_size=3))),
+        "document_id": column(text), "session_id": column(text), "distinct_id": column(text),
+        "start_time": column(_TS), "end_time": column(_TS), "timestamp": column(_TS), "inserted_at": column(_TS),
+        "content": column(st.one_of(st.none(), st.text(max_size=20))), "embedding": column(_EMBEDDING),
+    })
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(segment_rows())
+def test_any_rows_are_each_a_segment_or_a_reject_and_segments_are_usable(raw):
+    v = validate_segments(raw)
+    assert len(v.segments) + len(v.rejects) == len(raw)
+    assert v.rejects["reason"].notna().all()
+    assert len(v.embeddings) == len(v.segments) and np.isfinite(v.embeddings).all()
+    if len(v.embeddings):
+        norms = np.linalg.norm(v.embeddings.astype(np.float32), axis=1)
+        assert np.isfinite(norms).all() and (norms > 0).all()
+    assert v.segments["document_id"].is_unique
