@@ -192,14 +192,16 @@ def measure_loop(path: Path) -> dict:
         row_time, captured = _parse_ts(row.get("timestamp")), _parse_ts(data.get("captured_at"))
         if row_time is None or captured is None or not (row_time - timedelta(days=1) <= captured <= row_time + timedelta(minutes=5)):
             continue
-        if not (week_start <= captured < week_end) or data["signal_type"] not in REFERENCE_SEVERITY:
+        if not (week_start <= captured < week_end):  # a signal type the scoring does not know is scored by default weights
             continue
         if not row.get("user_id") or not re.fullmatch(r"u_[0-9a-f]{24}", str((data.get("user_ref") or {}).get("pseudonymized_user_id", ""))):
             continue
         sig = data.get("signature")
-        if not isinstance(sig, dict) or any(not isinstance(sig.get(k), str) or not sig.get(k) for k in FACETS):
+        if not isinstance(sig, dict) or any(not isinstance(sig.get(k), str) or not sig.get(k) or "\x00" in sig[k] for k in FACETS):
             continue
         if sig.get("confidence_band") not in BAND or not isinstance(data.get("cluster_signature"), str):
+            continue
+        if not re.fullmatch(r"[^\x00-\x1f\x7f]{1,128}", data["cluster_signature"]):
             continue
         if row["id"] in retracted or sig["confidence_band"] == "low":
             continue

@@ -193,6 +193,7 @@ def validate_signals(
     """
     rules = rules or SignalRules()
     last_day = last_day or first_day
+    raw_user_ids = sorted(set(pd.unique(raw["user_id"].dropna()).tolist()) - {""})
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -210,15 +211,23 @@ def validate_signals(
         users = pd.Series(users, dtype="str")
         con.register("pseudonyms", pd.DataFrame({"user_id": users, "pseudo_user_id": pseudonymize(users, salt).astype("str")}))
         texts = [t for (t,) in con.sql("SELECT DISTINCT attributes FROM result WHERE rule = 0").fetchall()]
-        canonical = [_strict_json(t) for t in texts]
-        con.register("canonical", pd.DataFrame({"attributes": pd.Series(texts, dtype="str"), "canonical": pd.Series(canonical, dtype="str")}))
+        canonical = pd.Series([_strict_json(t) for t in texts], dtype="object")
+        # Any user's raw id, quoted anywhere in a kept text, is scrubbed (not only the row's own): a
+        # payload that names someone else must not carry their id out, nor stop the day. On the
+        # distinct texts: a day repeats few.
+        ids = RawIds(raw_user_ids)
+        kept_text = ids.scrub_json(canonical.dropna()).reindex(canonical.index)
+        limit = int(rules.max_kept_text_chars)
+        kept_text = kept_text.where(kept_text.isna() | (kept_text.str.len() <= limit), '{"truncated":true}')
+        con.register("canonical", pd.DataFrame({"attributes": pd.Series(texts, dtype="str"),
+                                                "canonical": pd.Series(canonical.tolist(), dtype="str"),
+                                                "kept": pd.Series(kept_text.tolist(), dtype="str")}))
         con.execute(f"UPDATE result SET rule = {len(_reject_rules(rules))} WHERE rule = 0 AND attributes IN "
                     "(SELECT attributes FROM canonical WHERE canonical IS NULL)")
-        limit = int(rules.max_kept_text_chars)
         per_day = con.sql("SELECT period_day, count(*) FROM result GROUP BY ALL").fetchall()
         signals = con.sql(f"""
             SELECT period_day, id AS event_id, event_time, pseudo_user_id, signal_type, category, {", ".join(FACETS)},
-                   confidence_band, cluster_signature AS source_cluster_signature, mismatch_severity, canonical AS attributes
+                   confidence_band, cluster_signature AS source_cluster_signature, mismatch_severity, kept AS attributes
             FROM result JOIN canonical USING (attributes) LEFT JOIN pseudonyms USING (user_id)
             WHERE rule = 0
             ORDER BY event_time, event_id
@@ -230,12 +239,6 @@ def validate_signals(
     finally:
         con.close()
     rows_by_day = {d: int(n) for d, n in sorted(per_day)}
-    # Any user's raw id, quoted anywhere in a kept text, is scrubbed (not only the row's own):
-    # a payload that names someone else must not carry their id out, nor stop the day.
-    raw_user_ids = sorted(set(raw["user_id"].dropna().tolist()) - {""})
-    ids = RawIds(raw_user_ids)
-    attributes = ids.scrub_json(signals["attributes"])
-    signals["attributes"] = attributes.where(attributes.str.len() <= limit, '{"truncated":true}')
     checks = _reject_rules(rules)
     kept = raw.iloc[r["pos"].to_numpy()].set_axis(r.index)  # the raw texts, fetched only for the rejects
     rejects = pd.DataFrame({

@@ -43,7 +43,7 @@ from platform_core.checks import (
     require_partitions, written,
 )
 from platform_core.hashing import canonical_json, frames_hash
-from platform_core.resources import WarehouseResource
+from platform_core.resources import WAREHOUSE_POOL, WarehouseResource
 from platform_core.warehouse import Backend, partition_key
 
 GROUP = "minority_report"
@@ -70,7 +70,7 @@ class BaselineConfig(dg.Config, BaselineParams):
     """Baseline model constants (see :mod:`minority_report_assets.baseline`)."""
 
 
-@dg.multi_asset(
+@dg.multi_asset(pool=WAREHOUSE_POOL,
     name="sales_timeseries_data",
     partitions_def=tick_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -118,7 +118,7 @@ def sales_timeseries_data(context: dg.AssetExecutionContext, warehouse: Warehous
     yield from check_results(outcomes)
 
 
-@dg.asset(
+@dg.asset(pool=WAREHOUSE_POOL,
     key=BASELINE_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     description="Expected units per store/SKU and 5-minute bucket of the day, from the 28 days before (robust to past anomalies).",
@@ -165,7 +165,7 @@ class LibraryConfig(dg.Config):
     min_labels: int = Field(20, description="Labelled reports a pattern needs before its ranges are refit.")
 
 
-@dg.asset(key=LIBRARY_KEY, group_name=GROUP, kinds={"python", "table"},
+@dg.asset(pool=WAREHOUSE_POOL, key=LIBRARY_KEY, group_name=GROUP, kinds={"python", "table"},
           description="The named anomaly patterns (versioned: the checked-in spec, or its refit from labelled reports of "
                       "the detected log) with their centroids; the clustered log matches against the version materialized here.",
           check_specs=[spec_for("centroids_apart", LIBRARY_KEY, "No two centroids are more similar than 0.9 (cosine).")])
@@ -298,7 +298,7 @@ def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> Sa
     return SalesWindow(keys, start, actual, expected, prices, regular, sales_hashes, baseline_hashes, noise)
 
 
-@dg.asset(
+@dg.asset(pool=WAREHOUSE_POOL,
     key=MRDL_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=tick_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[SALES_KEY, BASELINE_KEY, dg.AssetDep(MRDL_KEY, partition_mapping=PREVIOUS_TICK)],
@@ -373,7 +373,7 @@ def _library_map(spec_json: str) -> pd.DataFrame:
     return points.assign(x=coords[:, 0], y=coords[:, 1])
 
 
-@dg.asset(
+@dg.asset(pool=WAREHOUSE_POOL,
     key=MRCL_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=tick_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(), deps=[MRDL_KEY, SALES_KEY, BASELINE_KEY, LIBRARY_KEY],
     description="Append-only: per report per tick, its shape feature vector, the library pattern it matches "
@@ -442,7 +442,7 @@ def day_reports(backend: Backend, day: pd.Timestamp) -> pd.DataFrame:
     return rows.sort_values(["report_id", "written_at"]).groupby("report_id").tail(1).sort_values("report_id").reset_index(drop=True)
 
 
-@dg.asset(
+@dg.asset(pool=WAREHOUSE_POOL,
     key=MAP_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=daily_partitions, deps=[MRCL_KEY, LIBRARY_KEY],
     backfill_policy=dg.BackfillPolicy.single_run(),
     description="A seeded t-SNE map of the day's report shapes with the library's patterns; later ticks place their reports into "
@@ -471,7 +471,7 @@ def minority_report_map(context: dg.AssetExecutionContext, warehouse: WarehouseR
     return dg.MaterializeResult(metadata={**report.metadata(), "map": dg.MetadataValue.md(f"![map](data:image/png;base64,{base64.b64encode(png).decode()})")})
 
 
-@dg.asset(
+@dg.asset(pool=WAREHOUSE_POOL,
     key=SUMMARY_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=daily_partitions, deps=[MRCL_KEY],
     backfill_policy=dg.BackfillPolicy.single_run(),
     description="For attribution: the day's reports per pattern, store and SKU, with the share of high-confidence matches (>= 0.8).",

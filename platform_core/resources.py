@@ -10,6 +10,12 @@ import dagster as dg
 from platform_core.warehouse import DEFAULT_WAREHOUSE_URL, Backend, backend_for
 
 
+#: The concurrency pool of every asset that writes the warehouse: DuckDB admits one writer process,
+#: so its instance limits the pool to 1 (dagster.yaml) and runs queue there, visibly, instead of
+#: waiting on the file lock; Postgres takes more (dagster.postgres.yaml).
+WAREHOUSE_POOL = "warehouse"
+
+
 def env_or_default(name: str, default: str) -> Any:
     """``EnvVar(name)`` when it is set (so the UI shows the name, never the value), else ``default``."""
     return dg.EnvVar(name) if os.environ.get(name) else default

@@ -8,6 +8,8 @@ manifest, commit. A crash anywhere before the commit leaves the previous partiti
 from __future__ import annotations
 
 import io
+import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -305,6 +307,11 @@ def _db_value(value: Any) -> Any:
     return value
 
 
+LOG = logging.getLogger(__name__)
+#: How often a wait for the DuckDB file lock says so.
+LOCK_NOTICE_S = 10.0
+
+
 class DuckDBBackend(Backend):
     types = {
         "DATE": "DATE", "TIMESTAMP": "TIMESTAMP", "TEXT": "VARCHAR", "DOUBLE": "DOUBLE",
@@ -320,13 +327,20 @@ class DuckDBBackend(Backend):
 
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout_s
-        while True:  # another process (a concurrent run, the UI) may hold the file lock
+        began = time.monotonic()
+        said = began
+        while True:  # another process (a run outside the warehouse pool, a CLI reader) may hold the file lock
             try:
                 return duckdb.connect(self.path)
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                waited = time.monotonic() - began
+                if "lock" not in str(exc).lower() or waited > self.lock_timeout_s:
                     raise
+                if time.monotonic() - said >= LOCK_NOTICE_S or said == began:
+                    holder = re.search(r"PID (\d+)", str(exc))
+                    LOG.warning(f"waiting for {self.path}: held by {'process ' + holder.group(1) if holder else 'another process'}, "
+                                f"{waited:.0f} s of {self.lock_timeout_s:.0f} s")
+                    said = time.monotonic()
                 time.sleep(0.25)
 
     @contextmanager

@@ -19,7 +19,7 @@ from platform_core.checks import (
 )
 from platform_core.hashing import canonical_json, frames_hash
 from platform_core.privacy import RawIds, pseudonymize
-from platform_core.resources import Pseudonymizer, WarehouseResource
+from platform_core.resources import WAREHOUSE_POOL, Pseudonymizer, WarehouseResource
 from platform_core.tables import Column, TableSpec
 from platform_core.warehouse import Backend, manifest_spec, partition_key
 from replay_assets.matching import TaskState, task_pairs_alike
@@ -65,7 +65,7 @@ def team_dimension(backend: Backend, tick: Tick) -> int | None:
     return len(latest["centroid"].iat[0]) if len(latest) else None
 
 
-@dg.multi_asset(
+@dg.multi_asset(pool=WAREHOUSE_POOL,
     name="video_segments",
     partitions_def=replay_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -164,7 +164,7 @@ def previous_segments(backend: Backend, tick: Tick, own_rows: int, params: Repla
     return (read_segments(backend, before)[1] if own_rows < params.context_rows else None), hashes
 
 
-@dg.asset(
+@dg.asset(pool=WAREHOUSE_POOL,
     key=CLUSTERS_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=replay_partitions,
     deps=[dg.AssetDep(SEGMENTS_KEY, partition_mapping=TICK_AND_PREVIOUS)], backfill_policy=dg.BackfillPolicy.single_run(),
     description="Clusters of the tick's segments (members, centroid, nearest examples), clustered beside the previous tick's "
@@ -239,7 +239,7 @@ def previous_state(backend: Backend, tick: Tick, dimension: int) -> TaskState:
     return TaskState(tasks, matrix, by_task)
 
 
-@dg.multi_asset(
+@dg.multi_asset(pool=WAREHOUSE_POOL,
     name="video_segment_tasks",
     partitions_def=replay_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),

@@ -13,7 +13,7 @@ from platform_core.checks import (
     BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, fail_with_results, prepare, previous_hashes, replay_check, spec_for,
 )
 from platform_core.hashing import canonical_json, content_hash, frames_hash
-from platform_core.resources import WarehouseResource
+from platform_core.resources import WAREHOUSE_POOL, WarehouseResource
 from platform_core.warehouse import partition_key
 from kura_assets.assets.calibration import UNDERPERFORMING_KEY
 from kura_assets.assets.learning import CLUSTERS_WEEK_KEY, GROUP
@@ -47,7 +47,7 @@ class DecisionConfig(dg.Config):
     note: str = ""
 
 
-@dg.asset(key=DECISIONS_KEY, group_name=GROUP, kinds={"python", "table"},
+@dg.asset(pool=WAREHOUSE_POOL, key=DECISIONS_KEY, group_name=GROUP, kinds={"python", "table"},
           description="Append-only log of human decisions on backlog candidates (who, what, when, why). "
                       "Materialize with run config to approve, dismiss or promote one candidate.")
 def learning_backlog_decisions(context: dg.AssetExecutionContext, config: DecisionConfig, warehouse: WarehouseResource):
@@ -72,7 +72,7 @@ def learning_backlog_decisions(context: dg.AssetExecutionContext, config: Decisi
                                           "previous_status": current, "actor": config.actor, "rows_added": added})
 
 
-@dg.multi_asset(
+@dg.multi_asset(pool=WAREHOUSE_POOL,
     name="learning_backlog_candidates",
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -156,7 +156,7 @@ def _valid_payload(text: str) -> bool:
         return False
 
 
-@dg.asset(key=BACKLOG_KEY, group_name=GROUP, kinds={"python", "table"}, deps=[CANDIDATES_KEY, DECISIONS_KEY],
+@dg.asset(pool=WAREHOUSE_POOL, key=BACKLOG_KEY, group_name=GROUP, kinds={"python", "table"}, deps=[CANDIDATES_KEY, DECISIONS_KEY],
           automation_condition=dg.AutomationCondition.eager(),
           check_specs=[spec_for("schema_valid", BACKLOG_KEY, "Columns, types and keys match the table.")],
           description="The current state of every backlog candidate with its latest decision: what a reviewer opens.")

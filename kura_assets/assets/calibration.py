@@ -12,7 +12,7 @@ from platform_core.checks import (
     replay_check, spec_for,
 )
 from platform_core.hashing import canonical_json, frames_hash
-from platform_core.resources import WarehouseResource
+from platform_core.resources import WAREHOUSE_POOL, WarehouseResource
 from platform_core.tables import TableSpec
 from platform_core.warehouse import Backend, partition_key
 from kura_assets.assets.learning import GROUP
@@ -37,7 +37,7 @@ class CalibrationConfig(dg.Config, CalibrationParams):
     """Calibration thresholds (see :class:`kura_assets.calibration.CalibrationParams`)."""
 
 
-@dg.multi_asset(
+@dg.multi_asset(pool=WAREHOUSE_POOL,
     name="extraction_claims",
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -140,7 +140,7 @@ _CALIBRATION_CHECKS = (
 
 
 def _calibration_asset(granularity, key, spec, partitions_def, periods, description):
-    @dg.asset(key=key, group_name=GROUP, kinds={"python", "table"}, partitions_def=partitions_def, deps=[CLAIMS_KEY],
+    @dg.asset(pool=WAREHOUSE_POOL, key=key, group_name=GROUP, kinds={"python", "table"}, partitions_def=partitions_def, deps=[CLAIMS_KEY],
               backfill_policy=dg.BackfillPolicy.single_run(), description=description,
               check_specs=[spec_for(n, key, d) for n, d in _CALIBRATION_CHECKS])
     def calibration_asset(context: dg.AssetExecutionContext, config: CalibrationConfig, warehouse: WarehouseResource):
@@ -159,7 +159,7 @@ extraction_calibration_week = _calibration_asset(
 )
 
 
-@dg.asset(key=UNDERPERFORMING_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=weekly_partitions,
+@dg.asset(pool=WAREHOUSE_POOL, key=UNDERPERFORMING_KEY, group_name=GROUP, kinds={"python", "table"}, partitions_def=weekly_partitions,
           deps=[CALIBRATION_WEEK_KEY], backfill_policy=dg.BackfillPolicy.single_run(),
           check_specs=[spec_for("schema_valid", UNDERPERFORMING_KEY, "Columns, types and keys match the table.")],
           description="The week's claim classes that are not healthy or drifted: the calibration source of the backlog bridge.")

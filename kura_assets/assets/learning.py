@@ -18,7 +18,7 @@ from platform_core.checks import (
     replay_check, spec_for,
 )
 from platform_core.hashing import canonical_json, frames_hash
-from platform_core.resources import WarehouseResource
+from platform_core.resources import WAREHOUSE_POOL, WarehouseResource
 from platform_core.tables import TableSpec
 from platform_core.warehouse import partition_key
 from kura_assets.clustering import cluster_periods, period_days, period_key
@@ -49,7 +49,7 @@ class ClusterConfig(dg.Config, ScoringParams):
     """Publication thresholds and scoring constants (see :class:`kura_assets.scoring.ScoringParams`)."""
 
 
-@dg.multi_asset(
+@dg.multi_asset(pool=WAREHOUSE_POOL,
     name="learning_signals",
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -196,7 +196,7 @@ _CLUSTER_CHECKS = (
 def _cluster_asset(granularity: str, key: dg.AssetKey, spec: TableSpec, partitions_def, periods, description: str):
     """The day and week cluster assets: the same logic over different partitions."""
 
-    @dg.asset(
+    @dg.asset(pool=WAREHOUSE_POOL,
         key=key, group_name=GROUP, kinds={"python", "table"}, partitions_def=partitions_def,
         deps=[SIGNALS_KEY, REJECTS_KEY], backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[spec_for(n, key, d) for n, d in _CLUSTER_CHECKS], description=description,
