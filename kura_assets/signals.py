@@ -149,13 +149,17 @@ def _validation_steps(rules: SignalRules) -> list[str]:
         f"""CREATE TEMP TABLE placed AS
             SELECT pos, row_time, captured_at, coalesce(captured_at BETWEEN row_time - {lag} AND row_time + {skew}, false) AS captured_ok,
                    CASE WHEN coalesce(id, '') <> '' AND event_type IS DISTINCT FROM '{RETRACTION_EVENT}'
-                        THEN row_number() OVER (PARTITION BY id ORDER BY row_time, md5(coalesce(data, '')), md5(coalesce(metadata, '')),
-                                                                   coalesce(user_id, ''), source_ref) END AS id_rank,
+                        THEN row_number() OVER (PARTITION BY id ORDER BY row_time, tie, source_ref) END AS id_rank,
                    CASE WHEN event_type = '{RETRACTION_EVENT}' THEN try(json_extract_string(data, '$.retracted_event_id')) END AS retracts
-            FROM (SELECT pos, id, event_type, source_ref, data, metadata, user_id,
-                         timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS row_time,
-                         timezone('UTC', TRY_CAST(try(json_extract_string(data, '$.captured_at')) AS TIMESTAMPTZ)) AS captured_at
-                  FROM raw)""",
+            FROM (SELECT *,
+                         -- Two events with one id and one time: their content decides, not their place in the file
+                         -- (hashed only for such ties, which are rare).
+                         CASE WHEN count(*) OVER (PARTITION BY id, row_time) > 1
+                              THEN md5(concat_ws('|', coalesce(data, ''), coalesce(metadata, ''), coalesce(user_id, ''))) END AS tie
+                  FROM (SELECT pos, id, event_type, source_ref, data, metadata, user_id,
+                               timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS row_time,
+                               timezone('UTC', TRY_CAST(try(json_extract_string(data, '$.captured_at')) AS TIMESTAMPTZ)) AS captured_at
+                        FROM raw))""",
         f"""CREATE TEMP TABLE result AS
             SELECT pos, period_day, source_ref, id, user_id, event_type, event_time,
                    signal_type, category, {", ".join(FACETS)}, confidence_band, cluster_signature, mismatch_severity,
