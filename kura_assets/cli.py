@@ -90,10 +90,13 @@ def cmd_decide(args: argparse.Namespace) -> int:
     """Approve, dismiss or promote one candidate: the same Dagster job the UI launches."""
     config = {"ops": {"kura__learning_backlog_decisions": {"config": {
         "candidate_key": args.candidate_key, "decision": args.decision, "actor": args.actor, "note": args.note}}}}
-    result = run_job(defs, kura_decision_job.name, None, None, cli_instance(), config)
+    # A refused decision is the user's to read in one line, not as the step's traceback.
+    result = run_job(defs, kura_decision_job.name, None, None, cli_instance(), config, console_level="CRITICAL")
     if not result.success:
         failure = result.failure_data_for_node("kura__learning_backlog_decisions")
-        print(failure.error.message.strip() if failure else "the decision run failed", file=sys.stderr)
+        message = failure.error.message.strip() if failure else "the decision run failed"
+        kind, _, reason = message.partition(": ")
+        print(reason if kind.endswith("Failure") else message, file=sys.stderr)
         return 2
     print(f"{args.candidate_key}: {args.decision} by {args.actor} (run {result.run_id})")
     return 0
@@ -106,6 +109,16 @@ def cmd_backlog(args: argparse.Namespace) -> int:
     return 0
 
 
+def approved_payload(row) -> dict:
+    """An approved candidate's issue payload with its approval recorded (the stored payload is the
+    candidate's, written before anyone decided)."""
+    payload = json.loads(row.issue_payload)
+    for step in payload.get("promotion_checklist", []):
+        if step.get("step") == "human_approval":
+            step.update(done=True, by=row.decided_by, at=None if pd.isna(row.decided_at) else pd.Timestamp(row.decided_at).isoformat())
+    return payload
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write each approved candidate's issue payload as JSON, ready to file in a tracker."""
     frame = warehouse_backend_from_env().read(LEARNING_BACKLOG, where={"status": "approved"})
@@ -113,7 +126,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for r in frame.itertuples():
         name = r.candidate_key.replace(":", "_") + ".json"
-        (out / name).write_text(json.dumps(json.loads(r.issue_payload), indent=2, sort_keys=True) + "\n")
+        (out / name).write_text(json.dumps(approved_payload(r), indent=2, sort_keys=True) + "\n")
     print(f"{len(frame)} approved candidates written to {out}")
     return 0
 

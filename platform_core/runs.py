@@ -9,7 +9,6 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -27,11 +26,13 @@ def cli_instance() -> dg.DagsterInstance:
 
 
 def run_job(defs: dg.Definitions, job_name: str, first: str | None, last: str | None, instance: dg.DagsterInstance,
-            run_config: dict | None = None) -> dg.ExecuteInProcessResult:
-    """Run a job, over partitions ``first..last`` as one run (single-run backfill) when given."""
+            run_config: dict | None = None, console_level: str = "WARNING") -> dg.ExecuteInProcessResult:
+    """Run a job, over partitions ``first..last`` as one run (single-run backfill) when given. The
+    console shows ``console_level`` and above (the run's whole log is in the instance, for the UI)."""
     job = defs.resolve_job_def(job_name)
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
-    return job.execute_in_process(instance=instance, tags=tags, run_config={**QUIET, **(run_config or {})}, raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": console_level}}}}
+    return job.execute_in_process(instance=instance, tags=tags, run_config={**quiet, **(run_config or {})}, raise_on_error=False)
 
 
 def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -211,9 +211,13 @@ def test_the_command_line_decides_shows_and_exports(tmp_path, bridged):
     assert cli("decide", key, "approved", "--actor", "reviewer-1", "--note", "real issue").returncode == 0
     refused = cli("decide", key, "dismissed", "--actor", "reviewer-1")
     assert refused.returncode == 2 and "can become promoted, not dismissed" in refused.stderr
+    assert "Traceback" not in refused.stderr and refused.stderr.strip().splitlines()[-1].startswith("Decision refused"), \
+        "one line, the reason"
     assert "approved  " in cli("backlog").stdout
     out = tmp_path / "export"
     assert cli("export", str(out)).returncode == 0
     (exported,) = out.glob("*.json")
     payload = json.loads(exported.read_text())
     assert payload["candidate_key"] == key and payload["approval_required"] is True and payload["priority"] in ("P1", "P2", "P3")
+    (approval,) = [s for s in payload["promotion_checklist"] if s["step"] == "human_approval"]
+    assert approval["done"] is True and approval["by"] == "reviewer-1" and approval["at"], approval
