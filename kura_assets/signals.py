@@ -24,6 +24,8 @@ from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 
 SIGNAL_EVENT = "learning.signal.logged"
 RETRACTION_EVENT = "event.retracted"
+#: A reader's mark on a line dated before the first day partition (placed like an undated line).
+BEFORE_PARTITIONS = "timestamp before the first partition"
 RAW_COLUMNS = ["source_ref", "id", "user_id", "timestamp", "event_type", "data", "metadata", "parse_error", "fallback_time"]
 CATEGORIES = ("quality_signal", "friction_signal", "outcome_signal", "correction_signal")
 FACETS = ("issue_type", "invariant_id", "agent_version", "workflow_phase", "modality")
@@ -103,6 +105,8 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
     low = "confidence_band = 'low'" if rules.exclude_low_confidence else "false"
     return [
         ("payload_too_large", f"coalesce(data_bytes, 0) > {int(rules.max_payload_bytes)}", f"data exceeds {rules.max_payload_bytes} bytes"),
+        ("outside_window", f"parse_error = '{BEFORE_PARTITIONS}'",
+         "row timestamp lies before the first day partition (KURA_START_DATE): kept on the file's first day"),
         ("invalid_payload", "parse_error = 'line is not valid UTF-8'", "line is not valid UTF-8"),
         ("invalid_payload", "parse_error IS NOT NULL", "line is not a JSON object"),
         ("invalid_payload", f"event_type IS DISTINCT FROM '{SIGNAL_EVENT}'", "event_type is missing or not " + SIGNAL_EVENT),
@@ -157,7 +161,9 @@ def _validation_steps(rules: SignalRules) -> list[str]:
                          CASE WHEN count(*) OVER (PARTITION BY id, row_time) > 1
                               THEN md5(concat_ws('|', coalesce(data, ''), coalesce(metadata, ''), coalesce(user_id, ''))) END AS tie
                   FROM (SELECT pos, id, event_type, source_ref, data, metadata, user_id,
-                               timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS row_time,
+                               -- the reader placed a line dated before every partition like an undated one
+                               CASE WHEN parse_error IS DISTINCT FROM '{BEFORE_PARTITIONS}'
+                                    THEN timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) END AS row_time,
                                timezone('UTC', TRY_CAST(try(json_extract_string(data, '$.captured_at')) AS TIMESTAMPTZ)) AS captured_at
                         FROM raw))""",
         f"""CREATE TEMP TABLE result AS

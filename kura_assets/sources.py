@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 import duckdb
 import pandas as pd
@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from kura_assets import demo
-from kura_assets.signals import RAW_COLUMNS, RETRACTION_EVENT, SIGNAL_EVENT
+from kura_assets.partitions import START_DATE
+from kura_assets.signals import BEFORE_PARTITIONS, RAW_COLUMNS, RETRACTION_EVENT, SIGNAL_EVENT
 
 DEFAULT_EVENT_TYPES = (SIGNAL_EVENT, RETRACTION_EVENT)
 
@@ -69,6 +70,20 @@ def as_text(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
                 decoded.append(raw.decode("utf-8", "replace"))
                 ok.append(False)
         return pa.array(decoded, pa.large_string()), pa.array(ok)
+
+
+def _outside_partitions_as_undated(batch: pa.Table) -> pa.Table:
+    """Lines dated before the first day partition (a stray year-0001 event) can never be
+    materialized on their own day: they are placed like undated lines, marked, and so neither
+    vanish nor drag the undated lines' day back with them."""
+    floor = pa.scalar(datetime.combine(date.fromisoformat(START_DATE), datetime.min.time()), pa.timestamp("us"))
+    early = pc.fill_null(pc.less(batch["row_time"], floor), False)
+    if not pc.any(early).as_py():
+        return batch
+    marked = pc.if_else(pc.and_(early, pc.is_null(batch["parse_error"])), pa.scalar(BEFORE_PARTITIONS), batch["parse_error"])
+    batch = batch.set_column(batch.schema.get_field_index("parse_error"), "parse_error", marked)
+    undated = pc.if_else(early, pa.scalar(None, batch["row_time"].type), batch["row_time"])
+    return batch.set_column(batch.schema.get_field_index("row_time"), "row_time", undated)
 
 
 def line_batches(path: str) -> Iterator[pa.Array]:
@@ -139,7 +154,7 @@ def _read_lines(batches: Iterator[pa.Array], path: str, start: datetime, end: da
             lines = pa.table({"line": text, "utf8_ok": utf8_ok, "line_no": pa.array(range(n + 1, n + 1 + len(line_array)), pa.int64())})
             n += len(line_array)
             con.register("lines", lines)
-            batch = con.sql(_PARSE_LINES_SQL).to_arrow_table()
+            batch = _outside_partitions_as_undated(con.sql(_PARSE_LINES_SQL).to_arrow_table())
             con.unregister("lines")
             t = batch["row_time"]
             low = pc.min(t).as_py()

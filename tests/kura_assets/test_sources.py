@@ -139,3 +139,16 @@ def test_a_nul_in_attributes_has_the_same_outcome_on_both_backends(tmp_path, pg_
         rejects = backend_for(url).read(LEARNING_SIGNAL_REJECTS)
         outcomes.append((result.success, int((rejects["detail"].str.startswith("data.attributes is not strict JSON")).sum())))
     assert outcomes == [(True, 1), (True, 1)]
+
+
+def test_a_stray_old_event_is_kept_and_the_undated_lines_stay_with_the_files_first_day(tmp_path):
+    """One event dated year 0001 used to pull every undated line onto its day, which no partition
+    holds: they vanished. It is placed like an undated line now, with its own reason."""
+    stray = bytes(signal_line("user-old-0001", "{}")).replace(f"{DAY}T12".encode(), b"0001-01-01T12")
+    assert b"0001-01-01" in stray
+    days = (DAY - timedelta(days=1), DAY)
+    raw = sources.read_events(bad_line_file(tmp_path, stray), *RULES.read_window(*days))
+    v = validate_signals(raw, days[0], "salt", last_day=days[1])
+    reasons = v.rejects["reason"].tolist()
+    assert reasons.count("outside_window") == 1
+    assert (v.rejects["detail"] == "line is not a JSON object").sum() == 1, "the day's malformed line is still counted"
