@@ -20,6 +20,25 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
     return ts.dt.tz_localize(None)
 
 
+def _has_ties(parsed: pd.DataFrame, order: np.ndarray) -> bool:
+    """Whether two rows of ``parsed`` that are neighbours in ``order`` are equal in every column
+    (missing equal to missing)."""
+    if len(order) < 2:
+        return False
+    same = np.ones(len(order) - 1, dtype=bool)
+    for column in ("ts", "units", "price"):  # numbers first: cheap, and they rule out almost every pair
+        v = parsed[column].to_numpy()[order]
+        missing = np.isnat(v) if v.dtype.kind == "M" else np.isnan(v)
+        same &= (v[1:] == v[:-1]) | (missing[1:] & missing[:-1])
+        if not same.any():
+            return False
+    pairs = np.flatnonzero(same)
+    for column in ("store_id", "sku"):  # texts only for the pairs left
+        v = parsed[column].to_numpy()[order]
+        pairs = pairs[v[pairs + 1] == v[pairs]]
+    return len(pairs) > 0
+
+
 def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(buckets, rejects)``: rows in canonical order (store, SKU, ts); rejects keep their fields as
     text with ``row_number``, ``reason`` and ``detail`` (missing field, unparseable value, an
@@ -33,8 +52,13 @@ def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "units": pd.to_numeric(frame["units"], errors="coerce"),
         "price": pd.to_numeric(frame["price"], errors="coerce"),
     })
-    # Canonical order (the same rows in any order give the same buckets and rejects).
-    order = parsed.sort_values(["store_id", "sku", "ts", "units", "price"], kind="mergesort", na_position="last").index
+    # Canonical order (the same rows in any order give the same buckets and rejects): the parsed
+    # values, then, only where rows tie on them (rare), their raw texts.
+    order = parsed.sort_values(COLUMNS, kind="mergesort", na_position="last").index
+    if _has_ties(parsed, order.to_numpy()):
+        texts = frame.map(lambda v: "\x00" if v is None or (isinstance(v, float) and np.isnan(v)) else repr(v)).add_prefix("raw_")
+        order = pd.concat([parsed, texts], axis=1).sort_values(COLUMNS + list(texts.columns), kind="mergesort",
+                                                               na_position="last").index
     frame, parsed = frame.loc[order].reset_index(drop=True), parsed.loc[order].reset_index(drop=True)
     ts, units, price = parsed["ts"], parsed["units"], parsed["price"]
     reason = pd.Series(None, index=frame.index, dtype=object)

@@ -50,6 +50,7 @@ def test_any_rows_are_each_a_bucket_or_a_reject_and_buckets_are_usable(raw):
     assert not buckets.duplicated(["store_id", "sku", "ts"]).any()
     shuffled_b, shuffled_r = validate_sales(raw.sample(frac=1.0, random_state=1))
     pd.testing.assert_frame_equal(buckets, shuffled_b)
+    pd.testing.assert_frame_equal(rejects, shuffled_r)
 
 
 def test_an_unreadable_source_fails_with_one_line_naming_it(tmp_path):
