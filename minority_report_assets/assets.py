@@ -337,19 +337,23 @@ def minority_reports_detected_log(context: dg.AssetExecutionContext, config: Tic
     yield from check_results(outcomes)
 
 
-def map_day(backend: Backend, end: pd.Timestamp) -> pd.Timestamp | None:
+def map_days(backend: Backend) -> list[pd.Timestamp]:
+    """The days whose map exists, in order (read once per run: a tick run writes no map)."""
+    keys = backend.manifest(MINORITY_REPORT_MAP.schema, MINORITY_REPORT_MAP.name)["partition_key"]
+    return sorted(pd.Timestamp(k.split("=", 1)[1]) for k in keys)
+
+
+def map_day(backend: Backend, end: pd.Timestamp, existing: list[pd.Timestamp]) -> pd.Timestamp | None:
     """The day whose map a tick places its reports into: the one it used when it was first written
-    (so a replay places them the same way), else the latest day before the tick's day whose map
-    exists, else None (the library's own map). Never a reason to wait: a day's first ticks run
-    before the day before has its map."""
+    (so a replay places them the same way), else the latest of the ``existing`` map days before
+    the tick's day, else None (the library's own map). Never a reason to wait: a day's first ticks
+    run before the day before has its map."""
     before = backend.read(MINORITY_REPORTS_CLUSTERED_LOG, where={"written_at": end}, columns=["map_day"])
     if len(before):
         day = before["map_day"].iat[0]
         return None if pd.isna(day) else pd.Timestamp(day)
-    tick_day = partition_key({"day": (end - TICK).normalize()})
-    keys = backend.manifest(MINORITY_REPORT_MAP.schema, MINORITY_REPORT_MAP.name)["partition_key"]
-    earlier = sorted(k for k in keys if k < tick_day)
-    return pd.Timestamp(earlier[-1].split("=", 1)[1]) if earlier else None
+    earlier = [d for d in existing if d < (end - TICK).normalize()]
+    return earlier[-1] if earlier else None
 
 
 def map_placer(backend: Backend, day: pd.Timestamp | None, what: str, spec: dict) -> MapPlacer:
@@ -393,6 +397,7 @@ def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: Ti
             row_of = pd.Series(np.arange(len(window.keys)), index=pd.MultiIndex.from_frame(window.keys))
             matcher = Matcher(spec, config.min_similarity)
             placers: dict[pd.Timestamp | None, MapPlacer] = {}
+            existing_maps = map_days(backend)
             for end in ends:
                 mrdl_hash = require_partitions(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end}], f"The tick ending {end}")
                 detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, where={"written_at": end})
@@ -406,7 +411,7 @@ def minority_reports_clustered_log(context: dg.AssetExecutionContext, config: Ti
                                              dispersion(tick.noise.model_error[series, 0], tick.expected[series, first:], WINDOWS[0])))
                 vectors = [feature_vector(w.actual[w.start:], w.expected[w.start:]).astype(np.float32) for w in spans]
                 matches = matcher.match(spans)
-                day = map_day(backend, end)
+                day = map_day(backend, end, existing_maps)
                 if day not in placers:  # one map (and its affinities) per day, not per tick
                     placers[day] = map_placer(backend, day, f"The tick ending {end}", spec)
                 coords = placers[day].place(np.stack(vectors)) if vectors else np.empty((0, 2))

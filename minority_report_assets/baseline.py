@@ -87,14 +87,15 @@ def fit_baseline(history: np.ndarray, history_weekdays: np.ndarray, weekday: int
     n_series, n_days, _ = history.shape
     observed = np.ones((n_series, n_days), dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
     totals, centre = history.sum(axis=2), _mean_day(observed)
+    from_centre = np.arange(n_days)[None, :] - centre[:, None]  # each history day's place, in days from the history's centre
     # The trend and the weekly rhythm confound each other on four weeks: the rough trend first, the
     # rhythm of the days without it, then the trend of the days without their rhythm.
     rough = trend_slopes(totals, observed)
-    drift = np.exp(rough[:, None] * (np.arange(n_days)[None, :] - centre[:, None]))
+    drift = np.exp(rough[:, None] * from_centre)
     factors = weekday_factors(totals / drift, history_weekdays, observed)  # (series, 7): shared across series
     slope = trend_slopes(totals / factors[:, history_weekdays], observed)
     # Each history day's multiplier (its weekday, its place on the trend) and the target day's.
-    per_day = factors[:, history_weekdays] * np.exp(slope[:, None] * (np.arange(n_days)[None, :] - centre[:, None]))
+    per_day = factors[:, history_weekdays] * np.exp(slope[:, None] * from_centre)
     target = factors[:, weekday] * np.exp(slope * (n_days - centre))
     # Each series' slots alone: in blocks, so a large catalogue's temporaries stay a block's size.
     parts = [_fit_slots(history[i:i + SERIES_BLOCK], observed[i:i + SERIES_BLOCK], per_day[i:i + SERIES_BLOCK],

@@ -41,8 +41,9 @@ def detect_tick(keys: pd.DataFrame, actual: np.ndarray, expected: np.ndarray, lo
     params = params or DetectionParams()
     n_buckets = actual.shape[1]
     events = merge_events(find_events(actual, expected, params, noise), params.merge_gap)
-    quiet = (n_buckets - 1) - np.maximum(events["end"], events["detected_at"])  # a deviation confirmed after it ended is news
-    live = events[quiet < params.close_after + tick_buckets]  # open now, or closed during this tick
+    # Buckets since the deviation was last seen (a deviation confirmed after it ended is news).
+    events = events.assign(quiet=(n_buckets - 1) - np.maximum(events["end"], events["detected_at"]))
+    live = events[events["quiet"] < params.close_after + tick_buckets]  # open now, or closed during this tick
     carried = _carried(previous)
     rows = []
     for e in live.itertuples(index=False):
@@ -55,7 +56,7 @@ def detect_tick(keys: pd.DataFrame, actual: np.ndarray, expected: np.ndarray, lo
             window_start = min(prior["window_start"], start_ts)
         else:
             rid, first, version, window_start = report_id(store, sku, start_ts), start_ts, 1, start_ts
-        status = "open" if (n_buckets - 1) - max(int(e.end), int(e.detected_at)) < params.close_after else "closed"
+        status = "open" if e.quiet < params.close_after else "closed"
         if status == "closed" and prior is None:
             continue  # opened and closed between two ticks' views: nothing new to say
         span = slice(int(e.start), int(e.end) + 1)
