@@ -80,7 +80,7 @@ def measure_vectorized(path: Path) -> dict:
         t4 = time.perf_counter()
         best = {"cluster_day": min(best["cluster_day"], t3 - t2), "cluster_week": min(best["cluster_week"], t4 - t3)}
     t = {"ingest": t1 - t0, "validate": validated - t1, **best}
-    raw_rows, scores = v.rows_in_day, {}
+    raw_rows, scores = v.ledger.lines, {}
     day_signals = [v.signals]
     for sig, score in zip(week.clusters["cluster_signature"], week.clusters["score"]):
         scores[sig] = float(score)

@@ -9,9 +9,12 @@ from platform_core.warehouse import partition_key
 
 #: First partition; a Monday so days and ISO weeks line up.
 START_DATE = os.environ.get("KURA_START_DATE", "2026-01-05")
+#: The day no partition reaches: an event dated on or after it (a year-9999 typo) is outside every
+#: partition. Far ahead by default; partitions themselves still end at today.
+END_DATE = os.environ.get("KURA_END_DATE", "2100-01-04")
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE)
-weekly_partitions = dg.WeeklyPartitionsDefinition(start_date=START_DATE, day_offset=1)
+daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE, end_date=END_DATE)
+weekly_partitions = dg.WeeklyPartitionsDefinition(start_date=START_DATE, end_date=END_DATE, day_offset=1)
 
 
 def days_in(window: dg.TimeWindow) -> list[date]:

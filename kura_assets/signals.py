@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -24,8 +24,8 @@ from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 
 SIGNAL_EVENT = "learning.signal.logged"
 RETRACTION_EVENT = "event.retracted"
-#: A reader's mark on a line dated before the first day partition (placed like an undated line).
-BEFORE_PARTITIONS = "timestamp before the first partition"
+#: A reader's mark on a line dated outside every day partition (placed like an undated line).
+OUTSIDE_PARTITIONS = "timestamp outside every partition"
 RAW_COLUMNS = ["source_ref", "id", "user_id", "timestamp", "event_type", "data", "metadata", "parse_error", "fallback_time"]
 CATEGORIES = ("quality_signal", "friction_signal", "outcome_signal", "correction_signal")
 FACETS = ("issue_type", "invariant_id", "agent_version", "workflow_phase", "modality")
@@ -53,16 +53,53 @@ class SignalRules(BaseModel):
         return start - timedelta(minutes=self.max_clock_skew_minutes), end + timedelta(hours=late)
 
 
+@dataclass(frozen=True)
+class LineLedger:
+    """Where the raw lines of some days went, counted from the input (every line of any type):
+    a line belongs to the day it is dated, or, undated or dated outside every partition, to the
+    day the reader placed it on."""
+
+    lines: int = 0           # every line of the days
+    retractions: int = 0     # event.retracted lines: read, they exclude the events they name
+    other_event_types: dict[str, int] = field(default_factory=dict)  # lines of types not read here, by type
+    moved_out: int = 0       # signal lines whose row went to a day outside these (by their captured_at)
+    moved_in: int = 0        # rows of these days from lines dated on another day
+
+    @classmethod
+    def of(cls, counts: pd.DataFrame, days: list[date]) -> LineLedger:
+        """From rows ``line_day, period_day, kind, event_type, lines`` (see ``_validation_steps``)."""
+        wanted = [pd.Timestamp(d) for d in days]
+        mine, goes_to = counts["line_day"].isin(wanted), counts["period_day"].isin(wanted)
+        signal = counts["kind"] == "signal"
+        other = counts[mine & (counts["kind"] == "other")].groupby("event_type")["lines"].sum()
+        return cls(int(counts.loc[mine, "lines"].sum()), int(counts.loc[mine & (counts["kind"] == "retraction"), "lines"].sum()),
+                   {str(k): int(v) for k, v in other.sort_index().items()},
+                   int(counts.loc[mine & signal & ~goes_to, "lines"].sum()), int(counts.loc[~mine & signal & goes_to, "lines"].sum()))
+
+    def accounts_for(self, rows: int) -> bool:
+        """Whether ``rows`` written (signals + rejects) and the counted lines add up to every line."""
+        return self.lines == rows - self.moved_in + self.moved_out + self.retractions + sum(self.other_event_types.values())
+
+    def describe(self, rows: int) -> str:
+        return (f"{self.lines} lines = {rows} signals and rejects - {self.moved_in} from other days + {self.moved_out} "
+                f"to other days + {self.retractions} retractions + {sum(self.other_event_types.values())} of other event types")
+
+
 @dataclass
 class ValidatedSignals:
     signals: pd.DataFrame
     rejects: pd.DataFrame
     raw_user_ids: list[str]  # for the privacy check: ids that must not appear in any output
-    rows_by_day: dict[date, int]  # raw rows (retractions aside) placed on each day: signals + rejects
+    line_counts: pd.DataFrame  # the input's lines by day and outcome, for LineLedger
+    days: list[date]
 
     @property
-    def rows_in_day(self) -> int:
-        return sum(self.rows_by_day.values())
+    def ledger(self) -> LineLedger:
+        return LineLedger.of(self.line_counts, self.days)
+
+    @property
+    def rows(self) -> int:
+        return len(self.signals) + len(self.rejects)
 
     @property
     def rejects_by_reason(self) -> dict[str, int]:
@@ -75,7 +112,8 @@ class ValidatedSignals:
             self.signals[self.signals["period_day"] == at].reset_index(drop=True),
             self.rejects[self.rejects["period_day"] == at].reset_index(drop=True),
             self.raw_user_ids,
-            {day: self.rows_by_day.get(day, 0)},
+            self.line_counts,
+            [day],
         )
 
 
@@ -105,8 +143,8 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
     low = "confidence_band = 'low'" if rules.exclude_low_confidence else "false"
     return [
         ("payload_too_large", f"coalesce(data_bytes, 0) > {int(rules.max_payload_bytes)}", f"data exceeds {rules.max_payload_bytes} bytes"),
-        ("outside_window", f"parse_error = '{BEFORE_PARTITIONS}'",
-         "row timestamp lies before the first day partition (KURA_START_DATE): kept on the file's first day"),
+        ("outside_window", f"parse_error = '{OUTSIDE_PARTITIONS}'",
+         "row timestamp lies outside every day partition (before KURA_START_DATE or from KURA_END_DATE): kept on the file's first day"),
         ("invalid_payload", "parse_error = 'line is not valid UTF-8'", "line is not valid UTF-8"),
         ("invalid_payload", "parse_error IS NOT NULL", "line is not a JSON object"),
         ("invalid_payload", f"event_type IS DISTINCT FROM '{SIGNAL_EVENT}'", "event_type is missing or not " + SIGNAL_EVENT),
@@ -151,21 +189,35 @@ def _validation_steps(rules: SignalRules) -> list[str]:
     lag, skew = f"INTERVAL {float(rules.max_capture_lag_hours) * 3600} SECOND", f"INTERVAL {float(rules.max_clock_skew_minutes) * 60} SECOND"
     return [
         f"""CREATE TEMP TABLE placed AS
-            SELECT pos, row_time, captured_at, coalesce(captured_at BETWEEN row_time - {lag} AND row_time + {skew}, false) AS captured_ok,
-                   CASE WHEN coalesce(id, '') <> '' AND event_type IS DISTINCT FROM '{RETRACTION_EVENT}'
-                        THEN row_number() OVER (PARTITION BY id ORDER BY row_time, tie, source_ref) END AS id_rank,
-                   CASE WHEN event_type = '{RETRACTION_EVENT}' THEN try(json_extract_string(data, '$.retracted_event_id')) END AS retracts
-            FROM (SELECT *,
+            SELECT pos, kind, row_time, captured_at, captured_ok, line_day,
+                   CAST(coalesce(CASE WHEN captured_ok THEN captured_at END, row_time, fallback_time) AS DATE) AS period_day,
+                   CASE WHEN coalesce(id, '') <> '' AND kind = 'signal'
+                        THEN row_number() OVER (PARTITION BY id, kind ORDER BY row_time, tie, source_ref) END AS id_rank,
+                   CASE WHEN kind = 'retraction' THEN try(json_extract_string(data, '$.retracted_event_id')) END AS retracts
+            FROM (SELECT *, coalesce(captured_at BETWEEN row_time - {lag} AND row_time + {skew}, false) AS captured_ok,
+                         CAST(coalesce(row_time, fallback_time) AS DATE) AS line_day,
                          -- Two events with one id and one time: their content decides, not their place in the file
                          -- (hashed only for such ties, which are rare).
                          CASE WHEN count(*) OVER (PARTITION BY id, row_time) > 1
                               THEN md5(concat_ws('|', coalesce(data, ''), coalesce(metadata, ''), coalesce(user_id, ''))) END AS tie
-                  FROM (SELECT pos, id, event_type, source_ref, data, metadata, user_id,
-                               -- the reader placed a line dated before every partition like an undated one
-                               CASE WHEN parse_error IS DISTINCT FROM '{BEFORE_PARTITIONS}'
+                  FROM (SELECT pos, id, source_ref, data, metadata, user_id, fallback_time,
+                               -- a line that parsed, of a type this pipeline does not read, is counted, never a reject
+                               CASE WHEN event_type = '{RETRACTION_EVENT}' THEN 'retraction'
+                                    WHEN coalesce(event_type, '') NOT IN ('', '{SIGNAL_EVENT}')
+                                         AND (parse_error IS NULL OR parse_error = '{OUTSIDE_PARTITIONS}') THEN 'other'
+                                    ELSE 'signal' END AS kind,
+                               -- the reader placed a line dated outside every partition like an undated one
+                               CASE WHEN parse_error IS DISTINCT FROM '{OUTSIDE_PARTITIONS}'
                                     THEN timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) END AS row_time,
                                timezone('UTC', TRY_CAST(try(json_extract_string(data, '$.captured_at')) AS TIMESTAMPTZ)) AS captured_at
                         FROM raw))""",
+        # Every raw line of the days, counted from the input (not from what became a row): by the day
+        # it is dated (or placed, when undated), the day its row went to, and its kind.
+        """CREATE TEMP TABLE ledger AS
+            SELECT line_day, period_day, kind, CASE WHEN kind = 'other' THEN event_type END AS event_type, count(*) AS lines
+            FROM placed JOIN raw USING (pos)
+            WHERE line_day BETWEEN $first AND $last OR (kind = 'signal' AND period_day BETWEEN $first AND $last)
+            GROUP BY ALL""",
         f"""CREATE TEMP TABLE result AS
             SELECT pos, period_day, source_ref, id, user_id, event_type, event_time,
                    signal_type, category, {", ".join(FACETS)}, confidence_band, cluster_signature, mismatch_severity,
@@ -177,15 +229,13 @@ def _validation_steps(rules: SignalRules) -> list[str]:
                        {", ".join(f"k[{i}] AS {c}" for i, c in enumerate(_KIND_PATHS, 1))}
                 FROM (
                     SELECT raw.pos, id, user_id, event_type, source_ref, parse_error, strlen(data) AS data_bytes,
-                           row_time, captured_at, captured_ok, id_rank,
+                           row_time, captured_at, captured_ok, id_rank, period_day,
                            id IN (SELECT retracts FROM placed WHERE retracts IS NOT NULL) AS retracted,
-                           CAST(coalesce(CASE WHEN captured_ok THEN captured_at END, row_time, fallback_time) AS DATE) AS period_day,
                            coalesce(CASE WHEN captured_ok THEN captured_at END, row_time) AS event_time,
                            try(json_extract_string(data, {_sql_list(_TEXT_PATHS.values())})) AS s,
                            try(json_type(data, {_sql_list(_KIND_PATHS.values())})) AS k
                     FROM raw JOIN placed USING (pos)
-                    WHERE event_type IS DISTINCT FROM '{RETRACTION_EVENT}'
-                      AND CAST(coalesce(CASE WHEN captured_ok THEN captured_at END, row_time, fallback_time) AS DATE) BETWEEN $first AND $last
+                    WHERE kind = 'signal' AND period_day BETWEEN $first AND $last
                 )
             )""",
     ]
@@ -212,10 +262,12 @@ def validate_signals(
         con.execute(f"SET memory_limit = '{rules.working_memory_mb}MB'")
         con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/kura-duckdb'")
         raw = register_raw(con, raw)
-        placed, result = _validation_steps(rules)
+        placed, ledger, result = _validation_steps(rules)
         con.execute(placed)
+        con.execute(ledger, {"first": first_day, "last": last_day})
         con.execute(result, {"first": first_day, "last": last_day})
         con.execute("DROP TABLE placed")
+        lines = con.sql("SELECT * FROM ledger").to_df().astype({"line_day": "datetime64[us]", "period_day": "datetime64[us]"})
         # Python touches distinct values only (user ids, attribute texts); rows stay in DuckDB.
         users = [u for (u,) in con.sql("SELECT DISTINCT user_id FROM result WHERE coalesce(user_id, '') <> ''").fetchall()]
         users = pd.Series(users, dtype="str")
@@ -234,7 +286,6 @@ def validate_signals(
                                                 "kept": pd.Series(kept_text.tolist(), dtype="str")}))
         con.execute(f"UPDATE result SET rule = {len(_reject_rules(rules))} WHERE rule = 0 AND attributes IN "
                     "(SELECT attributes FROM canonical WHERE canonical IS NULL)")
-        per_day = con.sql("SELECT period_day, count(*) FROM result GROUP BY ALL").fetchall()
         signals = con.sql(f"""
             SELECT period_day, id AS event_id, event_time, pseudo_user_id, signal_type, category, {", ".join(FACETS)},
                    confidence_band, cluster_signature AS source_cluster_signature, mismatch_severity, kept AS attributes
@@ -248,7 +299,6 @@ def validate_signals(
         """).to_arrow_table().to_pandas()
     finally:
         con.close()
-    rows_by_day = {d: int(n) for d, n in sorted(per_day)}
     checks = _reject_rules(rules)
     kept = raw.iloc[r["pos"].to_numpy()].set_axis(r.index)  # the raw texts, fetched only for the rejects
     rejects = pd.DataFrame({
@@ -262,7 +312,8 @@ def validate_signals(
         conform(LEARNING_SIGNALS, signals),
         conform(LEARNING_SIGNAL_REJECTS, rejects),
         raw_user_ids,
-        rows_by_day,
+        lines,
+        [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)],
     )
 
 

@@ -2,8 +2,11 @@
 
 Every reader returns the rows of :data:`kura_assets.signals.RAW_COLUMNS` whose row timestamp
 lies in ``[start, end)`` (UTC), with text ``data``/``metadata`` so validation sees exactly
-what was stored. A JSONL line that is not JSON, or has no readable timestamp, has no time to
-place it by: it is attributed to the file's first day (``fallback_time``), never dropped.
+what was stored. Every event type is returned, so that each line is counted; only the types
+asked for keep their ``data`` and ``metadata``. A JSONL line that is not JSON, has no readable
+timestamp, or is dated outside every partition has no day to place it by: it is attributed to
+the file's first day within the partitions (``fallback_time``; the first partition's day when the
+file has none), never dropped.
 """
 
 from __future__ import annotations
@@ -20,16 +23,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from kura_assets import demo
-from kura_assets.partitions import START_DATE
-from kura_assets.signals import BEFORE_PARTITIONS, RAW_COLUMNS, RETRACTION_EVENT, SIGNAL_EVENT
+from kura_assets.partitions import END_DATE, START_DATE
+from kura_assets.signals import OUTSIDE_PARTITIONS, RAW_COLUMNS, RETRACTION_EVENT, SIGNAL_EVENT
 
 DEFAULT_EVENT_TYPES = (SIGNAL_EVENT, RETRACTION_EVENT)
 
 
 def read_events(url: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
     if url == "demo":
-        frame = demo.events_between(start, end)
-        return frame[frame["event_type"].isin(event_types) | frame["event_type"].isna()].reset_index(drop=True)
+        return only_asked_payloads(demo.events_between(start, end), event_types)
     if url.startswith(("postgresql://", "postgres://")):
         return read_postgres(url, start, end, event_types)
     path = url[len("file://"):] if url.startswith("file://") else url
@@ -43,7 +45,7 @@ def read_events(url: str, start: datetime, end: datetime, event_types=DEFAULT_EV
 _PARSE_LINES_SQL = r"""
 SELECT line_no, v[1]->>'$' AS id,
        CASE WHEN is_object THEN v[2]->>'$' ELSE nullif(regexp_extract(line, '"user_id"\s*:\s*"((?:[^"\\]|\\.)*)"', 1), '') END AS user_id,
-       v[3]->>'$' AS "timestamp", v[4]->>'$' AS event_type,
+       v[3]->>'$' AS "timestamp", CASE WHEN json_type(v[4]) = 'VARCHAR' THEN v[4]->>'$' END AS event_type,
        CASE WHEN is_object THEN CAST(v[5] AS VARCHAR) ELSE line END AS data, CAST(v[6] AS VARCHAR) AS metadata,
        CASE WHEN NOT utf8_ok THEN 'line is not valid UTF-8' WHEN NOT is_object THEN 'line is not a JSON object' END AS parse_error,
        timezone('UTC', TRY_CAST(v[3]->>'$' AS TIMESTAMPTZ)) AS row_time
@@ -72,17 +74,28 @@ def as_text(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
         return pa.array(decoded, pa.large_string()), pa.array(ok)
 
 
+def _midnight(day: str) -> datetime:
+    return datetime.combine(date.fromisoformat(day), datetime.min.time())
+
+
+def only_asked_payloads(frame: pd.DataFrame, event_types) -> pd.DataFrame:
+    """Every row stays (to be counted); rows of other event types lose their payloads (memory)."""
+    other = frame["event_type"].notna() & ~frame["event_type"].isin(list(event_types))
+    return frame.assign(data=frame["data"].where(~other, None), metadata=frame["metadata"].where(~other, None))
+
+
 def _outside_partitions_as_undated(batch: pa.Table) -> pa.Table:
-    """Lines dated before the first day partition (a stray year-0001 event) can never be
-    materialized on their own day: they are placed like undated lines, marked, and so neither
-    vanish nor drag the undated lines' day back with them."""
-    floor = pa.scalar(datetime.combine(date.fromisoformat(START_DATE), datetime.min.time()), pa.timestamp("us"))
-    early = pc.fill_null(pc.less(batch["row_time"], floor), False)
-    if not pc.any(early).as_py():
+    """Lines dated before the first day partition or on or after ``KURA_END_DATE`` (a stray year
+    0001 or 9999 event) can never be materialized on their own day: they are placed like undated
+    lines, marked, and so neither vanish nor drag the undated lines' day with them."""
+    t = batch["row_time"]
+    outside = pc.fill_null(pc.or_(pc.less(t, pa.scalar(_midnight(START_DATE), t.type)),
+                                  pc.greater_equal(t, pa.scalar(_midnight(END_DATE), t.type))), False)
+    if not pc.any(outside).as_py():
         return batch
-    marked = pc.if_else(pc.and_(early, pc.is_null(batch["parse_error"])), pa.scalar(BEFORE_PARTITIONS), batch["parse_error"])
+    marked = pc.if_else(pc.and_(outside, pc.is_null(batch["parse_error"])), pa.scalar(OUTSIDE_PARTITIONS), batch["parse_error"])
     batch = batch.set_column(batch.schema.get_field_index("parse_error"), "parse_error", marked)
-    undated = pc.if_else(early, pa.scalar(None, batch["row_time"].type), batch["row_time"])
+    undated = pc.if_else(outside, pa.scalar(None, t.type), t)
     return batch.set_column(batch.schema.get_field_index("row_time"), "row_time", undated)
 
 
@@ -118,13 +131,12 @@ class _SplitAgain(Exception):
 
 
 def python_line_batches(path: str, lines_per_batch: int = 200_000) -> Iterator[pa.Array]:
-    """The file's non-empty lines as byte arrays, split in Python (the slow path of :func:`line_batches`)."""
+    """The file's non-empty lines as byte arrays, split in Python (the slow path of :func:`line_batches`)
+    where Arrow splits them: at ``\n``, ``\r\n`` and a lone ``\r``."""
     batch: list[bytes] = []
     with open(path, "rb") as f:
         for line in f:
-            line = line.rstrip(b"\r\n")
-            if line:
-                batch.append(line)
+            batch += [part for part in line.rstrip(b"\r\n").split(b"\r") if part]
             if len(batch) >= lines_per_batch:
                 yield pa.array(batch, pa.large_binary())
                 batch = []
@@ -135,7 +147,7 @@ def python_line_batches(path: str, lines_per_batch: int = 200_000) -> Iterator[p
 def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
     """Rows of a JSONL event file in the window, streamed: lines are split by Arrow's reader and
     parsed by DuckDB in 64 MB batches, so no Python string is made per line and only the
-    window's rows (and undated lines) are kept."""
+    window's rows (and undated lines) are kept, those of other event types without payloads."""
     try:
         return _read_lines(line_batches(path), path, start, end, event_types)
     except _SplitAgain:
@@ -160,15 +172,20 @@ def _read_lines(batches: Iterator[pa.Array], path: str, start: datetime, end: da
             low = pc.min(t).as_py()
             first_time = low if first_time is None or (low is not None and low < first_time) else first_time
             in_window = pc.and_(pc.greater_equal(t, lo), pc.less(t, hi))
-            wanted = pc.or_(pc.is_in(batch["event_type"], wanted_types), pc.is_null(batch["event_type"]))
-            kept.append(batch.filter(pc.or_(pc.fill_null(pc.and_(in_window, wanted), False), pc.is_null(t))))
+            batch = batch.filter(pc.or_(pc.fill_null(in_window, False), pc.is_null(t)))
+            other = pc.invert(pc.fill_null(pc.or_(pc.is_in(batch["event_type"], wanted_types), pc.is_null(batch["event_type"])), True))
+            for column in ("data", "metadata"):
+                light = pc.if_else(other, pa.scalar(None, batch[column].type), batch[column])
+                batch = batch.set_column(batch.schema.get_field_index(column), column, light)
+            kept.append(batch)
     finally:
         con.close()
     if not kept:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in RAW_COLUMNS})
     table = pa.concat_tables(kept)
     # Undated lines have no time to place them by: they go to the window holding the file's first day.
-    if first_time is None or not (start <= first_time < end):
+    first_time = first_time if first_time is not None else _midnight(START_DATE)
+    if not (start <= first_time < end):
         table = table.filter(pc.is_valid(table["row_time"]))
     name = os.path.basename(path)
     refs = pc.binary_join_element_wise(pa.scalar(name), pc.utf8_lpad(pc.cast(table["line_no"], pa.string()), 9, "0"), ":")
@@ -178,7 +195,8 @@ def _read_lines(batches: Iterator[pa.Array], path: str, start: datetime, end: da
 
 
 def read_postgres(url: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
-    """Rows of the kura event store's ``events`` table (id, user_id, timestamp, event_type, data, metadata)."""
+    """Rows of the kura event store's ``events`` table (id, user_id, timestamp, event_type, data,
+    metadata) in the window: every type, payloads only of the types asked for."""
     import psycopg2
 
     con = psycopg2.connect(url)
@@ -188,12 +206,12 @@ def read_postgres(url: str, start: datetime, end: datetime, event_types=DEFAULT_
                 """
                 SELECT id::text, user_id,
                        to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                       event_type, data::text, metadata::text
-                FROM events
-                WHERE "timestamp" >= %s AND "timestamp" < %s AND event_type = ANY(%s)
+                       event_type, CASE WHEN asked THEN data::text END, CASE WHEN asked THEN metadata::text END
+                FROM (SELECT *, event_type IS NULL OR event_type = ANY(%s) AS asked FROM events) AS e
+                WHERE "timestamp" >= %s AND "timestamp" < %s
                 ORDER BY "timestamp", id
                 """,
-                [start.isoformat() + "+00:00", end.isoformat() + "+00:00", list(event_types)],
+                [list(event_types), start.isoformat() + "+00:00", end.isoformat() + "+00:00"],
             )
             rows = cur.fetchall()
     finally:

@@ -64,7 +64,8 @@ class ClusterConfig(dg.Config, ScoringParams):
         spec_for("schema_valid", REJECTS_KEY, "Columns, types and keys match kura.learning_signal_rejects."),
         spec_for("no_raw_user_ids", SIGNALS_KEY, "No raw user id of the day's inputs appears in any column."),
         spec_for("no_raw_user_ids", REJECTS_KEY, "No raw user id of the day's inputs appears in the kept raw rows."),
-        spec_for("every_row_accounted", SIGNALS_KEY, "Signals + rejects = raw rows of the day: nothing dropped."),
+        spec_for("every_row_accounted", SIGNALS_KEY, "Every input line of the day is a signal, a reject, a retraction or "
+                                                     "a counted line of another event type: nothing dropped."),
         spec_for("deterministic_replay", SIGNALS_KEY, "Same inputs as the last write give the same content hash."),
     ],
 )
@@ -90,6 +91,7 @@ def learning_signals(
     try:
         for day in days:
             v = validated.day(day)
+            ledger = v.ledger
             input_hash = frames_hash(window_fingerprint(raw, times, *rules.read_window(day)), *rules_and_salt)
             part = {"period_day": day}
             w_signals, o_signals = prepare(SIGNALS_KEY, LEARNING_SIGNALS, part, v.signals, input_hash)
@@ -101,15 +103,15 @@ def learning_signals(
                               {"learning_signals": ["attributes"]}),
                 privacy_check(REJECTS_KEY, {"learning_signal_rejects": v.rejects}, v.raw_user_ids, label,
                               {"learning_signal_rejects": ["raw_data", "raw_metadata"]}),
-                CheckOutcome(SIGNALS_KEY, "every_row_accounted", label, v.rows_in_day == len(v.signals) + len(v.rejects),
-                             f"{v.rows_in_day} raw rows = {len(v.signals)} signals + {len(v.rejects)} rejects"),
+                CheckOutcome(SIGNALS_KEY, "every_row_accounted", label, ledger.accounts_for(v.rows), ledger.describe(v.rows)),
             ]
             if w_signals is not None:
                 day_outcomes.append(replay_check(SIGNALS_KEY, w_signals, previous))
             outcomes += day_outcomes
             commit(backend, [w for w in (w_signals, w_rejects) if w is not None], day_outcomes)
             signals_report.add(label, rows=len(v.signals), content_hash=w_signals.content_hash, input_hash=input_hash,
-                               default_salt=default_salt)
+                               default_salt=default_salt, input_lines=ledger.lines, retractions=ledger.retractions,
+                               other_event_types=ledger.other_event_types)
             rejects_report.add(label, rows=len(v.rejects), content_hash=w_rejects.content_hash,
                                rejects_by_reason=v.rejects_by_reason)
             context.log.info(f"{label}: {len(v.signals)} signals, {len(v.rejects)} rejects {v.rejects_by_reason}")

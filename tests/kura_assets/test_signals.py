@@ -1,6 +1,7 @@
 """Validation: every raw row becomes a signal or a kept, reasoned reject; nothing raw leaks."""
 
 import json
+import re
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from platform_core.hashing import content_hash
 from platform_core.privacy import find_raw_ids
 from kura_assets import sources
+from kura_assets.partitions import START_DATE
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 from tests.kura_assets.factories import raw_event, raw_frame, retraction
@@ -29,7 +31,8 @@ def test_every_planted_bad_row_is_rejected_with_its_reason():
         "low_confidence_filtered": 4, "missing_cluster_signature": 1, "missing_user_ref": 2, "payload_too_large": 1,
         "retracted": 2,
     }
-    assert v.rows_in_day == len(v.signals) + len(v.rejects)
+    assert v.ledger.accounts_for(v.rows) and v.ledger.retractions > 0
+    assert set(v.ledger.other_event_types) == {"evidence.claim.logged", "set.corrected"}, "counted, never rejects"
     assert v.rejects["detail"].str.len().gt(0).all()
 
 
@@ -58,7 +61,7 @@ def test_an_event_belongs_to_the_day_it_was_captured():
     raw = raw_frame([late])
     assert len(validate_signals(raw, DAY, "salt").signals) == 1
     nxt = validate_signals(raw, DAY + timedelta(days=1), "salt")
-    assert nxt.rows_in_day == 0
+    assert nxt.rows == 0 and nxt.ledger.lines == 1 and nxt.ledger.moved_out == 1 and nxt.ledger.accounts_for(0)
 
 
 def test_retracted_events_are_excluded_and_kept_as_rejects():
@@ -115,7 +118,7 @@ def test_huge_payloads_are_kept_truncated():
 
 def test_empty_input_gives_empty_frames():
     v = validate_signals(raw_frame([]), DAY, "salt")
-    assert v.signals.empty and v.rejects.empty and v.rows_in_day == 0
+    assert v.signals.empty and v.rejects.empty and v.rows == 0 and v.ledger.lines == 0
 
 
 def test_two_events_with_one_id_and_time_keep_the_same_winner_in_any_order():
@@ -167,9 +170,18 @@ def jsonl_lines(draw):
 def test_any_lines_are_each_a_signal_or_a_reject_and_signals_are_clean(tmp_path, lines):
     path = tmp_path / "fuzz.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
+    # Every line, as Arrow splits them, is counted once: on DAY, or (undated, with no dated line
+    # in the file) on the first partition's day.
+    lines_in_file = [line for line in re.split(rb"\r\n|\n|\r", path.read_bytes()) if line]
+    counted = 0
+    for day in (DAY, date.fromisoformat(START_DATE)):
+        raw = sources.read_events(str(path), *RULES.read_window(day))
+        v = validate_signals(raw, day, "salt")
+        assert v.ledger.accounts_for(v.rows), v.ledger.describe(v.rows)
+        counted += v.ledger.lines
+    assert counted == len(lines_in_file)
     raw = sources.read_events(str(path), *RULES.read_window(DAY))
     v = validate_signals(raw, DAY, "salt")
-    assert v.rows_in_day == len(v.signals) + len(v.rejects)
     assert v.rejects["reason"].notna().all()
     assert v.signals["pseudo_user_id"].str.startswith("p_").all()
     assert find_raw_ids({"s": v.signals, "r": v.rejects}, v.raw_user_ids,

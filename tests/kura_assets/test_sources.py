@@ -152,3 +152,41 @@ def test_a_stray_old_event_is_kept_and_the_undated_lines_stay_with_the_files_fir
     reasons = v.rejects["reason"].tolist()
     assert reasons.count("outside_window") == 1
     assert (v.rejects["detail"] == "line is not a JSON object").sum() == 1, "the day's malformed line is still counted"
+
+
+def test_every_line_of_a_file_is_accounted_for_once_whatever_its_date_or_type(tmp_path):
+    """Lines dated outside every partition (year 0001 or 9999), with an impossible offset, or of an
+    event type kura does not read: each ends up a reject or a counted line, none vanishes."""
+    def dated(text: bytes, when: bytes) -> bytes:
+        return text.replace(f"{DAY}T12:00:00".encode(), when)
+
+    def good(n: int) -> bytes:
+        return signal_line(f"user-any-{n:04d}", "{}")
+
+    odd = [dated(good(1), b"0001-01-01T12:00:00"), dated(good(2), b"9999-12-31T12:00:00"),
+           dated(good(3), b"2026-11-10T12:00:00+25:00"), good(4).replace(b"learning.signal.logged", b"page.viewed"),
+           dated(good(5).replace(b"learning.signal.logged", b"page.viewed"), b"9999-12-31T12:00:00")]
+    assert all(line != good(n) for n, line in enumerate(odd, 1))
+    lines = [line.encode() for line in demo.to_jsonl_lines(demo.generate_day(DAY))]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(lines[:5] + odd + lines[5:]) + b"\n")
+    days = (DAY - timedelta(days=1), DAY + timedelta(days=1))  # every dated line of the demo day lies in these
+    v = validate_signals(sources.read_events(str(path), *RULES.read_window(*days)), days[0], "salt", last_day=days[1])
+    ledger = v.ledger
+    assert ledger.accounts_for(v.rows), ledger.describe(v.rows)
+    assert ledger.lines == len(lines) + len(odd)
+    assert v.rejects["reason"].tolist().count("outside_window") == 2
+    assert "row timestamp is missing or unparseable" in set(v.rejects["detail"])
+    assert ledger.other_event_types["page.viewed"] == 2, "another event type is counted, never a reject"
+    assert ledger.retractions > 0
+
+
+def test_undated_lines_of_a_file_without_a_dated_line_go_to_the_first_partition(tmp_path):
+    from kura_assets.partitions import START_DATE
+
+    path = tmp_path / "undated.jsonl"
+    path.write_bytes(b"not json\n{\"id\": 1}\n")
+    first = pd.Timestamp(START_DATE).date()
+    v = validate_signals(sources.read_events(str(path), *RULES.read_window(first)), first, "salt")
+    assert v.rows == 2 and v.ledger.lines == 2 and v.ledger.accounts_for(2)
+    assert v.rejects["period_day"].eq(pd.Timestamp(first)).all()
