@@ -110,8 +110,7 @@ def cluster_loop(events: list) -> dict:
                           "examples": [], "dropped": 0, "facets": None}
     buckets = defaultdict(new_bucket)
     for captured, event_id, pseudo, data, sig in events:
-        key = "|".join(sig[k] for k in FACETS)
-        signature = "ls_" + hashlib.sha256(key.encode()).hexdigest()[:20]
+        signature = data["cluster_signature"]  # a cluster is the events of one upstream signature
         st = data["signal_type"]
         mismatch = MISMATCH.get((data.get("attributes") or {}).get("mismatch_severity"), 0.5) if st == "save_claim_mismatch_attempt" else 1.0
         sev = REFERENCE_SEVERITY.get(st, 0.6) * mismatch * BAND[sig["confidence_band"]]
@@ -132,7 +131,7 @@ def cluster_loop(events: list) -> dict:
             b["phases"][sig["workflow_phase"]] += 1
             b["sources"].add(data["cluster_signature"])
             b["examples"].append((-sev, captured, event_id, st, sig["confidence_band"], sig["workflow_phase"], data.get("attributes") or {}))
-            b["facets"] = {k: sig[k] for k in FACETS}
+            b["facets"] = min(b["facets"] or {k: sig[k] for k in FACETS}, {k: sig[k] for k in FACETS}, key=lambda f: [f[k] for k in FACETS])
     scores, published = {}, []
     for ((granularity, period), signature), b in buckets.items():  # the output contract of each published cluster
         n, users = b["n"], len(b["users"])

@@ -1,6 +1,8 @@
 """Cross-user clusters of learning signals for one period (pure: signals in, clusters out).
 
-Grouping is explicit, by the signature facets (no hidden semantic merge). Within a cluster
+Grouping is explicit: by default a cluster is the events sharing their own ``cluster_signature``
+(no hidden semantic merge), published under it; ``ScoringParams.group_by = "facets"`` regroups them
+by the signature facets under a signature recomputed from those. Within a cluster
 each pseudonymous user contributes at most ``max_events_per_user`` events; clusters below
 the support or unique-user thresholds are counted but never published.
 """
@@ -88,6 +90,7 @@ def _assemble_sql(granularity: str, params: ScoringParams, control_columns: list
     controls = {
         "min_support": _literal(params.min_support), "min_unique_users": _literal(params.min_unique_users),
         "max_events_per_user": _literal(params.max_events_per_user), "signature_facets": _literal(list(facets)),
+        "group_by": _literal(params.group_by),
         "status": "'published'", "dominance_dropped_events": "coalesce(d.dropped, 0)",
         **{c: f"period_info.{c}" for c in control_columns},
     }
@@ -178,6 +181,8 @@ def cluster_periods(
     severity, impact = weight_sql(params)
     cap = int(params.max_events_per_user)
     facets = ", ".join(params.signature_facets)
+    # What a cluster is: the events' own signature, or the facets (then the signature is recomputed).
+    group = "source_cluster_signature" if params.group_by == "cluster_signature" else facets
     weighted = "signal_type, category, mismatch_severity, confidence_band"
     dimensions = ", ".join(_BREAKDOWNS)
     key = "period_start, cluster_signature"
@@ -188,13 +193,21 @@ def cluster_periods(
         con.register("signals", pa.Table.from_pandas(signals, preserve_index=False))  # Arrow scans in parallel
         con.register("periods", pd.DataFrame({"period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]")}))
         con.execute("SET preserve_insertion_order = false")  # every result below is ordered explicitly
-        # Events are keyed by 64-bit hashes of their cluster facets, user and weight inputs, so every
-        # join and grouping below runs on integers. The few distinct values of each are hashed on their
+        # Events are keyed by 64-bit hashes of their cluster key (signature or facets), user and weight
+        # inputs, so every join and grouping below runs on integers. The few distinct values of each are hashed on their
         # own first: two values sharing a hash (odds ~1e-13 here) fail the run instead of merging.
-        con.execute(f"""CREATE TEMP TABLE sigs AS
-                        SELECT hash({facets}) AS ck, {signature_sql(params.signature_facets)} AS cluster_signature,
-                               struct_pack({facets}) AS facets
-                        FROM (SELECT DISTINCT {facets} FROM signals)""")
+        if params.group_by == "cluster_signature":
+            # An upstream signature normally fixes the facets; should it span several, the first in
+            # sort order is shown, so the row stays the same whatever the events' order.
+            con.execute(f"""CREATE TEMP TABLE sigs AS
+                            SELECT hash(source_cluster_signature) AS ck, source_cluster_signature AS cluster_signature,
+                                   min(struct_pack({facets})) AS facets
+                            FROM signals GROUP BY source_cluster_signature""")
+        else:
+            con.execute(f"""CREATE TEMP TABLE sigs AS
+                            SELECT hash({facets}) AS ck, {signature_sql(params.signature_facets)} AS cluster_signature,
+                                   struct_pack({facets}) AS facets
+                            FROM (SELECT DISTINCT {facets} FROM signals)""")
         con.execute(f"""CREATE TEMP TABLE weights AS
                         SELECT hash({weighted}) AS wk, CAST({severity} AS DECIMAL(18, 12)) AS severity,
                                CAST({impact} AS DECIMAL(18, 12)) AS impact
@@ -207,7 +220,7 @@ def cluster_periods(
         con.execute(f"""
             CREATE TEMP TABLE ev AS
             SELECT * FROM (
-                SELECT {_period_sql(granularity)} AS period_start, hash({facets}) AS ck, hash(pseudo_user_id) AS uk,
+                SELECT {_period_sql(granularity)} AS period_start, hash({group}) AS ck, hash(pseudo_user_id) AS uk,
                        event_id, event_time, {dimensions}, attributes, severity, impact, false AS capped
                 FROM signals JOIN weights ON wk = hash({weighted})
             ) SEMI JOIN periods USING (period_start)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 MISMATCH_SIGNAL = "save_claim_mismatch_attempt"
@@ -41,10 +43,16 @@ class ScoringParams(BaseModel):
     reproducibility_reference_users: float = 4.0
     reproducibility_reference_events_per_user: float = 2.0
     representative_examples: int = 3
+    group_by: Literal["cluster_signature", "facets"] = Field(
+        "cluster_signature",
+        description="cluster_signature: a cluster is the events sharing their own cluster_signature, published "
+        "under it (the kura notes: no hidden merge). facets: events are regrouped by signature_facets under a "
+        "signature recomputed from them, e.g. to keep one issue's confidence bands and signal types together.",
+    )
     signature_facets: list[str] = Field(
         default_factory=lambda: ["issue_type", "invariant_id", "agent_version", "workflow_phase", "modality"],
-        description="Facets that define a cluster. Confidence band and signal type are left out by default "
-        "so one issue is not split across bands (a defect of the reference); add them to reproduce it.",
+        description="Facets shown in a cluster's signature and summary; with group_by=facets, also the facets "
+        "that define a cluster.",
     )
     severity_weights: dict[str, float] = Field(default_factory=lambda: dict(REFERENCE_SEVERITY))
     impact_weights: dict[str, float] = Field(default_factory=lambda: dict(REFERENCE_IMPACT))

@@ -68,9 +68,10 @@ def test_the_demo_graph_materializes_in_two_runs_with_every_check_passing(demo_w
 
 def test_week_clusters_hold_the_planted_issues(demo_warehouse):
     week = backend_for(demo_warehouse["url"]).read(LEARNING_ISSUE_CLUSTERS_WEEK, where={"period_start": WEEK2})
-    scores = {json.loads(s)["issue_type"]: v for s, v in zip(week["signature"], week["score"])}
-    assert scores == {"save_claim_mismatch": 0.966944, "workflow_skip": 0.768629, "quality_regression": 0.6063,
-                      "clarification_loop": 0.476928}
+    planted = {p.signature: p.name for p in demo.PLANTED}
+    scores = {planted.get(s, s): v for s, v in zip(week["cluster_signature"], week["score"])}
+    assert scores == {"save_mismatch": 1.0, "workflow_skip_high": 0.9025, "save_mismatch_violation": 0.676875,
+                      "dominated_quality": 0.6063, "clarification_loop": 0.476928, "workflow_skip_medium": 0.363256}
     assert set(week["period_key"]) == {"2026-W46"}
 
 
@@ -79,7 +80,7 @@ def test_run_telemetry_counts_every_filter_and_reject(demo_warehouse):
     assert sorted(runs["period_granularity"].value_counts().items()) == [("day", 14), ("week", 2)]
     day = runs[(runs["period_granularity"] == "day")].iloc[0]
     assert (day["considered"], day["rejected"], day["retracted"], day["low_confidence_filtered"], day["dominance_dropped"]) == (49, 21, 2, 4, 7)
-    assert (day["candidate_clusters"], day["clusters_written"], day["filtered_min_support"], day["filtered_min_users"]) == (19, 4, 14, 1)
+    assert (day["candidate_clusters"], day["clusters_written"], day["filtered_min_support"], day["filtered_min_users"]) == (21, 3, 17, 1)
     assert json.loads(day["rejects_by_reason"])["payload_too_large"] == 1
     assert json.loads(day["config"])["min_support"] == 3
 

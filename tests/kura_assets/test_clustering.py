@@ -10,6 +10,7 @@ import pytest
 from platform_core.hashing import content_hash
 from kura_assets import demo, sources
 from kura_assets.clustering import cluster_signals, period_key
+from kura_assets.scoring import ScoringParams
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import LEARNING_ISSUE_CLUSTERS_WEEK
 
@@ -40,25 +41,36 @@ def by_issue(clusters: pd.DataFrame) -> dict[str, pd.Series]:
     return {json.loads(r["signature"])["issue_type"]: r for _, r in clusters.iterrows()}
 
 
-def kept(signals: pd.DataFrame, facets: dict, cap: int = 3) -> pd.DataFrame:
-    mask = pd.concat([signals[k] == v for k, v in facets.items()], axis=1).all(axis=1)
-    events = signals[mask].sort_values(["event_time", "event_id"])
+def kept(signals: pd.DataFrame, signature: str, cap: int = 3) -> pd.DataFrame:
+    events = signals[signals["source_cluster_signature"] == signature].sort_values(["event_time", "event_id"])
     return events[events.groupby("pseudo_user_id").cumcount() < cap]
 
 
 @pytest.mark.parametrize("granularity", ["day", "week"])
 def test_planted_issues_are_found_with_expected_counts_and_scores(week_signals, granularity):
     signals = week_signals if granularity == "week" else week_signals[week_signals["period_day"] == pd.Timestamp(WEEK)]
-    clusters = by_issue(cluster_signals(signals, granularity, WEEK).clusters)
-    assert set(clusters) == {p.facets["issue_type"] for p in demo.PLANTED}, "only planted issues are published, no noise"
-    for planted in demo.PLANTED:
-        row = clusters[planted.facets["issue_type"]]
+    found = cluster_signals(signals, granularity, WEEK).clusters.set_index("cluster_signature")
+    counts = {p.name: (p.day_events, p.day_users) if granularity == "day" else (p.week_events, p.week_users) for p in demo.PLANTED}
+    planted = [p for p in demo.PLANTED if counts[p.name][0]]
+    assert len(planted) == (3 if granularity == "day" else 6)
+    assert set(found.index) == {p.signature for p in planted}, "only planted issues are published, no noise"
+    for p in planted:
+        row = found.loc[p.signature]
         agg = json.loads(row["aggregates"])
-        expected = (planted.day_events, planted.day_users) if granularity == "day" else (planted.week_events, planted.week_users)
-        assert (agg["event_count"], agg["unique_pseudo_users"]) == expected, planted.name
-        assert row["score"] == reference_score(kept(signals, planted.facets)), planted.name
+        assert (agg["event_count"], agg["unique_pseudo_users"]) == counts[p.name], p.name
+        assert agg["source_cluster_signatures"] == [p.signature], "published under the events' own signature"
+        assert row["score"] == reference_score(kept(signals, p.signature)), p.name
         assert row["period_key"] == period_key(granularity, WEEK)
-    assert clusters["save_claim_mismatch"]["score"] == (0.362604 if granularity == "day" else 0.966944)
+
+
+def test_grouping_by_facets_joins_one_issue_across_signal_types_and_bands(week_signals):
+    """The option: one cluster per facet combination, the worked example's mix in one cluster."""
+    day = week_signals[week_signals["period_day"] == pd.Timestamp(WEEK)]
+    clusters = by_issue(cluster_signals(day, "day", WEEK, ScoringParams(group_by="facets")).clusters)
+    save = json.loads(clusters["save_claim_mismatch"]["aggregates"])
+    assert save["signal_counts"] == {"save_claim_mismatch_attempt": 4, "workflow_violation": 2}
+    assert clusters["save_claim_mismatch"]["score"] == 0.362604  # the reference's worked example
+    assert json.loads(clusters["workflow_skip"]["aggregates"])["confidence_bands"] == {"high": 2, "medium": 1}
 
 
 def test_output_does_not_depend_on_input_order(week_signals):

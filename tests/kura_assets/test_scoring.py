@@ -59,11 +59,17 @@ def test_dominant_user_is_capped_and_the_drop_is_counted():
     assert result.stats["dominance_dropped"] == 7
 
 
-def test_one_issue_is_one_cluster_across_confidence_bands_unless_asked_otherwise():
+def test_clusters_are_the_events_own_signatures_unless_facets_are_asked_for():
+    """No hidden merge: two upstream signatures (here one per confidence band) are two clusters,
+    published under those signatures; grouping by facets joins them under a recomputed one."""
     spec = [(f"u{i}", "workflow_violation", ("high", "medium")[i % 2], None) for i in range(6)]
-    assert len(cluster_signals(signal_rows(DAY, spec), "day", DAY).clusters) == 1
-    split = ScoringParams(signature_facets=["issue_type", "invariant_id", "agent_version", "workflow_phase", "modality", "confidence_band"])
-    assert len(cluster_signals(signal_rows(DAY, spec), "day", DAY, split).clusters) == 2
+    rows = signal_rows(DAY, spec)
+    rows["source_cluster_signature"] = "ls_upstream_" + rows["confidence_band"]
+    clusters = cluster_signals(rows, "day", DAY).clusters
+    assert sorted(clusters["cluster_signature"]) == ["ls_upstream_high", "ls_upstream_medium"]
+    joined = only_cluster(cluster_signals(rows, "day", DAY, ScoringParams(group_by="facets")))
+    assert joined["cluster_signature"].startswith("ls_") and joined["cluster_signature"] not in set(rows["source_cluster_signature"])
+    assert json.loads(joined["false_positive_controls"])["group_by"] == "facets"
 
 
 def test_below_threshold_clusters_are_counted_not_published():
