@@ -5,7 +5,7 @@ import dagster as dg
 
 from platform_core.resources import Pseudonymizer, env_or_default, warehouse_from_env
 from kura_assets.assets import (
-    extraction_calibration_day, extraction_calibration_week, extraction_claims, extraction_underperforming_classes,
+    EVENT_STORE, extraction_calibration_day, extraction_calibration_week, extraction_claims, extraction_underperforming_classes,
     learning_backlog, learning_backlog_candidates, learning_backlog_decisions, learning_issue_clusters_day,
     learning_issue_clusters_week, learning_signals,
 )
@@ -15,7 +15,7 @@ from kura_assets.schedules import (
     refresh_backlog_after_weekly,
 )
 
-ASSETS = [learning_signals, learning_issue_clusters_day, learning_issue_clusters_week,
+ASSETS = [EVENT_STORE, learning_signals, learning_issue_clusters_day, learning_issue_clusters_week,
           extraction_claims, extraction_calibration_day, extraction_calibration_week, extraction_underperforming_classes,
           learning_backlog_decisions, learning_backlog_candidates, learning_backlog]
 

@@ -39,5 +39,5 @@ def require_days(table: str, periods: dict[str, list[date]], materialized: dict)
             description=f"Every day of a period needs its {table} partition; missing: "
             + "; ".join(f"{label}: {', '.join(days)}" for label, days in missing.items())
             + ". Materialize those days first (nothing was written).",
-            metadata={"missing_days": missing},
+            metadata={"missing_days": missing}, allow_retries=False,
         )

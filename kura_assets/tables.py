@@ -8,7 +8,7 @@ SCHEMA = "kura"
 LEARNING_SIGNALS = TableSpec(
     SCHEMA, "learning_signals",
     (
-        C("period_day", "DATE"), C("event_id", "TEXT"), C("event_time", "TIMESTAMP"), C("pseudo_user_id", "TEXT"),
+        C("period_day", "DATE"), C("event_id", "TEXT"), C("event_time", "TIMESTAMP"), C("pseudo_user_id", "TEXT", privacy="pseudonym"),
         C("signal_type", "TEXT"), C("category", "TEXT"), C("issue_type", "TEXT"), C("invariant_id", "TEXT"),
         C("agent_version", "TEXT"), C("workflow_phase", "TEXT"), C("modality", "TEXT"), C("confidence_band", "TEXT"),
         C("source_cluster_signature", "TEXT"), C("mismatch_severity", "TEXT", nullable=True),
@@ -22,7 +22,7 @@ LEARNING_SIGNAL_REJECTS = TableSpec(
     (
         C("period_day", "DATE"), C("source_ref", "TEXT"), C("event_id", "TEXT", nullable=True),
         C("event_type", "TEXT", nullable=True), C("row_timestamp", "TEXT", nullable=True),
-        C("pseudo_user_id", "TEXT", nullable=True), C("reason", "TEXT"), C("detail", "TEXT"),
+        C("pseudo_user_id", "TEXT", nullable=True, privacy="pseudonym"), C("reason", "TEXT"), C("detail", "TEXT"),
         C("raw_data", "TEXT", nullable=True), C("raw_metadata", "TEXT", nullable=True),
     ),
     partition_columns=("period_day",), key=("source_ref",),

@@ -96,7 +96,8 @@ def require_partitions(backend: Backend, spec: TableSpec, partitions: Sequence[d
     missing = [k for k in keys if k not in found.index]
     if missing:
         raise dg.Failure(description=f"{what} needs {spec.qualified_name} for {', '.join(missing[:6])}"
-                                     f"{' and more' if len(missing) > 6 else ''}: materialize those first (nothing was written).")
+                                     f"{' and more' if len(missing) > 6 else ''}: materialize those first (nothing was written).",
+                         allow_retries=False)
     return [found[k] for k in keys]
 
 
@@ -132,7 +133,7 @@ def check_results(outcomes: Sequence[CheckOutcome]) -> list[dg.AssetCheckResult]
 def fail_with_results(outcomes: Sequence[CheckOutcome], exc: Exception):
     """Report the checks evaluated so far, then fail the run: the failing partition was not written."""
     yield from check_results(outcomes)
-    raise dg.Failure(description=f"Nothing was written for the failing partition: {exc}")
+    raise dg.Failure(description=f"Nothing was written for the failing partition: {exc}", allow_retries=False)
 
 
 @dataclass

@@ -16,15 +16,24 @@ import pandas as pd
 COLUMN_TYPES = ("DATE", "TIMESTAMP", "TEXT", "DOUBLE", "BIGINT", "BOOLEAN", "JSON", "VECTOR")
 
 
+#: What a column says about a person: ``raw_id`` holds a user's own id (only raw inputs and
+#: per-user tables), ``pseudonym`` an HMAC of one (cross-user tables may hold it).
+PRIVACY_TAGS = ("raw_id", "pseudonym")
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     type: str
     nullable: bool = False
+    privacy: str | None = None
+    description: str = ""
 
     def __post_init__(self) -> None:
         if self.type not in COLUMN_TYPES:
             raise ValueError(f"column {self.name}: unknown type {self.type!r}")
+        if self.privacy is not None and self.privacy not in PRIVACY_TAGS:
+            raise ValueError(f"column {self.name}: privacy must be one of {PRIVACY_TAGS}, got {self.privacy!r}")
         if self.type == "VECTOR" and self.nullable:
             raise ValueError(f"column {self.name}: VECTOR columns are never null")
 

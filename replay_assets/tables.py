@@ -11,7 +11,7 @@ _TICK = (C("team_id", "BIGINT"), C("tick_end", "TIMESTAMP"))
 VIDEO_SEGMENTS = TableSpec(
     SCHEMA, "video_segments",
     _TICK + (
-        C("document_id", "TEXT"), C("session_id", "TEXT"), C("distinct_id", "TEXT"), C("user_ref", "TEXT"),
+        C("document_id", "TEXT"), C("session_id", "TEXT"), C("distinct_id", "TEXT", privacy="raw_id"), C("user_ref", "TEXT", privacy="pseudonym"),
         C("start_time", "TIMESTAMP"), C("end_time", "TIMESTAMP"), C("timestamp", "TIMESTAMP"), C("inserted_at", "TIMESTAMP"),
         C("content", "TEXT"), C("embedding", "VECTOR"),
     ),
@@ -22,7 +22,7 @@ VIDEO_SEGMENT_REJECTS = TableSpec(
     SCHEMA, "video_segment_rejects",
     _TICK + (
         C("row_number", "BIGINT"), C("document_id", "TEXT", nullable=True), C("session_id", "TEXT", nullable=True),
-        C("user_ref", "TEXT", nullable=True), C("inserted_at", "TIMESTAMP", nullable=True),
+        C("user_ref", "TEXT", nullable=True, privacy="pseudonym"), C("inserted_at", "TIMESTAMP", nullable=True),
         C("content", "TEXT", nullable=True), C("reason", "TEXT"), C("detail", "TEXT"),
     ),
     partition_columns=PARTITION, key=("row_number",),
@@ -62,11 +62,11 @@ VIDEO_SEGMENT_TASK_LINKS = TableSpec(
     SCHEMA, "video_segment_task_links",
     _TICK + (
         C("document_id", "TEXT"), C("task_id", "TEXT"), C("cluster_id", "BIGINT"), C("session_id", "TEXT"),
-        C("start_time", "TIMESTAMP"), C("end_time", "TIMESTAMP"), C("user_ref", "TEXT"), C("content", "TEXT"),
+        C("start_time", "TIMESTAMP"), C("end_time", "TIMESTAMP"), C("user_ref", "TEXT", privacy="pseudonym"), C("content", "TEXT"),
         C("impact", "DOUBLE"), C("distance", "DOUBLE"),
     ),
     partition_columns=PARTITION, key=("document_id",),
 )
 
 #: The shape of a query result: the distinct users already linked to each task.
-TASK_USERS = TableSpec(SCHEMA, "task_users", (C("task_id", "TEXT"), C("user_ref", "TEXT")), (), ())
+TASK_USERS = TableSpec(SCHEMA, "task_users", (C("task_id", "TEXT"), C("user_ref", "TEXT", privacy="pseudonym")), (), ())

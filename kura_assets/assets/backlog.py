@@ -9,14 +9,13 @@ from datetime import datetime, timezone
 import dagster as dg
 import pandas as pd
 
-from platform_core.checks import (
-    BlockingCheckFailed, CheckOutcome, RunReport, check_results, commit, fail_with_results, prepare, previous_hashes, replay_check, spec_for,
-)
+from platform_core.checks import previous_hashes, require_partitions
 from platform_core.hashing import canonical_json, content_hash, frames_hash
 from platform_core.resources import WAREHOUSE_POOL, WarehouseResource
+from platform_core.table_asset import Output, Run, Written, asset_key, column_schema, storage_kind, table_asset
 from platform_core.warehouse import partition_key
 from kura_assets.assets.calibration import UNDERPERFORMING_KEY
-from kura_assets.assets.learning import CLUSTERS_WEEK_KEY, GROUP
+from kura_assets.assets.learning import CLUSTERS_WEEK_KEY, GROUP, OWNERS
 from kura_assets.backlog import (
     FROZEN, BridgeParams, InvalidDecision, IssuePayload, backlog_state, calibration_candidates, check_decision,
     cluster_candidates, finalize, select_candidates,
@@ -28,10 +27,10 @@ from kura_assets.tables import (
     LEARNING_BACKLOG_DECISIONS, LEARNING_ISSUE_CLUSTERS_WEEK,
 )
 
-CANDIDATES_KEY = dg.AssetKey(["kura", "learning_backlog_candidates"])
-BRIDGE_RUNS_KEY = dg.AssetKey(["kura", "learning_backlog_bridge_runs"])
-DECISIONS_KEY = dg.AssetKey(["kura", "learning_backlog_decisions"])
-BACKLOG_KEY = dg.AssetKey(["kura", "learning_backlog"])
+CANDIDATES_KEY = asset_key(LEARNING_BACKLOG_CANDIDATES)
+BRIDGE_RUNS_KEY = asset_key(LEARNING_BACKLOG_BRIDGE_RUNS)
+DECISIONS_KEY = asset_key(LEARNING_BACKLOG_DECISIONS)
+BACKLOG_KEY = asset_key(LEARNING_BACKLOG)
 
 
 class BridgeConfig(dg.Config, BridgeParams):
@@ -47,7 +46,11 @@ class DecisionConfig(dg.Config):
     note: str = ""
 
 
-@dg.asset(pool=WAREHOUSE_POOL, key=DECISIONS_KEY, group_name=GROUP, kinds={"python", "table"},
+# Not a table_asset: a decision appends one row to a log (it replaces no partition), and is refused
+# before anything is computed.
+@dg.asset(pool=WAREHOUSE_POOL, key=DECISIONS_KEY, group_name=GROUP, kinds={"pandas", storage_kind()}, owners=OWNERS,
+          metadata={"dagster/column_schema": column_schema(LEARNING_BACKLOG_DECISIONS),
+                    "dagster/table_name": LEARNING_BACKLOG_DECISIONS.qualified_name},
           description="Append-only log of human decisions on backlog candidates (who, what, when, why). "
                       "Materialize with run config to approve, dismiss or promote one candidate.")
 def learning_backlog_decisions(context: dg.AssetExecutionContext, config: DecisionConfig, warehouse: WarehouseResource):
@@ -72,80 +75,47 @@ def learning_backlog_decisions(context: dg.AssetExecutionContext, config: Decisi
                                           "previous_status": current, "actor": config.actor, "rows_added": added})
 
 
-@dg.multi_asset(pool=WAREHOUSE_POOL,
-    name="learning_backlog_candidates",
-    partitions_def=weekly_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    specs=[
-        dg.AssetSpec(CANDIDATES_KEY, group_name=GROUP, kinds={"python", "table"}, deps=[CLUSTERS_WEEK_KEY, UNDERPERFORMING_KEY, DECISIONS_KEY],
-                     description="The week's ranked, deduplicated, approval-gated backlog candidates with issue payloads."),
-        dg.AssetSpec(BRIDGE_RUNS_KEY, group_name=GROUP, kinds={"python", "table"}, deps=[CLUSTERS_WEEK_KEY, UNDERPERFORMING_KEY],
-                     description="What the week's bridge considered, wrote, filtered, skipped and capped."),
-    ],
-    check_specs=[
-        spec_for("schema_valid", CANDIDATES_KEY, "Columns, types and keys match the table."),
-        spec_for("schema_valid", BRIDGE_RUNS_KEY, "Columns, types and keys match the table."),
-        spec_for("payloads_valid", CANDIDATES_KEY, "Every issue_payload validates against IssuePayload."),
-        spec_for("guardrails_hold", CANDIDATES_KEY, "Caps hold, every candidate needs approval, none rewrites a decided one."),
-        spec_for("deterministic_replay", CANDIDATES_KEY, "Same inputs as the last write give the same content hash."),
-    ],
-)
-def learning_backlog_candidates(context: dg.AssetExecutionContext, config: BridgeConfig, warehouse: WarehouseResource):
-    params = BridgeParams.model_validate(config.model_dump())
-    backend = warehouse.backend()
+def _candidate_partitions(run: Run):
+    params = BridgeParams.model_validate(run.config.model_dump())
+    backend = run.backend
     cluster_weeks = previous_hashes(backend, LEARNING_ISSUE_CLUSTERS_WEEK)
     class_weeks = previous_hashes(backend, EXTRACTION_UNDERPERFORMING_CLASSES)
-    previous = previous_hashes(backend, LEARNING_BACKLOG_CANDIDATES)
     decisions = backend.read(LEARNING_BACKLOG_DECISIONS)
-    outcomes, report, runs_report = [], RunReport(), RunReport()
-    try:
-        for start in weeks_in(context.partition_time_window):
-            label, part = period_key("week", start), partition_key({"period_start": start})
-            missing = [name for name, parts in (("learning_issue_clusters_week", cluster_weeks),
-                                                ("extraction_underperforming_classes", class_weeks)) if part not in parts]
-            if missing:
-                raise dg.Failure(description=f"The bridge for {label} needs {' and '.join(missing)} of that week; "
-                                 "materialize them first (nothing was written).")
-            week_end = pd.Timestamp(start) + pd.Timedelta(days=7)
-            known = decisions[decisions["decided_at"] < week_end]  # what a replay of this week sees
-            earlier = backend.read(LEARNING_BACKLOG_CANDIDATES, between=("period_start", pd.Timestamp("1970-01-01"), pd.Timestamp(start)))
-            state = backlog_state(earlier, known)
-            existing = dict(zip(state["candidate_key"], state["status"]))
-            from_clusters, noisy_clusters = cluster_candidates(backend.read(LEARNING_ISSUE_CLUSTERS_WEEK, where={"period_start": start}), params)
-            from_classes, noisy_classes = calibration_candidates(
-                backend.read(EXTRACTION_UNDERPERFORMING_CLASSES, where={"period_start": start}), params)
-            selected, stats = select_candidates(pd.concat([from_clusters, from_classes], ignore_index=True), existing, params)
-            rows = finalize(selected, existing, params, start, label)
-            counts = {**stats, "considered": stats["considered"] + noisy_clusters + noisy_classes,
-                      "filtered_as_noise": noisy_clusters + noisy_classes}
-            runs = pd.DataFrame([{"period_start": pd.Timestamp(start), "period_key": label, **counts,
-                                  "config": canonical_json(params.model_dump())}])
-            input_hash = frames_hash(cluster_weeks[part][1], class_weeks[part][1], content_hash(LEARNING_BACKLOG_DECISIONS, known),
-                                     content_hash(LEARNING_BACKLOG_CANDIDATES, earlier), canonical_json(params.model_dump()))
-            w_rows, o_rows = prepare(CANDIDATES_KEY, LEARNING_BACKLOG_CANDIDATES, {"period_start": start}, rows, input_hash)
-            w_runs, o_runs = prepare(BRIDGE_RUNS_KEY, LEARNING_BACKLOG_BRIDGE_RUNS, {"period_start": start}, runs, input_hash)
-            bad_payloads = [k for k, p in zip(rows["candidate_key"], rows["issue_payload"]) if not _valid_payload(p)]
-            per_source = rows.groupby("source_type").size().max() if len(rows) else 0
-            rewritten = [k for k in rows["candidate_key"] if existing.get(k) in FROZEN]
-            guard_ok = (per_source <= params.max_per_source and len(rows) <= params.max_per_run and not rewritten
-                        and bool(rows["approval_required"].all()))
-            week_outcomes = [o_rows, o_runs,
-                             CheckOutcome(CANDIDATES_KEY, "payloads_valid", label, not bad_payloads, f"invalid payloads: {bad_payloads}" if bad_payloads else "all payloads valid"),
-                             CheckOutcome(CANDIDATES_KEY, "guardrails_hold", label, guard_ok,
-                                          f"{len(rows)} written (cap {params.max_per_run}), at most {per_source} per source "
-                                          f"(cap {params.max_per_source}), decided ones rewritten: {rewritten}")]
-            if w_rows is not None:
-                week_outcomes.append(replay_check(CANDIDATES_KEY, w_rows, previous))
-            outcomes += week_outcomes
-            commit(backend, [w for w in (w_rows, w_runs) if w is not None], week_outcomes)
-            report.add(label, candidates=[{"key": r.candidate_key, "priority": r.priority_label, "score": r.priority_score, "title": r.title}
-                                          for r in rows.itertuples()], content_hash=w_rows.content_hash)
-            runs_report.add(label, **counts)
-    except BlockingCheckFailed as exc:
-        yield from fail_with_results(outcomes, exc)
-    yield dg.MaterializeResult(asset_key=CANDIDATES_KEY, metadata=report.metadata())
-    yield dg.MaterializeResult(asset_key=BRIDGE_RUNS_KEY, metadata=runs_report.metadata())
-    yield from check_results(outcomes)
+    starts = weeks_in(run.context.partition_time_window)
+    for spec in (LEARNING_ISSUE_CLUSTERS_WEEK, EXTRACTION_UNDERPERFORMING_CLASSES):
+        require_partitions(backend, spec, [{"period_start": s} for s in starts], "The backlog bridge")
+    for start in starts:
+        label, part = period_key("week", start), partition_key({"period_start": start})
+        week_end = pd.Timestamp(start) + pd.Timedelta(days=7)
+        known = decisions[decisions["decided_at"] < week_end]  # what a replay of this week sees
+        earlier = backend.read(LEARNING_BACKLOG_CANDIDATES, between=("period_start", pd.Timestamp("1970-01-01"), pd.Timestamp(start)))
+        state = backlog_state(earlier, known)
+        existing = dict(zip(state["candidate_key"], state["status"]))
+        from_clusters, noisy_clusters = cluster_candidates(backend.read(LEARNING_ISSUE_CLUSTERS_WEEK, where={"period_start": start}), params)
+        from_classes, noisy_classes = calibration_candidates(
+            backend.read(EXTRACTION_UNDERPERFORMING_CLASSES, where={"period_start": start}), params)
+        selected, stats = select_candidates(pd.concat([from_clusters, from_classes], ignore_index=True), existing, params)
+        rows = finalize(selected, existing, params, start, label)
+        counts = {**stats, "considered": stats["considered"] + noisy_clusters + noisy_classes,
+                  "filtered_as_noise": noisy_clusters + noisy_classes}
+        runs = pd.DataFrame([{"period_start": pd.Timestamp(start), "period_key": label, **counts,
+                              "config": canonical_json(params.model_dump())}])
+        input_hash = frames_hash(cluster_weeks[part][1], class_weeks[part][1], content_hash(LEARNING_BACKLOG_DECISIONS, known),
+                                 content_hash(LEARNING_BACKLOG_CANDIDATES, earlier), canonical_json(params.model_dump()))
+        written = Written(label, start.isoformat(), {LEARNING_BACKLOG_CANDIDATES.name: ({"period_start": start}, rows),
+                                                     LEARNING_BACKLOG_BRIDGE_RUNS.name: ({"period_start": start}, runs)},
+                          input_hash, facts={LEARNING_BACKLOG_BRIDGE_RUNS.name: counts})
+        bad_payloads = [k for k, p in zip(rows["candidate_key"], rows["issue_payload"]) if not _valid_payload(p)]
+        per_source = rows.groupby("source_type").size().max() if len(rows) else 0
+        rewritten = [k for k in rows["candidate_key"] if existing.get(k) in FROZEN]
+        guard_ok = (per_source <= params.max_per_source and len(rows) <= params.max_per_run and not rewritten
+                    and bool(rows["approval_required"].all()))
+        written.check(LEARNING_BACKLOG_CANDIDATES, "payloads_valid", not bad_payloads,
+                      f"invalid payloads: {bad_payloads}" if bad_payloads else "all payloads valid")
+        written.check(LEARNING_BACKLOG_CANDIDATES, "guardrails_hold", guard_ok,
+                      f"{len(rows)} written (cap {params.max_per_run}), at most {per_source} per source "
+                      f"(cap {params.max_per_source}), decided ones rewritten: {rewritten}")
+        yield written
 
 
 def _valid_payload(text: str) -> bool:
@@ -156,19 +126,33 @@ def _valid_payload(text: str) -> bool:
         return False
 
 
-@dg.asset(pool=WAREHOUSE_POOL, key=BACKLOG_KEY, group_name=GROUP, kinds={"python", "table"}, deps=[CANDIDATES_KEY, DECISIONS_KEY],
-          automation_condition=dg.AutomationCondition.eager(),
-          check_specs=[spec_for("schema_valid", BACKLOG_KEY, "Columns, types and keys match the table.")],
-          description="The current state of every backlog candidate with its latest decision: what a reviewer opens.")
-def learning_backlog(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    backend = warehouse.backend()
-    state = backlog_state(backend.read(LEARNING_BACKLOG_CANDIDATES), backend.read(LEARNING_BACKLOG_DECISIONS))
-    write, outcome = prepare(BACKLOG_KEY, LEARNING_BACKLOG, {}, state, "")
-    try:
-        commit(backend, [write] if write is not None else [], [outcome])
-    except BlockingCheckFailed as exc:
-        yield from fail_with_results([outcome], exc)
+learning_backlog_candidates = table_asset(
+    name="learning_backlog_candidates", group=GROUP, owners=OWNERS, partitions_def=weekly_partitions, config=BridgeConfig,
+    step=_candidate_partitions,
+    outputs=[
+        Output(LEARNING_BACKLOG_CANDIDATES, "The week's ranked, deduplicated, approval-gated backlog candidates with issue payloads.",
+               deps=[CLUSTERS_WEEK_KEY, UNDERPERFORMING_KEY, DECISIONS_KEY],
+               shown=lambda rows: rows.sort_values(["priority_score", "candidate_key"], ascending=[False, True])[
+                   ["priority_label", "priority_score", "source_type", "title", "candidate_key"]]),
+        Output(LEARNING_BACKLOG_BRIDGE_RUNS, "What the week's bridge considered, wrote, filtered, skipped and capped.", replayed=False,
+               deps=[CLUSTERS_WEEK_KEY, UNDERPERFORMING_KEY]),
+    ],
+    checks=[(LEARNING_BACKLOG_CANDIDATES, "payloads_valid", "Every issue_payload validates against IssuePayload."),
+            (LEARNING_BACKLOG_CANDIDATES, "guardrails_hold", "Caps hold, every candidate needs approval, none rewrites a decided one.")],
+)
+
+
+def _backlog_state(run: Run):
+    state = backlog_state(run.backend.read(LEARNING_BACKLOG_CANDIDATES), run.backend.read(LEARNING_BACKLOG_DECISIONS))
     counts = {str(k): int(v) for k, v in state["status"].value_counts().sort_index().items()}
-    yield dg.MaterializeResult(metadata={"candidates": len(state), "by_status": dg.MetadataValue.json(counts),
-                                         "content_hash": write.content_hash})
-    yield from check_results([outcome])
+    yield Written("current", None, {LEARNING_BACKLOG.name: ({}, state)}, "", facts={LEARNING_BACKLOG.name: {"by_status": counts}})
+
+
+learning_backlog = table_asset(
+    name="kura__learning_backlog", group=GROUP, owners=OWNERS, step=_backlog_state,
+    outputs=[Output(LEARNING_BACKLOG, "The current state of every backlog candidate with its latest decision: what a reviewer opens.",
+                    replayed=False, deps=[CANDIDATES_KEY, DECISIONS_KEY],
+                    shown=lambda state: state.sort_values(["status", "priority_score", "candidate_key"], ascending=[True, False, True])[
+                        ["status", "priority_label", "title", "decided_by", "candidate_key"]])],
+    automation_condition=dg.AutomationCondition.eager(),
+)

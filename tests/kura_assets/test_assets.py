@@ -42,9 +42,11 @@ def check_evaluations(result) -> list:
     return [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
 
 
-def metadata(result, key: dg.AssetKey) -> dict:
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == key][:1]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+def metadata(result, key: dg.AssetKey, partition: str | None = None) -> dict:
+    """The metadata of ``key``'s materialization of ``partition`` (the first one when not named)."""
+    events = [e for e in result.get_asset_materialization_events()
+              if e.asset_key == key and (partition is None or e.materialization.partition == partition)]
+    return {k: v.value for k, v in events[0].materialization.metadata.items()}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +112,7 @@ def test_rematerializing_replaces_rows_and_reproduces_the_hash(demo_warehouse, w
     assert again.success
     after = backend_for(warehouse_copy).read(LEARNING_SIGNALS, where={"period_day": day})
     assert len(after) == len(before) and after["event_id"].is_unique
-    original = metadata(demo_warehouse["days"], CLUSTERS_DAY_KEY)["partitions"][day.isoformat()]["content_hash"]
+    original = metadata(demo_warehouse["days"], CLUSTERS_DAY_KEY, day.isoformat())["content_hash"]
     assert metadata(again, CLUSTERS_DAY_KEY)["content_hash"] == original
     replay = [e for e in check_evaluations(again) if e.check_name == "deterministic_replay"]
     assert replay and all(e.passed for e in replay)
@@ -174,3 +176,18 @@ def test_weekly_schedule_asks_for_the_last_complete_iso_week():
     context = dg.build_schedule_context(repository_def=defs.get_repository_def(), scheduled_execution_time=datetime(2026, 11, 16, 3, 0))
     (request,) = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-11-09"
+
+
+def test_each_partition_of_a_range_run_reports_its_own_facts(demo_warehouse):
+    """One run over 14 days: every day's page shows that day's row count, hashes and top clusters."""
+    events = [e for e in demo_warehouse["days"].get_asset_materialization_events() if e.asset_key == CLUSTERS_DAY_KEY]
+    assert sorted(e.materialization.partition for e in events) == [d.isoformat() for d in DAYS], "one event per day"
+    written = backend_for(demo_warehouse["url"]).manifest("kura", "learning_issue_clusters_day").set_index("partition_key")
+    for e in events:
+        facts = {k: v.value for k, v in e.materialization.metadata.items()}
+        assert facts["content_hash"] == written.loc[f"period_start={e.materialization.partition}", "content_hash"]
+        assert facts["dagster/row_count"] == facts["clusters_written"] > 0
+        assert facts["top"].startswith("| score | frequency | severity | impact | reproducibility | summary |")
+    schema = defs.resolve_assets_def(SIGNALS_KEY).specs_by_key[SIGNALS_KEY].metadata["dagster/column_schema"]
+    tags = {c.name: c.tags for c in schema.columns}
+    assert tags["pseudo_user_id"] == {"pii": "pseudonym"} and tags["event_id"] == {}

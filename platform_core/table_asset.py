@@ -1,0 +1,220 @@
+"""One shape for every asset that writes warehouse tables partition by partition.
+
+An asset is its output tables (:class:`Output`), the checks it adds, and one step: a function
+of the run (:class:`Run`) that yields each partition's frames (:class:`Written`), in order.
+:func:`table_asset` owns everything else, once: the Dagster specs (keys from the table
+contracts, column schemas with privacy tags, storage kinds, owners), the contract and replay
+checks, evaluating every check *before* the write, the atomic commit of each partition, the
+partition's own metadata (row count, hashes, facts, a markdown table of what a reviewer reads),
+and the failure path (a failing blocking check writes nothing and fails the run, naming it).
+
+The step is a generator: it may do the range's shared work once before its first partition,
+and everything it reads after a ``yield`` sees the partitions committed before (a tick starting
+from the one before it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from platform_core.checks import (
+    BlockingCheckFailed, CheckOutcome, check_results, commit, fail_with_results, prepare, previous_hashes, replay_check,
+    spec_for,
+)
+from platform_core.resources import WAREHOUSE_POOL
+from platform_core.tables import TableSpec
+from platform_core.warehouse import Backend, DEFAULT_WAREHOUSE_URL
+
+
+#: Steps that read an outside source retry twice (a dropped connection); a failure the inputs
+#: decide (a failing check, a missing upstream partition) raises ``dg.Failure(allow_retries=False)``.
+SOURCE_RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def asset_key(spec: TableSpec) -> dg.AssetKey:
+    """Every table asset is keyed ``[schema, table]``."""
+    return dg.AssetKey([spec.schema, spec.name])
+
+
+@dataclass(frozen=True)
+class Output:
+    """One table an asset writes, and how the catalog shows it."""
+
+    spec: TableSpec
+    description: str
+    replayed: bool = True  # checked: the same inputs as the last write give the same content hash
+    #: The rows a reviewer reads first, shown as a markdown table on each partition's page.
+    shown: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    deps: Sequence[dg.AssetKey] = ()
+    #: False: a side table written in the same transaction (run telemetry several assets share),
+    #: checked and reported on the asset of the first output instead of being an asset of its own.
+    own_asset: bool = True
+
+
+@dataclass
+class Written:
+    """One partition from the step: a frame per output table (by table name) with the partition it
+    replaces, the hash of what it was computed from, the checks the asset adds, and facts shown on
+    the partition's page (per table name; numbers plot over partitions)."""
+
+    label: str                      # how checks and logs name the partition, e.g. 2026-W46
+    partition_key: str | None       # Dagster's partition key (None: an unpartitioned table)
+    #: table name -> (partition, frame); the frame may be a function of the content hashes of the
+    #: outputs before it ("" where invalid), for telemetry that names what was written.
+    frames: dict[str, tuple[dict[str, Any], pd.DataFrame | Callable[[dict[str, str]], pd.DataFrame]]]
+    input_hash: str
+    checks: list[CheckOutcome] = field(default_factory=list)
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log: str = ""
+
+    def check(self, spec: TableSpec, name: str, passed: bool, detail: str) -> None:
+        self.checks.append(CheckOutcome(asset_key(spec), name, self.label, bool(passed), detail))
+
+
+@dataclass
+class Run:
+    """What a step sees: the Dagster context, the warehouse, and the run's validated config."""
+
+    context: dg.AssetExecutionContext
+    backend: Backend
+    config: Any
+
+    @property
+    def resources(self):
+        return self.context.resources
+
+    @property
+    def log(self):
+        return self.context.log
+
+
+def storage_kind() -> str:
+    """The warehouse kind the catalog shows, from ``WAREHOUSE_URL`` as the code location loads."""
+    return "postgres" if (os.environ.get("WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL).startswith("postgres") else "duckdb"
+
+
+_TYPE_NAMES = {"VECTOR": "FLOAT[]"}
+
+
+def column_schema(spec: TableSpec) -> dg.TableSchema:
+    """The table contract as Dagster's column schema; privacy-relevant columns carry a ``pii`` tag."""
+    return dg.TableSchema(columns=[
+        dg.TableColumn(c.name, _TYPE_NAMES.get(c.type, c.type), description=c.description or None,
+                       constraints=dg.TableColumnConstraints(nullable=c.nullable,
+                                                             unique=spec.key == (c.name,) and not spec.partition_columns),
+                       tags={"pii": c.privacy} if c.privacy else None)
+        for c in spec.columns
+    ])
+
+
+def markdown_table(frame: pd.DataFrame, limit: int = 20) -> str:
+    """A frame as a GitHub markdown table (cells on one line, pipes escaped), at most ``limit`` rows."""
+    def cell(value) -> str:
+        text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    shown = frame.head(limit)
+    lines = ["| " + " | ".join(map(cell, shown.columns)) + " |", "|" + "---|" * len(shown.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    if len(frame) > limit:
+        lines.append(f"\n{len(frame) - limit} more rows")
+    return "\n".join(lines)
+
+
+def _metadata_value(value: Any) -> Any:
+    return dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
+
+
+def table_asset(
+    *,
+    outputs: Sequence[Output],
+    step: Callable[[Run], Iterable[Written]],
+    group: str,
+    owners: Sequence[str],
+    partitions_def: dg.PartitionsDefinition | None = None,
+    checks: Sequence[tuple[TableSpec, str, str]] = (),
+    config: type[dg.Config] | None = None,
+    resources: Sequence[str] = (),
+    name: str | None = None,
+    code_version: str | None = None,
+    retry_policy: dg.RetryPolicy | None = None,
+    automation_condition: dg.AutomationCondition | None = None,
+) -> dg.AssetsDefinition:
+    """An asset writing ``outputs`` partition by partition as ``step`` yields them (see the module).
+
+    ``checks``: (table, name, description) of the checks the step adds to each partition; every
+    output also gets ``schema_valid`` and, when ``replayed``, ``deterministic_replay``.
+    ``resources``: the resource keys the step reads besides ``warehouse``. A range of partitions
+    runs as one run (single-run backfill policy), each partition committed on its own.
+    """
+    kinds = {"pandas", storage_kind()}
+    assets = [o for o in outputs if o.own_asset]
+    key_of = {o.spec.name: asset_key(o.spec) if o.own_asset else asset_key(assets[0].spec) for o in outputs}
+    specs = [
+        dg.AssetSpec(asset_key(o.spec), group_name=group, kinds=kinds, owners=list(owners), deps=list(o.deps),
+                     description=o.description, code_version=code_version, automation_condition=automation_condition,
+                     metadata={"dagster/column_schema": column_schema(o.spec), "dagster/table_name": o.spec.qualified_name,
+                               "partition_columns": ", ".join(o.spec.partition_columns) or "(whole table)",
+                               "row_key": ", ".join(o.spec.key),
+                               **{f"also_writes_{side.spec.name}": side.description for side in outputs if not side.own_asset
+                                  and o is assets[0]}})
+        for o in assets
+    ]
+    check_specs = [spec_for("schema_valid", asset_key(o.spec), f"Columns, types and keys match {o.spec.qualified_name}"
+                            + "".join(f" and {side.spec.qualified_name}" for side in outputs if not side.own_asset and o is assets[0])
+                            + ".") for o in assets]
+    check_specs += [spec_for("deterministic_replay", key_of[o.spec.name], "Same inputs as the last write give the same content hash.")
+                    for o in outputs if o.replayed]
+    check_specs += [spec_for(check, asset_key(spec), text) for spec, check, text in checks]
+
+    @dg.multi_asset(
+        name=name or "__".join(asset_key(outputs[0].spec).path), specs=specs, check_specs=check_specs, partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None, pool=WAREHOUSE_POOL,
+        required_resource_keys={"warehouse", *resources}, config_schema=config.to_fields_dict() if config else None,
+        retry_policy=retry_policy,
+    )
+    def _table_asset(context):  # annotations are strings here (postponed), which Dagster cannot read
+        backend = context.resources.warehouse.backend()
+        run = Run(context, backend, config(**context.op_execution_context.op_config) if config else None)
+        previous = {o.spec.name: previous_hashes(backend, o.spec) for o in outputs if o.replayed}
+        outcomes: list[CheckOutcome] = []
+        try:
+            for part in step(run):
+                writes, evaluated, hashes = [], [], {}
+                for o in outputs:
+                    partition, frame = part.frames[o.spec.name]
+                    frame = frame(hashes) if callable(frame) else frame
+                    write, schema = prepare(key_of[o.spec.name], o.spec, partition, frame, part.input_hash)
+                    evaluated.append(schema)
+                    hashes[o.spec.name] = write.content_hash if write is not None else ""
+                    if write is not None:
+                        writes.append((o, write))
+                        if o.replayed:
+                            evaluated.append(replay_check(key_of[o.spec.name], write, previous[o.spec.name]))
+                evaluated += part.checks
+                outcomes += evaluated
+                commit(backend, [w for _, w in writes], evaluated)
+                for o, write in writes:
+                    if not o.own_asset:
+                        continue
+                    facts = {"dagster/row_count": len(write.frame), "content_hash": write.content_hash,
+                             "input_hash": part.input_hash, **part.facts.get(o.spec.name, {})}
+                    if o.shown is not None:
+                        facts["top"] = dg.MetadataValue.md(markdown_table(o.shown(write.frame)))
+                    context.add_asset_metadata({k: _metadata_value(v) for k, v in facts.items()}, asset_key=key_of[o.spec.name],
+                                               partition_key=part.partition_key)
+                if part.log:
+                    context.log.info(part.log)
+        except BlockingCheckFailed as exc:
+            yield from fail_with_results(outcomes, exc)
+        for o in assets:
+            yield dg.MaterializeResult(asset_key=asset_key(o.spec))
+        yield from check_results(outcomes)
+
+    return _table_asset
