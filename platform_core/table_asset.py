@@ -24,8 +24,7 @@ import dagster as dg
 import pandas as pd
 
 from platform_core.checks import (
-    BlockingCheckFailed, CheckOutcome, check_results, commit, fail_with_results, prepare, previous_hashes, replay_check,
-    spec_for,
+    BlockingCheckFailed, CheckOutcome, check_results, commit, fail_with_results, prepare, replay_check, spec_for, written,
 )
 from platform_core.resources import WAREHOUSE_POOL
 from platform_core.tables import TableSpec
@@ -51,10 +50,20 @@ class Output:
     replayed: bool = True  # checked: the same inputs as the last write give the same content hash
     #: The rows a reviewer reads first, shown as a markdown table on each partition's page.
     shown: Callable[[pd.DataFrame], pd.DataFrame] | None = None
-    deps: Sequence[dg.AssetKey] = ()
+    deps: Sequence[dg.AssetKey | dg.AssetDep] = ()
     #: False: a side table written in the same transaction (run telemetry several assets share),
     #: checked and reported on the asset of the first output instead of being an asset of its own.
     own_asset: bool = True
+
+
+@dataclass(frozen=True)
+class Check:
+    """A check the step adds to every partition of ``spec``'s asset (see :meth:`Written.check`)."""
+
+    spec: TableSpec
+    name: str
+    description: str
+    blocking: bool = True
 
 
 @dataclass
@@ -73,8 +82,8 @@ class Written:
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: str = ""
 
-    def check(self, spec: TableSpec, name: str, passed: bool, detail: str) -> None:
-        self.checks.append(CheckOutcome(asset_key(spec), name, self.label, bool(passed), detail))
+    def check(self, spec: TableSpec, name: str, passed: bool, detail: str, blocking: bool = True) -> None:
+        self.checks.append(CheckOutcome(asset_key(spec), name, self.label, bool(passed), detail, blocking))
 
 
 @dataclass
@@ -138,7 +147,7 @@ def table_asset(
     group: str,
     owners: Sequence[str],
     partitions_def: dg.PartitionsDefinition | None = None,
-    checks: Sequence[tuple[TableSpec, str, str]] = (),
+    checks: Sequence[Check] = (),
     config: type[dg.Config] | None = None,
     resources: Sequence[str] = (),
     name: str | None = None,
@@ -148,8 +157,7 @@ def table_asset(
 ) -> dg.AssetsDefinition:
     """An asset writing ``outputs`` partition by partition as ``step`` yields them (see the module).
 
-    ``checks``: (table, name, description) of the checks the step adds to each partition; every
-    output also gets ``schema_valid`` and, when ``replayed``, ``deterministic_replay``.
+    ``checks``: the checks the step adds to each partition; every output also gets ``schema_valid`` and, when ``replayed``, ``deterministic_replay``.
     ``resources``: the resource keys the step reads besides ``warehouse``. A range of partitions
     runs as one run (single-run backfill policy), each partition committed on its own.
     """
@@ -171,7 +179,7 @@ def table_asset(
                             + ".") for o in assets]
     check_specs += [spec_for("deterministic_replay", key_of[o.spec.name], "Same inputs as the last write give the same content hash.")
                     for o in outputs if o.replayed]
-    check_specs += [spec_for(check, asset_key(spec), text) for spec, check, text in checks]
+    check_specs += [spec_for(c.name, asset_key(c.spec), c.description, c.blocking) for c in checks]
 
     @dg.multi_asset(
         name=name or "__".join(asset_key(outputs[0].spec).path), specs=specs, check_specs=check_specs, partitions_def=partitions_def,
@@ -182,35 +190,11 @@ def table_asset(
     def _table_asset(context):  # annotations are strings here (postponed), which Dagster cannot read
         backend = context.resources.warehouse.backend()
         run = Run(context, backend, config(**context.op_execution_context.op_config) if config else None)
-        previous = {o.spec.name: previous_hashes(backend, o.spec) for o in outputs if o.replayed}
         outcomes: list[CheckOutcome] = []
         try:
-            for part in step(run):
-                writes, evaluated, hashes = [], [], {}
-                for o in outputs:
-                    partition, frame = part.frames[o.spec.name]
-                    frame = frame(hashes) if callable(frame) else frame
-                    write, schema = prepare(key_of[o.spec.name], o.spec, partition, frame, part.input_hash)
-                    evaluated.append(schema)
-                    hashes[o.spec.name] = write.content_hash if write is not None else ""
-                    if write is not None:
-                        writes.append((o, write))
-                        if o.replayed:
-                            evaluated.append(replay_check(key_of[o.spec.name], write, previous[o.spec.name]))
-                evaluated += part.checks
-                outcomes += evaluated
-                commit(backend, [w for _, w in writes], evaluated)
-                for o, write in writes:
-                    if not o.own_asset:
-                        continue
-                    facts = {"dagster/row_count": len(write.frame), "content_hash": write.content_hash,
-                             "input_hash": part.input_hash, **part.facts.get(o.spec.name, {})}
-                    if o.shown is not None:
-                        facts["top"] = dg.MetadataValue.md(markdown_table(o.shown(write.frame)))
-                    context.add_asset_metadata({k: _metadata_value(v) for k, v in facts.items()}, asset_key=key_of[o.spec.name],
-                                               partition_key=part.partition_key)
-                if part.log:
-                    context.log.info(part.log)
+            with backend.session():  # one connection for every partition of the run
+                for part in step(run):
+                    _write_partition(context, backend, outputs, key_of, part, outcomes)
         except BlockingCheckFailed as exc:
             yield from fail_with_results(outcomes, exc)
         for o in assets:
@@ -218,3 +202,34 @@ def table_asset(
         yield from check_results(outcomes)
 
     return _table_asset
+
+
+def _write_partition(context, backend: Backend, outputs: Sequence[Output], key_of: dict[str, dg.AssetKey], part: Written,
+                     outcomes: list[CheckOutcome]) -> None:
+    """Check one partition's frames, commit them in one transaction unless a blocking check fails
+    (then raise, with every outcome in ``outcomes``), and put its facts on its assets' pages."""
+    writes, hashes = [], {}
+    evaluated = []
+    for o in outputs:
+        partition, frame = part.frames[o.spec.name]
+        frame = frame(hashes) if callable(frame) else frame
+        write, schema = prepare(key_of[o.spec.name], o.spec, partition, frame, part.input_hash)
+        evaluated.append(schema)
+        hashes[o.spec.name] = write.content_hash if write is not None else ""
+        if write is not None:
+            writes.append((o, write))
+            if o.replayed:
+                evaluated.append(replay_check(key_of[o.spec.name], write, written(backend, o.spec, partition)))
+    evaluated += part.checks
+    outcomes += evaluated
+    commit(backend, [w for _, w in writes], evaluated)
+    for o, write in writes:
+        if o.own_asset:
+            facts = {"dagster/row_count": len(write.frame), "content_hash": write.content_hash, "input_hash": part.input_hash,
+                     **part.facts.get(o.spec.name, {})}
+            if o.shown is not None:
+                facts["top"] = dg.MetadataValue.md(markdown_table(o.shown(write.frame)))
+            context.add_asset_metadata({k: _metadata_value(v) for k, v in facts.items()}, asset_key=key_of[o.spec.name],
+                                       partition_key=part.partition_key)
+    if part.log:
+        context.log.info(part.log)

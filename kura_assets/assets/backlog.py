@@ -12,7 +12,7 @@ import pandas as pd
 from platform_core.checks import previous_hashes, require_partitions
 from platform_core.hashing import canonical_json, content_hash, frames_hash
 from platform_core.resources import WAREHOUSE_POOL, WarehouseResource
-from platform_core.table_asset import Output, Run, Written, asset_key, column_schema, storage_kind, table_asset
+from platform_core.table_asset import Check, Output, Run, Written, asset_key, column_schema, storage_kind, table_asset
 from platform_core.warehouse import partition_key
 from kura_assets.assets.calibration import UNDERPERFORMING_KEY
 from kura_assets.assets.learning import CLUSTERS_WEEK_KEY, GROUP, OWNERS
@@ -137,8 +137,8 @@ learning_backlog_candidates = table_asset(
         Output(LEARNING_BACKLOG_BRIDGE_RUNS, "What the week's bridge considered, wrote, filtered, skipped and capped.", replayed=False,
                deps=[CLUSTERS_WEEK_KEY, UNDERPERFORMING_KEY]),
     ],
-    checks=[(LEARNING_BACKLOG_CANDIDATES, "payloads_valid", "Every issue_payload validates against IssuePayload."),
-            (LEARNING_BACKLOG_CANDIDATES, "guardrails_hold", "Caps hold, every candidate needs approval, none rewrites a decided one.")],
+    checks=[Check(LEARNING_BACKLOG_CANDIDATES, "payloads_valid", "Every issue_payload validates against IssuePayload."),
+            Check(LEARNING_BACKLOG_CANDIDATES, "guardrails_hold", "Caps hold, every candidate needs approval, none rewrites a decided one.")],
 )
 
 

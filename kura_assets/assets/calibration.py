@@ -8,7 +8,7 @@ import pandas as pd
 
 from platform_core.checks import previous_hashes, privacy_check, require_partitions
 from platform_core.hashing import canonical_json, frames_hash
-from platform_core.table_asset import SOURCE_RETRY, Output, Run, Written, asset_key, table_asset
+from platform_core.table_asset import Check, SOURCE_RETRY, Output, Run, Written, asset_key, table_asset
 from platform_core.tables import TableSpec
 from platform_core.warehouse import Backend, partition_key
 from kura_assets.assets.learning import EVENT_STORE, GROUP, OWNERS
@@ -62,7 +62,7 @@ extraction_claims = table_asset(
                     deps=[EVENT_STORE.key]),
              Output(EXTRACTION_CLAIM_REJECTS, "Claims that could not be used, with the reason (raw user id removed).", replayed=False,
                     deps=[EVENT_STORE.key])],
-    checks=[(EXTRACTION_CLAIM_REJECTS, "no_raw_user_ids", "No raw user id of the inputs appears in the kept raw claims.")],
+    checks=[Check(EXTRACTION_CLAIM_REJECTS, "no_raw_user_ids", "No raw user id of the inputs appears in the kept raw claims.")],
 )
 
 
@@ -108,7 +108,7 @@ def _calibration_asset(granularity, spec, partitions_def, periods, description):
         name="kura__" + spec.name, group=GROUP, owners=OWNERS, partitions_def=partitions_def, config=CalibrationConfig,
         step=_calibration_step(granularity, spec, periods),
         outputs=[Output(spec, description, shown=_calibration_shown, deps=[CLAIMS_KEY])],
-        checks=[(spec, "metrics_valid", "Brier scores in [0, 1], statuses known.")],
+        checks=[Check(spec, "metrics_valid", "Brier scores in [0, 1], statuses known.")],
     )
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from platform_core.checks import previous_hashes, privacy_check
 from platform_core.hashing import canonical_json, frames_hash
-from platform_core.table_asset import SOURCE_RETRY, Output, Run, Written, asset_key, table_asset
+from platform_core.table_asset import Check, SOURCE_RETRY, Output, Run, Written, asset_key, table_asset
 from platform_core.tables import TableSpec
 from platform_core.warehouse import partition_key
 from kura_assets.clustering import cluster_periods, period_days, period_key
@@ -100,10 +100,10 @@ learning_signals = table_asset(
                replayed=False, shown=_by_reason, deps=[EVENT_STORE.key]),
     ],
     checks=[
-        (LEARNING_SIGNALS, "no_raw_user_ids", "No raw user id of the day's inputs appears in any column."),
-        (LEARNING_SIGNAL_REJECTS, "no_raw_user_ids", "No raw user id of the day's inputs appears in the kept raw rows."),
-        (LEARNING_SIGNALS, "every_row_accounted", "Every input line of the day is a signal, a reject, a retraction or "
-                                                  "a counted line of another event type: nothing dropped."),
+        Check(LEARNING_SIGNALS, "no_raw_user_ids", "No raw user id of the day's inputs appears in any column."),
+        Check(LEARNING_SIGNAL_REJECTS, "no_raw_user_ids", "No raw user id of the day's inputs appears in the kept raw rows."),
+        Check(LEARNING_SIGNALS, "every_row_accounted", "Every input line of the day is a signal, a reject, a retraction or "
+                                                       "a counted line of another event type: nothing dropped."),
     ],
 )
 
@@ -175,8 +175,8 @@ def _cluster_asset(granularity: str, spec: TableSpec, partitions_def, periods, d
                  Output(LEARNING_ISSUE_CLUSTER_RUNS, "Run telemetry of each cluster partition, written in the same transaction.",
                         replayed=False, own_asset=False)],
         name="kura__" + spec.name,
-        checks=[(spec, "contract_valid", "Every cluster row matches the output contract (pydantic)."),
-                (spec, "publication_thresholds", "No published cluster is below the minimum support or unique-user thresholds.")],
+        checks=[Check(spec, "contract_valid", "Every cluster row matches the output contract (pydantic)."),
+                Check(spec, "publication_thresholds", "No published cluster is below the minimum support or unique-user thresholds.")],
     )
 
 
