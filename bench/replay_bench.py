@@ -235,7 +235,7 @@ def random_case(side: str, n: int) -> dict:
             "median_size": q["median_size"], "clustered_pct": 100 - q["noise_kept_pct"]}
 
 
-def threshold_tasks(x, tick_of, clusterer) -> "pd.DataFrame":
+def threshold_tasks(x, tick_of, clusterer):
     """Links of the replaced system's tasks: each tick clustered on its own, each cluster's mean
     direction joins the nearest task within cosine distance 0.3 (occurrence-weighted), else opens one."""
     import numpy as np

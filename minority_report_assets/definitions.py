@@ -4,7 +4,7 @@ tick (MRCL), append-only and replayable, with the pattern library, a daily map a
 import dagster as dg
 
 from minority_report_assets.assets import (
-    cluster_library, minority_report_attribution_summary, minority_report_map, minority_reports_clustered_log,
+    SALES_SOURCE, cluster_library, minority_report_attribution_summary, minority_report_map, minority_reports_clustered_log,
     minority_reports_detected_log, sales_baseline, sales_timeseries_data,
 )
 from minority_report_assets.resources import SalesSource
@@ -13,7 +13,7 @@ from minority_report_assets.schedules import (
 )
 from platform_core.resources import env_or_default, warehouse_from_env
 
-ASSETS = [sales_timeseries_data, sales_baseline, cluster_library, minority_reports_detected_log,
+ASSETS = [SALES_SOURCE, sales_timeseries_data, sales_baseline, cluster_library, minority_reports_detected_log,
           minority_reports_clustered_log, minority_report_map, minority_report_attribution_summary]
 
 defs = dg.Definitions(

@@ -8,7 +8,7 @@ every result as an ``AssetCheckResult`` either way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -134,23 +134,3 @@ def fail_with_results(outcomes: Sequence[CheckOutcome], exc: Exception):
     """Report the checks evaluated so far, then fail the run: the failing partition was not written."""
     yield from check_results(outcomes)
     raise dg.Failure(description=f"Nothing was written for the failing partition: {exc}", allow_retries=False)
-
-
-@dataclass
-class RunReport:
-    """What one materialization wrote, per partition, for Dagster metadata."""
-
-    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def add(self, label: str, **facts: Any) -> None:
-        self.partitions[label] = facts
-
-    def metadata(self) -> dict[str, Any]:
-        if len(self.partitions) == 1:
-            (label, facts), = self.partitions.items()
-            return {"partition": label, **{k: _meta(v) for k, v in facts.items()}}
-        return {"partitions": dg.MetadataValue.json(self.partitions)}
-
-
-def _meta(value: Any) -> Any:
-    return dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value

@@ -48,6 +48,7 @@ class Output:
     spec: TableSpec
     description: str
     replayed: bool = True  # checked: the same inputs as the last write give the same content hash
+    append_only: bool = False  # checked: a partition once written is never rewritten with other rows
     #: The rows a reviewer reads first, shown as a markdown table on each partition's page.
     shown: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     deps: Sequence[dg.AssetKey | dg.AssetDep] = ()
@@ -122,6 +123,16 @@ def column_schema(spec: TableSpec) -> dg.TableSchema:
     ])
 
 
+def source_spec(key: Sequence[str], *, group: str, owners: Sequence[str], kinds: set[str], description: str,
+                columns: Sequence[tuple[str, str]], raw_ids: Sequence[str] = ()) -> dg.AssetSpec:
+    """A raw input the graph reads but never writes (an external asset upstream of the first
+    assets), with its columns; ``raw_ids`` names the columns holding users' own ids."""
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind, tags={"pii": "raw_id"} if name in raw_ids else None)
+                                     for name, kind in columns])
+    return dg.AssetSpec(list(key), group_name=group, owners=list(owners), kinds=kinds, description=description,
+                        metadata={"dagster/column_schema": schema})
+
+
 def markdown_table(frame: pd.DataFrame, limit: int = 20) -> str:
     """A frame as a GitHub markdown table (cells on one line, pipes escaped), at most ``limit`` rows."""
     def cell(value) -> str:
@@ -179,6 +190,8 @@ def table_asset(
                             + ".") for o in assets]
     check_specs += [spec_for("deterministic_replay", key_of[o.spec.name], "Same inputs as the last write give the same content hash.")
                     for o in outputs if o.replayed]
+    check_specs += [spec_for("append_only", key_of[o.spec.name], "A partition already written is never rewritten with other rows.")
+                    for o in outputs if o.append_only]
     check_specs += [spec_for(c.name, asset_key(c.spec), c.description, c.blocking) for c in checks]
 
     @dg.multi_asset(
@@ -218,8 +231,14 @@ def _write_partition(context, backend: Backend, outputs: Sequence[Output], key_o
         hashes[o.spec.name] = write.content_hash if write is not None else ""
         if write is not None:
             writes.append((o, write))
+            before = written(backend, o.spec, partition) if o.replayed or o.append_only else {}
             if o.replayed:
-                evaluated.append(replay_check(key_of[o.spec.name], write, written(backend, o.spec, partition)))
+                evaluated.append(replay_check(key_of[o.spec.name], write, before))
+            if o.append_only:
+                rewrites = bool(before) and next(iter(before.values()))[1] != write.content_hash
+                evaluated.append(CheckOutcome(key_of[o.spec.name], "append_only", part.label, not rewrites,
+                                              "the partition's rows differ from those already written" if rewrites
+                                              else "new partition, or identical rows"))
     evaluated += part.checks
     outcomes += evaluated
     commit(backend, [w for _, w in writes], evaluated)

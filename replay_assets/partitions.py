@@ -51,6 +51,10 @@ class Tick:
     def label(self) -> str:
         return f"team {self.team_id} @ {self.end:%Y-%m-%d %H:%M}"
 
+    @property
+    def partition_key(self) -> dg.MultiPartitionKey:
+        return partition_key_for(self.team_id, self.end)
+
 
 def ticks_of(context: dg.AssetExecutionContext) -> list[Tick]:
     """The (team, tick) pairs a run covers (one, or a range from a backfill), in time order per team."""

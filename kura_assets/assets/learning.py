@@ -13,7 +13,7 @@ import pandas as pd
 
 from platform_core.checks import previous_hashes, privacy_check
 from platform_core.hashing import canonical_json, frames_hash
-from platform_core.table_asset import Check, SOURCE_RETRY, Output, Run, Written, asset_key, table_asset
+from platform_core.table_asset import Check, SOURCE_RETRY, Output, Run, Written, asset_key, source_spec, table_asset
 from platform_core.tables import TableSpec
 from platform_core.warehouse import partition_key
 from kura_assets.clustering import cluster_periods, period_days, period_key
@@ -35,15 +35,13 @@ CLUSTERS_DAY_KEY = asset_key(LEARNING_ISSUE_CLUSTERS_DAY)
 CLUSTERS_WEEK_KEY = asset_key(LEARNING_ISSUE_CLUSTERS_WEEK)
 
 #: The raw input, outside the graph: the event store the signal and claim assets read.
-EVENT_STORE = dg.AssetSpec(
-    ["kura", "event_store"], group_name=GROUP, owners=OWNERS, kinds={"jsonl", "postgres"},
+EVENT_STORE = source_spec(
+    ["kura", "event_store"], group=GROUP, owners=OWNERS, kinds={"jsonl", "postgres"},
     description="The kura event store (KURA_EVENTS_URL: the demo generator, a .jsonl file or Postgres table events): "
                 "learning.signal.logged, event.retracted, claims, corrections and any other type, one line per event. "
                 "Read, never written here; it holds raw user ids.",
-    metadata={"dagster/column_schema": dg.TableSchema(columns=[
-        dg.TableColumn("id", "TEXT"), dg.TableColumn("user_id", "TEXT", tags={"pii": "raw_id"}),
-        dg.TableColumn("timestamp", "TIMESTAMPTZ"), dg.TableColumn("event_type", "TEXT"),
-        dg.TableColumn("data", "JSON"), dg.TableColumn("metadata", "JSON")])},
+    columns=[("id", "TEXT"), ("user_id", "TEXT"), ("timestamp", "TIMESTAMPTZ"), ("event_type", "TEXT"), ("data", "JSON"),
+             ("metadata", "JSON")], raw_ids=["user_id"],
 )
 
 

@@ -1,7 +1,6 @@
 """The baseline learns each series' own noise, its usual extremes and its history's extent."""
 
 import numpy as np
-import pandas as pd
 
 from minority_report_assets.baseline import CHI2_1_MEDIAN, fit_baseline, trend_slopes
 from minority_report_assets.detection import DetectionParams, find_events, merge_events
