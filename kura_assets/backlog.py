@@ -25,7 +25,7 @@ FROZEN = ("approved", "promoted")  # never rewritten by the bridge
 
 
 class BridgeParams(BaseModel):
-    """Noise filters, caps and priority weights of the bridge (reference defaults)."""
+    """Noise filters, caps and priority weights of the bridge (defaults: the kura backlog-bridge notes)."""
 
     cluster_min_score: float = 0.18
     cluster_min_events: int = 3

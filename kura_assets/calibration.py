@@ -28,7 +28,7 @@ STATUSES = ("healthy", "monitor", "degraded")
 
 
 class CalibrationParams(BaseModel):
-    """Thresholds of the reference calibration; every one recorded with each row."""
+    """Thresholds of the calibration the kura notes specify; every one recorded with each row."""
 
     high_confidence: float = 0.86
     medium_confidence: float = 0.60
@@ -174,7 +174,7 @@ def _metrics(claims: pd.DataFrame, params: CalibrationParams) -> pd.DataFrame:
 
 
 def _status(row, params: CalibrationParams) -> str:
-    """The reference's status rules, in its order."""
+    """The kura notes' status rules, in their order."""
     if row.sample_count < params.min_samples or row.high_confidence_count == 0:
         return "monitor"
     precision = row.precision_at_high

@@ -33,7 +33,7 @@ def period_days(granularity: str, start: date) -> list[date]:
 
 
 def signature_sql(facets: list[str]) -> str:
-    """``ls_`` + 20 hex of SHA-256 over the facet values joined by ``|`` (same as the reference's hashing
+    """``ls_`` + 20 hex of SHA-256 over the facet values joined by ``|`` (the kura notes' hashing
     scheme, computed in one place for every backend)."""
     return "'ls_' || left(sha256(concat_ws('|', " + ", ".join(f"coalesce({f}, '')" for f in facets) + ")), 20)"
 

@@ -2,7 +2,7 @@
 
 Each day holds, besides optional background volume:
 
-- ``save_mismatch``: the reference worked example, 4 critical ``save_claim_mismatch_attempt``
+- ``save_mismatch``: the kura scoring notes' worked example, 4 critical ``save_claim_mismatch_attempt``
   + 2 ``workflow_violation`` from 2 new users (day score 0.362604; week 0.966944);
 - ``clarification_loop``: the same 5 users ask for clarification once a day (medium band), so
   the week is capped at 3 events per user;
@@ -182,7 +182,7 @@ def _plant_claims(b: _DayBuilder, index: int) -> None:
 def _plant(b: _DayBuilder, index: int) -> None:
     day = b.day.isoformat()
     critical = {"mismatch_severity": "critical", "field": "weight_kg"}
-    for k in range(2):  # the reference worked example, two new users a day
+    for k in range(2):  # the kura scoring notes' worked example, two new users a day
         user = f"user-save-{index * 2 + k:04d}"
         b.signal(user, "save_claim_mismatch_attempt", SAVE_MISMATCH, attributes=critical)
         b.signal(user, "save_claim_mismatch_attempt", SAVE_MISMATCH, attributes=critical)

@@ -8,7 +8,7 @@ import dagster as dg
 from platform_core.warehouse import partition_key
 
 #: First partition; a Monday so days and ISO weeks line up.
-START_DATE = os.environ.get("KURA_START_DATE", "2026-01-05")
+START_DATE = os.environ.get("KURA_START_DATE", "2026-11-02")  # the demo's first Monday
 #: The day no partition reaches: an event dated on or after it (a year-9999 typo) is outside every
 #: partition. Far ahead by default; partitions themselves still end at today.
 END_DATE = os.environ.get("KURA_END_DATE", "2100-01-04")

@@ -2,7 +2,7 @@
 
 ``priority = frequency * severity * impact * reproducibility``; every constant lives in
 :class:`ScoringParams` so it can be changed through Dagster config and is recorded with
-each cluster. The defaults reproduce the reference (worked example: 0.362604).
+each cluster. The defaults reproduce the kura scoring notes (Kura 2zc.2; their worked example scores 0.362604).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ REFERENCE_IMPACT = {
 
 
 class ScoringParams(BaseModel):
-    """Thresholds and weights of cluster publication and scoring (reference defaults)."""
+    """Thresholds and weights of cluster publication and scoring (defaults: the kura scoring notes)."""
 
     min_support: int = Field(3, description="Fewest events (after the dominance cap) a published cluster has.")
     min_unique_users: int = Field(2, description="Fewest distinct pseudonymous users a published cluster has.")

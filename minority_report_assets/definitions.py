@@ -9,7 +9,7 @@ from minority_report_assets.assets import (
 )
 from minority_report_assets.resources import SalesSource
 from minority_report_assets.schedules import (
-    mr_baseline_job, mr_baseline_schedule, mr_daily_job, mr_daily_schedule, mr_library_job, mr_tick_job, mr_tick_schedule,
+    mr_baseline_job, mr_baseline_schedule, mr_daily_job, mr_day_complete, mr_library_job, mr_tick_job, mr_tick_schedule,
 )
 from platform_core.resources import env_or_default, warehouse_from_env
 
@@ -19,6 +19,7 @@ ASSETS = [SALES_SOURCE, sales_timeseries_data, sales_baseline, cluster_library, 
 defs = dg.Definitions(
     assets=ASSETS,
     jobs=[mr_tick_job, mr_baseline_job, mr_library_job, mr_daily_job],
-    schedules=[mr_tick_schedule, mr_baseline_schedule, mr_daily_schedule],
+    schedules=[mr_tick_schedule, mr_baseline_schedule],
+    sensors=[mr_day_complete],
     resources={"warehouse": warehouse_from_env(), "sales_source": SalesSource(url=env_or_default("SALES_URL", "demo"))},
 )

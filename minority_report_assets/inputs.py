@@ -28,7 +28,7 @@ START_TS = pd.Timestamp(pd.to_datetime(START, format="%Y-%m-%d-%H:%M"))
 
 def current_library(backend: Backend, what: str) -> dict:
     """The library spec as last materialized: the checked-in spec's patterns with the stored
-    version and ranges (a refit's, or the seed's)."""
+    version and ranges (a refit's, or the checked-in spec's)."""
     stored = backend.read(CLUSTER_LIBRARY)
     if stored.empty:
         raise dg.Failure(f"{what} needs the pattern library: materialize minority_report/cluster_library first",

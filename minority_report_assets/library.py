@@ -84,7 +84,7 @@ def refit_spec(spec: dict, labelled: pd.DataFrame, min_labels: int = 20, quantil
     window's length) and ``uplift`` (units sold over expected, minus 1, across the window). A
     pattern with at least ``min_labels`` reports takes the ``quantiles`` of their durations and of
     their magnitudes (uplift over the shape's :func:`mean_uplift`) as its ranges; a fixed
-    magnitude stays fixed, and a pattern with fewer labels keeps the seed's ranges. The version
+    magnitude stays fixed, and a pattern with fewer labels keeps the checked-in spec's ranges. The version
     is the seed's plus a hash of the labels, so the same labels give the same library.
     """
     out = copy.deepcopy(spec)

@@ -164,7 +164,6 @@ def table_asset(
     name: str | None = None,
     code_version: str | None = None,
     retry_policy: dg.RetryPolicy | None = None,
-    automation_condition: dg.AutomationCondition | None = None,
 ) -> dg.AssetsDefinition:
     """An asset writing ``outputs`` partition by partition as ``step`` yields them (see the module).
 
@@ -177,7 +176,7 @@ def table_asset(
     key_of = {o.spec.name: asset_key(o.spec) if o.own_asset else asset_key(assets[0].spec) for o in outputs}
     specs = [
         dg.AssetSpec(asset_key(o.spec), group_name=group, kinds=kinds, owners=list(owners), deps=list(o.deps),
-                     description=o.description, code_version=code_version, automation_condition=automation_condition,
+                     description=o.description, code_version=code_version,
                      metadata={"dagster/column_schema": column_schema(o.spec), "dagster/table_name": o.spec.qualified_name,
                                "partition_columns": ", ".join(o.spec.partition_columns) or "(whole table)",
                                "row_key": ", ".join(o.spec.key),

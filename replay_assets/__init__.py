@@ -1,2 +1,2 @@
-"""Session-replay video segments -> clusters -> deduplicated, prioritized tasks (issue 4, in progress:
-the pure core; the Dagster location follows)."""
+"""Session-replay video segments -> clusters -> deduplicated, prioritized tasks with segment links,
+per enabled team and 30-minute tick."""

@@ -1,6 +1,6 @@
 """How bad a segment description sounds: failure 0.4, confusion 0.3, abandonment 0.2, capped at 1 (pure).
 
-Unlike the peer's substring test, terms match on word boundaries, a term under a negation
+Unlike the replaced clustering system's substring test, terms match on word boundaries, a term under a negation
 ("no errors", "did not fail", "without any crash") does not count, and ordinary UI words do not
 pass for abandonment ("left sidebar", "closed the modal after saving").
 """

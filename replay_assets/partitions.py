@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 TICK = pd.Timedelta(minutes=30)
-START = os.environ.get("REPLAY_START", "2026-11-01-00:00")
+START = os.environ.get("REPLAY_START", "2026-11-20-00:00")  # the demo's day
 
 team_partitions = dg.DynamicPartitionsDefinition(name="replay_teams")
 tick_partitions = dg.TimeWindowPartitionsDefinition(

@@ -1,4 +1,4 @@
-"""Task priority (the seed's formula) measured from the tick's time, with its factors (pure)."""
+"""Task priority (the design note's formula) measured from the tick's time, with its factors (pure)."""
 
 from __future__ import annotations
 

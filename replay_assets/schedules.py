@@ -20,7 +20,8 @@ replay_tick_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(job=replay_tick_job, cron_schedule="5,35 * * * *", execution_timezone="UTC")
+@dg.schedule(job=replay_tick_job, cron_schedule="5,35 * * * *", execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="5 minutes after each 30-minute tick ends: that tick, for every enabled team.")
 def replay_every_30_minutes(context: dg.ScheduleEvaluationContext, replay_segments: SegmentSource):
     """The tick that just ended, for every team whose flag is on and that the sensor has added."""
     tick_end = pd.Timestamp(context.scheduled_execution_time).tz_convert("UTC").tz_localize(None).floor(TICK)
@@ -31,7 +32,8 @@ def replay_every_30_minutes(context: dg.ScheduleEvaluationContext, replay_segmen
             yield dg.RunRequest(partition_key=key, run_key=str(key))
 
 
-@dg.sensor(job=replay_tick_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=replay_tick_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Every 5 minutes: adds a team partition when the team's video-segment-clustering flag turns on.")
 def replay_enabled_teams(context: dg.SensorEvaluationContext, replay_segments: SegmentSource):
     """Adds a partition for each team whose video-segment-clustering flag is on."""
     known = set(context.instance.get_dynamic_partitions(team_partitions.name))

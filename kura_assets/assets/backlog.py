@@ -154,5 +154,5 @@ learning_backlog = table_asset(
                     replayed=False, deps=[CANDIDATES_KEY, DECISIONS_KEY],
                     shown=lambda state: state.sort_values(["status", "priority_score", "candidate_key"], ascending=[True, False, True])[
                         ["status", "priority_label", "title", "decided_by", "candidate_key"]])],
-    automation_condition=dg.AutomationCondition.eager(),
+    # Refreshed by the decision job and after every weekly run (kura_assets.schedules): one mechanism, no automation condition.
 )
