@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: install demo test ui bench instance
+.PHONY: install demo test lint ui bench instance
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,11 @@ demo: install instance
 	$(PY) -m kura_assets.cli demo
 	$(PY) -m replay_assets.cli demo
 	$(PY) -m minority_report_assets.cli demo
+
+## Lint and format check (ruff: pyflakes, pycodestyle, import order; 120 columns).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 ## The test suite (unit, in-process materializations, Postgres).
 test: install

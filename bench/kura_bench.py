@@ -84,8 +84,14 @@ def measure_vectorized(path: Path) -> dict:
     day_signals = [v.signals]
     for sig, score in zip(week.clusters["cluster_signature"], week.clusters["score"]):
         scores[sig] = float(score)
-    return {"times": t, "raw_rows": raw_rows, "signals": int(sum(len(s) for s in day_signals)),
-            "week_clusters": len(scores), "scores": scores, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "times": t,
+        "raw_rows": raw_rows,
+        "signals": int(sum(len(s) for s in day_signals)),
+        "week_clusters": len(scores),
+        "scores": scores,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # --- baseline: one Python loop per row ------------------------------------------------------------
@@ -103,16 +109,35 @@ def _parse_ts(text):
 
 
 def cluster_loop(events: list) -> dict:
-    """Day and week clusters of the validated events, one Python loop per event (the reference)."""
+    """Day and week clusters of the validated events, one Python loop per event (the plain baseline)."""
     events.sort(key=lambda e: (e[0], e[1]))
-    new_bucket = lambda: {"n": 0, "users": defaultdict(int), "sev": 0.0, "imp": 0.0, "first": None, "last": None,  # noqa: E731
-                          "signals": defaultdict(int), "bands": defaultdict(int), "phases": defaultdict(int), "sources": set(),
-                          "examples": [], "dropped": 0, "facets": None}
+
+    def new_bucket():
+        return {
+            "n": 0,
+            "users": defaultdict(int),
+            "sev": 0.0,
+            "imp": 0.0,
+            "first": None,
+            "last": None,
+            "signals": defaultdict(int),
+            "bands": defaultdict(int),
+            "phases": defaultdict(int),
+            "sources": set(),
+            "examples": [],
+            "dropped": 0,
+            "facets": None,
+        }
+
     buckets = defaultdict(new_bucket)
     for captured, event_id, pseudo, data, sig in events:
         signature = data["cluster_signature"]  # a cluster is the events of one upstream signature
         st = data["signal_type"]
-        mismatch = MISMATCH.get((data.get("attributes") or {}).get("mismatch_severity"), 0.5) if st == "save_claim_mismatch_attempt" else 1.0
+        mismatch = (
+            MISMATCH.get((data.get("attributes") or {}).get("mismatch_severity"), 0.5)
+            if st == "save_claim_mismatch_attempt"
+            else 1.0
+        )
         sev = REFERENCE_SEVERITY.get(st, 0.6) * mismatch * BAND[sig["confidence_band"]]
         imp = REFERENCE_IMPACT.get(st, CATEGORY_IMPACT.get(data.get("category"), 0.6)) * mismatch
         for bucket in (("day", captured.date().isoformat()), ("week", WEEK.isoformat())):
@@ -130,8 +155,22 @@ def cluster_loop(events: list) -> dict:
             b["bands"][sig["confidence_band"]] += 1
             b["phases"][sig["workflow_phase"]] += 1
             b["sources"].add(data["cluster_signature"])
-            b["examples"].append((-sev, captured, event_id, st, sig["confidence_band"], sig["workflow_phase"], data.get("attributes") or {}))
-            b["facets"] = min(b["facets"] or {k: sig[k] for k in FACETS}, {k: sig[k] for k in FACETS}, key=lambda f: [f[k] for k in FACETS])
+            b["examples"].append(
+                (
+                    -sev,
+                    captured,
+                    event_id,
+                    st,
+                    sig["confidence_band"],
+                    sig["workflow_phase"],
+                    data.get("attributes") or {},
+                )
+            )
+            b["facets"] = min(
+                b["facets"] or {k: sig[k] for k in FACETS},
+                {k: sig[k] for k in FACETS},
+                key=lambda f: [f[k] for k in FACETS],
+            )
     scores, published = {}, []
     for ((granularity, period), signature), b in buckets.items():  # the output contract of each published cluster
         n, users = b["n"], len(b["users"])
@@ -142,22 +181,58 @@ def cluster_loop(events: list) -> dict:
         severity, impact = min(1, max(0, b["sev"] / n)), min(1, max(0, b["imp"] / n))
         score = round(freq * severity * impact * repro, 6)
         top = sorted(b["signals"].items(), key=lambda kv: (-kv[1], kv[0]))
-        examples = [{"event_id": e[2], "captured_at": e[1].isoformat(), "signal_type": e[3], "confidence_band": e[4],
-                     "workflow_phase": e[5], "attributes": e[6]} for e in sorted(b["examples"])[:3]]
-        published.append({
-            "cluster_signature": signature, "period_key": period, "score": score,
-            "summary": f"{b['facets']['issue_type']}: {n} events from {users} users; signals: {top[:3]}",
-            "score_factors": json.dumps({"frequency": round(freq, 6), "severity": round(severity, 6), "impact": round(impact, 6),
-                                         "reproducibility": round(repro, 6)}, sort_keys=True),
-            "aggregates": json.dumps({"event_count": n, "unique_pseudo_users": users, "first_seen": b["first"].isoformat(),
-                                      "last_seen": b["last"].isoformat(), "signal_counts": dict(b["signals"]),
-                                      "top_signals": [t for t, _ in top], "confidence_bands": dict(b["bands"]),
-                                      "source_cluster_signatures": sorted(b["sources"])}, sort_keys=True),
-            "affected_workflow_phases": json.dumps(sorted(b["phases"].items(), key=lambda kv: (-kv[1], kv[0]))),
-            "representative_examples": json.dumps(examples, sort_keys=True),
-            "false_positive_controls": json.dumps({"min_support": 3, "min_unique_users": 2, "max_events_per_user": 3,
-                                                   "dominance_dropped_events": b["dropped"], "status": "published"}),
-        })
+        examples = [
+            {
+                "event_id": e[2],
+                "captured_at": e[1].isoformat(),
+                "signal_type": e[3],
+                "confidence_band": e[4],
+                "workflow_phase": e[5],
+                "attributes": e[6],
+            }
+            for e in sorted(b["examples"])[:3]
+        ]
+        published.append(
+            {
+                "cluster_signature": signature,
+                "period_key": period,
+                "score": score,
+                "summary": f"{b['facets']['issue_type']}: {n} events from {users} users; signals: {top[:3]}",
+                "score_factors": json.dumps(
+                    {
+                        "frequency": round(freq, 6),
+                        "severity": round(severity, 6),
+                        "impact": round(impact, 6),
+                        "reproducibility": round(repro, 6),
+                    },
+                    sort_keys=True,
+                ),
+                "aggregates": json.dumps(
+                    {
+                        "event_count": n,
+                        "unique_pseudo_users": users,
+                        "first_seen": b["first"].isoformat(),
+                        "last_seen": b["last"].isoformat(),
+                        "signal_counts": dict(b["signals"]),
+                        "top_signals": [t for t, _ in top],
+                        "confidence_bands": dict(b["bands"]),
+                        "source_cluster_signatures": sorted(b["sources"]),
+                    },
+                    sort_keys=True,
+                ),
+                "affected_workflow_phases": json.dumps(sorted(b["phases"].items(), key=lambda kv: (-kv[1], kv[0]))),
+                "representative_examples": json.dumps(examples, sort_keys=True),
+                "false_positive_controls": json.dumps(
+                    {
+                        "min_support": 3,
+                        "min_unique_users": 2,
+                        "max_events_per_user": 3,
+                        "dominance_dropped_events": b["dropped"],
+                        "status": "published",
+                    }
+                ),
+            }
+        )
         if granularity == "week":
             scores[signature] = score
     return scores
@@ -178,10 +253,17 @@ def measure_loop(path: Path) -> dict:
                 rows.append(row)
     t1 = time.perf_counter()
     events, seen = [], set()
-    week_start, week_end = datetime.combine(WEEK, datetime.min.time()), datetime.combine(WEEK + timedelta(days=7), datetime.min.time())
+    week_start, week_end = (
+        datetime.combine(WEEK, datetime.min.time()),
+        datetime.combine(WEEK + timedelta(days=7), datetime.min.time()),
+    )
     for row in rows:  # the reference's checks, one row at a time
         data = row.get("data")
-        if not isinstance(data, dict) or data.get("schema_version") != 1 or not isinstance(data.get("signal_type"), str):
+        if (
+            not isinstance(data, dict)
+            or data.get("schema_version") != 1
+            or not isinstance(data.get("signal_type"), str)
+        ):
             continue
         if data.get("category") not in CATEGORY_IMPACT:
             continue
@@ -189,14 +271,24 @@ def measure_loop(path: Path) -> dict:
             continue
         seen.add(row.get("id"))
         row_time, captured = _parse_ts(row.get("timestamp")), _parse_ts(data.get("captured_at"))
-        if row_time is None or captured is None or not (row_time - timedelta(days=1) <= captured <= row_time + timedelta(minutes=5)):
+        if (
+            row_time is None
+            or captured is None
+            or not (row_time - timedelta(days=1) <= captured <= row_time + timedelta(minutes=5))
+        ):
             continue
-        if not (week_start <= captured < week_end):  # a signal type the scoring does not know is scored by default weights
+        if not (
+            week_start <= captured < week_end
+        ):  # a signal type the scoring does not know is scored by default weights
             continue
-        if not row.get("user_id") or not re.fullmatch(r"u_[0-9a-f]{24}", str((data.get("user_ref") or {}).get("pseudonymized_user_id", ""))):
+        if not row.get("user_id") or not re.fullmatch(
+            r"u_[0-9a-f]{24}", str((data.get("user_ref") or {}).get("pseudonymized_user_id", ""))
+        ):
             continue
         sig = data.get("signature")
-        if not isinstance(sig, dict) or any(not isinstance(sig.get(k), str) or not sig.get(k) or "\x00" in sig[k] for k in FACETS):
+        if not isinstance(sig, dict) or any(
+            not isinstance(sig.get(k), str) or not sig.get(k) or "\x00" in sig[k] for k in FACETS
+        ):
             continue
         if sig.get("confidence_band") not in BAND or not isinstance(data.get("cluster_signature"), str):
             continue
@@ -212,12 +304,20 @@ def measure_loop(path: Path) -> dict:
         start = time.perf_counter()
         scores = cluster_loop(list(events))
         cluster_seconds = min(cluster_seconds, time.perf_counter() - start)
-    return {"times": {"ingest": t1 - t0, "validate": t2 - t1, "cluster_day_and_week": cluster_seconds}, "raw_rows": len(rows),
-            "signals": len(events), "week_clusters": len(scores), "scores": scores, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "times": {"ingest": t1 - t0, "validate": t2 - t1, "cluster_day_and_week": cluster_seconds},
+        "raw_rows": len(rows),
+        "signals": len(events),
+        "week_clusters": len(scores),
+        "scores": scores,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def run_child(kind: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--measure", kind, str(path)], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--measure", kind, str(path)], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -235,17 +335,23 @@ def main() -> int:
     t0 = time.perf_counter()
     path = generate(args.events)
     lines = sum(1 for _ in path.open())
-    print(f"input: {path.name}, {lines:,} lines, {path.stat().st_size / 1e6:,.0f} MB (generated in {time.perf_counter() - t0:.1f} s, not timed)")
+    print(
+        f"input: {path.name}, {lines:,} lines, {path.stat().st_size / 1e6:,.0f} MB (generated in {time.perf_counter() - t0:.1f} s, not timed)"
+    )
     ours, loop = run_child("vectorized", path), run_child("loop", path)
 
     t, b = ours["times"], loop["times"]
     total = sum(t.values())
     ours_cluster = t["cluster_day"] + t["cluster_week"]
-    print(f"\nours (DuckDB + pandas, vectorised): {ours['raw_rows']:,} raw rows of the week, {ours['signals']:,} signals, {ours['week_clusters']} week clusters")
+    print(
+        f"\nours (DuckDB + pandas, vectorised): {ours['raw_rows']:,} raw rows of the week, {ours['signals']:,} signals, {ours['week_clusters']} week clusters"
+    )
     for stage, seconds in t.items():
         rate = (ours["raw_rows"] if stage in ("ingest", "validate") else ours["signals"]) / seconds
         print(f"  {stage:<14} {seconds:7.2f} s   {rate:>12,.0f} events/s")
-    print(f"  {'whole week':<14} {total:7.2f} s   {ours['raw_rows'] / total:>12,.0f} events/s   peak RSS {ours['peak_rss_mb']:,.0f} MB")
+    print(
+        f"  {'whole week':<14} {total:7.2f} s   {ours['raw_rows'] / total:>12,.0f} events/s   peak RSS {ours['peak_rss_mb']:,.0f} MB"
+    )
 
     loop_total = sum(b.values())
     print(f"\nbaseline (per-row Python loop): {loop['signals']:,} signals, {loop['week_clusters']} week clusters")
@@ -258,9 +364,12 @@ def main() -> int:
     keys = set(ours["scores"]) | set(loop["scores"])
     exact = sum(ours["scores"].get(k) == loop["scores"].get(k) for k in keys)
     same = set(ours["scores"]) == set(loop["scores"]) and all(
-        abs(ours["scores"][k] - loop["scores"][k]) <= 1.01e-6 for k in ours["scores"])
-    print(f"\nsame week clusters and scores (within 1e-6) on both sides: {same}; "
-          f"{exact} of {len(keys)} identical to the last digit")
+        abs(ours["scores"][k] - loop["scores"][k]) <= 1.01e-6 for k in ours["scores"]
+    )
+    print(
+        f"\nsame week clusters and scores (within 1e-6) on both sides: {same}; "
+        f"{exact} of {len(keys)} identical to the last digit"
+    )
     print(f"clustering speed-up (day + week): {b['cluster_day_and_week'] / ours_cluster:5.1f}x   (target >= 10x)")
     print(f"whole-week speed-up:              {loop_total / total:5.1f}x")
     print(f"whole week: {total:.1f} s (target < 20 s); peak memory {ours['peak_rss_mb']:,.0f} MB (target < 2,048 MB)")

@@ -70,7 +70,9 @@ def setup(n: int, path: str) -> dict:
     fit = fit_baseline(history, np.array([d.day_of_week for d in days]), day.day_of_week)
     baseline_s = time.perf_counter() - t0
     del history
-    expected = np.maximum(fit.expected.astype(np.float32).astype(np.float64), 0.05)  # as stored, as load_window reads it
+    expected = np.maximum(
+        fit.expected.astype(np.float32).astype(np.float64), 0.05
+    )  # as stored, as load_window reads it
     noise = fit.noise
     noise.model_error = noise.model_error.astype(np.float32).astype(np.float64)
     actual, keys, rows = demo.day_units(n, day)[0], demo.series_keys(n), []
@@ -78,13 +80,29 @@ def setup(n: int, path: str) -> dict:
         start, span = lookback(end)
         before = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
         before = before[(before["written_at"] >= start) & (before["written_at"] < end)] if rows else before
-        rows.append(detect_tick(keys, actual[:, span], expected[:, span], start, end, before, TICK_BUCKETS, None, noise)
-                    .assign(written_at=end))
+        rows.append(
+            detect_tick(keys, actual[:, span], expected[:, span], start, end, before, TICK_BUCKETS, None, noise).assign(
+                written_at=end
+            )
+        )
     previous = pd.concat(rows, ignore_index=True)
     with open(path, "wb") as f:
-        pickle.dump({"keys": keys, "actual": actual, "expected": expected, "previous": previous, "noise": noise,
-                     "threshold": fit.threshold, "history_days": fit.history_days, "warming_up": fit.warming_up,
-                     "prices": demo.day_prices(n, day), "regular": demo.regular_prices(n)}, f, protocol=5)
+        pickle.dump(
+            {
+                "keys": keys,
+                "actual": actual,
+                "expected": expected,
+                "previous": previous,
+                "noise": noise,
+                "threshold": fit.threshold,
+                "history_days": fit.history_days,
+                "warming_up": fit.warming_up,
+                "prices": demo.day_prices(n, day),
+                "regular": demo.regular_prices(n),
+            },
+            f,
+            protocol=5,
+        )
     return {"baseline_s": baseline_s, "peak_rss_mb": peak_rss_mb(), "previous_rows": len(previous)}
 
 
@@ -92,6 +110,7 @@ def load_setup(path: str):
     import pandas as pd
 
     from minority_report_assets.demo import DEMO_DAY
+
     with open(path, "rb") as f:
         s = pickle.load(f)
     end = DEMO_DAY + pd.Timedelta(hours=13)
@@ -101,10 +120,25 @@ def load_setup(path: str):
 
 
 def result(times, rows, matches, buckets, rejects, rss_setup) -> dict:
-    reports = {r["report_id"]: [int(r["version"]), str(r["window_start"]), str(r["window_end"]), r["report_status"], m["cluster_name"]]
-               for r, m in zip(rows, matches)}
-    return {"times": times, "reports": reports, "open": sum(r["report_status"] == "open" for r in rows), "buckets": buckets,
-            "rejects": rejects, "rss_after_setup_mb": rss_setup, "peak_rss_mb": peak_rss_mb()}
+    reports = {
+        r["report_id"]: [
+            int(r["version"]),
+            str(r["window_start"]),
+            str(r["window_end"]),
+            r["report_status"],
+            m["cluster_name"],
+        ]
+        for r, m in zip(rows, matches)
+    }
+    return {
+        "times": times,
+        "reports": reports,
+        "open": sum(r["report_status"] == "open" for r in rows),
+        "buckets": buckets,
+        "rejects": rejects,
+        "rss_after_setup_mb": rss_setup,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # --- ours: one tick, vectorised over series ---------------------------------------------------------
@@ -113,9 +147,9 @@ def ours_tick(n: int, path: str) -> dict:
     import pandas as pd
 
     from minority_report_assets import demo
+    from minority_report_assets.detection import WINDOWS
     from minority_report_assets.features import feature_vector
     from minority_report_assets.library import load_spec
-    from minority_report_assets.detection import WINDOWS
     from minority_report_assets.matching import Matcher, MatchWindow, dispersion, price_cut_seen
     from minority_report_assets.reports import detect_tick
     from minority_report_assets.sales import validate_sales
@@ -126,10 +160,16 @@ def ours_tick(n: int, path: str) -> dict:
     buckets, rejects = validate_sales(demo.sales(n, end - demo.BUCKET * TICK_BUCKETS, end))
     index = pd.MultiIndex.from_frame(keys)
     actual, expected, prices = s["actual"][:, span].copy(), s["expected"][:, span], s["prices"][:, span].copy()
-    actual[:, -TICK_BUCKETS:], prices[:, -TICK_BUCKETS:] = 0.0, np.nan  # the tick's buckets come from its validated rows
+    actual[:, -TICK_BUCKETS:], prices[:, -TICK_BUCKETS:] = (
+        0.0,
+        np.nan,
+    )  # the tick's buckets come from its validated rows
     where = index.get_indexer(pd.MultiIndex.from_frame(buckets[["store_id", "sku"]]))
     slot = ((buckets["ts"] - start) / demo.BUCKET).astype(int).to_numpy()
-    actual[where, slot], prices[where, slot] = buckets["units"].to_numpy(), buckets["price"].to_numpy(dtype=np.float64, na_value=np.nan)
+    actual[where, slot], prices[where, slot] = (
+        buckets["units"].to_numpy(),
+        buckets["price"].to_numpy(dtype=np.float64, na_value=np.nan),
+    )
     t1 = time.perf_counter()
     rows = detect_tick(keys, actual, expected, start, end, previous, TICK_BUCKETS, None, s["noise"])
     t2 = time.perf_counter()
@@ -137,16 +177,29 @@ def ours_tick(n: int, path: str) -> dict:
     spans = []
     for r in rows.itertuples():
         series, first = row_of.loc[(r.store_id, r.sku)], max(0, int((r.window_start - start) / demo.BUCKET))
-        spans.append(MatchWindow(actual[series], expected[series], first, price_cut_seen(prices[series, first:], s["regular"][series]),
-                                 dispersion(s["noise"].model_error[series, 0], expected[series, first:], WINDOWS[0])))
-    vectors = [feature_vector(w.actual[w.start:], w.expected[w.start:]).astype(np.float32) for w in spans]
+        spans.append(
+            MatchWindow(
+                actual[series],
+                expected[series],
+                first,
+                price_cut_seen(prices[series, first:], s["regular"][series]),
+                dispersion(s["noise"].model_error[series, 0], expected[series, first:], WINDOWS[0]),
+            )
+        )
+    vectors = [feature_vector(w.actual[w.start :], w.expected[w.start :]).astype(np.float32) for w in spans]
     t3 = time.perf_counter()
     matches = Matcher(load_spec()).match(spans)
     t4 = time.perf_counter()
     assert np.array_equal(actual, s["actual"][:, span]) and np.array_equal(prices, s["prices"][:, span], equal_nan=True)
     assert len(vectors) == len(rows)
-    return result({"ingest+validate": t1 - t0, "detect": t2 - t1, "features": t3 - t2, "match": t4 - t3},
-                  rows.to_dict("records"), matches, len(buckets), len(rejects), rss_setup)
+    return result(
+        {"ingest+validate": t1 - t0, "detect": t2 - t1, "features": t3 - t2, "match": t4 - t3},
+        rows.to_dict("records"),
+        matches,
+        len(buckets),
+        len(rejects),
+        rss_setup,
+    )
 
 
 # --- the per-series Python loop: same computation, one row / series / report at a time -------------
@@ -165,7 +218,7 @@ def loop_events(a: list, e: list, p, errors: list, threshold: float) -> list[dic
         for w, error in zip(p.windows, errors):
             s = cum_a[t + 1] - cum_a[max(0, t - w + 1)]
             m = max(cum_e[t + 1] - cum_e[max(0, t - w + 1)], 0.0)
-            score = 2 * (math.sqrt(s + 0.375) - math.sqrt(m + 0.125)) / math.sqrt(1 + error ** 2 * m)
+            score = 2 * (math.sqrt(s + 0.375) - math.sqrt(m + 0.125)) / math.sqrt(1 + error**2 * m)
             best = score if abs(score) > abs(best) else best
         rolled.append(best)
     if max(abs(r) for r in rolled) < opens:
@@ -193,14 +246,25 @@ def loop_events(a: list, e: list, p, errors: list, threshold: float) -> list[dic
                 acc += sign * d[k] - p.drift
                 if acc >= high:
                     high, end = acc, k
-            events.append({"sign": sign, "start": lo + start, "end": end, "detected_at": strong[p.confirm - 1],
-                           "peak": max(abs(r) for r in rolled[first:t])})
+            events.append(
+                {
+                    "sign": sign,
+                    "start": lo + start,
+                    "end": end,
+                    "detected_at": strong[p.confirm - 1],
+                    "peak": max(abs(r) for r in rolled[first:t]),
+                }
+            )
     events.sort(key=lambda ev: (ev["start"], ev["sign"]))
     merged = []
     for ev in events:
         if merged and ev["start"] <= merged[-1]["reach"] + p.merge_gap:
             last = merged[-1]
-            last["end"], last["reach"], last["peak"] = max(last["end"], ev["end"]), max(last["reach"], ev["end"]), max(last["peak"], ev["peak"])
+            last["end"], last["reach"], last["peak"] = (
+                max(last["end"], ev["end"]),
+                max(last["reach"], ev["end"]),
+                max(last["peak"], ev["peak"]),
+            )
             last["detected_at"] = min(last["detected_at"], ev["detected_at"])
         else:
             merged.append({**ev, "reach": ev["end"]})
@@ -230,8 +294,16 @@ def loop_tick(n: int, path: str) -> dict:
         except (TypeError, ValueError):
             ts = units = None
         key = (store, sku, ts)
-        if (store is None or sku is None or ts is None or units is None or math.isnan(units) or units < 0
-                or ts != ts.floor("5min") or key in seen):
+        if (
+            store is None
+            or sku is None
+            or ts is None
+            or units is None
+            or math.isnan(units)
+            or units < 0
+            or ts != ts.floor("5min")
+            or key in seen
+        ):
             rejects += 1
             continue
         seen.add(key)
@@ -258,26 +330,54 @@ def loop_tick(n: int, path: str) -> dict:
             store, sku = keys["store_id"].iat[i], keys["sku"].iat[i]
             start_ts, prior = start + ev["start"] * B, carried.get((store, sku))
             if prior is not None and start_ts <= prior["window_end"] + p.merge_gap * B:
-                rid, version, window_start = prior["report_id"], int(prior["version"]) + 1, min(prior["window_start"], start_ts)
+                rid, version, window_start = (
+                    prior["report_id"],
+                    int(prior["version"]) + 1,
+                    min(prior["window_start"], start_ts),
+                )
             else:
                 rid, version, window_start = report_id(store, sku, start_ts), 1, start_ts
             status = "open" if (width - 1) - seen_last < p.close_after else "closed"
             if status == "closed" and prior is None:
                 continue
-            rows.append({"report_id": rid, "version": version, "store_id": store, "sku": sku, "window_start": window_start,
-                         "window_end": start + (ev["end"] + 1) * B, "report_status": status})
+            rows.append(
+                {
+                    "report_id": rid,
+                    "version": version,
+                    "store_id": store,
+                    "sku": sku,
+                    "window_start": window_start,
+                    "window_end": start + (ev["end"] + 1) * B,
+                    "report_status": status,
+                }
+            )
             first = max(0, int((window_start - start) / B))
-            windows.append((np.array(a), np.array(e), first, price_cut_seen(np.array(prices[first:]), s["regular"][i]),
-                            dispersion(s["noise"].model_error[i, 0], np.array(e[first:]), p.windows[0])))
+            windows.append(
+                (
+                    np.array(a),
+                    np.array(e),
+                    first,
+                    price_cut_seen(np.array(prices[first:]), s["regular"][i]),
+                    dispersion(s["noise"].model_error[i, 0], np.array(e[first:]), p.windows[0]),
+                )
+            )
     t2 = time.perf_counter()
     vectors = [feature_vector(a[first:], e[first:]).astype(np.float32) for a, e, first, _, _ in windows]
     t3 = time.perf_counter()
     spec = load_spec()
-    matches = [match_window(a, e, spec, start=first, price_cut=cut, dispersion=disp) for a, e, first, cut, disp in windows]
+    matches = [
+        match_window(a, e, spec, start=first, price_cut=cut, dispersion=disp) for a, e, first, cut, disp in windows
+    ]
     t4 = time.perf_counter()
     assert len(vectors) == len(rows)
-    return result({"ingest+validate": t1 - t0, "detect": t2 - t1, "features": t3 - t2, "match": t4 - t3},
-                  rows, matches, len(seen), rejects, rss_setup)
+    return result(
+        {"ingest+validate": t1 - t0, "detect": t2 - t1, "features": t3 - t2, "match": t4 - t3},
+        rows,
+        matches,
+        len(seen),
+        rejects,
+        rss_setup,
+    )
 
 
 # --- a day as one Dagster run (MR_DEMO_SERIES and WAREHOUSE_URL come from the parent) ---------------
@@ -304,19 +404,41 @@ def day_run(n: int, step: str, seed_from: str | None = None) -> dict:
 
         with open(seed_from, "rb") as f:
             s = pickle.load(f)
-        frame = s["keys"].assign(day=day, expected=list(s["expected"].astype(np.float32)),
-                                 model_error=list(s["noise"].model_error.astype(np.float32)), open_threshold=s["threshold"],
-                                 regular_price=s["regular"], history_days=s["history_days"], warming_up=s["warming_up"])
+        frame = s["keys"].assign(
+            day=day,
+            expected=list(s["expected"].astype(np.float32)),
+            model_error=list(s["noise"].model_error.astype(np.float32)),
+            open_threshold=s["threshold"],
+            regular_price=s["regular"],
+            history_days=s["history_days"],
+            warming_up=s["warming_up"],
+        )
         write, outcome = prepare(BASELINE_KEY, SALES_BASELINE, {"day": day}, frame, "seeded-by-bench")
         commit(backend, [write], [outcome])
-    jobs = ([(mr_baseline_job.name, str(day.date()), str(day.date()))] if step == "baseline" else
-            [(mr_library_job.name, None, None), (mr_tick_job.name, tick_key(day + TICK), tick_key(day + pd.Timedelta(days=1)))])
+    jobs = (
+        [(mr_baseline_job.name, str(day.date()), str(day.date()))]
+        if step == "baseline"
+        else [
+            (mr_library_job.name, None, None),
+            (mr_tick_job.name, tick_key(day + TICK), tick_key(day + pd.Timedelta(days=1))),
+        ]
+    )
     for name, first, last in jobs:
         t0 = time.perf_counter()
         r = run_job(defs, name, first, last, instance)
-        out[name] = {"seconds": time.perf_counter() - t0, "ok": bool(r.success), "failed_checks": failed_checks(r), "steps": {}}
-        kinds, began = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}, {}
-        for e in sorted(instance.all_logs(r.run_id, of_type=kinds), key=lambda e: e.timestamp):  # seconds per asset step
+        out[name] = {
+            "seconds": time.perf_counter() - t0,
+            "ok": bool(r.success),
+            "failed_checks": failed_checks(r),
+            "steps": {},
+        }
+        kinds, began = (
+            {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE},
+            {},
+        )
+        for e in sorted(
+            instance.all_logs(r.run_id, of_type=kinds), key=lambda e: e.timestamp
+        ):  # seconds per asset step
             k = e.step_key.split("__")[-1]
             if e.dagster_event.event_type == dg.DagsterEventType.STEP_START:
                 began[k] = e.timestamp
@@ -326,8 +448,13 @@ def day_run(n: int, step: str, seed_from: str | None = None) -> dict:
         rows = backend.read(MINORITY_REPORTS_CLUSTERED_LOG)
         at_13 = rows[rows["written_at"] == day + pd.Timedelta(hours=13)]
         ticks = len(backend.manifest("minority_report", "minority_reports_clustered_log"))
-        out.update(rows=len(rows), reports=int(rows["report_id"].nunique()), ticks=ticks, seeded=bool(seed_from),
-                   at_13={r: c for r, c in zip(at_13["report_id"], at_13["cluster_name"])})
+        out.update(
+            rows=len(rows),
+            reports=int(rows["report_id"].nunique()),
+            ticks=ticks,
+            seeded=bool(seed_from),
+            at_13={r: c for r, c in zip(at_13["report_id"], at_13["cluster_name"])},
+        )
     return {**out, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -360,8 +487,15 @@ def rolling_z_reports(frame, merge_gap: int = 36, z: float = 4.0, run: int = 3):
             else:
                 merged.append((a, b))
         for a, b in merged:
-            rows.append({"store_id": store, "sku": sku, "first_detected_from": origin + a * pd.Timedelta(minutes=5),
-                         "window_start": origin + a * pd.Timedelta(minutes=5), "window_end": origin + b * pd.Timedelta(minutes=5)})
+            rows.append(
+                {
+                    "store_id": store,
+                    "sku": sku,
+                    "first_detected_from": origin + a * pd.Timedelta(minutes=5),
+                    "window_start": origin + a * pd.Timedelta(minutes=5),
+                    "window_end": origin + b * pd.Timedelta(minutes=5),
+                }
+            )
     return pd.DataFrame(rows, columns=["store_id", "sku", "first_detected_from", "window_start", "window_end"])
 
 
@@ -386,10 +520,21 @@ def real_case(n: int, path: str | None) -> dict:
     patterns = {}
     for age, label in ((pd.Timedelta(hours=1), "1h"), (None, "end")):
         m = report_patterns(replay, load_spec(), age)
-        true = [((w["store_id"] == r.store_id) & (w["start"] < r.window_end) & (w["end"] > r.window_start)).any() for r in m.itertuples()]
+        true = [
+            ((w["store_id"] == r.store_id) & (w["start"] < r.window_end) & (w["end"] > r.window_start)).any()
+            for r in m.itertuples()
+        ]
         patterns[label] = m[pd.Series(true, dtype=bool).to_numpy()]["cluster_name"].value_counts().to_dict()
-    return {"ours": ours, "rolling_z": theirs, "patterns": patterns, "series": n_series, "first": str(first.date()),
-            "end": str(end), "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "ours": ours,
+        "rolling_z": theirs,
+        "patterns": patterns,
+        "series": n_series,
+        "first": str(first.date()),
+        "end": str(end),
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # --- parent -----------------------------------------------------------------------------------------
@@ -400,7 +545,9 @@ def run_case(args: list[str], env: dict | None = None, max_rss_gb: float = 14, m
         child = subprocess.Popen([sys.executable, __file__, *args], stdout=out, stderr=err, text=True, env=env)
         while child.poll() is None:
             try:
-                rss = int(next(x for x in open(f"/proc/{child.pid}/status") if x.startswith("VmRSS")).split()[1]) / 2**20
+                rss = (
+                    int(next(x for x in open(f"/proc/{child.pid}/status") if x.startswith("VmRSS")).split()[1]) / 2**20
+                )
             except (OSError, StopIteration):
                 rss = 0.0
             peak = max(peak, rss)
@@ -425,16 +572,27 @@ def print_real(r: dict | None) -> None:
     if "error" in r:
         print(f"\nreal series: {r['error']}")
         return
-    print(f"\nreal series (NAB tweet volumes, {r['series']} series, {r['first']} .. {r['end']}, full 28-day baselines; "
-          f"ours replayed tick by tick in {r['seconds']:.0f} s):")
-    print("| detector | windows with a report opened inside | false reports per 10 series-days | share of series-time in a report "
-          "| moved-window control | median report (h) |\n|---|---|---|---|---|---|")
-    for name, q in (("ours (defaults)", r["ours"]), ("rolling 1-day median/MAD z-score, abs(z) >= 4 on 3 buckets", r["rolling_z"])):
-        print(f"| {name} | {round(q['found'] * q['windows'])} / {q['windows']} | {q['false_per_10_series_days']:.2f} "
-              f"({q['false_reports']} of {q['reports']}) | {100 * q['coverage']:.1f}% | {q['control']:.2f} | {q['median_report_hours']:.1f} |")
+    print(
+        f"\nreal series (NAB tweet volumes, {r['series']} series, {r['first']} .. {r['end']}, full 28-day baselines; "
+        f"ours replayed tick by tick in {r['seconds']:.0f} s):"
+    )
+    print(
+        "| detector | windows with a report opened inside | false reports per 10 series-days | share of series-time in a report "
+        "| moved-window control | median report (h) |\n|---|---|---|---|---|---|"
+    )
+    for name, q in (
+        ("ours (defaults)", r["ours"]),
+        ("rolling 1-day median/MAD z-score, abs(z) >= 4 on 3 buckets", r["rolling_z"]),
+    ):
+        print(
+            f"| {name} | {round(q['found'] * q['windows'])} / {q['windows']} | {q['false_per_10_series_days']:.2f} "
+            f"({q['false_reports']} of {q['reports']}) | {100 * q['coverage']:.1f}% | {q['control']:.2f} | {q['median_report_hours']:.1f} |"
+        )
     print("| target | >= 60% | <= 1 | <= 5% | <= 0.2 | |")
-    print(f"patterns of the reports on labelled windows (all mention bursts): an hour after opening {r['patterns']['1h']}; "
-          f"at their last row {r['patterns']['end']}")
+    print(
+        f"patterns of the reports on labelled windows (all mention bursts): an hour after opening {r['patterns']['1h']}; "
+        f"at their last row {r['patterns']['end']}"
+    )
 
 
 def main() -> int:
@@ -452,15 +610,20 @@ def main() -> int:
         return 0
 
     sys.stdout.reconfigure(line_buffering=True)
-    print(f"data: {n:,} store/SKU series, demo day 2026-11-20, measured tick 12:45-13:00 (144-bucket lookback), "
-          f"{HISTORY_DAYS} days of history; each case in its own process", flush=True)
+    print(
+        f"data: {n:,} store/SKU series, demo day 2026-11-20, measured tick 12:45-13:00 (144-bucket lookback), "
+        f"{HISTORY_DAYS} days of history; each case in its own process",
+        flush=True,
+    )
     load_start, cases = os.getloadavg()[0], ["--series", str(n)]
     with tempfile.TemporaryDirectory(prefix="mr-bench-") as tmp:
         data = f"{tmp}/setup.pkl"
         st = run_case(["--case", "setup", "--file", data, *cases], max_rss_gb=args.max_rss_gb)
         if "error" in st:
             sys.exit(f"setup failed: {st['error']}")
-        ours, loop = (run_case(["--case", side, "--file", data, *cases], max_rss_gb=args.max_rss_gb) for side in ("ours", "loop"))
+        ours, loop = (
+            run_case(["--case", side, "--file", data, *cases], max_rss_gb=args.max_rss_gb) for side in ("ours", "loop")
+        )
         env = {**os.environ, "MR_DEMO_SERIES": str(n), "WAREHOUSE_URL": f"duckdb:///{tmp}/warehouse.duckdb"}
         base = run_case(["--case", "baseline", *cases], env, args.max_rss_gb)
         seed = ["--file", data] if "error" in base else []  # stopped: the tick run starts from a seeded baseline
@@ -469,13 +632,19 @@ def main() -> int:
         if "error" in r:
             sys.exit(f"one tick, {name}: {r['error']}")
 
-    print(f"\nsetup (untimed): daily baseline fit_baseline over {n:,} x {HISTORY_DAYS} days x 288 buckets {st['baseline_s']:.2f} s, "
-          f"{st['previous_rows']:,} detected-log rows of the 51 ticks before, peak RSS {st['peak_rss_mb']:,.0f} MB\n")
-    for title, r in (("ours (validate_sales, detect_tick, Matcher.match)", ours),
-                     ("per-series Python loop (match_window per report)", loop)):
-        print(f"one tick, {title}: {r['buckets']:,} buckets, {r['rejects']} rejects, {len(r['reports']):,} reports "
-              f"({r['open']:,} open), {sum(r['times'].values()):.3f} s, peak RSS {r['peak_rss_mb']:,.0f} MB "
-              f"({r['rss_after_setup_mb']:,.0f} MB after loading the setup)")
+    print(
+        f"\nsetup (untimed): daily baseline fit_baseline over {n:,} x {HISTORY_DAYS} days x 288 buckets {st['baseline_s']:.2f} s, "
+        f"{st['previous_rows']:,} detected-log rows of the 51 ticks before, peak RSS {st['peak_rss_mb']:,.0f} MB\n"
+    )
+    for title, r in (
+        ("ours (validate_sales, detect_tick, Matcher.match)", ours),
+        ("per-series Python loop (match_window per report)", loop),
+    ):
+        print(
+            f"one tick, {title}: {r['buckets']:,} buckets, {r['rejects']} rejects, {len(r['reports']):,} reports "
+            f"({r['open']:,} open), {sum(r['times'].values()):.3f} s, peak RSS {r['peak_rss_mb']:,.0f} MB "
+            f"({r['rss_after_setup_mb']:,.0f} MB after loading the setup)"
+        )
     a, b = ours["reports"], loop["reports"]
     same = a == b
     if same:
@@ -483,24 +652,34 @@ def main() -> int:
     else:
         diff = sorted(set(a) ^ set(b))
         unequal = sorted(k for k in set(a) & set(b) if a[k] != b[k])
-        print(f"DIFFERENT: ours {len(a):,} reports, loop {len(b):,}; {len(diff)} ids on one side only, {len(unequal)} differ")
+        print(
+            f"DIFFERENT: ours {len(a):,} reports, loop {len(b):,}; {len(diff)} ids on one side only, {len(unequal)} differ"
+        )
         for k in (diff + unequal)[:10]:
             print(f"  {k}: ours {a.get(k)} / loop {b.get(k)}")
     ot, lt = sum(ours["times"].values()), sum(loop["times"].values())
 
     if "error" in base:
-        print(f"\nbaseline job: {base['error']} (peak seen {base['seen_peak_gb']:.1f} GB); the tick run below starts from "
-              "the same fit_baseline values written by the bench instead (SEEDED baseline partition)")
+        print(
+            f"\nbaseline job: {base['error']} (peak seen {base['seen_peak_gb']:.1f} GB); the tick run below starts from "
+            "the same fit_baseline values written by the bench instead (SEEDED baseline partition)"
+        )
     else:
-        print(f"\nbaseline job (28 days of demo sales -> validate_sales -> fit_baseline -> warehouse): "
-              f"{base['minority_report_baseline']['seconds']:.1f} s, ok {base['minority_report_baseline']['ok']}, peak RSS {base['peak_rss_mb']:,.0f} MB")
+        print(
+            f"\nbaseline job (28 days of demo sales -> validate_sales -> fit_baseline -> warehouse): "
+            f"{base['minority_report_baseline']['seconds']:.1f} s, ok {base['minority_report_baseline']['ok']}, peak RSS {base['peak_rss_mb']:,.0f} MB"
+        )
     if "error" not in day:
         tick, lib = day["minority_report_tick"], day["minority_report_library"]
-        print(f"a day as one run{' (from the SEEDED baseline)' if day['seeded'] else ''}: library job {lib['seconds']:.1f} s; tick job over {day['ticks']} ticks {tick['seconds']:.1f} s, ok {tick['ok']}, "
-              f"failed checks {tick['failed_checks'] or 'none'}; {day['rows']:,} clustered-log rows, {day['reports']:,} reports; "
-              f"peak RSS {day['peak_rss_mb']:,.0f} MB")
+        print(
+            f"a day as one run{' (from the SEEDED baseline)' if day['seeded'] else ''}: library job {lib['seconds']:.1f} s; tick job over {day['ticks']} ticks {tick['seconds']:.1f} s, ok {tick['ok']}, "
+            f"failed checks {tick['failed_checks'] or 'none'}; {day['rows']:,} clustered-log rows, {day['reports']:,} reports; "
+            f"peak RSS {day['peak_rss_mb']:,.0f} MB"
+        )
         print(f"  steps: {', '.join(f'{k} {v:.1f} s' for k, v in tick['steps'].items())}")
-        print(f"  its 13:00 tick equals the one-tick case (report ids and patterns): {day['at_13'] == {k: v[-1] for k, v in a.items()}}")
+        print(
+            f"  its 13:00 tick equals the one-tick case (report ids and patterns): {day['at_13'] == {k: v[-1] for k, v in a.items()}}"
+        )
     else:
         print(f"a day as one run: {day['error']}")
     print(f"per-series loop for the day: ESTIMATE 96 x {lt:.2f} s = {96 * lt:.0f} s (not run)")
@@ -513,18 +692,53 @@ def main() -> int:
         o, lp = ours["times"][stage], loop["times"][stage]
         print(row(f"one tick: {stage} (s)", f"{o:.3f}", f"{lp:.3f}", f"{lp / o:.1f}x", ""))
     print(row("one tick: total (s)", f"{ot:.3f}", f"{lt:.3f}", f"{lt / ot:.1f}x", "< 1 s"))
-    print(row("one tick: reports (open)", f"{len(a):,} ({ours['open']:,})", f"{len(b):,} ({loop['open']:,})", "same" if same else "DIFFER", ""))
+    print(
+        row(
+            "one tick: reports (open)",
+            f"{len(a):,} ({ours['open']:,})",
+            f"{len(b):,} ({loop['open']:,})",
+            "same" if same else "DIFFER",
+            "",
+        )
+    )
     print(row("one tick: peak RSS (MB)", f"{ours['peak_rss_mb']:,.0f}", f"{loop['peak_rss_mb']:,.0f}", "", ""))
     print(row("daily baseline, fit_baseline (s)", f"{st['baseline_s']:.2f}", "-", "", ""))
-    print(row("baseline job (s)", "stopped" if "error" in base else f"{base['minority_report_baseline']['seconds']:.1f}", "-", "", "< 60 s, < 4 GB"))
+    print(
+        row(
+            "baseline job (s)",
+            "stopped" if "error" in base else f"{base['minority_report_baseline']['seconds']:.1f}",
+            "-",
+            "",
+            "< 60 s, < 4 GB",
+        )
+    )
     day_s = None if "error" in day else day["minority_report_tick"]["seconds"]
-    print(row("a day as one run, 96 ticks (s)", "-" if day_s is None else f"{day_s:.1f}", f"~{96 * lt:.0f} (ESTIMATE: 96 x one tick)",
-              "-" if day_s is None else f"~{96 * lt / day_s:.1f}x", "< 120 s"))
+    print(
+        row(
+            "a day as one run, 96 ticks (s)",
+            "-" if day_s is None else f"{day_s:.1f}",
+            f"~{96 * lt:.0f} (ESTIMATE: 96 x one tick)",
+            "-" if day_s is None else f"~{96 * lt / day_s:.1f}x",
+            "< 120 s",
+        )
+    )
     print(row("a day as one run: peak RSS (MB)", "-" if day_s is None else f"{day['peak_rss_mb']:,.0f}", "-", "", ""))
-    print(row("a day as one run: clustered-log rows (reports)", "-" if day_s is None else f"{day['rows']:,} ({day['reports']:,})", "-", "", ""))
-    print_real(run_case(["--case", "real"], max_rss_gb=args.max_rss_gb) if (REAL / "nab_tweets_dev.csv").exists() else None)
-    print(f"\nload average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}, on {os.cpu_count()} cores: "
-          "above ~1 another process shared the CPU and the timings are noisy")
+    print(
+        row(
+            "a day as one run: clustered-log rows (reports)",
+            "-" if day_s is None else f"{day['rows']:,} ({day['reports']:,})",
+            "-",
+            "",
+            "",
+        )
+    )
+    print_real(
+        run_case(["--case", "real"], max_rss_gb=args.max_rss_gb) if (REAL / "nab_tweets_dev.csv").exists() else None
+    )
+    print(
+        f"\nload average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}, on {os.cpu_count()} cores: "
+        "above ~1 another process shared the CPU and the timings are noisy"
+    )
     return 0 if same else 1
 
 

@@ -40,13 +40,36 @@ sys.path.insert(0, str(ROOT))
 
 DIM, SEED, TEAM, SALT = 3072, 0, 1, "bench-salt"
 TASKS, TOPIC_TASKS = 2000, 300
-AREAS = ("checkout", "settings", "search", "dashboard", "onboarding", "billing", "editor", "export", "invites", "reports")
-PHRASES = ("got an error and could not continue", "struggled to finish the step", "the page failed to load",
-           "tried to submit repeatedly", "hit a timeout and gave up")
-NEUTRAL = ("User browsed the pricing page", "User read the changelog", "User opened the profile page and scrolled",
-           "User viewed a report", "User watched the product tour video")
-SLOW_REASON = ("HDBSCAN 2/1 not run at {n:,}: exact HDBSCAN at 100 dims does not finish within 4 minutes above "
-               "~10-20k points (30k already takes 90-170 s)")
+AREAS = (
+    "checkout",
+    "settings",
+    "search",
+    "dashboard",
+    "onboarding",
+    "billing",
+    "editor",
+    "export",
+    "invites",
+    "reports",
+)
+PHRASES = (
+    "got an error and could not continue",
+    "struggled to finish the step",
+    "the page failed to load",
+    "tried to submit repeatedly",
+    "hit a timeout and gave up",
+)
+NEUTRAL = (
+    "User browsed the pricing page",
+    "User read the changelog",
+    "User opened the profile page and scrolled",
+    "User viewed a report",
+    "User watched the product tour video",
+)
+SLOW_REASON = (
+    "HDBSCAN 2/1 not run at {n:,}: exact HDBSCAN at 100 dims does not finish within 4 minutes above "
+    "~10-20k points (30k already takes 90-170 s)"
+)
 REAL_DATA = ROOT.parent / "shared" / "data" / "clinc150_minilm.parquet"
 
 
@@ -72,7 +95,7 @@ def planted_rows(rng, directions, n: int):
     rng.shuffle(topic_of)
     x = rng.standard_normal((n, DIM), dtype=np.float32)  # noise rows stay gaussian
     for s in range(0, n, 8192):  # in blocks, to keep the generator's own memory small
-        block, t = x[s:s + 8192], topic_of[s:s + 8192]
+        block, t = x[s : s + 8192], topic_of[s : s + 8192]
         m = t >= 0
         block[m] = directions[t[m]] + block[m] * np.float32(0.5 / np.sqrt(DIM))
         unit_rows(block)
@@ -99,15 +122,25 @@ def planted(n: int, topics: int):
     start_s = (np.arange(n) % 3) * 60
     document_id = [f"{s}:{a}:{a + 45}" for s, a in zip(session, start_s)]
     phrase = rng.integers(0, len(PHRASES), n)
-    content = [f"User hit problem T{t:04d} in {AREAS[t % len(AREAS)]}: {PHRASES[p]}" if t >= 0 else NEUTRAL[p]
-               for t, p in zip(topic_of, phrase)]
+    content = [
+        f"User hit problem T{t:04d} in {AREAS[t % len(AREAS)]}: {PHRASES[p]}" if t >= 0 else NEUTRAL[p]
+        for t, p in zip(topic_of, phrase)
+    ]
     begin = inserted - pd.Timedelta(minutes=5) + pd.to_timedelta(start_s, unit="s")
-    raw = pd.DataFrame({
-        "team_id": TEAM, "document_id": document_id, "session_id": session,
-        "distinct_id": [f"user-{u:05d}" for u in rng.integers(0, max(50, n // 15), n)],
-        "start_time": begin, "end_time": begin + pd.Timedelta(seconds=45), "timestamp": begin, "inserted_at": inserted,
-        "content": content, "embedding": list(x),
-    })
+    raw = pd.DataFrame(
+        {
+            "team_id": TEAM,
+            "document_id": document_id,
+            "session_id": session,
+            "distinct_id": [f"user-{u:05d}" for u in rng.integers(0, max(50, n // 15), n)],
+            "start_time": begin,
+            "end_time": begin + pd.Timedelta(seconds=45),
+            "timestamp": begin,
+            "inserted_at": inserted,
+            "content": content,
+            "embedding": list(x),
+        }
+    )
     truth = pd.Series([f"T{t:04d}" if t >= 0 else "" for t in topic_of], index=document_id)
 
     k = min(TOPIC_TASKS, topics // 2)
@@ -116,13 +149,23 @@ def planted(n: int, topics: int):
     ids = [f"task_old_{i:04d}" for i in range(TASKS)]
     users = {tid: {f"p_{int(u):024x}" for u in rng.integers(0, 10**6, 3)} for tid in ids}
     seen = tick_end - pd.to_timedelta(rng.integers(1, 30 * 24, TASKS), unit="h")
-    tasks = pd.DataFrame({
-        # cohesion: a planted segment's cosine to its topic direction, 1 / sqrt(1 + 0.5^2)
-        "task_id": ids, "occurrences": rng.integers(2, 60, TASKS), "cohesion": 0.894, "distinct_users": [len(users[t]) for t in ids],
-        "mean_impact": rng.uniform(0, 1, TASKS).round(6), "last_occurrence": seen, "title": [f"Fix old issue {i}" for i in range(TASKS)],
-        "description": "an existing task", "keywords": "[]", "label_source": "keywords",
-        "first_seen": seen - pd.Timedelta(days=7), "centroid_tick": seen,
-    })
+    tasks = pd.DataFrame(
+        {
+            # cohesion: a planted segment's cosine to its topic direction, 1 / sqrt(1 + 0.5^2)
+            "task_id": ids,
+            "occurrences": rng.integers(2, 60, TASKS),
+            "cohesion": 0.894,
+            "distinct_users": [len(users[t]) for t in ids],
+            "mean_impact": rng.uniform(0, 1, TASKS).round(6),
+            "last_occurrence": seen,
+            "title": [f"Fix old issue {i}" for i in range(TASKS)],
+            "description": "an existing task",
+            "keywords": "[]",
+            "label_source": "keywords",
+            "first_seen": seen - pd.Timedelta(days=7),
+            "centroid_tick": seen,
+        }
+    )
     return raw, truth, TaskState(tasks, centroids, users), ids[:k], tick_end, previous
 
 
@@ -141,10 +184,13 @@ def quality(truth, labels) -> dict:
     topic, clustered = truth != "", labels >= 0
     both = topic & clustered
     sizes = np.bincount(labels[clustered]) if clustered.any() else np.zeros(0, dtype=int)
-    return {"clusters": int((sizes > 0).sum()), "median_size": float(np.median(sizes[sizes > 0])) if clustered.any() else 0.0,
-            "ari": float(adjusted_rand_score(truth[both], labels[both])) if both.any() else float("nan"),
-            "topic_clustered_pct": 100 * float(clustered[topic].mean()),
-            "noise_kept_pct": 100 * float((~clustered[~topic]).mean()) if (~topic).any() else float("nan")}
+    return {
+        "clusters": int((sizes > 0).sum()),
+        "median_size": float(np.median(sizes[sizes > 0])) if clustered.any() else 0.0,
+        "ari": float(adjusted_rand_score(truth[both], labels[both])) if both.any() else float("nan"),
+        "topic_clustered_pct": 100 * float(clustered[topic].mean()),
+        "noise_kept_pct": 100 * float((~clustered[~topic]).mean()) if (~topic).any() else float("nan"),
+    }
 
 
 # --- the measured cases (each in its own process) --------------------------------------------------
@@ -171,12 +217,18 @@ def ours_planted(n: int, topics: int) -> dict:
     n_clusters = int((tick.clusters["kind"] == "cluster").sum())  # ids 0..n_clusters-1; the rest are one-segment noise
     labels = np.where(tick.groups < n_clusters, tick.groups, -1)
     status = update.tasks.set_index("task_id")["status"]
-    return {"times": {"validate": t1 - t0, "pseudonymize": t2 - t1, "tick_clusters": t3 - t2, "update_tasks": t4 - t3},
-            "rss_after_data_mb": rss_data, "peak_rss_mb": peak_rss_mb(), "rejects": len(v.rejects),
-            "quality": quality(truth.loc[segments["document_id"]].to_numpy(), labels),
-            "one_segment": int((tick.clusters["kind"] == "high_impact_noise").sum()), "links": len(update.links),
-            "status": {k: int(c) for k, c in status.value_counts().items()},
-            "topic_tasks_updated": int((status.loc[topic_tasks] == "updated").sum()), "topic_tasks": len(topic_tasks)}
+    return {
+        "times": {"validate": t1 - t0, "pseudonymize": t2 - t1, "tick_clusters": t3 - t2, "update_tasks": t4 - t3},
+        "rss_after_data_mb": rss_data,
+        "peak_rss_mb": peak_rss_mb(),
+        "rejects": len(v.rejects),
+        "quality": quality(truth.loc[segments["document_id"]].to_numpy(), labels),
+        "one_segment": int((tick.clusters["kind"] == "high_impact_noise").sum()),
+        "links": len(update.links),
+        "status": {k: int(c) for k, c in status.value_counts().items()},
+        "topic_tasks_updated": int((status.loc[topic_tasks] == "updated").sum()),
+        "topic_tasks": len(topic_tasks),
+    }
 
 
 def hdbscan_cluster(x, dims: int = 100, min_cluster_size: int = 2, min_samples: int = 1):
@@ -189,8 +241,9 @@ def hdbscan_cluster(x, dims: int = 100, min_cluster_size: int = 2, min_samples: 
     t0 = time.perf_counter()
     z = PCA(n_components=min(dims, len(x))).fit_transform(x)
     t1 = time.perf_counter()
-    labels = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, metric="euclidean",
-                             cluster_selection_method="leaf").fit_predict(z)
+    labels = hdbscan.HDBSCAN(
+        min_cluster_size=min_cluster_size, min_samples=min_samples, metric="euclidean", cluster_selection_method="leaf"
+    ).fit_predict(z)
     return labels, {"pca": t1 - t0, "hdbscan": time.perf_counter() - t1}
 
 
@@ -211,9 +264,16 @@ def hdbscan_planted(n: int, topics: int) -> dict:
     best = similarity.argmax(axis=1)
     matched = 1.0 - similarity[np.arange(len(ids)), best] < 0.3
     times["matching"] = time.perf_counter() - t0
-    return {"times": times, "rss_after_data_mb": rss_data, "peak_rss_mb": peak_rss_mb(),
-            "quality": quality(truth.to_numpy(), labels), "matched": int(matched.sum()), "new": int((~matched).sum()),
-            "topic_tasks_updated": len(set(best[matched]) & set(range(len(topic_tasks)))), "topic_tasks": len(topic_tasks)}
+    return {
+        "times": times,
+        "rss_after_data_mb": rss_data,
+        "peak_rss_mb": peak_rss_mb(),
+        "quality": quality(truth.to_numpy(), labels),
+        "matched": int(matched.sum()),
+        "new": int((~matched).sum()),
+        "topic_tasks_updated": len(set(best[matched]) & set(range(len(topic_tasks)))),
+        "topic_tasks": len(topic_tasks),
+    }
 
 
 def random_case(side: str, n: int) -> dict:
@@ -231,8 +291,14 @@ def random_case(side: str, n: int) -> dict:
     else:
         labels, times = hdbscan_cluster(x)
     q = quality(np.full(n, ""), labels)
-    return {"times": times, "rss_after_data_mb": rss_data, "peak_rss_mb": peak_rss_mb(), "clusters": q["clusters"],
-            "median_size": q["median_size"], "clustered_pct": 100 - q["noise_kept_pct"]}
+    return {
+        "times": times,
+        "rss_after_data_mb": rss_data,
+        "peak_rss_mb": peak_rss_mb(),
+        "clusters": q["clusters"],
+        "median_size": q["median_size"],
+        "clustered_pct": 100 - q["noise_kept_pct"],
+    }
 
 
 def threshold_tasks(x, tick_of, clusterer):
@@ -280,19 +346,37 @@ def real_case(side: str, ticks: int) -> dict:
         tick_of[row_of(raw["document_id"])] = ((raw["inserted_at"] - raw["inserted_at"].min()) // TICK).to_numpy()
         dims, size, samples = (100, 2, 1) if side == "hdbscan_2_1" else (50, 8, 5)
         links = threshold_tasks(x, tick_of, lambda part: hdbscan_cluster(part, dims, size, samples))
-    return {"seconds": time.perf_counter() - t0, "quality": task_quality(links, labels, noise_label="oos"),
-            "peak_rss_mb": peak_rss_mb()}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "quality": task_quality(links, labels, noise_label="oos"),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # --- parent: run the cases, print figures, ratios and the table ---------------------------------
 def run_case(side: str, data: str, n: int = 0, topics: int = 0, ticks: int = 1) -> dict:
-    cmd = [sys.executable, __file__, "--case", side, "--data", data, "--n", str(n), "--topics", str(topics), "--ticks", str(ticks)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--case",
+        side,
+        "--data",
+        data,
+        "--n",
+        str(n),
+        "--topics",
+        str(topics),
+        "--ticks",
+        str(ticks),
+    ]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"case {side}/{data}/{n} failed:\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"  [{side} {data} {n or ticks:,}: process took {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
+    print(
+        f"  [{side} {data} {n or ticks:,}: process took {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True
+    )
     return result
 
 
@@ -305,32 +389,44 @@ def show(title: str, r: dict, target_s: float | None = None) -> None:
     print(f"  {'total':<18} {total:8.2f} s{goal}   peak RSS {r['peak_rss_mb']:,.0f} MB")
     if "quality" in r:
         q = r["quality"]
-        print(f"  clusters {q['clusters']:,} (median size {q['median_size']:.0f}), ARI on clustered topic points {q['ari']:.3f}, "
-              f"topic segments clustered {q['topic_clustered_pct']:.1f}%, planted noise kept as noise {q['noise_kept_pct']:.1f}%")
+        print(
+            f"  clusters {q['clusters']:,} (median size {q['median_size']:.0f}), ARI on clustered topic points {q['ari']:.3f}, "
+            f"topic segments clustered {q['topic_clustered_pct']:.1f}%, planted noise kept as noise {q['noise_kept_pct']:.1f}%"
+        )
     if "status" in r:
         s = r["status"]
-        print(f"  tasks: {s.get('new', 0):,} new, {s.get('updated', 0):,} updated, {s.get('unchanged', 0):,} unchanged; "
-              f"{r['one_segment']:,} one-segment high-impact clusters; {r['links']:,} links; {r['rejects']} rejects; "
-              f"pre-existing topic tasks updated {r['topic_tasks_updated']} / {r['topic_tasks']}")
+        print(
+            f"  tasks: {s.get('new', 0):,} new, {s.get('updated', 0):,} updated, {s.get('unchanged', 0):,} unchanged; "
+            f"{r['one_segment']:,} one-segment high-impact clusters; {r['links']:,} links; {r['rejects']} rejects; "
+            f"pre-existing topic tasks updated {r['topic_tasks_updated']} / {r['topic_tasks']}"
+        )
     elif "matched" in r:
-        print(f"  clusters matched to existing tasks {r['matched']:,}, new tasks {r['new']:,}; "
-              f"pre-existing topic tasks matched {r['topic_tasks_updated']} / {r['topic_tasks']}")
+        print(
+            f"  clusters matched to existing tasks {r['matched']:,}, new tasks {r['new']:,}; "
+            f"pre-existing topic tasks matched {r['topic_tasks_updated']} / {r['topic_tasks']}"
+        )
 
 
 def real_table() -> None:
     """CLINC150 as one tick and over four ticks: ours beside HDBSCAN 2/1 and HDBSCAN 8/5, same run."""
     names = {"ours": "ours", "hdbscan_2_1": "HDBSCAN 2/1 on PCA-100 (replaced)", "hdbscan_8_5": "HDBSCAN 8/5 on PCA-50"}
     print("\nreal data: CLINC150 (4,500 queries, 150 intents, + 1,000 out-of-scope), all-MiniLM-L6-v2, 384 dims")
-    print("| method | one tick: coverage / ARI / NMI / out-of-scope in tasks | four ticks: intents in a single task "
-          "/ all their segments in one task / purity / out-of-scope in tasks | seconds (1 + 4 ticks) |\n|---|---|---|---|")
+    print(
+        "| method | one tick: coverage / ARI / NMI / out-of-scope in tasks | four ticks: intents in a single task "
+        "/ all their segments in one task / purity / out-of-scope in tasks | seconds (1 + 4 ticks) |\n|---|---|---|---|"
+    )
     for side, name in names.items():
         one, four = run_case(side, "real", ticks=1), run_case(side, "real", ticks=4)
         a, b = one["quality"], four["quality"]
-        print(f"| {name} | {a['coverage']:.2f} / {a['ari']:.2f} / {a['nmi']:.2f} / {a['noise_in_tasks']:.1%} "
-              f"| {b['single_task']:.2f} / {b['consolidated']:.2f} / {b['purity']:.2f} / {b['noise_in_tasks']:.1%} "
-              f"| {one['seconds']:.1f} + {four['seconds']:.1f} |")
-    print("targets: one tick coverage >= 0.65, ARI >= 0.80, NMI >= 0.93, out-of-scope <= 10%; "
-          "four ticks >= 95% of intents in one task, purity >= 0.90")
+        print(
+            f"| {name} | {a['coverage']:.2f} / {a['ari']:.2f} / {a['nmi']:.2f} / {a['noise_in_tasks']:.1%} "
+            f"| {b['single_task']:.2f} / {b['consolidated']:.2f} / {b['purity']:.2f} / {b['noise_in_tasks']:.1%} "
+            f"| {one['seconds']:.1f} + {four['seconds']:.1f} |"
+        )
+    print(
+        "targets: one tick coverage >= 0.65, ARI >= 0.80, NMI >= 0.93, out-of-scope <= 10%; "
+        "four ticks >= 95% of intents in one task, purity >= 0.90"
+    )
 
 
 def main() -> int:
@@ -357,9 +453,12 @@ def main() -> int:
 
     n, topics = args.n, args.topics
     large_topics = max(1, round(topics * args.large / n))
-    print(f"data: {n:,} segments x {DIM:,} dims, {topics:,} planted topics + {n // 10:,} noise (10%); "
-          f"{TASKS:,} existing tasks, {min(TOPIC_TASKS, topics // 2)} on planted topics; seed {SEED}; "
-          f"each case in its own process", flush=True)
+    print(
+        f"data: {n:,} segments x {DIM:,} dims, {topics:,} planted topics + {n // 10:,} noise (10%); "
+        f"{TASKS:,} existing tasks, {min(TOPIC_TASKS, topics // 2)} on planted topics; seed {SEED}; "
+        f"each case in its own process",
+        flush=True,
+    )
     load_start = os.getloadavg()[0]
     ours, h21 = run_case("ours", "planted", n, topics), run_case("hdbscan_2_1", "planted", n, topics)
     ours_rnd, h21_rnd = run_case("ours", "random", n, topics), run_case("hdbscan_2_1", "random", n, topics)
@@ -370,19 +469,35 @@ def main() -> int:
     show(f"HDBSCAN 2/1 (PCA 100 + HDBSCAN leaf, cosine distance < 0.3), {n:,} segments", h21)
     ours_total, h21_total = sum(ours["times"].values()), sum(h21["times"].values())
     h21_cluster_s = h21["times"]["pca"] + h21["times"]["hdbscan"]
-    print(f"\nclustering: HDBSCAN 2/1 {h21_cluster_s:.1f} s / ours tick_clusters {ours['times']['tick_clusters']:.1f} s "
-          f"= {h21_cluster_s / ours['times']['tick_clusters']:.1f}x")
-    print(f"end to end: HDBSCAN 2/1 {h21_total:.1f} s (clustering + matching only) / ours {ours_total:.1f} s "
-          f"(validation, labels, priority and links included) = {h21_total / ours_total:.1f}x")
-    print(f"\nrandom unit vectors, {n:,} points (no topics): ours puts {ours_rnd['clustered_pct']:.1f}% in "
-          f"{ours_rnd['clusters']:,} clusters ({sum(ours_rnd['times'].values()):.1f} s); HDBSCAN 2/1 puts "
-          f"{h21_rnd['clustered_pct']:.1f}% in {h21_rnd['clusters']:,} clusters, median size "
-          f"{h21_rnd['median_size']:.0f} ({sum(h21_rnd['times'].values()):.1f} s)")
+    print(
+        f"\nclustering: HDBSCAN 2/1 {h21_cluster_s:.1f} s / ours tick_clusters {ours['times']['tick_clusters']:.1f} s "
+        f"= {h21_cluster_s / ours['times']['tick_clusters']:.1f}x"
+    )
+    print(
+        f"end to end: HDBSCAN 2/1 {h21_total:.1f} s (clustering + matching only) / ours {ours_total:.1f} s "
+        f"(validation, labels, priority and links included) = {h21_total / ours_total:.1f}x"
+    )
+    print(
+        f"\nrandom unit vectors, {n:,} points (no topics): ours puts {ours_rnd['clustered_pct']:.1f}% in "
+        f"{ours_rnd['clusters']:,} clusters ({sum(ours_rnd['times'].values()):.1f} s); HDBSCAN 2/1 puts "
+        f"{h21_rnd['clustered_pct']:.1f}% in {h21_rnd['clusters']:,} clusters, median size "
+        f"{h21_rnd['median_size']:.0f} ({sum(h21_rnd['times'].values()):.1f} s)"
+    )
     if large:
-        show(f"ours, {args.large:,} segments ({large_topics:,} planted topics)", large, 60 if args.large == 100_000 else None)
-        print(f"  random unit vectors, {args.large:,} points: ours puts {large_rnd['clustered_pct']:.1f}% in "
-              f"{large_rnd['clusters']:,} clusters ({sum(large_rnd['times'].values()):.1f} s, peak RSS {large_rnd['peak_rss_mb']:,.0f} MB)")
-        print(f"  {SLOW_REASON.format(n=args.large)}" if args.large > 20_000 else f"  HDBSCAN 2/1 not run at {args.large:,} (ours only)")
+        show(
+            f"ours, {args.large:,} segments ({large_topics:,} planted topics)",
+            large,
+            60 if args.large == 100_000 else None,
+        )
+        print(
+            f"  random unit vectors, {args.large:,} points: ours puts {large_rnd['clustered_pct']:.1f}% in "
+            f"{large_rnd['clusters']:,} clusters ({sum(large_rnd['times'].values()):.1f} s, peak RSS {large_rnd['peak_rss_mb']:,.0f} MB)"
+        )
+        print(
+            f"  {SLOW_REASON.format(n=args.large)}"
+            if args.large > 20_000
+            else f"  HDBSCAN 2/1 not run at {args.large:,} (ours only)"
+        )
 
     def row(name, a, b, c="", target=""):
         return f"| {name} | {a} | {b} | {c} | {target} |"
@@ -391,32 +506,91 @@ def main() -> int:
     lq = large["quality"] if large else {}
     big = f"ours {args.large:,}" if large else "ours (large)"
     print(f"\n| figure | ours {n:,} | HDBSCAN 2/1 {n:,} | {big} | target |\n|---|---|---|---|---|")
-    print(row("clustering (s)", f"{ours['times']['tick_clusters']:.2f}", f"{h21_cluster_s:.2f} ({h21_cluster_s / ours['times']['tick_clusters']:.1f}x ours)",
-              f"{large['times']['tick_clusters']:.2f}" if large else "-"))
-    print(row("end to end (s)", f"{ours_total:.2f}", f"{h21_total:.2f} ({h21_total / ours_total:.1f}x ours)",
-              f"{sum(large['times'].values()):.2f}" if large else "-", "< 10 s at 30k; < 60 s at 100k"))
-    print(row("peak RSS (MB)", f"{ours['peak_rss_mb']:,.0f}", f"{h21['peak_rss_mb']:,.0f}",
-              f"{large['peak_rss_mb']:,.0f}" if large else "-", "< 2,500 MB at 30k"))
-    print(row("RSS after data generation (MB)", f"{ours['rss_after_data_mb']:,.0f}", f"{h21['rss_after_data_mb']:,.0f}",
-              f"{large['rss_after_data_mb']:,.0f}" if large else "-"))
-    print(row("clusters (planted topics)", f"{q['clusters']:,} ({topics:,})", f"{p['clusters']:,} ({topics:,})",
-              f"{lq['clusters']:,} ({large_topics:,})" if large else "-"))
-    print(row("ARI, clustered topic points", f"{q['ari']:.3f}", f"{p['ari']:.3f}", f"{lq['ari']:.3f}" if large else "-"))
-    print(row("topic segments clustered", f"{q['topic_clustered_pct']:.1f}%", f"{p['topic_clustered_pct']:.1f}%",
-              f"{lq['topic_clustered_pct']:.1f}%" if large else "-"))
-    print(row("planted noise kept as noise", f"{q['noise_kept_pct']:.1f}%", f"{p['noise_kept_pct']:.1f}%",
-              f"{lq['noise_kept_pct']:.1f}%" if large else "-"))
-    print(row("topic tasks updated", f"{ours['topic_tasks_updated']} / {ours['topic_tasks']}",
-              f"{h21['topic_tasks_updated']} / {h21['topic_tasks']} matched",
-              f"{large['topic_tasks_updated']} / {large['topic_tasks']}" if large else "-"))
-    print(row("random vectors put in clusters", f"{ours_rnd['clustered_pct']:.1f}%", f"{h21_rnd['clustered_pct']:.1f}%",
-              f"{large_rnd['clustered_pct']:.1f}%" if large else "-"))
+    print(
+        row(
+            "clustering (s)",
+            f"{ours['times']['tick_clusters']:.2f}",
+            f"{h21_cluster_s:.2f} ({h21_cluster_s / ours['times']['tick_clusters']:.1f}x ours)",
+            f"{large['times']['tick_clusters']:.2f}" if large else "-",
+        )
+    )
+    print(
+        row(
+            "end to end (s)",
+            f"{ours_total:.2f}",
+            f"{h21_total:.2f} ({h21_total / ours_total:.1f}x ours)",
+            f"{sum(large['times'].values()):.2f}" if large else "-",
+            "< 10 s at 30k; < 60 s at 100k",
+        )
+    )
+    print(
+        row(
+            "peak RSS (MB)",
+            f"{ours['peak_rss_mb']:,.0f}",
+            f"{h21['peak_rss_mb']:,.0f}",
+            f"{large['peak_rss_mb']:,.0f}" if large else "-",
+            "< 2,500 MB at 30k",
+        )
+    )
+    print(
+        row(
+            "RSS after data generation (MB)",
+            f"{ours['rss_after_data_mb']:,.0f}",
+            f"{h21['rss_after_data_mb']:,.0f}",
+            f"{large['rss_after_data_mb']:,.0f}" if large else "-",
+        )
+    )
+    print(
+        row(
+            "clusters (planted topics)",
+            f"{q['clusters']:,} ({topics:,})",
+            f"{p['clusters']:,} ({topics:,})",
+            f"{lq['clusters']:,} ({large_topics:,})" if large else "-",
+        )
+    )
+    print(
+        row("ARI, clustered topic points", f"{q['ari']:.3f}", f"{p['ari']:.3f}", f"{lq['ari']:.3f}" if large else "-")
+    )
+    print(
+        row(
+            "topic segments clustered",
+            f"{q['topic_clustered_pct']:.1f}%",
+            f"{p['topic_clustered_pct']:.1f}%",
+            f"{lq['topic_clustered_pct']:.1f}%" if large else "-",
+        )
+    )
+    print(
+        row(
+            "planted noise kept as noise",
+            f"{q['noise_kept_pct']:.1f}%",
+            f"{p['noise_kept_pct']:.1f}%",
+            f"{lq['noise_kept_pct']:.1f}%" if large else "-",
+        )
+    )
+    print(
+        row(
+            "topic tasks updated",
+            f"{ours['topic_tasks_updated']} / {ours['topic_tasks']}",
+            f"{h21['topic_tasks_updated']} / {h21['topic_tasks']} matched",
+            f"{large['topic_tasks_updated']} / {large['topic_tasks']}" if large else "-",
+        )
+    )
+    print(
+        row(
+            "random vectors put in clusters",
+            f"{ours_rnd['clustered_pct']:.1f}%",
+            f"{h21_rnd['clustered_pct']:.1f}%",
+            f"{large_rnd['clustered_pct']:.1f}%" if large else "-",
+        )
+    )
     if REAL_DATA.exists():
         real_table()
     else:
         print(f"\nreal data: {REAL_DATA} is absent, the real-data figures are skipped")
-    print(f"\nload average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}, on {os.cpu_count()} cores: "
-          "above ~1 another process shared the CPU and the timings are noisy")
+    print(
+        f"\nload average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}, on {os.cpu_count()} cores: "
+        "above ~1 another process shared the CPU and the timings are noisy"
+    )
     return 0
 
 

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from kura_assets.signals import RETRACTION_EVENT, register_raw
 from platform_core.hashing import canonical_json
 from platform_core.privacy import RawIds
-from kura_assets.signals import RETRACTION_EVENT, register_raw
 
 CLAIM_EVENT = "evidence.claim.logged"
 CORRECTION_EVENT = "set.corrected"
@@ -38,7 +38,9 @@ class CalibrationParams(BaseModel):
     monitor_brier: float = 0.20
     monitor_precision: float = 0.70
     drift_brier_rise: float = 0.06
-    label_grace_hours: float = Field(48.0, description="Corrections and retractions logged up to this long after the day count.")
+    label_grace_hours: float = Field(
+        48.0, description="Corrections and retractions logged up to this long after the day count."
+    )
 
     def read_window(self, first_day: date, last_day: date | None = None) -> tuple[datetime, datetime]:
         """Row-timestamp window with the days' claims and the corrections and retractions that label them."""
@@ -49,7 +51,7 @@ class CalibrationParams(BaseModel):
 
 @dataclass
 class LabelledClaims:
-    claims: pd.DataFrame   # one row per valid claim of the days, with its label (1 right, 0 wrong)
+    claims: pd.DataFrame  # one row per valid claim of the days, with its label (1 right, 0 wrong)
     rejects: pd.DataFrame  # claims that could not be used, with the reason
 
 
@@ -57,16 +59,25 @@ _CLAIM_RULES = [  # (reason, SQL condition, detail) in precedence order
     ("invalid_payload", "data_kind IS DISTINCT FROM 'OBJECT'", "data is not a JSON object"),
     ("invalid_payload", "coalesce(id, '') = ''", "event id is missing"),
     ("invalid_timestamp", "row_time IS NULL", "row timestamp is missing or unparseable"),
-    ("invalid_claim", "coalesce(claim_type, '') = '' OR claim_type_kind IS DISTINCT FROM 'VARCHAR'", "data.claim_type is missing"),
-    ("invalid_claim", "confidence IS NULL OR confidence < 0 OR confidence > 1", "data.confidence is not a number in [0, 1]"),
+    (
+        "invalid_claim",
+        "coalesce(claim_type, '') = '' OR claim_type_kind IS DISTINCT FROM 'VARCHAR'",
+        "data.claim_type is missing",
+    ),
+    (
+        "invalid_claim",
+        "confidence IS NULL OR confidence < 0 OR confidence > 1",
+        "data.confidence is not a number in [0, 1]",
+    ),
     ("invalid_claim", "coalesce(parser_version, '') = ''", "data.provenance.parser_version is missing"),
     ("invalid_claim", "coalesce(source_event_id, '') = ''", "data.lineage.event_id is missing"),
     ("duplicate_event_id", "id_rank > 1", "event id seen earlier in the same window"),
 ]
 
 
-def label_claims(raw: pd.DataFrame, first_day: date, last_day: date | None = None,
-                 params: CalibrationParams | None = None) -> LabelledClaims:
+def label_claims(
+    raw: pd.DataFrame, first_day: date, last_day: date | None = None, params: CalibrationParams | None = None
+) -> LabelledClaims:
     """Valid claims of ``first_day..last_day`` with labels, and the invalid ones as rejects.
 
     ``raw`` holds the rows of :data:`RAW_COLUMNS` in ``params.read_window(first_day, last_day)``.
@@ -84,7 +95,9 @@ def label_claims(raw: pd.DataFrame, first_day: date, last_day: date | None = Non
             SELECT pos, id, user_id, event_type, source_ref, timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS row_time,
                    try(json_type(data)) AS data_kind, data
             FROM raw""")
-        result = con.sql(f"""
+        result = (
+            con.sql(
+                f"""
             WITH claims AS (
                 SELECT *, CAST(row_time AS DATE) AS period_day,
                        row_number() OVER (PARTITION BY id ORDER BY row_time, source_ref) AS id_rank
@@ -112,32 +125,63 @@ def label_claims(raw: pd.DataFrame, first_day: date, last_day: date | None = Non
             FROM claims c
             WHERE c.period_day BETWEEN $first AND $last
             ORDER BY c.source_ref
-        """, params={"first": first_day, "last": last_day}).to_arrow_table().to_pandas()
+        """,
+                params={"first": first_day, "last": last_day},
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
     finally:
         con.close()
     result["period_day"] = pd.to_datetime(result["period_day"]).astype("datetime64[us]")
     ok = (result["rule"] == 0).to_numpy()
-    claims = result.loc[ok, ["period_day", "event_id", "claim_time", "claim_type", "claimed_field", "parser_version",
-                             "confidence", "source_event_id", "label"]].reset_index(drop=True)
+    claims = result.loc[
+        ok,
+        [
+            "period_day",
+            "event_id",
+            "claim_time",
+            "claim_type",
+            "claimed_field",
+            "parser_version",
+            "confidence",
+            "source_event_id",
+            "label",
+        ],
+    ].reset_index(drop=True)
     claims["label"] = claims["label"].astype("int64")
     bad = result[~ok]
     kept = raw.iloc[bad["pos"].to_numpy()].set_axis(bad.index)
-    rejects = pd.DataFrame({
-        "period_day": bad["period_day"], "source_ref": bad["source_ref"], "event_id": bad["event_id"],
-        "reason": bad["rule"].map(lambda i: _CLAIM_RULES[i - 1][0]), "detail": bad["rule"].map(lambda i: _CLAIM_RULES[i - 1][2]),
-        "raw_data": RawIds(raw["user_id"].dropna().tolist()).scrub(kept["data"].astype("object")),
-    }).reset_index(drop=True)
+    rejects = pd.DataFrame(
+        {
+            "period_day": bad["period_day"],
+            "source_ref": bad["source_ref"],
+            "event_id": bad["event_id"],
+            "reason": bad["rule"].map(lambda i: _CLAIM_RULES[i - 1][0]),
+            "detail": bad["rule"].map(lambda i: _CLAIM_RULES[i - 1][2]),
+            "raw_data": RawIds(raw["user_id"].dropna().tolist()).scrub(kept["data"].astype("object")),
+        }
+    ).reset_index(drop=True)
     return LabelledClaims(claims, rejects)
 
 
-def calibration_rows(claims: pd.DataFrame, previous: pd.DataFrame, granularity: str, period_start: date,
-                     period_key: str, params: CalibrationParams | None = None) -> pd.DataFrame:
+def calibration_rows(
+    claims: pd.DataFrame,
+    previous: pd.DataFrame,
+    granularity: str,
+    period_start: date,
+    period_key: str,
+    params: CalibrationParams | None = None,
+) -> pd.DataFrame:
     """One row per claim class and parser version of the period, with the drift against ``previous``
     (the labelled claims of the period before; empty when it has none)."""
     params = params or CalibrationParams()
     now, before = _metrics(claims, params), _metrics(previous, params)
-    rows = now.merge(before[["claim_type", "parser_version", "brier_score"]].rename(columns={"brier_score": "previous_brier"}),
-                     on=["claim_type", "parser_version"], how="left")
+    rows = now.merge(
+        before[["claim_type", "parser_version", "brier_score"]].rename(columns={"brier_score": "previous_brier"}),
+        on=["claim_type", "parser_version"],
+        how="left",
+    )
     rows["brier_delta"] = (rows["brier_score"] - rows["previous_brier"]).round(6)
     rows["drift_alert"] = (rows["brier_delta"] >= params.drift_brier_rise - 1e-12).fillna(False).astype(bool)
     rows["status"] = [_status(r, params) for r in rows.itertuples()]
@@ -149,27 +193,45 @@ def calibration_rows(claims: pd.DataFrame, previous: pd.DataFrame, granularity: 
 
 
 def _metrics(claims: pd.DataFrame, params: CalibrationParams) -> pd.DataFrame:
-    columns = ["claim_type", "parser_version", "sample_count", "brier_score", "high_confidence_count",
-               "precision_at_high", "recall_at_high", "precision_by_band"]
+    columns = [
+        "claim_type",
+        "parser_version",
+        "sample_count",
+        "brier_score",
+        "high_confidence_count",
+        "precision_at_high",
+        "recall_at_high",
+        "precision_by_band",
+    ]
     if claims.empty:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
     c = claims.assign(
         sq=(claims["confidence"] - claims["label"]) ** 2,
         high=claims["confidence"] >= params.high_confidence,
-        band=np.select([claims["confidence"] >= params.high_confidence, claims["confidence"] >= params.medium_confidence],
-                       ["high", "medium"], "low"),
+        band=np.select(
+            [claims["confidence"] >= params.high_confidence, claims["confidence"] >= params.medium_confidence],
+            ["high", "medium"],
+            "low",
+        ),
     )
     rows = []
     for (claim_type, parser), g in c.groupby(["claim_type", "parser_version"], sort=True):
         high = g[g["high"]]
         right = int(g["label"].sum())
-        rows.append({
-            "claim_type": claim_type, "parser_version": parser, "sample_count": len(g),
-            "brier_score": round(float(g["sq"].mean()), 6), "high_confidence_count": len(high),
-            "precision_at_high": round(float(high["label"].mean()), 6) if len(high) else None,
-            "recall_at_high": round(float(high["label"].sum()) / right, 6) if right else None,
-            "precision_by_band": canonical_json({b: round(float(x["label"].mean()), 6) for b, x in g.groupby("band", sort=True)}),
-        })
+        rows.append(
+            {
+                "claim_type": claim_type,
+                "parser_version": parser,
+                "sample_count": len(g),
+                "brier_score": round(float(g["sq"].mean()), 6),
+                "high_confidence_count": len(high),
+                "precision_at_high": round(float(high["label"].mean()), 6) if len(high) else None,
+                "recall_at_high": round(float(high["label"].sum()) / right, 6) if right else None,
+                "precision_by_band": canonical_json(
+                    {b: round(float(x["label"].mean()), 6) for b, x in g.groupby("band", sort=True)}
+                ),
+            }
+        )
     return pd.DataFrame(rows, columns=columns)
 
 

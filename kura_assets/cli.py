@@ -15,14 +15,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from platform_core.resources import warehouse_backend_from_env
-from platform_core.runs import cli_instance, run_job, run_summary
 from kura_assets import demo
 from kura_assets.definitions import defs
 from kura_assets.schedules import kura_backlog_refresh_job, kura_daily_job, kura_decision_job, kura_weekly_job
 from kura_assets.tables import (
-    EXTRACTION_CALIBRATION_WEEK, LEARNING_BACKLOG, LEARNING_BACKLOG_CANDIDATES, LEARNING_ISSUE_CLUSTERS_WEEK,
+    EXTRACTION_CALIBRATION_WEEK,
+    LEARNING_BACKLOG,
+    LEARNING_BACKLOG_CANDIDATES,
+    LEARNING_ISSUE_CLUSTERS_WEEK,
 )
+from platform_core.resources import warehouse_backend_from_env
+from platform_core.runs import cli_instance, run_job, run_summary
 
 
 def top_clusters(week_start: date, limit: int = 10) -> str:
@@ -48,8 +51,10 @@ def calibration(week_start: date) -> str:
     for r in frame.sort_values(["status", "claim_type"]).itertuples():
         drift = f", Brier +{r.brier_delta:.3f} vs the week before: DRIFT" if r.drift_alert else ""
         precision = "n/a" if pd.isna(r.precision_at_high) else f"{r.precision_at_high:.3f}"
-        lines.append(f"  {r.status:<9} {r.claim_type} ({r.parser_version}): {r.sample_count} claims, "
-                     f"Brier {r.brier_score:.3f}, precision at high confidence {precision}{drift}")
+        lines.append(
+            f"  {r.status:<9} {r.claim_type} ({r.parser_version}): {r.sample_count} claims, "
+            f"Brier {r.brier_score:.3f}, precision at high confidence {precision}{drift}"
+        )
     return "\n".join(lines)
 
 
@@ -73,7 +78,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         (kura_backlog_refresh_job.name, None, None),
     ]
     for job_name, first, last in steps:
-        ok, line = run_summary(run_job(defs, job_name, first, last, instance), f"{job_name} {f'{first}..{last}' if first else ''}")
+        ok, line = run_summary(
+            run_job(defs, job_name, first, last, instance), f"{job_name} {f'{first}..{last}' if first else ''}"
+        )
         print(line)
         if not ok:
             return 1
@@ -88,8 +95,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_decide(args: argparse.Namespace) -> int:
     """Approve, dismiss or promote one candidate: the same Dagster job the UI launches."""
-    config = {"ops": {"kura__learning_backlog_decisions": {"config": {
-        "candidate_key": args.candidate_key, "decision": args.decision, "actor": args.actor, "note": args.note}}}}
+    config = {
+        "ops": {
+            "kura__learning_backlog_decisions": {
+                "config": {
+                    "candidate_key": args.candidate_key,
+                    "decision": args.decision,
+                    "actor": args.actor,
+                    "note": args.note,
+                }
+            }
+        }
+    }
     # A refused decision is the user's to read in one line, not as the step's traceback.
     result = run_job(defs, kura_decision_job.name, None, None, cli_instance(), config, console_level="CRITICAL")
     if not result.success:
@@ -115,7 +132,11 @@ def approved_payload(row) -> dict:
     payload = json.loads(row.issue_payload)
     for step in payload.get("promotion_checklist", []):
         if step.get("step") == "human_approval":
-            step.update(done=True, by=row.decided_by, at=None if pd.isna(row.decided_at) else pd.Timestamp(row.decided_at).isoformat())
+            step.update(
+                done=True,
+                by=row.decided_by,
+                at=None if pd.isna(row.decided_at) else pd.Timestamp(row.decided_at).isoformat(),
+            )
     return payload
 
 

@@ -58,8 +58,10 @@ def cluster_signals(
 #: Columns each cluster is broken down by (never null in learning_signals).
 _BREAKDOWNS = ("signal_type", "confidence_band", "workflow_phase", "source_cluster_signature")
 #: ISO text of a timestamp as Python's isoformat writes it (microseconds only when there are some).
-_ISO_SQL = ("CASE WHEN epoch_us({column}) % 1000000 = 0 THEN strftime({column}, '%Y-%m-%dT%H:%M:%S') "
-            "ELSE strftime({column}, '%Y-%m-%dT%H:%M:%S.%f') END")
+_ISO_SQL = (
+    "CASE WHEN epoch_us({column}) % 1000000 = 0 THEN strftime({column}, '%Y-%m-%dT%H:%M:%S') "
+    "ELSE strftime({column}, '%Y-%m-%dT%H:%M:%S.%f') END"
+)
 
 
 def _literal(value) -> str:
@@ -88,10 +90,13 @@ def _assemble_sql(granularity: str, params: ScoringParams, control_columns: list
         "reproducibility_reference_events_per_user": params.reproducibility_reference_events_per_user,
     }
     controls = {
-        "min_support": _literal(params.min_support), "min_unique_users": _literal(params.min_unique_users),
-        "max_events_per_user": _literal(params.max_events_per_user), "signature_facets": _literal(list(facets)),
+        "min_support": _literal(params.min_support),
+        "min_unique_users": _literal(params.min_unique_users),
+        "max_events_per_user": _literal(params.max_events_per_user),
+        "signature_facets": _literal(list(facets)),
         "group_by": _literal(params.group_by),
-        "status": "'published'", "dominance_dropped_events": "coalesce(d.dropped, 0)",
+        "status": "'published'",
+        "dominance_dropped_events": "coalesce(d.dropped, 0)",
         **{c: f"period_info.{c}" for c in control_columns},
     }
     return f"""
@@ -191,7 +196,9 @@ def cluster_periods(
         for name, table in weight_tables(params).items():
             con.register(name, table)
         con.register("signals", pa.Table.from_pandas(signals, preserve_index=False))  # Arrow scans in parallel
-        con.register("periods", pd.DataFrame({"period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]")}))
+        con.register(
+            "periods", pd.DataFrame({"period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]")})
+        )
         con.execute("SET preserve_insertion_order = false")  # every result below is ordered explicitly
         # Events are keyed by 64-bit hashes of their cluster key (signature or facets), user and weight
         # inputs, so every join and grouping below runs on integers. The few distinct values of each are hashed on their
@@ -216,7 +223,9 @@ def cluster_periods(
                                        + (SELECT count(*) - count(DISTINCT hash(pseudo_user_id)) FROM (SELECT DISTINCT pseudo_user_id FROM signals))
                              """).fetchall()[0][0]
         if collisions:
-            raise RuntimeError(f"{collisions} 64-bit key collisions among facets, users or weights: cannot cluster safely")
+            raise RuntimeError(
+                f"{collisions} 64-bit key collisions among facets, users or weights: cannot cluster safely"
+            )
         con.execute(f"""
             CREATE TEMP TABLE ev AS
             SELECT * FROM (
@@ -247,7 +256,9 @@ def cluster_periods(
             ORDER BY {key}
         """).df()
         considered = dict(con.sql("SELECT period_start, count(*) FROM ev GROUP BY ALL").fetchall())
-        con.execute(f"CREATE TEMP TABLE dropped AS SELECT {key}, count(*) AS dropped FROM ev JOIN sigs USING (ck) WHERE capped GROUP BY ALL")
+        con.execute(
+            f"CREATE TEMP TABLE dropped AS SELECT {key}, count(*) AS dropped FROM ev JOIN sigs USING (ck) WHERE capped GROUP BY ALL"
+        )
         dropped = {(p, sig): n for p, sig, n in con.sql("SELECT * FROM dropped").fetchall()}
         agg["below_support"] = agg["events"] < params.min_support
         agg["below_users"] = ~agg["below_support"] & (agg["users"] < params.min_unique_users)
@@ -264,16 +275,36 @@ def cluster_periods(
         """)
         con.execute(f"CREATE TEMP TABLE details AS {_details_sql(params)}")
         # The score formula stays in numpy (score_clusters); SQL assembles the published rows.
-        scores = score_clusters(pub["events"].to_numpy(), pub["users"].to_numpy(),
-                                pub["severity_sum"].to_numpy() / pub["events"].to_numpy(),
-                                pub["impact_sum"].to_numpy() / pub["events"].to_numpy(), params)
-        con.register("scored", pd.concat([pub[["period_start", "cluster_signature", "ck", "events", "users", "first_seen", "last_seen"]],
-                                          scores], axis=1))
-        con.register("period_info", pd.DataFrame({
-            "period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]"),
-            "period_key": [period_key(granularity, p) for p in period_starts],
-            **{c: [controls.get(p, {}).get(c) for p in period_starts] for c in sorted({k for c in controls.values() for k in c})},
-        }))
+        scores = score_clusters(
+            pub["events"].to_numpy(),
+            pub["users"].to_numpy(),
+            pub["severity_sum"].to_numpy() / pub["events"].to_numpy(),
+            pub["impact_sum"].to_numpy() / pub["events"].to_numpy(),
+            params,
+        )
+        con.register(
+            "scored",
+            pd.concat(
+                [
+                    pub[["period_start", "cluster_signature", "ck", "events", "users", "first_seen", "last_seen"]],
+                    scores,
+                ],
+                axis=1,
+            ),
+        )
+        con.register(
+            "period_info",
+            pd.DataFrame(
+                {
+                    "period_start": pd.to_datetime(pd.Series(period_starts)).astype("datetime64[us]"),
+                    "period_key": [period_key(granularity, p) for p in period_starts],
+                    **{
+                        c: [controls.get(p, {}).get(c) for p in period_starts]
+                        for c in sorted({k for c in controls.values() for k in c})
+                    },
+                }
+            ),
+        )
         clusters = con.sql(_assemble_sql(granularity, params, sorted({k for c in controls.values() for k in c}))).df()
     finally:
         con.close()

@@ -71,7 +71,14 @@ class ClusterRow(_Strict):
     false_positive_controls: Controls
 
 
-JSON_FIELDS = ("signature", "score_factors", "aggregates", "affected_workflow_phases", "representative_examples", "false_positive_controls")
+JSON_FIELDS = (
+    "signature",
+    "score_factors",
+    "aggregates",
+    "affected_workflow_phases",
+    "representative_examples",
+    "false_positive_controls",
+)
 
 
 def contract_problems(clusters: pd.DataFrame) -> list[str]:

@@ -36,10 +36,14 @@ _NAMESPACE = uuid.UUID("6f1c2d1e-8a4b-4c55-9a0e-3b7f0d7e2a11")
 _AGENT = "agent-2.3.0"
 
 CATEGORY_OF = {
-    "save_claim_mismatch_attempt": "quality_signal", "workflow_violation": "friction_signal",
-    "quality_issue_detected": "quality_signal", "clarification_requested": "friction_signal",
-    "repair_auto_rejected": "correction_signal", "repair_proposed": "correction_signal",
-    "save_handshake_pending": "friction_signal", "repair_verified_closed": "outcome_signal",
+    "save_claim_mismatch_attempt": "quality_signal",
+    "workflow_violation": "friction_signal",
+    "quality_issue_detected": "quality_signal",
+    "clarification_requested": "friction_signal",
+    "repair_auto_rejected": "correction_signal",
+    "repair_proposed": "correction_signal",
+    "save_handshake_pending": "friction_signal",
+    "repair_verified_closed": "outcome_signal",
 }
 
 
@@ -64,7 +68,13 @@ class PlantedIssue:
 
 
 def _facets(issue_type: str, invariant: str, phase: str, modality: str = "chat") -> dict:
-    return {"issue_type": issue_type, "invariant_id": invariant, "agent_version": _AGENT, "workflow_phase": phase, "modality": modality}
+    return {
+        "issue_type": issue_type,
+        "invariant_id": invariant,
+        "agent_version": _AGENT,
+        "workflow_phase": phase,
+        "modality": modality,
+    }
 
 
 SAVE_MISMATCH = _facets("save_claim_mismatch", "INV-SAVE-001", "save")
@@ -91,7 +101,11 @@ def demo_days() -> list[date]:
 
 
 def upstream_signature(signal_type: str, facets: dict, band: str) -> str:
-    parts = [signal_type, *(facets[k] for k in ("issue_type", "invariant_id", "agent_version", "workflow_phase", "modality")), band]
+    parts = [
+        signal_type,
+        *(facets[k] for k in ("issue_type", "invariant_id", "agent_version", "workflow_phase", "modality")),
+        band,
+    ]
     return "ls_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
@@ -101,10 +115,14 @@ def _user_ref(user_id: str) -> dict:
 
 def _signal_data(signal_type: str, facets: dict, band: str, user_id: str, captured: datetime, attributes: dict) -> dict:
     return {
-        "schema_version": 1, "signal_type": signal_type, "category": CATEGORY_OF.get(signal_type, "quality_signal"),
-        "captured_at": captured.isoformat() + "Z", "user_ref": _user_ref(user_id),
+        "schema_version": 1,
+        "signal_type": signal_type,
+        "category": CATEGORY_OF.get(signal_type, "quality_signal"),
+        "captured_at": captured.isoformat() + "Z",
+        "user_ref": _user_ref(user_id),
         "signature": {**facets, "confidence_band": band},
-        "cluster_signature": upstream_signature(signal_type, facets, band), "attributes": attributes,
+        "cluster_signature": upstream_signature(signal_type, facets, band),
+        "attributes": attributes,
     }
 
 
@@ -118,20 +136,38 @@ class _DayBuilder:
         # Whole seconds within the day, leaving room for captured_at a little earlier.
         return datetime.combine(self.day, datetime.min.time()) + timedelta(seconds=int(self.rng.integers(600, 86_000)))
 
-    def add(self, user_id: str | None, event_type: str, data, *, event_id: str | None = None, ts: str | None = None,
-            metadata: dict | None = None) -> str:
+    def add(
+        self,
+        user_id: str | None,
+        event_type: str,
+        data,
+        *,
+        event_id: str | None = None,
+        ts: str | None = None,
+        metadata: dict | None = None,
+    ) -> str:
         n = len(self.rows)
         event_id = event_id if event_id is not None else str(uuid.uuid5(_NAMESPACE, f"{self.day}:{n}"))
-        self.rows.append({
-            "source_ref": f"demo:{self.day}:{n:07d}", "id": event_id, "user_id": user_id,
-            "timestamp": ts if ts is not None else self._time().isoformat() + "Z", "event_type": event_type,
-            "data": data if isinstance(data, str) or data is None else orjson.dumps(data).decode(),
-            "metadata": orjson.dumps(metadata or {"source": "demo", "agent": _AGENT, "session_id": f"s-{n}"}).decode(),
-            "parse_error": None, "fallback_time": None,
-        })
+        self.rows.append(
+            {
+                "source_ref": f"demo:{self.day}:{n:07d}",
+                "id": event_id,
+                "user_id": user_id,
+                "timestamp": ts if ts is not None else self._time().isoformat() + "Z",
+                "event_type": event_type,
+                "data": data if isinstance(data, str) or data is None else orjson.dumps(data).decode(),
+                "metadata": orjson.dumps(
+                    metadata or {"source": "demo", "agent": _AGENT, "session_id": f"s-{n}"}
+                ).decode(),
+                "parse_error": None,
+                "fallback_time": None,
+            }
+        )
         return event_id
 
-    def signal(self, user_id: str, signal_type: str, facets: dict, band: str = "high", attributes: dict | None = None, **kw) -> str:
+    def signal(
+        self, user_id: str, signal_type: str, facets: dict, band: str = "high", attributes: dict | None = None, **kw
+    ) -> str:
         t = self._time()
         data = _signal_data(signal_type, facets, band, user_id, t - timedelta(seconds=30), attributes or {})
         return self.add(user_id, SIGNAL_EVENT, data, ts=t.isoformat() + "Z", **kw)
@@ -166,17 +202,31 @@ def _plant_claims(b: _DayBuilder, index: int) -> None:
         for i in range(spec.per_day):
             user = f"user-claims-{i % 4:04d}"
             source = str(uuid.uuid5(_NAMESPACE, f"source:{b.day}:{spec.claim_type}:{i}"))
-            b.add(user, CLAIM_EVENT, {
-                "claim_type": spec.claim_type, "confidence": spec.confidence,
-                "provenance": {"parser_version": spec.parser_version}, "lineage": {"event_id": source},
-            })
+            b.add(
+                user,
+                CLAIM_EVENT,
+                {
+                    "claim_type": spec.claim_type,
+                    "confidence": spec.confidence,
+                    "provenance": {"parser_version": spec.parser_version},
+                    "lineage": {"event_id": source},
+                },
+            )
             if i < spec.wrong_per_day[week]:
                 if i % 2:
                     b.add(user, RETRACTION_EVENT, {"retracted_event_id": source, "reason": "user_undo"})
                 else:
-                    b.add(user, CORRECTION_EVENT, {"target_event_id": source, "changed_fields": {field: {"from": 1, "to": 2}}})
+                    b.add(
+                        user,
+                        CORRECTION_EVENT,
+                        {"target_event_id": source, "changed_fields": {field: {"from": 1, "to": 2}}},
+                    )
             elif i == spec.per_day - 1:
-                b.add(user, CORRECTION_EVENT, {"target_event_id": source, "changed_fields": {"comment": {"from": "", "to": "x"}}})
+                b.add(
+                    user,
+                    CORRECTION_EVENT,
+                    {"target_event_id": source, "changed_fields": {"comment": {"from": "", "to": "x"}}},
+                )
 
 
 def _plant(b: _DayBuilder, index: int) -> None:
@@ -262,7 +312,6 @@ def _plant_bad_rows(b: _DayBuilder, index: int) -> None:
     assert copy["id"] == probe
 
 
-
 def _background(b: _DayBuilder, n: int) -> None:
     """Volume for benchmarks: ``n`` signals over 2,000 issues (Zipf-like; each seen through one signal
     type, in up to three confidence bands, hence up to three upstream signatures) and 5,000 users."""
@@ -278,10 +327,14 @@ def _background(b: _DayBuilder, n: int) -> None:
     base = datetime.combine(b.day, datetime.min.time())
     for i in range(n):
         signal_type = types[type_idx[i]]
-        facets = _facets(f"bg_issue_{sig_ids[i] % 97}", f"INV-BG-{sig_ids[i]:04d}", ("plan", "log", "save", "review")[sig_ids[i] % 4])
+        facets = _facets(
+            f"bg_issue_{sig_ids[i] % 97}", f"INV-BG-{sig_ids[i]:04d}", ("plan", "log", "save", "review")[sig_ids[i] % 4]
+        )
         t = base + timedelta(seconds=int(seconds[i]))
         attributes = {"mismatch_severity": "warning"} if signal_type == "save_claim_mismatch_attempt" else {}
-        data = _signal_data(signal_type, facets, str(bands[i]), f"bg-user-{users[i]:05d}", t - timedelta(seconds=5), attributes)
+        data = _signal_data(
+            signal_type, facets, str(bands[i]), f"bg-user-{users[i]:05d}", t - timedelta(seconds=5), attributes
+        )
         b.add(f"bg-user-{users[i]:05d}", SIGNAL_EVENT, data, ts=t.isoformat() + "Z")
 
 

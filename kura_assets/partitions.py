@@ -31,13 +31,16 @@ def weeks_in(window: dg.TimeWindow) -> list[date]:
 def require_days(table: str, periods: dict[str, list[date]], materialized: dict) -> None:
     """Fail, naming them, unless every day of every period has its ``table`` partition
     (``materialized``: the table's manifest, keyed ``period_day=<day>``)."""
-    missing = {label: [d.isoformat() for d in days if partition_key({"period_day": d}) not in materialized]
-               for label, days in periods.items()}
+    missing = {
+        label: [d.isoformat() for d in days if partition_key({"period_day": d}) not in materialized]
+        for label, days in periods.items()
+    }
     missing = {label: days for label, days in missing.items() if days}
     if missing:
         raise dg.Failure(
             description=f"Every day of a period needs its {table} partition; missing: "
             + "; ".join(f"{label}: {', '.join(days)}" for label, days in missing.items())
             + ". Materialize those days first (nothing was written).",
-            metadata={"missing_days": missing}, allow_retries=False,
+            metadata={"missing_days": missing},
+            allow_retries=False,
         )

@@ -13,28 +13,48 @@ from datetime import timedelta
 import dagster as dg
 
 from kura_assets.assets import (
-    BACKLOG_KEY, BRIDGE_RUNS_KEY, CANDIDATES_KEY, DECISIONS_KEY, CALIBRATION_DAY_KEY, CALIBRATION_WEEK_KEY, CLAIM_REJECTS_KEY, CLAIMS_KEY, CLUSTERS_DAY_KEY, CLUSTERS_WEEK_KEY, REJECTS_KEY,
-    SIGNALS_KEY, UNDERPERFORMING_KEY,
+    BACKLOG_KEY,
+    BRIDGE_RUNS_KEY,
+    CALIBRATION_DAY_KEY,
+    CALIBRATION_WEEK_KEY,
+    CANDIDATES_KEY,
+    CLAIM_REJECTS_KEY,
+    CLAIMS_KEY,
+    CLUSTERS_DAY_KEY,
+    CLUSTERS_WEEK_KEY,
+    DECISIONS_KEY,
+    REJECTS_KEY,
+    SIGNALS_KEY,
+    UNDERPERFORMING_KEY,
 )
 from kura_assets.partitions import START_DATE, daily_partitions, weekly_partitions
 
 kura_daily_job = dg.define_asset_job(
     "kura_daily",
-    selection=dg.AssetSelection.assets(SIGNALS_KEY, REJECTS_KEY, CLUSTERS_DAY_KEY, CLAIMS_KEY, CLAIM_REJECTS_KEY, CALIBRATION_DAY_KEY),
+    selection=dg.AssetSelection.assets(
+        SIGNALS_KEY, REJECTS_KEY, CLUSTERS_DAY_KEY, CLAIMS_KEY, CLAIM_REJECTS_KEY, CALIBRATION_DAY_KEY
+    ),
     partitions_def=daily_partitions,
     description="One day (or a backfilled range): events -> signals and rejects -> day clusters; claims -> day calibration.",
 )
 kura_weekly_job = dg.define_asset_job(
     "kura_weekly",
-    selection=dg.AssetSelection.assets(CLUSTERS_WEEK_KEY, CALIBRATION_WEEK_KEY, UNDERPERFORMING_KEY, CANDIDATES_KEY, BRIDGE_RUNS_KEY),
+    selection=dg.AssetSelection.assets(
+        CLUSTERS_WEEK_KEY, CALIBRATION_WEEK_KEY, UNDERPERFORMING_KEY, CANDIDATES_KEY, BRIDGE_RUNS_KEY
+    ),
     partitions_def=weekly_partitions,
     description="One ISO week, once its seven days exist: week clusters and calibration -> underperforming classes -> "
-                "the backlog bridge's candidates.",
+    "the backlog bridge's candidates.",
 )
 
 
-@dg.schedule(job=kura_daily_job, cron_schedule="30 0 * * *", execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="00:30 UTC: yesterday and the day before (late captures and retractions settle within a day).")
+@dg.schedule(
+    job=kura_daily_job,
+    cron_schedule="30 0 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="00:30 UTC: yesterday and the day before (late captures and retractions settle within a day).",
+)
 def kura_daily_schedule(context: dg.ScheduleEvaluationContext):
     """Yesterday, and the day before once more: late captures and retractions of up to a day settle
     by then, and re-materializing a day replaces it."""
@@ -46,24 +66,35 @@ def kura_daily_schedule(context: dg.ScheduleEvaluationContext):
 
 
 kura_weekly_schedule = dg.build_schedule_from_partitioned_job(
-    kura_weekly_job, name="kura_weekly_schedule", hour_of_day=3, minute_of_hour=0, day_of_week=1,
-    default_status=dg.DefaultScheduleStatus.RUNNING, description="Mondays 03:00 UTC: the ISO week that just ended.",
+    kura_weekly_job,
+    name="kura_weekly_schedule",
+    hour_of_day=3,
+    minute_of_hour=0,
+    day_of_week=1,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Mondays 03:00 UTC: the ISO week that just ended.",
 )
 
 #: One human decision (run config: candidate_key, decision, actor, note), then the refreshed backlog.
 kura_decision_job = dg.define_asset_job(
-    "kura_backlog_decision", selection=dg.AssetSelection.assets(DECISIONS_KEY, BACKLOG_KEY),
+    "kura_backlog_decision",
+    selection=dg.AssetSelection.assets(DECISIONS_KEY, BACKLOG_KEY),
     description="Approve, dismiss or promote one backlog candidate; refreshes learning_backlog.",
 )
 kura_backlog_refresh_job = dg.define_asset_job(
-    "kura_backlog_refresh", selection=dg.AssetSelection.assets(BACKLOG_KEY),
+    "kura_backlog_refresh",
+    selection=dg.AssetSelection.assets(BACKLOG_KEY),
     description="Rebuild learning_backlog, the reviewer's current state, from every candidate and decision.",
 )
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[kura_weekly_job],
-                      request_job=kura_backlog_refresh_job, default_status=dg.DefaultSensorStatus.RUNNING,
-                      description="After every successful weekly run: rebuild the reviewer's backlog.")
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[kura_weekly_job],
+    request_job=kura_backlog_refresh_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After every successful weekly run: rebuild the reviewer's backlog.",
+)
 def refresh_backlog_after_weekly(context: dg.RunStatusSensorContext):
     """The reviewer's backlog follows every successful weekly run (decisions refresh it themselves)."""
     return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}")

@@ -7,28 +7,44 @@ each cluster. The defaults reproduce the kura scoring notes (Kura 2zc.2; their w
 
 from __future__ import annotations
 
+from typing import Literal
+
 import duckdb
 import numpy as np
 import pandas as pd
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
 MISMATCH_SIGNAL = "save_claim_mismatch_attempt"
 FORMULA = "priority = frequency * severity * impact * reproducibility"
 
 REFERENCE_SEVERITY = {
-    "save_claim_mismatch_attempt": 1.00, "workflow_violation": 0.95, "quality_issue_detected": 0.90,
-    "repair_auto_rejected": 0.88, "repair_simulated_risky": 0.80, "save_handshake_pending": 0.78,
-    "clarification_requested": 0.72, "repair_proposed": 0.65, "repair_simulated_safe": 0.55,
-    "repair_auto_applied": 0.50, "repair_verified_closed": 0.45, "save_handshake_verified": 0.35,
+    "save_claim_mismatch_attempt": 1.00,
+    "workflow_violation": 0.95,
+    "quality_issue_detected": 0.90,
+    "repair_auto_rejected": 0.88,
+    "repair_simulated_risky": 0.80,
+    "save_handshake_pending": 0.78,
+    "clarification_requested": 0.72,
+    "repair_proposed": 0.65,
+    "repair_simulated_safe": 0.55,
+    "repair_auto_applied": 0.50,
+    "repair_verified_closed": 0.45,
+    "save_handshake_verified": 0.35,
     "workflow_phase_transition_closed": 0.30,
 }
 REFERENCE_IMPACT = {
-    "save_claim_mismatch_attempt": 1.00, "workflow_violation": 0.95, "quality_issue_detected": 0.86,
-    "repair_auto_rejected": 0.90, "repair_simulated_risky": 0.82, "save_handshake_pending": 0.78,
-    "clarification_requested": 0.72, "repair_proposed": 0.60, "repair_simulated_safe": 0.52,
-    "repair_auto_applied": 0.48, "repair_verified_closed": 0.44, "save_handshake_verified": 0.36,
+    "save_claim_mismatch_attempt": 1.00,
+    "workflow_violation": 0.95,
+    "quality_issue_detected": 0.86,
+    "repair_auto_rejected": 0.90,
+    "repair_simulated_risky": 0.82,
+    "save_handshake_pending": 0.78,
+    "clarification_requested": 0.72,
+    "repair_proposed": 0.60,
+    "repair_simulated_safe": 0.52,
+    "repair_auto_applied": 0.48,
+    "repair_verified_closed": 0.44,
+    "save_handshake_verified": 0.36,
     "workflow_phase_transition_closed": 0.30,
 }
 
@@ -58,7 +74,12 @@ class ScoringParams(BaseModel):
     impact_weights: dict[str, float] = Field(default_factory=lambda: dict(REFERENCE_IMPACT))
     default_severity: float = 0.60
     category_impact: dict[str, float] = Field(
-        default_factory=lambda: {"friction_signal": 0.82, "quality_signal": 0.68, "correction_signal": 0.60, "outcome_signal": 0.42}
+        default_factory=lambda: {
+            "friction_signal": 0.82,
+            "quality_signal": 0.68,
+            "correction_signal": 0.60,
+            "outcome_signal": 0.42,
+        }
     )
     default_impact: float = 0.60
     mismatch_severity_factors: dict[str, float] = Field(
@@ -72,12 +93,24 @@ class ScoringParams(BaseModel):
 def weight_tables(params: ScoringParams) -> dict[str, pd.DataFrame]:
     """The weight lookups as small tables, to join against events in SQL."""
     return {
-        "w_signal": pd.DataFrame({"signal_type": list(params.severity_weights), "sev": list(params.severity_weights.values())})
-        .merge(pd.DataFrame({"signal_type": list(params.impact_weights), "imp": list(params.impact_weights.values())}), how="outer"),
-        "w_category": pd.DataFrame({"category": list(params.category_impact), "cat_imp": list(params.category_impact.values())}),
-        "w_mismatch": pd.DataFrame({"mismatch_severity": list(params.mismatch_severity_factors),
-                                    "mis": list(params.mismatch_severity_factors.values())}),
-        "w_band": pd.DataFrame({"confidence_band": list(params.confidence_factors), "band": list(params.confidence_factors.values())}),
+        "w_signal": pd.DataFrame(
+            {"signal_type": list(params.severity_weights), "sev": list(params.severity_weights.values())}
+        ).merge(
+            pd.DataFrame({"signal_type": list(params.impact_weights), "imp": list(params.impact_weights.values())}),
+            how="outer",
+        ),
+        "w_category": pd.DataFrame(
+            {"category": list(params.category_impact), "cat_imp": list(params.category_impact.values())}
+        ),
+        "w_mismatch": pd.DataFrame(
+            {
+                "mismatch_severity": list(params.mismatch_severity_factors),
+                "mis": list(params.mismatch_severity_factors.values()),
+            }
+        ),
+        "w_band": pd.DataFrame(
+            {"confidence_band": list(params.confidence_factors), "band": list(params.confidence_factors.values())}
+        ),
     }
 
 
@@ -107,8 +140,15 @@ def event_weights(events: pd.DataFrame, params: ScoringParams) -> tuple[np.ndarr
     try:
         for name, table in weight_tables(params).items():
             con.register(name, table)
-        con.register("events", events[["signal_type", "category", "mismatch_severity", "confidence_band"]].assign(pos=np.arange(len(events))))
-        out = con.sql(f"SELECT {severity} AS severity, {impact} AS impact FROM events {WEIGHT_JOINS} ORDER BY pos").fetchnumpy()
+        con.register(
+            "events",
+            events[["signal_type", "category", "mismatch_severity", "confidence_band"]].assign(
+                pos=np.arange(len(events))
+            ),
+        )
+        out = con.sql(
+            f"SELECT {severity} AS severity, {impact} AS impact FROM events {WEIGHT_JOINS} ORDER BY pos"
+        ).fetchnumpy()
     finally:
         con.close()
     return out["severity"].astype("float64"), out["impact"].astype("float64")
@@ -128,10 +168,12 @@ def score_clusters(
     severity = np.clip(severity, 0.0, 1.0)
     impact = np.clip(impact, 0.0, 1.0)
     d = params.score_decimals
-    return pd.DataFrame({
-        "frequency": np.round(frequency, d),
-        "severity": np.round(severity, d),
-        "impact": np.round(impact, d),
-        "reproducibility": np.round(reproducibility, d),
-        "score": np.round(frequency * severity * impact * reproducibility, d),
-    })
+    return pd.DataFrame(
+        {
+            "frequency": np.round(frequency, d),
+            "severity": np.round(severity, d),
+            "impact": np.round(impact, d),
+            "reproducibility": np.round(reproducibility, d),
+            "score": np.round(frequency * severity * impact * reproducibility, d),
+        }
+    )

@@ -17,16 +17,26 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
+from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 from platform_core.hashing import canonical_json_text
 from platform_core.privacy import RawIds, pseudonymize
 from platform_core.tables import conform
-from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 
 SIGNAL_EVENT = "learning.signal.logged"
 RETRACTION_EVENT = "event.retracted"
 #: A reader's mark on a line dated outside every day partition (placed like an undated line).
 OUTSIDE_PARTITIONS = "timestamp outside every partition"
-RAW_COLUMNS = ["source_ref", "id", "user_id", "timestamp", "event_type", "data", "metadata", "parse_error", "fallback_time"]
+RAW_COLUMNS = [
+    "source_ref",
+    "id",
+    "user_id",
+    "timestamp",
+    "event_type",
+    "data",
+    "metadata",
+    "parse_error",
+    "fallback_time",
+]
 CATEGORIES = ("quality_signal", "friction_signal", "outcome_signal", "correction_signal")
 FACETS = ("issue_type", "invariant_id", "agent_version", "workflow_phase", "modality")
 CONFIDENCE_BANDS = ("high", "medium", "low")
@@ -39,11 +49,17 @@ class SignalRules(BaseModel):
 
     exclude_low_confidence: bool = True
     max_payload_bytes: int = 64 * 1024
-    max_capture_lag_hours: float = Field(24.0, description="How long before its row timestamp an event may be captured.")
+    max_capture_lag_hours: float = Field(
+        24.0, description="How long before its row timestamp an event may be captured."
+    )
     max_clock_skew_minutes: float = Field(5.0, description="How far after its row timestamp captured_at may lie.")
-    retraction_grace_hours: float = Field(24.0, description="Retractions logged up to this long after the day still count.")
+    retraction_grace_hours: float = Field(
+        24.0, description="Retractions logged up to this long after the day still count."
+    )
     max_kept_text_chars: int = Field(4000, description="Kept raw payloads and attributes are cut to this length.")
-    working_memory_mb: int = Field(768, description="DuckDB memory for validation; beyond it, intermediate tables spill to disk.")
+    working_memory_mb: int = Field(
+        768, description="DuckDB memory for validation; beyond it, intermediate tables spill to disk."
+    )
 
     def read_window(self, first_day: date, last_day: date | None = None) -> tuple[datetime, datetime]:
         """Row-timestamp window holding every event of the days and the retractions that count."""
@@ -59,11 +75,11 @@ class LineLedger:
     a line belongs to the day it is dated, or, undated or dated outside every partition, to the
     day the reader placed it on."""
 
-    lines: int = 0           # every line of the days
-    retractions: int = 0     # event.retracted lines: read, they exclude the events they name
+    lines: int = 0  # every line of the days
+    retractions: int = 0  # event.retracted lines: read, they exclude the events they name
     other_event_types: dict[str, int] = field(default_factory=dict)  # lines of types not read here, by type
-    moved_out: int = 0       # signal lines whose row went to a day outside these (by their captured_at)
-    moved_in: int = 0        # rows of these days from lines dated on another day
+    moved_out: int = 0  # signal lines whose row went to a day outside these (by their captured_at)
+    moved_in: int = 0  # rows of these days from lines dated on another day
 
     @classmethod
     def of(cls, counts: pd.DataFrame, days: list[date]) -> LineLedger:
@@ -72,17 +88,25 @@ class LineLedger:
         mine, goes_to = counts["line_day"].isin(wanted), counts["period_day"].isin(wanted)
         signal = counts["kind"] == "signal"
         other = counts[mine & (counts["kind"] == "other")].groupby("event_type")["lines"].sum()
-        return cls(int(counts.loc[mine, "lines"].sum()), int(counts.loc[mine & (counts["kind"] == "retraction"), "lines"].sum()),
-                   {str(k): int(v) for k, v in other.sort_index().items()},
-                   int(counts.loc[mine & signal & ~goes_to, "lines"].sum()), int(counts.loc[~mine & signal & goes_to, "lines"].sum()))
+        return cls(
+            int(counts.loc[mine, "lines"].sum()),
+            int(counts.loc[mine & (counts["kind"] == "retraction"), "lines"].sum()),
+            {str(k): int(v) for k, v in other.sort_index().items()},
+            int(counts.loc[mine & signal & ~goes_to, "lines"].sum()),
+            int(counts.loc[~mine & signal & goes_to, "lines"].sum()),
+        )
 
     def accounts_for(self, rows: int) -> bool:
         """Whether ``rows`` written (signals + rejects) and the counted lines add up to every line."""
-        return self.lines == rows - self.moved_in + self.moved_out + self.retractions + sum(self.other_event_types.values())
+        return self.lines == rows - self.moved_in + self.moved_out + self.retractions + sum(
+            self.other_event_types.values()
+        )
 
     def describe(self, rows: int) -> str:
-        return (f"{self.lines} lines = {rows} signals and rejects - {self.moved_in} from other days + {self.moved_out} "
-                f"to other days + {self.retractions} retractions + {sum(self.other_event_types.values())} of other event types")
+        return (
+            f"{self.lines} lines = {rows} signals and rejects - {self.moved_in} from other days + {self.moved_out} "
+            f"to other days + {self.retractions} retractions + {sum(self.other_event_types.values())} of other event types"
+        )
 
 
 @dataclass
@@ -120,16 +144,24 @@ class ValidatedSignals:
 #: Fields read from ``data`` as text, and fields whose JSON type is checked; each list is
 #: extracted with one parse per row (DuckDB re-parses the text for every separate path).
 _TEXT_PATHS = {
-    "schema_version": "$.schema_version", "signal_type": "$.signal_type", "category": "$.category",
-    "captured_at_text": "$.captured_at", "user_ref": "$.user_ref.pseudonymized_user_id",
+    "schema_version": "$.schema_version",
+    "signal_type": "$.signal_type",
+    "category": "$.category",
+    "captured_at_text": "$.captured_at",
+    "user_ref": "$.user_ref.pseudonymized_user_id",
     **{f: f"$.signature.{f}" for f in FACETS + ("confidence_band",)},
-    "cluster_signature": "$.cluster_signature", "mismatch_severity": "$.attributes.mismatch_severity",
+    "cluster_signature": "$.cluster_signature",
+    "mismatch_severity": "$.attributes.mismatch_severity",
     "attributes": "$.attributes",
 }
 _KIND_PATHS = {
-    "data_kind": "$", "schema_version_kind": "$.schema_version", "signal_type_kind": "$.signal_type",
-    "signature_kind": "$.signature", **{f"{f}_kind": f"$.signature.{f}" for f in FACETS},
-    "cluster_signature_kind": "$.cluster_signature", "attributes_kind": "$.attributes",
+    "data_kind": "$",
+    "schema_version_kind": "$.schema_version",
+    "signal_type_kind": "$.signal_type",
+    "signature_kind": "$.signature",
+    **{f"{f}_kind": f"$.signature.{f}" for f in FACETS},
+    "cluster_signature_kind": "$.cluster_signature",
+    "attributes_kind": "$.attributes",
 }
 
 
@@ -139,41 +171,95 @@ def _sql_list(values) -> str:
 
 def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
     """(reason, SQL condition, detail) in precedence order: a row gets the first that holds."""
-    facets_ok = " AND ".join(f"coalesce({f}_kind = 'VARCHAR' AND {f} <> '' AND NOT contains({f}, chr(0)), false)" for f in FACETS)
+    facets_ok = " AND ".join(
+        f"coalesce({f}_kind = 'VARCHAR' AND {f} <> '' AND NOT contains({f}, chr(0)), false)" for f in FACETS
+    )
     low = "confidence_band = 'low'" if rules.exclude_low_confidence else "false"
     return [
-        ("payload_too_large", f"coalesce(data_bytes, 0) > {int(rules.max_payload_bytes)}", f"data exceeds {rules.max_payload_bytes} bytes"),
-        ("outside_window", f"parse_error = '{OUTSIDE_PARTITIONS}'",
-         "row timestamp lies outside every day partition (before KURA_START_DATE or from KURA_END_DATE): kept on the file's first day"),
+        (
+            "payload_too_large",
+            f"coalesce(data_bytes, 0) > {int(rules.max_payload_bytes)}",
+            f"data exceeds {rules.max_payload_bytes} bytes",
+        ),
+        (
+            "outside_window",
+            f"parse_error = '{OUTSIDE_PARTITIONS}'",
+            "row timestamp lies outside every day partition (before KURA_START_DATE or from KURA_END_DATE): kept on the file's first day",
+        ),
         ("invalid_payload", "parse_error = 'line is not valid UTF-8'", "line is not valid UTF-8"),
         ("invalid_payload", "parse_error IS NOT NULL", "line is not a JSON object"),
-        ("invalid_payload", f"event_type IS DISTINCT FROM '{SIGNAL_EVENT}'", "event_type is missing or not " + SIGNAL_EVENT),
+        (
+            "invalid_payload",
+            f"event_type IS DISTINCT FROM '{SIGNAL_EVENT}'",
+            "event_type is missing or not " + SIGNAL_EVENT,
+        ),
         ("invalid_payload", "coalesce(id, '') = ''", "event id is missing"),
         ("invalid_payload", "NOT data_valid", "data is not valid JSON"),
         ("invalid_payload", "data_kind IS DISTINCT FROM 'OBJECT'", "data is not a JSON object"),
-        ("invalid_payload", "NOT coalesce(schema_version_kind IN ('UBIGINT', 'BIGINT') AND schema_version = '1', false)", "data.schema_version is not 1"),
-        ("invalid_payload", "signal_type_kind IS DISTINCT FROM 'VARCHAR'", "data.signal_type is missing or not a string"),
-        ("invalid_payload", f"NOT coalesce(category IN {_sql_list(CATEGORIES)[1:-1].join('()')}, false)",
-         "data.category is not one of " + ", ".join(CATEGORIES)),
-        ("duplicate_event_id", "id_rank > 1", "event id seen earlier in the same window (same time: the content decides which)"),
+        (
+            "invalid_payload",
+            "NOT coalesce(schema_version_kind IN ('UBIGINT', 'BIGINT') AND schema_version = '1', false)",
+            "data.schema_version is not 1",
+        ),
+        (
+            "invalid_payload",
+            "signal_type_kind IS DISTINCT FROM 'VARCHAR'",
+            "data.signal_type is missing or not a string",
+        ),
+        (
+            "invalid_payload",
+            f"NOT coalesce(category IN {_sql_list(CATEGORIES)[1:-1].join('()')}, false)",
+            "data.category is not one of " + ", ".join(CATEGORIES),
+        ),
+        (
+            "duplicate_event_id",
+            "id_rank > 1",
+            "event id seen earlier in the same window (same time: the content decides which)",
+        ),
         ("invalid_timestamp", "row_time IS NULL", "row timestamp is missing or unparseable"),
-        ("invalid_timestamp", "captured_at_text IS NOT NULL AND captured_at IS NULL", "data.captured_at is unparseable"),
-        ("invalid_timestamp", "captured_at_text IS NOT NULL AND NOT captured_ok", "data.captured_at is out of range of the row timestamp"),
+        (
+            "invalid_timestamp",
+            "captured_at_text IS NOT NULL AND captured_at IS NULL",
+            "data.captured_at is unparseable",
+        ),
+        (
+            "invalid_timestamp",
+            "captured_at_text IS NOT NULL AND NOT captured_ok",
+            "data.captured_at is out of range of the row timestamp",
+        ),
         ("missing_user_ref", "coalesce(user_id, '') = ''", "row has no user id"),
-        ("missing_user_ref", "NOT regexp_full_match(coalesce(user_ref, ''), 'u_[0-9a-f]{24}')", "data.user_ref.pseudonymized_user_id missing or malformed"),
+        (
+            "missing_user_ref",
+            "NOT regexp_full_match(coalesce(user_ref, ''), 'u_[0-9a-f]{24}')",
+            "data.user_ref.pseudonymized_user_id missing or malformed",
+        ),
         ("invalid_signature", "signature_kind IS DISTINCT FROM 'OBJECT'", "data.signature is missing or not an object"),
         ("invalid_signature", f"NOT ({facets_ok})", "a signature facet is missing, not a string or holds a NUL"),
-        ("invalid_signature", f"NOT coalesce(confidence_band IN {_sql_list(CONFIDENCE_BANDS)[1:-1].join('()')}, false)",
-         "signature.confidence_band is not high, medium or low"),
-        ("missing_cluster_signature", "cluster_signature_kind IS DISTINCT FROM 'VARCHAR'", "data.cluster_signature is missing"),
-        ("invalid_signature", f"NOT regexp_full_match(cluster_signature, '[^\\x00-\\x1f\\x7f]{{1,{MAX_SIGNATURE_CHARS}}}')",
-         f"data.cluster_signature is empty, longer than {MAX_SIGNATURE_CHARS} characters or holds a control character"),
+        (
+            "invalid_signature",
+            f"NOT coalesce(confidence_band IN {_sql_list(CONFIDENCE_BANDS)[1:-1].join('()')}, false)",
+            "signature.confidence_band is not high, medium or low",
+        ),
+        (
+            "missing_cluster_signature",
+            "cluster_signature_kind IS DISTINCT FROM 'VARCHAR'",
+            "data.cluster_signature is missing",
+        ),
+        (
+            "invalid_signature",
+            f"NOT regexp_full_match(cluster_signature, '[^\\x00-\\x1f\\x7f]{{1,{MAX_SIGNATURE_CHARS}}}')",
+            f"data.cluster_signature is empty, longer than {MAX_SIGNATURE_CHARS} characters or holds a control character",
+        ),
         ("retracted", "retracted", "retracted by a later event.retracted"),
         ("low_confidence_filtered", low, "confidence band is low"),
         # Decided after the SQL, on the distinct attribute texts (see validate_signals): DuckDB reads
         # JSON more leniently than the strict parser the outputs are written with.
-        ("invalid_payload", "false", "data.attributes is not strict JSON (Infinity or NaN, nesting past 1,024 levels) "
-                                     "or holds \\u0000, which JSON in Postgres cannot store"),
+        (
+            "invalid_payload",
+            "false",
+            "data.attributes is not strict JSON (Infinity or NaN, nesting past 1,024 levels) "
+            "or holds \\u0000, which JSON in Postgres cannot store",
+        ),
     ]
 
 
@@ -185,8 +271,15 @@ def _validation_steps(rules: SignalRules) -> list[str]:
     second parses each payload once (one call for every text field, one for every JSON type)
     and keeps only the output columns with the index of the first failing rule (0 = accepted).
     """
-    rule = "CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(_reject_rules(rules), 1)) + " ELSE 0 END"
-    lag, skew = f"INTERVAL {float(rules.max_capture_lag_hours) * 3600} SECOND", f"INTERVAL {float(rules.max_clock_skew_minutes) * 60} SECOND"
+    rule = (
+        "CASE "
+        + " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(_reject_rules(rules), 1))
+        + " ELSE 0 END"
+    )
+    lag, skew = (
+        f"INTERVAL {float(rules.max_capture_lag_hours) * 3600} SECOND",
+        f"INTERVAL {float(rules.max_clock_skew_minutes) * 60} SECOND",
+    )
     return [
         f"""CREATE TEMP TABLE placed AS
             SELECT pos, kind, row_time, captured_at, captured_ok, line_day,
@@ -267,11 +360,19 @@ def validate_signals(
         con.execute(ledger, {"first": first_day, "last": last_day})
         con.execute(result, {"first": first_day, "last": last_day})
         con.execute("DROP TABLE placed")
-        lines = con.sql("SELECT * FROM ledger").to_df().astype({"line_day": "datetime64[us]", "period_day": "datetime64[us]"})
+        lines = (
+            con.sql("SELECT * FROM ledger")
+            .to_df()
+            .astype({"line_day": "datetime64[us]", "period_day": "datetime64[us]"})
+        )
         # Python touches distinct values only (user ids, attribute texts); rows stay in DuckDB.
-        users = [u for (u,) in con.sql("SELECT DISTINCT user_id FROM result WHERE coalesce(user_id, '') <> ''").fetchall()]
+        users = [
+            u for (u,) in con.sql("SELECT DISTINCT user_id FROM result WHERE coalesce(user_id, '') <> ''").fetchall()
+        ]
         users = pd.Series(users, dtype="str")
-        con.register("pseudonyms", pd.DataFrame({"user_id": users, "pseudo_user_id": pseudonymize(users, salt).astype("str")}))
+        con.register(
+            "pseudonyms", pd.DataFrame({"user_id": users, "pseudo_user_id": pseudonymize(users, salt).astype("str")})
+        )
         texts = [t for (t,) in con.sql("SELECT DISTINCT attributes FROM result WHERE rule = 0").fetchall()]
         canonical = pd.Series([_strict_json(t) for t in texts], dtype="object")
         # Any user's raw id, quoted anywhere in a kept text, is scrubbed (not only the row's own): a
@@ -281,33 +382,57 @@ def validate_signals(
         kept_text = ids.scrub_json(canonical.dropna()).reindex(canonical.index)
         limit = int(rules.max_kept_text_chars)
         kept_text = kept_text.where(kept_text.isna() | (kept_text.str.len() <= limit), '{"truncated":true}')
-        con.register("canonical", pd.DataFrame({"attributes": pd.Series(texts, dtype="str"),
-                                                "canonical": pd.Series(canonical.tolist(), dtype="str"),
-                                                "kept": pd.Series(kept_text.tolist(), dtype="str")}))
-        con.execute(f"UPDATE result SET rule = {len(_reject_rules(rules))} WHERE rule = 0 AND attributes IN "
-                    "(SELECT attributes FROM canonical WHERE canonical IS NULL)")
-        signals = con.sql(f"""
+        con.register(
+            "canonical",
+            pd.DataFrame(
+                {
+                    "attributes": pd.Series(texts, dtype="str"),
+                    "canonical": pd.Series(canonical.tolist(), dtype="str"),
+                    "kept": pd.Series(kept_text.tolist(), dtype="str"),
+                }
+            ),
+        )
+        con.execute(
+            f"UPDATE result SET rule = {len(_reject_rules(rules))} WHERE rule = 0 AND attributes IN "
+            "(SELECT attributes FROM canonical WHERE canonical IS NULL)"
+        )
+        signals = (
+            con.sql(f"""
             SELECT period_day, id AS event_id, event_time, pseudo_user_id, signal_type, category, {", ".join(FACETS)},
                    confidence_band, cluster_signature AS source_cluster_signature, mismatch_severity, kept AS attributes
             FROM result JOIN canonical USING (attributes) LEFT JOIN pseudonyms USING (user_id)
             WHERE rule = 0
             ORDER BY event_time, event_id
-        """).to_arrow_table().to_pandas()
-        r = con.sql("""
+        """)
+            .to_arrow_table()
+            .to_pandas()
+        )
+        r = (
+            con.sql("""
             SELECT pos, period_day, source_ref, id AS event_id, event_type, pseudo_user_id, rule, user_id
             FROM result LEFT JOIN pseudonyms USING (user_id) WHERE rule > 0 ORDER BY source_ref
-        """).to_arrow_table().to_pandas()
+        """)
+            .to_arrow_table()
+            .to_pandas()
+        )
     finally:
         con.close()
     checks = _reject_rules(rules)
     kept = raw.iloc[r["pos"].to_numpy()].set_axis(r.index)  # the raw texts, fetched only for the rejects
-    rejects = pd.DataFrame({
-        "period_day": r["period_day"], "source_ref": r["source_ref"], "event_id": r["event_id"], "event_type": r["event_type"],
-        "row_timestamp": kept["timestamp"], "pseudo_user_id": r["pseudo_user_id"],
-        "reason": r["rule"].map(lambda i: checks[i - 1][0]), "detail": r["rule"].map(lambda i: checks[i - 1][2]),
-        "raw_data": _clip(ids.scrub(kept["data"].astype("object")), rules.max_kept_text_chars),
-        "raw_metadata": _clip(ids.scrub(kept["metadata"].astype("object")), rules.max_kept_text_chars),
-    })
+    rejects = pd.DataFrame(
+        {
+            "period_day": r["period_day"],
+            "source_ref": r["source_ref"],
+            "event_id": r["event_id"],
+            "event_type": r["event_type"],
+            "row_timestamp": kept["timestamp"],
+            "pseudo_user_id": r["pseudo_user_id"],
+            "reason": r["rule"].map(lambda i: checks[i - 1][0]),
+            "detail": r["rule"].map(lambda i: checks[i - 1][2]),
+            "raw_data": _clip(ids.scrub(kept["data"].astype("object")), rules.max_kept_text_chars),
+            "raw_metadata": _clip(ids.scrub(kept["metadata"].astype("object")), rules.max_kept_text_chars),
+        }
+    )
     return ValidatedSignals(
         conform(LEARNING_SIGNALS, signals),
         conform(LEARNING_SIGNAL_REJECTS, rejects),
@@ -334,8 +459,11 @@ def register_raw(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame) -> pd.DataFr
     """Register raw rows as table ``raw`` (with their position ``pos``), typed as the SQL expects
     whichever reader produced them; returns the normalized frame, whose row ``pos`` is at ``iloc[pos]``."""
     frame = raw.reindex(columns=RAW_COLUMNS)
-    text = {c: frame[c] if isinstance(frame[c].dtype, pd.StringDtype) else frame[c].astype("str")
-            for c in RAW_COLUMNS if c != "fallback_time"}
+    text = {
+        c: frame[c] if isinstance(frame[c].dtype, pd.StringDtype) else frame[c].astype("str")
+        for c in RAW_COLUMNS
+        if c != "fallback_time"
+    }
     frame = pd.DataFrame({**text, "fallback_time": pd.to_datetime(frame["fallback_time"]).astype("datetime64[us]")})
     con.register("raw", pa.Table.from_pandas(frame.assign(pos=range(len(frame))), preserve_index=False))
     return frame
@@ -346,6 +474,8 @@ def _clip(texts: pd.Series, limit: int, too_long: str | None = None) -> pd.Serie
     long = texts.str.len() > limit
     if not long.any():
         return texts.astype("object").where(texts.notna(), None)
+
     def clip(t):
         return too_long if too_long is not None else t[:limit] + f"...[truncated {len(t) - limit} chars]"
+
     return texts.astype("object").where(~long, texts[long].map(clip)).where(texts.notna(), None)

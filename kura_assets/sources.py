@@ -34,7 +34,7 @@ def read_events(url: str, start: datetime, end: datetime, event_types=DEFAULT_EV
         return only_asked_payloads(demo.events_between(start, end), event_types)
     if url.startswith(("postgresql://", "postgres://")):
         return read_postgres(url, start, end, event_types)
-    path = url[len("file://"):] if url.startswith("file://") else url
+    path = url[len("file://") :] if url.startswith("file://") else url
     if path.endswith(".jsonl"):
         return read_jsonl(path, start, end, event_types)
     raise ValueError(f"KURA_EVENTS_URL must be 'demo', a .jsonl file or postgresql://..., got {url!r}")
@@ -89,11 +89,18 @@ def _outside_partitions_as_undated(batch: pa.Table) -> pa.Table:
     0001 or 9999 event) can never be materialized on their own day: they are placed like undated
     lines, marked, and so neither vanish nor drag the undated lines' day with them."""
     t = batch["row_time"]
-    outside = pc.fill_null(pc.or_(pc.less(t, pa.scalar(_midnight(START_DATE), t.type)),
-                                  pc.greater_equal(t, pa.scalar(_midnight(END_DATE), t.type))), False)
+    outside = pc.fill_null(
+        pc.or_(
+            pc.less(t, pa.scalar(_midnight(START_DATE), t.type)),
+            pc.greater_equal(t, pa.scalar(_midnight(END_DATE), t.type)),
+        ),
+        False,
+    )
     if not pc.any(outside).as_py():
         return batch
-    marked = pc.if_else(pc.and_(outside, pc.is_null(batch["parse_error"])), pa.scalar(OUTSIDE_PARTITIONS), batch["parse_error"])
+    marked = pc.if_else(
+        pc.and_(outside, pc.is_null(batch["parse_error"])), pa.scalar(OUTSIDE_PARTITIONS), batch["parse_error"]
+    )
     batch = batch.set_column(batch.schema.get_field_index("parse_error"), "parse_error", marked)
     undated = pc.if_else(outside, pa.scalar(None, t.type), t)
     return batch.set_column(batch.schema.get_field_index("row_time"), "row_time", undated)
@@ -111,11 +118,19 @@ def line_batches(path: str) -> Iterator[pa.Array]:
         return "skip"
 
     # One column per line: split on a byte that JSON text never holds raw, no quoting.
-    options = pcsv.ParseOptions(delimiter="\x1e", quote_char=False, escape_char=False, newlines_in_values=False,
-                                ignore_empty_lines=True, invalid_row_handler=keep)
+    options = pcsv.ParseOptions(
+        delimiter="\x1e",
+        quote_char=False,
+        escape_char=False,
+        newlines_in_values=False,
+        ignore_empty_lines=True,
+        invalid_row_handler=keep,
+    )
     try:
         reader = pcsv.open_csv(
-            path, read_options=pcsv.ReadOptions(column_names=["line"], block_size=64 << 20), parse_options=options,
+            path,
+            read_options=pcsv.ReadOptions(column_names=["line"], block_size=64 << 20),
+            parse_options=options,
             convert_options=pcsv.ConvertOptions(column_types={"line": pa.large_binary()}, strings_can_be_null=False),
         )
         for record_batch in reader:
@@ -163,7 +178,13 @@ def _read_lines(batches: Iterator[pa.Array], path: str, start: datetime, end: da
         con.execute("SET TimeZone = 'UTC'")
         for line_array in batches:
             text, utf8_ok = as_text(line_array)
-            lines = pa.table({"line": text, "utf8_ok": utf8_ok, "line_no": pa.array(range(n + 1, n + 1 + len(line_array)), pa.int64())})
+            lines = pa.table(
+                {
+                    "line": text,
+                    "utf8_ok": utf8_ok,
+                    "line_no": pa.array(range(n + 1, n + 1 + len(line_array)), pa.int64()),
+                }
+            )
             n += len(line_array)
             con.register("lines", lines)
             batch = _outside_partitions_as_undated(con.sql(_PARSE_LINES_SQL).to_arrow_table())
@@ -173,7 +194,9 @@ def _read_lines(batches: Iterator[pa.Array], path: str, start: datetime, end: da
             first_time = low if first_time is None or (low is not None and low < first_time) else first_time
             in_window = pc.and_(pc.greater_equal(t, lo), pc.less(t, hi))
             batch = batch.filter(pc.or_(pc.fill_null(in_window, False), pc.is_null(t)))
-            other = pc.invert(pc.fill_null(pc.or_(pc.is_in(batch["event_type"], wanted_types), pc.is_null(batch["event_type"])), True))
+            other = pc.invert(
+                pc.fill_null(pc.or_(pc.is_in(batch["event_type"], wanted_types), pc.is_null(batch["event_type"])), True)
+            )
             for column in ("data", "metadata"):
                 light = pc.if_else(other, pa.scalar(None, batch[column].type), batch[column])
                 batch = batch.set_column(batch.schema.get_field_index(column), column, light)
@@ -188,9 +211,13 @@ def _read_lines(batches: Iterator[pa.Array], path: str, start: datetime, end: da
     if not (start <= first_time < end):
         table = table.filter(pc.is_valid(table["row_time"]))
     name = os.path.basename(path)
-    refs = pc.binary_join_element_wise(pa.scalar(name), pc.utf8_lpad(pc.cast(table["line_no"], pa.string()), 9, "0"), ":")
+    refs = pc.binary_join_element_wise(
+        pa.scalar(name), pc.utf8_lpad(pc.cast(table["line_no"], pa.string()), 9, "0"), ":"
+    )
     frame = table.append_column("source_ref", refs).to_pandas()
-    frame["fallback_time"] = pd.Series(first_time, index=frame.index, dtype="datetime64[us]").where(frame["row_time"].isna())
+    frame["fallback_time"] = pd.Series(first_time, index=frame.index, dtype="datetime64[us]").where(
+        frame["row_time"].isna()
+    )
     return frame[RAW_COLUMNS]
 
 

@@ -17,21 +17,48 @@ import pandas as pd
 from pydantic import Field
 
 from minority_report_assets import library as lib
-from minority_report_assets.baseline import BaselineParams, daily_price, fit_baseline, history_matrix, regular_prices, stack_days
+from minority_report_assets.baseline import (
+    BaselineParams,
+    daily_price,
+    fit_baseline,
+    history_matrix,
+    regular_prices,
+    stack_days,
+)
 from minority_report_assets.detection import WINDOWS, DetectionParams
 from minority_report_assets.features import feature_vector
 from minority_report_assets.inputs import (
-    START_TS, current_library, day_reports, load_window, map_day, map_days, map_placer,
+    START_TS,
+    current_library,
+    day_reports,
+    load_window,
+    map_day,
+    map_days,
+    map_placer,
 )
 from minority_report_assets.map import MapPlacer, fit_map, scatter_png
 from minority_report_assets.matching import Matcher, MatchWindow, dispersion, price_cut_seen
-from minority_report_assets.partitions import PREVIOUS_TICK, TICK, daily_partitions, days_of, tick_ends, tick_key, tick_partitions
+from minority_report_assets.partitions import (
+    PREVIOUS_TICK,
+    TICK,
+    daily_partitions,
+    days_of,
+    tick_ends,
+    tick_key,
+    tick_partitions,
+)
 from minority_report_assets.reports import BUCKET, detect_tick
 from minority_report_assets.sales import validate_sales
 from minority_report_assets.sources import read_labels, unplaced_rows
 from minority_report_assets.tables import (
-    CLUSTER_LIBRARY, MINORITY_REPORT_ATTRIBUTION_SUMMARY, MINORITY_REPORT_MAP, MINORITY_REPORTS_CLUSTERED_LOG,
-    MINORITY_REPORTS_DETECTED_LOG, SALES_BASELINE, SALES_TIMESERIES_DATA, SALES_TIMESERIES_REJECTS,
+    CLUSTER_LIBRARY,
+    MINORITY_REPORT_ATTRIBUTION_SUMMARY,
+    MINORITY_REPORT_MAP,
+    MINORITY_REPORTS_CLUSTERED_LOG,
+    MINORITY_REPORTS_DETECTED_LOG,
+    SALES_BASELINE,
+    SALES_TIMESERIES_DATA,
+    SALES_TIMESERIES_REJECTS,
 )
 from platform_core.checks import require_partitions
 from platform_core.hashing import canonical_json, frames_hash
@@ -50,9 +77,12 @@ SUMMARY_KEY = asset_key(MINORITY_REPORT_ATTRIBUTION_SUMMARY)
 
 #: The raw input, outside the graph: the 5-minute sales the tick and baseline assets read.
 SALES_SOURCE = source_spec(
-    ["minority_report", "sales"], group=GROUP, owners=OWNERS, kinds={"csv", "parquet"},
+    ["minority_report", "sales"],
+    group=GROUP,
+    owners=OWNERS,
+    kinds={"csv", "parquet"},
     description="5-minute unit sales per store and SKU (SALES_URL: the demo generator, a .csv / .parquet file or a "
-                "warehouse table), by bucket time. Read, never written here.",
+    "warehouse table), by bucket time. Read, never written here.",
     columns=[("store_id", "TEXT"), ("sku", "TEXT"), ("ts", "TIMESTAMP"), ("units", "DOUBLE"), ("price", "DOUBLE")],
 )
 
@@ -78,25 +108,55 @@ def _sales_ticks(run: Run):
         raw = source.read(end - TICK, end, run.backend)
         buckets, rejects = validate_sales(raw)
         at = {"written_at": end}
-        part = Written(str(end), tick_key(end), {
-            SALES_TIMESERIES_DATA.name: (at, buckets.assign(written_at=end)),
-            SALES_TIMESERIES_REJECTS.name: (at, rejects.assign(written_at=end)),
-        }, frames_hash(hashlib.sha256(raw.astype(str).sort_values(list(raw.columns)).to_csv(index=False).encode()).hexdigest()),
-            facts={SALES_TIMESERIES_DATA.name: {"series": int(buckets[["store_id", "sku"]].drop_duplicates().shape[0]),
-                                                "unplaced_source_rows": unplaced},
-                   SALES_TIMESERIES_REJECTS.name: {"rejects_by_reason": {str(k): int(v) for k, v in
-                                                                         rejects["reason"].value_counts().sort_index().items()}}})
-        part.check(SALES_TIMESERIES_DATA, "every_row_accounted", len(raw) == len(buckets) + len(rejects),
-                   f"{len(raw)} rows = {len(buckets)} buckets + {len(rejects)} rejects")
+        part = Written(
+            str(end),
+            tick_key(end),
+            {
+                SALES_TIMESERIES_DATA.name: (at, buckets.assign(written_at=end)),
+                SALES_TIMESERIES_REJECTS.name: (at, rejects.assign(written_at=end)),
+            },
+            frames_hash(
+                hashlib.sha256(raw.astype(str).sort_values(list(raw.columns)).to_csv(index=False).encode()).hexdigest()
+            ),
+            facts={
+                SALES_TIMESERIES_DATA.name: {
+                    "series": int(buckets[["store_id", "sku"]].drop_duplicates().shape[0]),
+                    "unplaced_source_rows": unplaced,
+                },
+                SALES_TIMESERIES_REJECTS.name: {
+                    "rejects_by_reason": {
+                        str(k): int(v) for k, v in rejects["reason"].value_counts().sort_index().items()
+                    }
+                },
+            },
+        )
+        part.check(
+            SALES_TIMESERIES_DATA,
+            "every_row_accounted",
+            len(raw) == len(buckets) + len(rejects),
+            f"{len(raw)} rows = {len(buckets)} buckets + {len(rejects)} rejects",
+        )
         yield part
 
 
 sales_timeseries_data = table_asset(
-    name="sales_timeseries_data", group=GROUP, owners=OWNERS, partitions_def=tick_partitions, step=_sales_ticks,
-    resources=["sales_source"], retry_policy=SOURCE_RETRY,
-    outputs=[Output(SALES_TIMESERIES_DATA, "The tick's validated 5-minute sales buckets.", deps=[SALES_SOURCE.key]),
-             Output(SALES_TIMESERIES_REJECTS, "Every source row of the tick that is not a usable bucket, with its reason.",
-                    replayed=False, deps=[SALES_SOURCE.key], shown=lambda r: r[["reason", "store_id", "sku", "ts"]])],
+    name="sales_timeseries_data",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=tick_partitions,
+    step=_sales_ticks,
+    resources=["sales_source"],
+    retry_policy=SOURCE_RETRY,
+    outputs=[
+        Output(SALES_TIMESERIES_DATA, "The tick's validated 5-minute sales buckets.", deps=[SALES_SOURCE.key]),
+        Output(
+            SALES_TIMESERIES_REJECTS,
+            "Every source row of the tick that is not a usable bucket, with its reason.",
+            replayed=False,
+            deps=[SALES_SOURCE.key],
+            shown=lambda r: r[["reason", "store_id", "sku", "ts"]],
+        ),
+    ],
     checks=[Check(SALES_TIMESERIES_DATA, "every_row_accounted", "Buckets + rejects = source rows of the tick.")],
 )
 
@@ -105,74 +165,147 @@ def _baseline_days(run: Run):
     params = BaselineParams.model_validate(run.config.model_dump())
     source = run.resources.sales_source
     for day in days_of(run.context):
-        history_days = list(pd.date_range(day - pd.Timedelta(days=params.history_days), day - pd.Timedelta(days=1), freq="D"))
+        history_days = list(
+            pd.date_range(day - pd.Timedelta(days=params.history_days), day - pd.Timedelta(days=1), freq="D")
+        )
         per_day, prices = [], []
         for d in history_days:  # one day at a time: 28 days of 10,000 series are 80M rows
             buckets, _ = validate_sales(source.read(d, d + pd.Timedelta(days=1), run.backend))
-            day_keys = buckets[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
+            day_keys = (
+                buckets[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
+            )
             per_day.append((day_keys, history_matrix(buckets, day_keys, [d])[:, 0, :].astype(np.float32)))
             prices.append(daily_price(buckets))
         keys, history, observed = stack_days(per_day)
         fit = fit_baseline(history, np.array([d.day_of_week for d in history_days]), day.day_of_week, params, observed)
         regular = regular_prices(prices, keys)
-        frame = keys.assign(day=day, expected=list(fit.expected.astype(np.float32)), model_error=list(fit.model_error.astype(np.float32)),
-                            open_threshold=fit.threshold, regular_price=regular, history_days=fit.history_days, warming_up=fit.warming_up)
-        input_hash = frames_hash(hashlib.sha256(np.ascontiguousarray(history).tobytes()).hexdigest(),
-                                 hashlib.sha256(regular.tobytes()).hexdigest(), canonical_json(params.model_dump()),
-                                 hashlib.sha256("|".join(keys["store_id"] + "/" + keys["sku"]).encode()).hexdigest())
-        yield Written(str(day.date()), str(day.date()), {SALES_BASELINE.name: ({"day": day}, frame)}, input_hash,
-                      facts={SALES_BASELINE.name: {"series": len(keys), "warming_up": int(fit.warming_up.sum())}})
+        frame = keys.assign(
+            day=day,
+            expected=list(fit.expected.astype(np.float32)),
+            model_error=list(fit.model_error.astype(np.float32)),
+            open_threshold=fit.threshold,
+            regular_price=regular,
+            history_days=fit.history_days,
+            warming_up=fit.warming_up,
+        )
+        input_hash = frames_hash(
+            hashlib.sha256(np.ascontiguousarray(history).tobytes()).hexdigest(),
+            hashlib.sha256(regular.tobytes()).hexdigest(),
+            canonical_json(params.model_dump()),
+            hashlib.sha256("|".join(keys["store_id"] + "/" + keys["sku"]).encode()).hexdigest(),
+        )
+        yield Written(
+            str(day.date()),
+            str(day.date()),
+            {SALES_BASELINE.name: ({"day": day}, frame)},
+            input_hash,
+            facts={SALES_BASELINE.name: {"series": len(keys), "warming_up": int(fit.warming_up.sum())}},
+        )
 
 
 sales_baseline = table_asset(
-    name="minority_report__sales_baseline", group=GROUP, owners=OWNERS, partitions_def=daily_partitions, config=BaselineConfig,
-    resources=["sales_source"], step=_baseline_days, retry_policy=SOURCE_RETRY,
-    outputs=[Output(SALES_BASELINE, "Expected units per store/SKU and 5-minute bucket of the day, from the 28 days before "
-                    "(robust to past anomalies), with each series' learned noise.", deps=[SALES_SOURCE.key])],
+    name="minority_report__sales_baseline",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    config=BaselineConfig,
+    resources=["sales_source"],
+    step=_baseline_days,
+    retry_policy=SOURCE_RETRY,
+    outputs=[
+        Output(
+            SALES_BASELINE,
+            "Expected units per store/SKU and 5-minute bucket of the day, from the 28 days before "
+            "(robust to past anomalies), with each series' learned noise.",
+            deps=[SALES_SOURCE.key],
+        )
+    ],
 )
 
 
 class LibraryConfig(dg.Config):
     """Where a refit of the library learns from (empty: the checked-in spec as it is)."""
 
-    labels: str = Field("", description="Labelled history: a .csv / .parquet file or warehouse:schema.table of report_id, "
-                                        "cluster_name. Each pattern with enough labelled reports gets their durations and magnitudes.")
+    labels: str = Field(
+        "",
+        description="Labelled history: a .csv / .parquet file or warehouse:schema.table of report_id, "
+        "cluster_name. Each pattern with enough labelled reports gets their durations and magnitudes.",
+    )
     min_labels: int = Field(20, description="Labelled reports a pattern needs before its ranges are refit.")
 
 
 def _library(run: Run):
     spec, facts = lib.load_spec(), {}
     if run.config.labels:
-        detected = run.backend.read(MINORITY_REPORTS_DETECTED_LOG, columns=["report_id", "version", "report_status", "window_start",
-                                                                            "window_end", "baseline_sales_total", "attributed_sales_total"])
+        detected = run.backend.read(
+            MINORITY_REPORTS_DETECTED_LOG,
+            columns=[
+                "report_id",
+                "version",
+                "report_status",
+                "window_start",
+                "window_end",
+                "baseline_sales_total",
+                "attributed_sales_total",
+            ],
+        )
         labelled, left_out = lib.labelled_windows(read_labels(run.config.labels, run.backend), detected, spec)
         spec, per_pattern = lib.refit_spec(spec, labelled, run.config.min_labels)
         facts = {"labels_used": len(labelled), "labels_left_out": left_out, "labels_per_pattern": per_pattern}
         run.log.info(f"refit from {len(labelled)} labelled reports {per_pattern}; left out {left_out}")
     clusters = lib.library_clusters(spec)
     entries = {e["cluster_id"]: e for e in spec["clusters"]}
-    frame = clusters.assign(library_version=spec["version"],
-                            duration_buckets=[canonical_json(entries[c]["duration_buckets"]) for c in clusters["cluster_id"]],
-                            magnitude=[canonical_json(entries[c]["magnitude"]) for c in clusters["cluster_id"]])
+    frame = clusters.assign(
+        library_version=spec["version"],
+        duration_buckets=[canonical_json(entries[c]["duration_buckets"]) for c in clusters["cluster_id"]],
+        magnitude=[canonical_json(entries[c]["magnitude"]) for c in clusters["cluster_id"]],
+    )
     centroids = np.stack(frame["centroid"])
     similarity = np.where(np.eye(len(frame), dtype=bool), -np.inf, centroids @ centroids.T)
     a, b = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
     closest = float(similarity[a, b])
-    part = Written(spec["version"], None, {CLUSTER_LIBRARY.name: ({}, frame)}, hashlib.sha256(canonical_json(spec).encode()).hexdigest(),
-                   facts={CLUSTER_LIBRARY.name: {"library_version": spec["version"], "closest_centroids_cosine": round(closest, 4),
-                                                 "ranges": {e["name"]: {"duration_buckets": e["duration_buckets"],
-                                                                        "magnitude": e["magnitude"]} for e in spec["clusters"]},
-                                                 **facts}})
-    part.check(CLUSTER_LIBRARY, "centroids_apart", closest < 0.9,
-               f"closest pair of centroids: {frame['cluster_name'].iat[a]} and {frame['cluster_name'].iat[b]}, cosine {closest:.3f}")
+    part = Written(
+        spec["version"],
+        None,
+        {CLUSTER_LIBRARY.name: ({}, frame)},
+        hashlib.sha256(canonical_json(spec).encode()).hexdigest(),
+        facts={
+            CLUSTER_LIBRARY.name: {
+                "library_version": spec["version"],
+                "closest_centroids_cosine": round(closest, 4),
+                "ranges": {
+                    e["name"]: {"duration_buckets": e["duration_buckets"], "magnitude": e["magnitude"]}
+                    for e in spec["clusters"]
+                },
+                **facts,
+            }
+        },
+    )
+    part.check(
+        CLUSTER_LIBRARY,
+        "centroids_apart",
+        closest < 0.9,
+        f"closest pair of centroids: {frame['cluster_name'].iat[a]} and {frame['cluster_name'].iat[b]}, cosine {closest:.3f}",
+    )
     yield part
 
 
 cluster_library = table_asset(
-    name="minority_report__cluster_library", group=GROUP, owners=OWNERS, config=LibraryConfig, step=_library,
-    outputs=[Output(CLUSTER_LIBRARY, "The named anomaly patterns (versioned: the checked-in spec, or its refit from labelled reports "
-                    "of the detected log) with their centroids; the clustered log matches against the version materialized here.",
-                    replayed=False, shown=lambda c: c[["cluster_name", "duration_buckets", "magnitude"]])],
+    name="minority_report__cluster_library",
+    group=GROUP,
+    owners=OWNERS,
+    code_version=lib.load_spec()["version"],  # the checked-in spec is the library's logic
+    config=LibraryConfig,
+    step=_library,
+    outputs=[
+        Output(
+            CLUSTER_LIBRARY,
+            "The named anomaly patterns (versioned: the checked-in spec, or its refit from labelled reports "
+            "of the detected log) with their centroids; the clustered log matches against the version materialized here.",
+            replayed=False,
+            shown=lambda c: c[["cluster_name", "duration_buckets", "magnitude"]],
+        )
+    ],
     checks=[Check(CLUSTER_LIBRARY, "centroids_apart", "No two centroids are more similar than 0.9 (cosine).")],
 )
 
@@ -183,26 +316,56 @@ def _detected_ticks(run: Run):
     ends = tick_ends(run.context)
     window = load_window(run.backend, ends, config.lookback_buckets)
     for end in ends:
-        before = require_partitions(run.backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end - TICK}],
-                                    f"The tick ending {end}") if end - TICK > START_TS else []
+        before = (
+            require_partitions(
+                run.backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end - TICK}], f"The tick ending {end}"
+            )
+            if end - TICK > START_TS
+            else []
+        )
         tick = window.tick(end, config.lookback_buckets)
         previous = run.backend.read(MINORITY_REPORTS_DETECTED_LOG, between=("written_at", tick.start, end))
-        rows = detect_tick(window.keys, tick.actual, tick.expected, tick.start, end, previous, int(TICK / BUCKET), params, tick.noise)
+        rows = detect_tick(
+            window.keys, tick.actual, tick.expected, tick.start, end, previous, int(TICK / BUCKET), params, tick.noise
+        )
         status = rows["report_status"].value_counts()
-        yield Written(str(end), tick_key(end), {MINORITY_REPORTS_DETECTED_LOG.name: ({"written_at": end},
-                                                                                     rows.assign(written_at=end, run_id=config.run_id))},
-                      frames_hash(tick.inputs, *before, canonical_json(config.model_dump())),
-                      facts={MINORITY_REPORTS_DETECTED_LOG.name: {"open": int(status.get("open", 0)), "closed": int(status.get("closed", 0)),
-                                                                  "series": len(window.keys)}})
+        yield Written(
+            str(end),
+            tick_key(end),
+            {
+                MINORITY_REPORTS_DETECTED_LOG.name: (
+                    {"written_at": end},
+                    rows.assign(written_at=end, run_id=config.run_id),
+                )
+            },
+            frames_hash(tick.inputs, *before, canonical_json(config.model_dump())),
+            facts={
+                MINORITY_REPORTS_DETECTED_LOG.name: {
+                    "open": int(status.get("open", 0)),
+                    "closed": int(status.get("closed", 0)),
+                    "series": len(window.keys),
+                }
+            },
+        )
 
 
 minority_reports_detected_log = table_asset(
-    name="minority_report__minority_reports_detected_log", group=GROUP, owners=OWNERS, partitions_def=tick_partitions,
-    config=TickConfig, step=_detected_ticks,
-    outputs=[Output(MINORITY_REPORTS_DETECTED_LOG, "One row per open or just-closed minority report per tick (MRDL): stable report "
-                    "ids, back-dated windows.", deps=[SALES_KEY, BASELINE_KEY, dg.AssetDep(MRDL_KEY, partition_mapping=PREVIOUS_TICK)],
-                    shown=lambda r: r.sort_values(["severity_score", "report_id"], ascending=[False, True])[
-                        ["report_status", "store_id", "sku", "window_start", "window_end", "severity_score", "report_id"]])],
+    name="minority_report__minority_reports_detected_log",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=tick_partitions,
+    config=TickConfig,
+    step=_detected_ticks,
+    outputs=[
+        Output(
+            MINORITY_REPORTS_DETECTED_LOG,
+            "One row per open or just-closed minority report per tick (MRDL): stable report ids, back-dated windows.",
+            deps=[SALES_KEY, BASELINE_KEY, dg.AssetDep(MRDL_KEY, partition_mapping=PREVIOUS_TICK)],
+            shown=lambda r: r.sort_values(["severity_score", "report_id"], ascending=[False, True])[
+                ["report_status", "store_id", "sku", "window_start", "window_end", "severity_score", "report_id"]
+            ],
+        )
+    ],
 )
 
 
@@ -216,72 +379,171 @@ def _clustered_ticks(run: Run):
     placers: dict[pd.Timestamp | None, MapPlacer] = {}
     existing_maps = map_days(backend)
     for end in ends:
-        mrdl_hash = require_partitions(backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end}], f"The tick ending {end}")
+        mrdl_hash = require_partitions(
+            backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end}], f"The tick ending {end}"
+        )
         detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, where={"written_at": end})
         tick = window.tick(end, config.lookback_buckets)
         spans = []
         for r in detected.itertuples():
             series = row_of.loc[(r.store_id, r.sku)]
             first = max(0, int((r.window_start - tick.start) / BUCKET))  # the lookback before it is context
-            spans.append(MatchWindow(tick.actual[series], tick.expected[series], first,
-                                     price_cut_seen(tick.prices[series, first:], window.regular_prices[series]),
-                                     dispersion(tick.noise.model_error[series, 0], tick.expected[series, first:], WINDOWS[0])))
-        vectors = [feature_vector(w.actual[w.start:], w.expected[w.start:]).astype(np.float32) for w in spans]
+            spans.append(
+                MatchWindow(
+                    tick.actual[series],
+                    tick.expected[series],
+                    first,
+                    price_cut_seen(tick.prices[series, first:], window.regular_prices[series]),
+                    dispersion(tick.noise.model_error[series, 0], tick.expected[series, first:], WINDOWS[0]),
+                )
+            )
+        vectors = [feature_vector(w.actual[w.start :], w.expected[w.start :]).astype(np.float32) for w in spans]
         matches = matcher.match(spans)
         day = map_day(backend, end, existing_maps)
         if day not in placers:  # one map (and its affinities) per day, not per tick
             placers[day] = map_placer(backend, day, f"The tick ending {end}", spec)
         coords = placers[day].place(np.stack(vectors)) if vectors else np.empty((0, 2))
-        rows = detected.drop(columns=["severity_score", "impact_estimate", "baseline_sales_total", "attributed_sales_total"])
-        rows = pd.concat([rows.reset_index(drop=True), pd.DataFrame(matches, columns=["cluster_id", "cluster_name", "similarity_score",
-                                                                                       "cluster_match_confidence"])], axis=1)
-        rows = rows.assign(feature_vector=vectors, tsne_x=coords[:, 0], tsne_y=coords[:, 1], map_day=day,
-                           library_version=spec["version"], run_id=config.run_id)
+        rows = detected.drop(
+            columns=["severity_score", "impact_estimate", "baseline_sales_total", "attributed_sales_total"]
+        )
+        rows = pd.concat(
+            [
+                rows.reset_index(drop=True),
+                pd.DataFrame(
+                    matches, columns=["cluster_id", "cluster_name", "similarity_score", "cluster_match_confidence"]
+                ),
+            ],
+            axis=1,
+        )
+        rows = rows.assign(
+            feature_vector=vectors,
+            tsne_x=coords[:, 0],
+            tsne_y=coords[:, 1],
+            map_day=day,
+            library_version=spec["version"],
+            run_id=config.run_id,
+        )
         names = rows["cluster_name"].value_counts()
-        part = Written(str(end), tick_key(end), {MINORITY_REPORTS_CLUSTERED_LOG.name: ({"written_at": end}, rows)},
-                       frames_hash(*mrdl_hash, tick.inputs, canonical_json(spec), canonical_json(config.model_dump())),
-                       facts={MINORITY_REPORTS_CLUSTERED_LOG.name: {"by_cluster": {str(k): int(v) for k, v in names.items()}}})
-        part.check(MINORITY_REPORTS_CLUSTERED_LOG, "every_report_clustered", len(rows) == len(detected),
-                   f"{len(rows)} rows for {len(detected)} reports")
+        part = Written(
+            str(end),
+            tick_key(end),
+            {MINORITY_REPORTS_CLUSTERED_LOG.name: ({"written_at": end}, rows)},
+            frames_hash(*mrdl_hash, tick.inputs, canonical_json(spec), canonical_json(config.model_dump())),
+            facts={MINORITY_REPORTS_CLUSTERED_LOG.name: {"by_cluster": {str(k): int(v) for k, v in names.items()}}},
+        )
+        part.check(
+            MINORITY_REPORTS_CLUSTERED_LOG,
+            "every_report_clustered",
+            len(rows) == len(detected),
+            f"{len(rows)} rows for {len(detected)} reports",
+        )
         yield part
 
 
 minority_reports_clustered_log = table_asset(
-    name="minority_report__minority_reports_clustered_log", group=GROUP, owners=OWNERS, partitions_def=tick_partitions,
-    config=TickConfig, step=_clustered_ticks,
-    outputs=[Output(MINORITY_REPORTS_CLUSTERED_LOG, "Append-only: per report per tick, its shape feature vector, the library pattern "
-                    "it matches (or unknown), similarity, confidence and its place on the map (MRCL).", replayed=False, append_only=True,
-                    deps=[MRDL_KEY, SALES_KEY, BASELINE_KEY, LIBRARY_KEY],
-                    shown=lambda r: r.sort_values(["cluster_match_confidence", "report_id"], ascending=[False, True])[
-                        ["cluster_name", "cluster_match_confidence", "similarity_score", "store_id", "sku", "report_id"]])],
-    checks=[Check(MINORITY_REPORTS_CLUSTERED_LOG, "every_report_clustered", "One row per report of the tick's detected log.")],
+    name="minority_report__minority_reports_clustered_log",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=tick_partitions,
+    config=TickConfig,
+    step=_clustered_ticks,
+    outputs=[
+        Output(
+            MINORITY_REPORTS_CLUSTERED_LOG,
+            "Append-only: per report per tick, its shape feature vector, the library pattern "
+            "it matches (or unknown), similarity, confidence and its place on the map (MRCL).",
+            replayed=False,
+            append_only=True,
+            deps=[MRDL_KEY, SALES_KEY, BASELINE_KEY, LIBRARY_KEY],
+            # a tick every 15 minutes, as soon as it ends
+            freshness=dg.FreshnessPolicy.time_window(
+                fail_window=(3 * TICK).to_pytimedelta(), warn_window=(2 * TICK).to_pytimedelta()
+            ),
+            shown=lambda r: r.sort_values(["cluster_match_confidence", "report_id"], ascending=[False, True])[
+                ["cluster_name", "cluster_match_confidence", "similarity_score", "store_id", "sku", "report_id"]
+            ],
+        )
+    ],
+    checks=[
+        Check(
+            MINORITY_REPORTS_CLUSTERED_LOG, "every_report_clustered", "One row per report of the tick's detected log."
+        )
+    ],
 )
 
 
 def _map_days(run: Run):
     for day in days_of(run.context):
         what = f"The map of {day.date()}"
-        require_partitions(run.backend, MINORITY_REPORTS_CLUSTERED_LOG,
-                           [{"written_at": t} for t in pd.date_range(day + TICK, day + pd.Timedelta(days=1), freq=TICK) if t > START_TS], what)
+        require_partitions(
+            run.backend,
+            MINORITY_REPORTS_CLUSTERED_LOG,
+            [
+                {"written_at": t}
+                for t in pd.date_range(day + TICK, day + pd.Timedelta(days=1), freq=TICK)
+                if t > START_TS
+            ],
+            what,
+        )
         reports = day_reports(run.backend, day)
-        points = pd.concat([lib.library_points(current_library(run.backend, what)).assign(point_kind="library"),
-                            pd.DataFrame({"point_id": reports["report_id"], "cluster_name": reports["cluster_name"],
-                                          "vector": reports["feature_vector"], "point_kind": "report"})], ignore_index=True)
+        points = pd.concat(
+            [
+                lib.library_points(current_library(run.backend, what)).assign(point_kind="library"),
+                pd.DataFrame(
+                    {
+                        "point_id": reports["report_id"],
+                        "cluster_name": reports["cluster_name"],
+                        "vector": reports["feature_vector"],
+                        "point_kind": "report",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
         coords = fit_map(np.stack(points["vector"]))
         frame = points.assign(day=day, x=coords[:, 0], y=coords[:, 1])
         library = frame[frame["point_kind"] == "library"].groupby("cluster_name")[["x", "y"]].mean()
         shown = frame[frame["point_kind"] == "report"]
-        png = scatter_png(shown[["x", "y"]].to_numpy(), shown["cluster_name"].tolist(), library.to_numpy(), library.index.tolist(),
-                          f"Minority reports of {day.date()} by pattern")
-        yield Written(str(day.date()), str(day.date()), {MINORITY_REPORT_MAP.name: ({"day": day}, frame)}, "",
-                      facts={MINORITY_REPORT_MAP.name: {
-                          "reports": len(shown), "map": dg.MetadataValue.md(f"![map](data:image/png;base64,{base64.b64encode(png).decode()})")}})
+        png = scatter_png(
+            shown[["x", "y"]].to_numpy(),
+            shown["cluster_name"].tolist(),
+            library.to_numpy(),
+            library.index.tolist(),
+            f"Minority reports of {day.date()} by pattern",
+        )
+        yield Written(
+            str(day.date()),
+            str(day.date()),
+            {MINORITY_REPORT_MAP.name: ({"day": day}, frame)},
+            "",
+            facts={
+                MINORITY_REPORT_MAP.name: {
+                    "reports": len(shown),
+                    "map": dg.MetadataValue.md(f"![map](data:image/png;base64,{base64.b64encode(png).decode()})"),
+                }
+            },
+        )
 
 
 minority_report_map = table_asset(
-    name="minority_report__minority_report_map", group=GROUP, owners=OWNERS, partitions_def=daily_partitions, step=_map_days,
-    outputs=[Output(MINORITY_REPORT_MAP, "A seeded t-SNE map of the day's report shapes with the library's patterns; later ticks "
-                    "place their reports into the latest map there is.", replayed=False, deps=[MRCL_KEY, LIBRARY_KEY])],
+    name="minority_report__minority_report_map",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    step=_map_days,
+    outputs=[
+        Output(
+            MINORITY_REPORT_MAP,
+            "A seeded t-SNE map of the day's report shapes with the library's patterns; later ticks "
+            "place their reports into the latest map there is.",
+            replayed=False,
+            deps=[MRCL_KEY, LIBRARY_KEY],
+            # run by mr_day_complete minutes after the day's last tick
+            freshness=dg.FreshnessPolicy.cron(
+                deadline_cron="0 1 * * *", lower_bound_delta=pd.Timedelta(hours=1).to_pytimedelta()
+            ),
+        )
+    ],
 )
 
 
@@ -289,22 +551,46 @@ def _summary_days(run: Run):
     for day in days_of(run.context):
         reports = day_reports(run.backend, day)
         high = reports["cluster_match_confidence"] >= 0.8
-        summary = (reports.assign(high=high).groupby(["cluster_name", "store_id", "sku"], as_index=False)
-                   .agg(reports=("report_id", "size"), high_confidence_reports=("high", "sum")))
-        summary = summary.assign(day=day, high_confidence_share=(summary["high_confidence_reports"] / summary["reports"]).round(6))
-        yield Written(str(day.date()), str(day.date()), {MINORITY_REPORT_ATTRIBUTION_SUMMARY.name: ({"day": day}, summary)}, "",
-                      facts={MINORITY_REPORT_ATTRIBUTION_SUMMARY.name: {"reports": int(summary["reports"].sum())}})
+        summary = (
+            reports.assign(high=high)
+            .groupby(["cluster_name", "store_id", "sku"], as_index=False)
+            .agg(reports=("report_id", "size"), high_confidence_reports=("high", "sum"))
+        )
+        summary = summary.assign(
+            day=day, high_confidence_share=(summary["high_confidence_reports"] / summary["reports"]).round(6)
+        )
+        yield Written(
+            str(day.date()),
+            str(day.date()),
+            {MINORITY_REPORT_ATTRIBUTION_SUMMARY.name: ({"day": day}, summary)},
+            "",
+            facts={MINORITY_REPORT_ATTRIBUTION_SUMMARY.name: {"reports": int(summary["reports"].sum())}},
+        )
 
 
 def _by_pattern(summary: pd.DataFrame) -> pd.DataFrame:
     """The day's reports by pattern (the rows themselves are per store and SKU)."""
-    return (summary.groupby("cluster_name", as_index=False)[["reports", "high_confidence_reports"]].sum()
-            .sort_values(["reports", "cluster_name"], ascending=[False, True]))
+    return (
+        summary.groupby("cluster_name", as_index=False)[["reports", "high_confidence_reports"]]
+        .sum()
+        .sort_values(["reports", "cluster_name"], ascending=[False, True])
+    )
 
 
 minority_report_attribution_summary = table_asset(
-    name="minority_report__minority_report_attribution_summary", group=GROUP, owners=OWNERS, partitions_def=daily_partitions,
+    name="minority_report__minority_report_attribution_summary",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=daily_partitions,
     step=_summary_days,
-    outputs=[Output(MINORITY_REPORT_ATTRIBUTION_SUMMARY, "For attribution: the day's reports per pattern, store and SKU, with the "
-                    "share of high-confidence matches (>= 0.8).", replayed=False, deps=[MRCL_KEY], shown=_by_pattern)],
+    outputs=[
+        Output(
+            MINORITY_REPORT_ATTRIBUTION_SUMMARY,
+            "For attribution: the day's reports per pattern, store and SKU, with the "
+            "share of high-confidence matches (>= 0.8).",
+            replayed=False,
+            deps=[MRCL_KEY],
+            shown=_by_pattern,
+        )
+    ],
 )

@@ -53,33 +53,48 @@ GUMBEL_MEDIAN, GUMBEL_IQR = 0.3665129, 1.5725336
 class BaselineParams(BaseModel):
     history_days: int = Field(28, description="Days before the target day the model learns from.")
     neighbours: int = Field(2, description="Slots on each side pooled with a slot.")
-    outlier_sigmas: float = Field(3.0, description="Days this many robust deviations (MAD, at least Poisson) from the median day are left out.")
+    outlier_sigmas: float = Field(
+        3.0, description="Days this many robust deviations (MAD, at least Poisson) from the median day are left out."
+    )
     floor: float = Field(0.05, description="Smallest expected units per bucket (keeps deviations finite).")
-    windows: list[int] = Field(WINDOWS, description="Rolling windows (buckets) whose relative error is learned: the detector's.")
-    min_model_error: float = Field(0.1, description="Relative error the baseline is never trusted below (its own estimation error).")
-    return_days: float = Field(30.0, description="A deviation the series' ordinary days reach once in this many days opens no "
-                                                 "report: the open threshold is that return level of its daily maxima.")
-    min_history_days: int = Field(7, description="Days of history (a whole week) a series needs before it is scored; "
-                                                 "fewer and it is warming up.")
+    windows: list[int] = Field(
+        WINDOWS, description="Rolling windows (buckets) whose relative error is learned: the detector's."
+    )
+    min_model_error: float = Field(
+        0.1, description="Relative error the baseline is never trusted below (its own estimation error)."
+    )
+    return_days: float = Field(
+        30.0,
+        description="A deviation the series' ordinary days reach once in this many days opens no "
+        "report: the open threshold is that return level of its daily maxima.",
+    )
+    min_history_days: int = Field(
+        7, description="Days of history (a whole week) a series needs before it is scored; fewer and it is warming up."
+    )
 
 
 @dataclass
 class Baseline:
     """A day's model of each series (rows in the order of the history)."""
 
-    expected: np.ndarray      # (n_series, slots) expected units per bucket
-    model_error: np.ndarray   # (n_series, len(windows)) relative error of each window's expected sum
-    threshold: np.ndarray     # (n_series,) |D| the series' ordinary days reach once in return_days days
+    expected: np.ndarray  # (n_series, slots) expected units per bucket
+    model_error: np.ndarray  # (n_series, len(windows)) relative error of each window's expected sum
+    threshold: np.ndarray  # (n_series,) |D| the series' ordinary days reach once in return_days days
     history_days: np.ndarray  # (n_series,) history days the series was observed on
-    warming_up: np.ndarray    # (n_series,) fewer than min_history_days: not scored yet
+    warming_up: np.ndarray  # (n_series,) fewer than min_history_days: not scored yet
 
     @property
     def noise(self) -> SeriesNoise:
         return SeriesNoise(self.model_error, self.threshold, ~self.warming_up)
 
 
-def fit_baseline(history: np.ndarray, history_weekdays: np.ndarray, weekday: int, params: BaselineParams | None = None,
-                 observed: np.ndarray | None = None) -> Baseline:
+def fit_baseline(
+    history: np.ndarray,
+    history_weekdays: np.ndarray,
+    weekday: int,
+    params: BaselineParams | None = None,
+    observed: np.ndarray | None = None,
+) -> Baseline:
     """The model of a day with ``weekday`` from ``history`` ``(n_series, n_days, slots)`` whose days
     have ``history_weekdays`` (Monday = 0). ``observed`` ``(n_series, n_days)``: the days each
     series existed on (default all); the others are missing, never zero sales."""
@@ -87,7 +102,9 @@ def fit_baseline(history: np.ndarray, history_weekdays: np.ndarray, weekday: int
     n_series, n_days, _ = history.shape
     observed = np.ones((n_series, n_days), dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
     totals, centre = history.sum(axis=2), _mean_day(observed)
-    from_centre = np.arange(n_days)[None, :] - centre[:, None]  # each history day's place, in days from the history's centre
+    from_centre = (
+        np.arange(n_days)[None, :] - centre[:, None]
+    )  # each history day's place, in days from the history's centre
     # The trend and the weekly rhythm confound each other on four weeks: the rough trend first, the
     # rhythm of the days without it, then the trend of the days without their rhythm.
     rough = trend_slopes(totals, observed)
@@ -98,15 +115,24 @@ def fit_baseline(history: np.ndarray, history_weekdays: np.ndarray, weekday: int
     per_day = factors[:, history_weekdays] * np.exp(slope[:, None] * from_centre)
     target = factors[:, weekday] * np.exp(slope * (n_days - centre))
     # Each series' slots alone: in blocks, so a large catalogue's temporaries stay a block's size.
-    parts = [_fit_slots(history[i:i + SERIES_BLOCK], observed[i:i + SERIES_BLOCK], per_day[i:i + SERIES_BLOCK],
-                        target[i:i + SERIES_BLOCK], params) for i in range(0, max(n_series, 1), SERIES_BLOCK)]
+    parts = [
+        _fit_slots(
+            history[i : i + SERIES_BLOCK],
+            observed[i : i + SERIES_BLOCK],
+            per_day[i : i + SERIES_BLOCK],
+            target[i : i + SERIES_BLOCK],
+            params,
+        )
+        for i in range(0, max(n_series, 1), SERIES_BLOCK)
+    ]
     expected, error, threshold = (np.concatenate(p) for p in zip(*parts))
     days = observed.sum(axis=1)
     return Baseline(expected, error, threshold, days, days < params.min_history_days)
 
 
-def _fit_slots(history: np.ndarray, observed: np.ndarray, per_day: np.ndarray, target: np.ndarray,
-               params: BaselineParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fit_slots(
+    history: np.ndarray, observed: np.ndarray, per_day: np.ndarray, target: np.ndarray, params: BaselineParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected units, model error and open threshold of some series (see :func:`fit_baseline`);
     ``per_day``: each history day's multiplier, ``target``: the target day's."""
     slots = history.shape[2]
@@ -114,7 +140,7 @@ def _fit_slots(history: np.ndarray, observed: np.ndarray, per_day: np.ndarray, t
     k = params.neighbours
     padded = np.pad(np.asarray(history, dtype=np.float32), ((0, 0), (0, 0), (k + 1, k)), mode="edge")
     running = np.cumsum(padded, axis=2)
-    pooled = running[:, :, 2 * k + 1:] - running[:, :, :slots]  # each slot with k neighbours per side, per day
+    pooled = running[:, :, 2 * k + 1 :] - running[:, :, :slots]  # each slot with k neighbours per side, per day
     del padded, running
     pooled /= per_day[:, :, None]  # as if every day were an average weekday at the history's centre
     days_mask = np.broadcast_to(observed[:, :, None], pooled.shape)
@@ -125,19 +151,26 @@ def _fit_slots(history: np.ndarray, observed: np.ndarray, per_day: np.ndarray, t
     level = (pooled * usual).sum(axis=1) / np.maximum(usual.sum(axis=1), 1) / (2 * k + 1)
     del pooled, usual, spread, median
     expected = np.maximum(level * target[:, None], params.floor)
-    fitted = np.maximum(level[:, None, :] * per_day[:, :, None], params.floor)  # what each history day was expected to sell
-    error = np.stack([window_error(history, fitted, observed, w, params.min_model_error) for w in params.windows], axis=1)
+    fitted = np.maximum(
+        level[:, None, :] * per_day[:, :, None], params.floor
+    )  # what each history day was expected to sell
+    error = np.stack(
+        [window_error(history, fitted, observed, w, params.min_model_error) for w in params.windows], axis=1
+    )
     threshold = return_level(daily_maxima(history, fitted, error, params.windows), observed, params.return_days)
     return expected, error, threshold
 
 
-def expected_day(history: np.ndarray, history_weekdays: np.ndarray, weekday: int,
-                 params: BaselineParams | None = None) -> np.ndarray:
+def expected_day(
+    history: np.ndarray, history_weekdays: np.ndarray, weekday: int, params: BaselineParams | None = None
+) -> np.ndarray:
     """Expected units ``(n_series, slots)`` of a day with ``weekday`` (:func:`fit_baseline`'s ``expected``)."""
     return fit_baseline(history, history_weekdays, weekday, params).expected
 
 
-def window_error(history: np.ndarray, fitted: np.ndarray, observed: np.ndarray, window: int, floor: float) -> np.ndarray:
+def window_error(
+    history: np.ndarray, fitted: np.ndarray, observed: np.ndarray, window: int, floor: float
+) -> np.ndarray:
     """Per series, the relative error ``e`` of the expected sum over ``window`` buckets that makes the
     history's own deviations unit-scaled: the median over its observed days and (non-overlapping)
     windows of ``D^2 = 4 (sqrt(S + 3/8) - sqrt(M + 1/8))^2 / (1 + e^2 M)`` equals the median of a
@@ -168,7 +201,9 @@ def daily_maxima(history: np.ndarray, fitted: np.ndarray, error: np.ndarray, win
     for i, w in enumerate(windows):
         s = sold[:, :, w:] - sold[:, :, :-w]
         m = np.maximum(meant[:, :, w:] - meant[:, :, :-w], 0)
-        score = 2 * (np.sqrt(np.maximum(s, 0) + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + error[:, i, None, None] ** 2 * m)
+        score = (
+            2 * (np.sqrt(np.maximum(s, 0) + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + error[:, i, None, None] ** 2 * m)
+        )
         np.maximum(out, np.abs(score).max(axis=2), out=out)
     return out
 
@@ -248,8 +283,9 @@ def weekday_factors(totals: np.ndarray, weekdays: np.ndarray, observed: np.ndarr
     known = np.isfinite(own)
     pooled = _median(own.T, known.T)  # the rhythm the series share, per weekday
     deviation = np.where(known, own - pooled, np.nan)
-    between = np.maximum((1.4826 * _median(np.abs(np.nan_to_num(deviation)).T, known.T)) ** 2
-                         - _median(variance.T, known.T), 0.0)  # how much series' rhythms truly differ
+    between = np.maximum(
+        (1.4826 * _median(np.abs(np.nan_to_num(deviation)).T, known.T)) ** 2 - _median(variance.T, known.T), 0.0
+    )  # how much series' rhythms truly differ
     weight = np.divide(between, between + variance, out=np.ones_like(variance), where=variance > 0)
     log_factor = pooled + np.nan_to_num(weight * deviation)
     return np.where(known & np.isfinite(log_factor), np.exp(log_factor), 1.0)

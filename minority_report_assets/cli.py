@@ -34,7 +34,8 @@ def latest_reports(first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
     from platform_core.resources import warehouse_backend_from_env
 
     rows = warehouse_backend_from_env().read(
-        MINORITY_REPORTS_CLUSTERED_LOG, between=("written_at", first + TICK, last + pd.Timedelta(days=1, seconds=1)))
+        MINORITY_REPORTS_CLUSTERED_LOG, between=("written_at", first + TICK, last + pd.Timedelta(days=1, seconds=1))
+    )
     return rows.sort_values(["report_id", "written_at"]).groupby("report_id").tail(1)
 
 
@@ -49,11 +50,15 @@ def reports_by_pattern(first: pd.Timestamp, last: pd.Timestamp | None = None, li
     lines = [f"Minority reports of {span}: {len(latest)} reports, {len(open_now)} still open at the end"]
     for name, group in latest.groupby("cluster_name"):
         group = group.sort_values(["cluster_match_confidence", "report_id"], ascending=[False, True])
-        lines.append(f"  {name}: {len(group)} reports ({int((group['report_status'] == 'open').sum())} open), "
-                     f"mean similarity {group['similarity_score'].mean():.2f}")
+        lines.append(
+            f"  {name}: {len(group)} reports ({int((group['report_status'] == 'open').sum())} open), "
+            f"mean similarity {group['similarity_score'].mean():.2f}"
+        )
         for r in group.head(limit).itertuples():
-            lines.append(f"    {r.store_id} {r.sku}  {window_text(r.window_start, r.window_end, first != last)}  similarity {r.similarity_score:.2f}"
-                         f"  confidence {r.cluster_match_confidence:.2f}  {r.report_status}")
+            lines.append(
+                f"    {r.store_id} {r.sku}  {window_text(r.window_start, r.window_end, first != last)}  similarity {r.similarity_score:.2f}"
+                f"  confidence {r.cluster_match_confidence:.2f}  {r.report_status}"
+            )
     return "\n".join(lines)
 
 
@@ -65,10 +70,14 @@ def run_steps(first: pd.Timestamp, last: pd.Timestamp) -> int:
     from platform_core.runs import cli_instance, run_job, run_summary
 
     instance, span = cli_instance(), f"{first.date()}..{last.date()}"
-    steps = [(mr_baseline_job.name, str(first.date()), str(last.date()), f"baselines {span}", None),
-             (mr_library_job.name, None, None, "pattern library", None)]
-    steps += [(mr_tick_job.name, tick_key(day + TICK), tick_key(day + pd.Timedelta(days=1)), f"ticks {day.date()}", day)
-              for day in pd.date_range(first, last, freq="D")]
+    steps = [
+        (mr_baseline_job.name, str(first.date()), str(last.date()), f"baselines {span}", None),
+        (mr_library_job.name, None, None, "pattern library", None),
+    ]
+    steps += [
+        (mr_tick_job.name, tick_key(day + TICK), tick_key(day + pd.Timedelta(days=1)), f"ticks {day.date()}", day)
+        for day in pd.date_range(first, last, freq="D")
+    ]
     steps.append((mr_daily_job.name, str(first.date()), str(last.date()), f"maps and summaries {span}", None))
     for job_name, start, end, label, day in steps:
         ok, line = run_summary(run_job(defs, job_name, start, end, instance), label)
@@ -126,10 +135,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minority-report", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="materialize the demo day and print the reports by pattern").set_defaults(run=cmd_demo)
-    run = sub.add_parser("run", help="baselines, library, ticks, maps and summaries of one's own sales over a span of days")
-    run.add_argument("--from", dest="first", required=True, help="first day, e.g. 2015-03-27 (28 days of sales before it make full baselines)")
+    run = sub.add_parser(
+        "run", help="baselines, library, ticks, maps and summaries of one's own sales over a span of days"
+    )
+    run.add_argument(
+        "--from",
+        dest="first",
+        required=True,
+        help="first day, e.g. 2015-03-27 (28 days of sales before it make full baselines)",
+    )
     run.add_argument("--to", dest="last", required=True, help="last day (included)")
-    run.add_argument("--sales", help="a .csv / .parquet file or warehouse:schema.table (default: SALES_URL, else the demo)")
+    run.add_argument(
+        "--sales", help="a .csv / .parquet file or warehouse:schema.table (default: SALES_URL, else the demo)"
+    )
     run.set_defaults(run=cmd_run)
     reports = sub.add_parser("reports", help="print a day's reports by pattern")
     reports.add_argument("day", help="e.g. 2026-11-20")

@@ -4,17 +4,37 @@ tick (MRCL), append-only and replayable, with the pattern library, a daily map a
 import dagster as dg
 
 from minority_report_assets.assets import (
-    SALES_SOURCE, cluster_library, minority_report_attribution_summary, minority_report_map, minority_reports_clustered_log,
-    minority_reports_detected_log, sales_baseline, sales_timeseries_data,
+    SALES_SOURCE,
+    cluster_library,
+    minority_report_attribution_summary,
+    minority_report_map,
+    minority_reports_clustered_log,
+    minority_reports_detected_log,
+    sales_baseline,
+    sales_timeseries_data,
 )
 from minority_report_assets.resources import SalesSource
 from minority_report_assets.schedules import (
-    mr_baseline_job, mr_baseline_schedule, mr_daily_job, mr_day_complete, mr_library_job, mr_tick_job, mr_tick_schedule,
+    mr_baseline_job,
+    mr_baseline_schedule,
+    mr_daily_job,
+    mr_day_complete,
+    mr_library_job,
+    mr_tick_job,
+    mr_tick_schedule,
 )
 from platform_core.resources import env_or_default, warehouse_from_env
 
-ASSETS = [SALES_SOURCE, sales_timeseries_data, sales_baseline, cluster_library, minority_reports_detected_log,
-          minority_reports_clustered_log, minority_report_map, minority_report_attribution_summary]
+ASSETS = [
+    SALES_SOURCE,
+    sales_timeseries_data,
+    sales_baseline,
+    cluster_library,
+    minority_reports_detected_log,
+    minority_reports_clustered_log,
+    minority_report_map,
+    minority_report_attribution_summary,
+]
 
 defs = dg.Definitions(
     assets=ASSETS,

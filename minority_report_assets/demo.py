@@ -66,7 +66,9 @@ def expected_units(n_series: int, day: pd.Timestamp, seed: int = 0) -> np.ndarra
 
 
 #: Durations (buckets) and magnitudes the demo plants: the library's ranges for its patterns.
-RANGES = {entry["shape"]: (tuple(entry["duration_buckets"]), tuple(entry["magnitude"])) for entry in load_spec()["clusters"]}
+RANGES = {
+    entry["shape"]: (tuple(entry["duration_buckets"]), tuple(entry["magnitude"])) for entry in load_spec()["clusters"]
+}
 RANGES["oscillation"] = ((36, 96), (1.0, 2.5))
 
 
@@ -112,7 +114,9 @@ def _day_prices(n_series: int, day: pd.Timestamp, seed: int) -> np.ndarray:
     for e in events:
         if e.shape == "promotion":
             first = int((e.start - day) / BUCKET)
-            prices[e.series, first:first + e.buckets] = np.round(prices[e.series, first] * (1 - price_cut(e, seed)), 2)
+            prices[e.series, first : first + e.buckets] = np.round(
+                prices[e.series, first] * (1 - price_cut(e, seed)), 2
+            )
     return np.where(units > 0, prices, np.nan)
 
 
@@ -154,7 +158,7 @@ def moods(n_series: int, day: pd.Timestamp, seed: int = 0) -> np.ndarray:
     hours = (np.arange(BUCKETS_PER_DAY) + 0.5) / 12
     drift = np.stack([np.interp(hours, np.arange(25), w) for w in walk])
     log_mood = day_mood + drift
-    return np.exp(log_mood - (v ** 2) * (1 + 1 / 8) / 2)
+    return np.exp(log_mood - (v**2) * (1 + 1 / 8) / 2)
 
 
 def sales(n_series: int, start: pd.Timestamp, end: pd.Timestamp, seed: int = 0) -> pd.DataFrame:
@@ -166,11 +170,19 @@ def sales(n_series: int, start: pd.Timestamp, end: pd.Timestamp, seed: int = 0) 
         ts = day + np.arange(BUCKETS_PER_DAY) * BUCKET
         keep = (ts >= start) & (ts < end)
         block = units[:, keep]
-        frames.append(pd.DataFrame({
-            "store_id": np.repeat(keys["store_id"].to_numpy(), block.shape[1]),
-            "sku": np.repeat(keys["sku"].to_numpy(), block.shape[1]),
-            "ts": np.tile(ts[keep], n_series),
-            "units": block.ravel(),
-            "price": _day_prices(n_series, day, seed)[:, keep].ravel(),
-        }))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["store_id", "sku", "ts", "units", "price"])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "store_id": np.repeat(keys["store_id"].to_numpy(), block.shape[1]),
+                    "sku": np.repeat(keys["sku"].to_numpy(), block.shape[1]),
+                    "ts": np.tile(ts[keep], n_series),
+                    "units": block.ravel(),
+                    "price": _day_prices(n_series, day, seed)[:, keep].ravel(),
+                }
+            )
+        )
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["store_id", "sku", "ts", "units", "price"])
+    )

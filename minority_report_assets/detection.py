@@ -26,14 +26,17 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-
 #: Rolling windows in buckets: 30 minutes for sharp events, 2 hours for slow ones.
 WINDOWS = [6, 24]
 
 
 class DetectionParams(BaseModel):
-    windows: list[int] = Field(WINDOWS, description="Rolling windows in buckets (30 minutes: sharp events; 2 hours: slow ones).")
-    open_threshold: float = Field(4.5, description="|D| a report needs to open (at least; a bursty series' own bar is higher).")
+    windows: list[int] = Field(
+        WINDOWS, description="Rolling windows in buckets (30 minutes: sharp events; 2 hours: slow ones)."
+    )
+    open_threshold: float = Field(
+        4.5, description="|D| a report needs to open (at least; a bursty series' own bar is higher)."
+    )
     keep_threshold: float = Field(2.0, description="|D| that keeps a report's run going.")
     confirm: int = Field(3, description="Buckets at or above open_threshold before a report opens.")
     model_error: float = Field(0.1, description="Relative error allowed for the baseline where it has not learned one.")
@@ -47,14 +50,17 @@ class DetectionParams(BaseModel):
 class SeriesNoise:
     """What the baseline learned of each series' own noise (rows as the series)."""
 
-    model_error: np.ndarray     # (n_series, len(windows)) relative error of each window's expected sum
+    model_error: np.ndarray  # (n_series, len(windows)) relative error of each window's expected sum
     open_threshold: np.ndarray  # (n_series,) |D| its ordinary days rarely reach (NaN: not known)
-    scored: np.ndarray          # (n_series,) False while the series is warming up: it opens no report
+    scored: np.ndarray  # (n_series,) False while the series is warming up: it opens no report
 
     @classmethod
     def uniform(cls, n_series: int, params: DetectionParams) -> SeriesNoise:
-        return cls(np.full((n_series, len(params.windows)), params.model_error), np.full(n_series, np.nan),
-                   np.ones(n_series, dtype=bool))
+        return cls(
+            np.full((n_series, len(params.windows)), params.model_error),
+            np.full(n_series, np.nan),
+            np.ones(n_series, dtype=bool),
+        )
 
     def take(self, rows) -> SeriesNoise:
         """The noise of some series (an index array or a slice)."""
@@ -66,32 +72,36 @@ class SeriesNoise:
         return cls(np.full((n_series, windows), np.nan), np.full(n_series, np.nan), np.zeros(n_series, dtype=bool))
 
 
-def rolling_deviation(actual: np.ndarray, expected: np.ndarray, params: DetectionParams,
-                      noise: SeriesNoise | None = None) -> tuple[np.ndarray, np.ndarray]:
+def rolling_deviation(
+    actual: np.ndarray, expected: np.ndarray, params: DetectionParams, noise: SeriesNoise | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-bucket deviation ``d`` (its sign dates an event's start) and the rolling score ``D``
     (the strongest of the windows), both ``(n_series, buckets)``; ``noise`` (default: the
     params' ``model_error`` for every series) sets each series' relative error per window."""
     noise = noise or SeriesNoise.uniform(actual.shape[0], params)
     e = np.asarray(noise.model_error, dtype=np.float64)
     if e.shape[1] != len(params.windows):
-        raise ValueError(f"the baseline learned the errors of {e.shape[1]} windows, the detector scores {len(params.windows)} "
-                         f"({params.windows}): give both the same windows")
+        raise ValueError(
+            f"the baseline learned the errors of {e.shape[1]} windows, the detector scores {len(params.windows)} "
+            f"({params.windows}): give both the same windows"
+        )
     d = (actual - expected) / np.sqrt(expected + (e[:, :1] * expected) ** 2)
     longest = max(params.windows)
     sold = np.cumsum(np.pad(actual, ((0, 0), (longest, 0))), axis=1)
     meant = np.cumsum(np.pad(expected, ((0, 0), (longest, 0))), axis=1)
     rolled = np.zeros_like(d)
     for i, w in enumerate(params.windows):
-        s = sold[:, longest:] - sold[:, longest - w:-w]
-        m = np.maximum(meant[:, longest:] - meant[:, longest - w:-w], 0.0)
+        s = sold[:, longest:] - sold[:, longest - w : -w]
+        m = np.maximum(meant[:, longest:] - meant[:, longest - w : -w], 0.0)
         # Anscombe's root transform makes a Poisson count near-normal even when it is small.
-        score = 2 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + e[:, i:i + 1] ** 2 * m)
+        score = 2 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + e[:, i : i + 1] ** 2 * m)
         rolled = np.where(np.abs(score) > np.abs(rolled), score, rolled)
     return d, rolled
 
 
-def find_events(actual: np.ndarray, expected: np.ndarray, params: DetectionParams | None = None,
-                noise: SeriesNoise | None = None) -> pd.DataFrame:
+def find_events(
+    actual: np.ndarray, expected: np.ndarray, params: DetectionParams | None = None, noise: SeriesNoise | None = None
+) -> pd.DataFrame:
     """Events per series: ``series, sign, start, end, detected_at, peak`` (bucket indices into the
     window). A series opens at ``params.open_threshold`` or its own ``noise.open_threshold``,
     whichever is higher; a warming-up one never."""
@@ -113,9 +123,16 @@ def find_events(actual: np.ndarray, expected: np.ndarray, params: DetectionParam
                     continue
                 start = change_point(sign * d[series], first + int(strong[0]), params)
                 end = end_point(sign * d[series], start, stop, params)
-                rows.append({"series": int(series), "sign": sign, "start": int(start), "end": int(end),
-                             "detected_at": int(first + strong[params.confirm - 1]),
-                             "peak": float(np.abs(rolled[series, first:stop]).max())})
+                rows.append(
+                    {
+                        "series": int(series),
+                        "sign": sign,
+                        "start": int(start),
+                        "end": int(end),
+                        "detected_at": int(first + strong[params.confirm - 1]),
+                        "peak": float(np.abs(rolled[series, first:stop]).max()),
+                    }
+                )
     events = pd.DataFrame(rows, columns=["series", "sign", "start", "end", "detected_at", "peak"])
     return events.sort_values(["series", "start", "sign"], kind="mergesort").reset_index(drop=True)
 
@@ -124,7 +141,7 @@ def change_point(signed_d: np.ndarray, detected: int, params: DetectionParams) -
     """Where a deviation began: the CUSUM change-point estimate, the bucket after the lowest point
     of ``cumsum(signed_d - drift)`` over the ``lookback`` buckets before ``detected``."""
     first = max(0, detected - params.lookback)
-    path = np.concatenate([[0.0], np.cumsum(signed_d[first:detected + 1] - params.drift)])
+    path = np.concatenate([[0.0], np.cumsum(signed_d[first : detected + 1] - params.drift)])
     return first + int(np.argmin(path))
 
 
@@ -145,7 +162,16 @@ def merge_events(events: pd.DataFrame, merge_gap: int) -> pd.DataFrame:
     reach = e.groupby("series")["end"].cummax().shift()
     new_report = (e["series"] != e["series"].shift()) | (e["start"] > reach + merge_gap)
     e["report"] = new_report.cumsum()
-    return e.groupby("report", sort=True).agg(
-        series=("series", "first"), sign=("sign", "first"), start=("start", "min"), end=("end", "max"),
-        detected_at=("detected_at", "min"), peak=("peak", "max"), events=("start", "size"),
-    ).reset_index(drop=True)
+    return (
+        e.groupby("report", sort=True)
+        .agg(
+            series=("series", "first"),
+            sign=("sign", "first"),
+            start=("start", "min"),
+            end=("end", "max"),
+            detected_at=("detected_at", "min"),
+            peak=("peak", "max"),
+            events=("start", "size"),
+        )
+        .reset_index(drop=True)
+    )

@@ -47,11 +47,11 @@ def series_days(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.Timestamp], 
 class Replay:
     """What the ticks of a span wrote, with the units they saw."""
 
-    keys: pd.DataFrame     # store_id, sku per row of actual / expected
-    origin: pd.Timestamp   # the first bucket of actual / expected
-    actual: np.ndarray     # (n_series, buckets)
+    keys: pd.DataFrame  # store_id, sku per row of actual / expected
+    origin: pd.Timestamp  # the first bucket of actual / expected
+    actual: np.ndarray  # (n_series, buckets)
     expected: np.ndarray
-    log: pd.DataFrame      # every tick's detected-log rows, with written_at
+    log: pd.DataFrame  # every tick's detected-log rows, with written_at
     noise: list[SeriesNoise]  # each day's (from origin) learned noise per series
 
     @property
@@ -60,9 +60,16 @@ class Replay:
         return self.log.sort_values(["report_id", "version"]).groupby("report_id").tail(1).reset_index(drop=True)
 
 
-def replay_ticks(frame: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp,
-                 baseline: BaselineParams | None = None, detection: DetectionParams | None = None,
-                 lookback: int = 144, tick_buckets: int = 3, until: pd.Timestamp | None = None) -> Replay:
+def replay_ticks(
+    frame: pd.DataFrame,
+    first_day: pd.Timestamp,
+    last_day: pd.Timestamp,
+    baseline: BaselineParams | None = None,
+    detection: DetectionParams | None = None,
+    lookback: int = 144,
+    tick_buckets: int = 3,
+    until: pd.Timestamp | None = None,
+) -> Replay:
     """The ticks from ``first_day`` through ``last_day`` as the baseline and tick assets run them;
     ``until``: no tick ends after it (where the data ends: later buckets would read as nothing
     sold)."""
@@ -76,7 +83,7 @@ def replay_ticks(frame: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Time
         fits[i] = fit_baseline(units[:, past], weekdays[past], weekdays[i], baseline, observed[:, past])
     origin = days[scored[0]] - pd.Timedelta(days=1) if scored[0] > 0 else days[0]
     first_index = days.index(origin)
-    actual = units[:, first_index:scored[-1] + 1].reshape(len(keys), -1)
+    actual = units[:, first_index : scored[-1] + 1].reshape(len(keys), -1)
     expected = np.concatenate([fits[i].expected for i in range(first_index, scored[-1] + 1)], axis=1)
     logs: list[pd.DataFrame] = []
     start_bucket = (scored[0] - first_index) * SLOTS
@@ -85,12 +92,27 @@ def replay_ticks(frame: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Time
         lo = max(0, stop - lookback)
         day = first_index + (stop - 1) // SLOTS
         written = origin + stop * BUCKET
-        recent = pd.concat(logs[-(lookback // tick_buckets):]) if logs else pd.DataFrame()
-        rows = detect_tick(keys, actual[:, lo:stop], expected[:, lo:stop], origin + lo * BUCKET, written, recent,
-                           tick_buckets, detection, fits[day].noise)
+        recent = pd.concat(logs[-(lookback // tick_buckets) :]) if logs else pd.DataFrame()
+        rows = detect_tick(
+            keys,
+            actual[:, lo:stop],
+            expected[:, lo:stop],
+            origin + lo * BUCKET,
+            written,
+            recent,
+            tick_buckets,
+            detection,
+            fits[day].noise,
+        )
         logs.append(rows.assign(written_at=written))
-    return Replay(keys, origin, actual, expected, pd.concat(logs, ignore_index=True),
-                  [fits[i].noise for i in range(first_index, scored[-1] + 1)])
+    return Replay(
+        keys,
+        origin,
+        actual,
+        expected,
+        pd.concat(logs, ignore_index=True),
+        [fits[i].noise for i in range(first_index, scored[-1] + 1)],
+    )
 
 
 def replay_reports(frame: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp, **kwargs) -> pd.DataFrame:
@@ -98,8 +120,9 @@ def replay_reports(frame: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Ti
     return replay_ticks(frame, first_day, last_day, **kwargs).reports
 
 
-def report_patterns(replay: Replay, spec: dict, age: pd.Timedelta | None = None, lookback: int = 144,
-                    min_similarity: float = 0.75) -> pd.DataFrame:
+def report_patterns(
+    replay: Replay, spec: dict, age: pd.Timedelta | None = None, lookback: int = 144, min_similarity: float = 0.75
+) -> pd.DataFrame:
     """The pattern each report is matched to as the clustered log would match it: at the tick
     ``age`` after its first row (or its last row, when it ended sooner; ``None``: its last row),
     from its window with the ``lookback`` before it as context. Rows of ``replay.reports`` with
@@ -117,15 +140,34 @@ def report_patterns(replay: Replay, spec: dict, age: pd.Timedelta | None = None,
         first = max(0, int((state["window_start"] - replay.origin) / BUCKET) - lo)
         error = replay.noise[(stop - 1) // SLOTS].model_error[series, 0]
         expected = replay.expected[series, lo:stop]
-        windows.append(MatchWindow(replay.actual[series, lo:stop], expected, first,
-                                   dispersion=dispersion(error, expected[first:], WINDOWS[0])))
+        windows.append(
+            MatchWindow(
+                replay.actual[series, lo:stop],
+                expected,
+                first,
+                dispersion=dispersion(error, expected[first:], WINDOWS[0]),
+            )
+        )
     matches = Matcher(spec, min_similarity).match(windows) if windows else []
-    return pd.concat([reports, pd.DataFrame(matches, columns=["cluster_id", "cluster_name", "similarity_score",
-                                                               "cluster_match_confidence"])], axis=1)
+    return pd.concat(
+        [
+            reports,
+            pd.DataFrame(
+                matches, columns=["cluster_id", "cluster_name", "similarity_score", "cluster_match_confidence"]
+            ),
+        ],
+        axis=1,
+    )
 
 
-def score_reports(reports: pd.DataFrame, windows: pd.DataFrame, span_start: pd.Timestamp, span_end: pd.Timestamp,
-                  n_series: int, shifts_weeks=(-2, -1, 1, 2)) -> dict:
+def score_reports(
+    reports: pd.DataFrame,
+    windows: pd.DataFrame,
+    span_start: pd.Timestamp,
+    span_end: pd.Timestamp,
+    n_series: int,
+    shifts_weeks=(-2, -1, 1, 2),
+) -> dict:
     """How reports (``store_id, sku, first_detected_from, window_start, window_end``) recover
     labelled windows (``store_id, sku, start, end``) over ``[span_start, span_end)``.
 
@@ -145,29 +187,50 @@ def score_reports(reports: pd.DataFrame, windows: pd.DataFrame, span_start: pd.T
     def found(w):
         if w.empty:
             return float("nan")
-        hit = [((reports["store_id"] == r.store_id) & (reports["sku"] == r.sku) & (reports["first_detected_from"] >= r.start)
-                & (reports["first_detected_from"] < r.end)).any() for r in w.itertuples()]
+        hit = [
+            (
+                (reports["store_id"] == r.store_id)
+                & (reports["sku"] == r.sku)
+                & (reports["first_detected_from"] >= r.start)
+                & (reports["first_detected_from"] < r.end)
+            ).any()
+            for r in w.itertuples()
+        ]
         return float(np.mean(hit))
 
     real = in_span(windows)
     overlaps = np.zeros(len(reports), dtype=bool)
     for r in windows.itertuples():
-        overlaps |= ((reports["store_id"] == r.store_id) & (reports["sku"] == r.sku) & (reports["window_start"] < r.end)
-                     & (reports["window_end"] > r.start)).to_numpy()
+        overlaps |= (
+            (reports["store_id"] == r.store_id)
+            & (reports["sku"] == r.sku)
+            & (reports["window_start"] < r.end)
+            & (reports["window_end"] > r.start)
+        ).to_numpy()
     shifted = []
     for weeks in shifts_weeks:
-        moved = windows.assign(start=windows["start"] + pd.Timedelta(weeks=weeks), end=windows["end"] + pd.Timedelta(weeks=weeks))
-        clash = [((windows["store_id"] == m.store_id) & (windows["start"] < m.end) & (windows["end"] > m.start)).any()
-                 for m in moved.itertuples()]
+        moved = windows.assign(
+            start=windows["start"] + pd.Timedelta(weeks=weeks), end=windows["end"] + pd.Timedelta(weeks=weeks)
+        )
+        clash = [
+            ((windows["store_id"] == m.store_id) & (windows["start"] < m.end) & (windows["end"] > m.start)).any()
+            for m in moved.itertuples()
+        ]
         shifted.append(moved[~np.array(clash, dtype=bool)])
     covered = sum((_union_length(g) for _, g in reports.groupby(["store_id", "sku"])), pd.Timedelta(0))
     return {
-        "windows": len(real), "found": found(real), "reports": len(reports), "false_reports": int((~overlaps).sum()),
+        "windows": len(real),
+        "found": found(real),
+        "reports": len(reports),
+        "false_reports": int((~overlaps).sum()),
         "false_per_10_series_days": float((~overlaps).sum() / series_days_ * 10),
         "coverage": covered / (n_series * (span_end - span_start)),
         "control": found(in_span(pd.concat(shifted, ignore_index=True))),
-        "median_report_hours": float(((reports["window_end"] - pd.to_datetime(reports["window_start"])) / pd.Timedelta(hours=1)).median())
-        if len(reports) else 0.0,
+        "median_report_hours": float(
+            ((reports["window_end"] - pd.to_datetime(reports["window_start"])) / pd.Timedelta(hours=1)).median()
+        )
+        if len(reports)
+        else 0.0,
     }
 
 

@@ -14,7 +14,14 @@ import numpy as np
 
 POINTS = 32
 NAMES = [f"shape_{i:02d}" for i in range(POINTS)] + [
-    "uplift", "rise_slope", "decay_slope", "peak_location", "volatility", "symmetry", "kurtosis"]
+    "uplift",
+    "rise_slope",
+    "decay_slope",
+    "peak_location",
+    "volatility",
+    "symmetry",
+    "kurtosis",
+]
 #: The shape statistics weigh as much as the 32 shape points together.
 SCALAR_WEIGHT = np.sqrt(POINTS / 7)
 
@@ -51,12 +58,19 @@ def feature_vector(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
     decay = (shape[-1] - top) / max(1 - location, 1 / (POINTS - 1))
     volatility = float(np.abs(np.diff(shape)).mean()) if POINTS > 1 else 0.0
     centred = shape - shape.mean()
-    spread = float(np.sqrt((centred ** 2).mean()))
+    spread = float(np.sqrt((centred**2).mean()))
     symmetry = float(np.corrcoef(shape, shape[::-1])[0, 1]) if spread > 1e-9 else 1.0
-    kurtosis = float((centred ** 4).mean() / spread ** 4 - 3) if spread > 1e-9 else 0.0
+    kurtosis = float((centred**4).mean() / spread**4 - 3) if spread > 1e-9 else 0.0
     uplift = float((actual - expected).sum() / max(expected.sum(), 1e-9))
-    scalars = np.array([
-        np.tanh(uplift / 3), np.tanh(rise / 4), np.tanh(decay / 4), 2 * location - 1,
-        np.tanh(4 * volatility), symmetry, np.tanh(kurtosis / 3),
-    ])
+    scalars = np.array(
+        [
+            np.tanh(uplift / 3),
+            np.tanh(rise / 4),
+            np.tanh(decay / 4),
+            2 * location - 1,
+            np.tanh(4 * volatility),
+            symmetry,
+            np.tanh(kurtosis / 3),
+        ]
+    )
     return np.round(np.concatenate([shape, SCALAR_WEIGHT * scalars]), 6)

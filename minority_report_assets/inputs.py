@@ -17,7 +17,11 @@ from minority_report_assets.map import MapPlacer, fit_map
 from minority_report_assets.partitions import START, TICK
 from minority_report_assets.reports import BUCKET
 from minority_report_assets.tables import (
-    CLUSTER_LIBRARY, MINORITY_REPORT_MAP, MINORITY_REPORTS_CLUSTERED_LOG, SALES_BASELINE, SALES_TIMESERIES_DATA,
+    CLUSTER_LIBRARY,
+    MINORITY_REPORT_MAP,
+    MINORITY_REPORTS_CLUSTERED_LOG,
+    SALES_BASELINE,
+    SALES_TIMESERIES_DATA,
 )
 from platform_core.checks import require_partitions
 from platform_core.hashing import canonical_json, frames_hash
@@ -31,17 +35,23 @@ def current_library(backend: Backend, what: str) -> dict:
     version and ranges (a refit's, or the checked-in spec's)."""
     stored = backend.read(CLUSTER_LIBRARY)
     if stored.empty:
-        raise dg.Failure(f"{what} needs the pattern library: materialize minority_report/cluster_library first",
-                         allow_retries=False)
+        raise dg.Failure(
+            f"{what} needs the pattern library: materialize minority_report/cluster_library first", allow_retries=False
+        )
     spec = lib.load_spec()
     by_id = stored.set_index("cluster_id")
     if sorted(by_id.index) != sorted(e["cluster_id"] for e in spec["clusters"]):
-        raise dg.Failure(f"{what}: the stored pattern library ({stored['library_version'].iat[0]}) has other patterns than "
-                         f"library_spec.json ({spec['version']}): materialize minority_report/cluster_library again",
-                         allow_retries=False)
+        raise dg.Failure(
+            f"{what}: the stored pattern library ({stored['library_version'].iat[0]}) has other patterns than "
+            f"library_spec.json ({spec['version']}): materialize minority_report/cluster_library again",
+            allow_retries=False,
+        )
     for entry in spec["clusters"]:
         row = by_id.loc[entry["cluster_id"]]
-        entry["duration_buckets"], entry["magnitude"] = json.loads(row["duration_buckets"]), json.loads(row["magnitude"])
+        entry["duration_buckets"], entry["magnitude"] = (
+            json.loads(row["duration_buckets"]),
+            json.loads(row["magnitude"]),
+        )
     spec["version"] = str(stored["library_version"].iat[0])
     return spec
 
@@ -53,8 +63,8 @@ class Lookback(NamedTuple):
     expected: np.ndarray
     prices: np.ndarray  # NaN where nothing sold or no price came
     start: pd.Timestamp  # the first bucket
-    inputs: str          # a hash of the partitions it was read from
-    noise: SeriesNoise   # the baseline's view of each series on the tick's day
+    inputs: str  # a hash of the partitions it was read from
+    noise: SeriesNoise  # the baseline's view of each series on the tick's day
 
 
 @dataclass
@@ -63,12 +73,12 @@ class SalesWindow:
     lookback, read once (a backfilled day of ticks slides over it instead of reading its lookback
     96 times)."""
 
-    keys: pd.DataFrame           # store_id, sku per row
-    start: pd.Timestamp          # the first bucket
-    actual: np.ndarray           # (series, buckets)
+    keys: pd.DataFrame  # store_id, sku per row
+    start: pd.Timestamp  # the first bucket
+    actual: np.ndarray  # (series, buckets)
     expected: np.ndarray
     prices: np.ndarray
-    regular_prices: np.ndarray   # per series, from the latest baseline (NaN: none seen)
+    regular_prices: np.ndarray  # per series, from the latest baseline (NaN: none seen)
     sales_hashes: dict[str, str]  # content hash per sales tick partition key
     baseline_hashes: list[str]
     noise: dict[pd.Timestamp, SeriesNoise]  # per day: each series' learned noise (unscored: no baseline row that day)
@@ -78,9 +88,14 @@ class SalesWindow:
         start = max(end - lookback * BUCKET, self.start)
         i, j = int((start - self.start) / BUCKET), int((end - self.start) / BUCKET)
         ticks = [partition_key({"written_at": t}) for t in pd.date_range(start + TICK, end, freq=TICK)]
-        return Lookback(self.actual[:, i:j], self.expected[:, i:j], self.prices[:, i:j], start,
-                    frames_hash(*(self.sales_hashes[k] for k in ticks), *self.baseline_hashes),
-                    self.noise[(end - BUCKET).normalize()])
+        return Lookback(
+            self.actual[:, i:j],
+            self.expected[:, i:j],
+            self.prices[:, i:j],
+            start,
+            frames_hash(*(self.sales_hashes[k] for k in ticks), *self.baseline_hashes),
+            self.noise[(end - BUCKET).normalize()],
+        )
 
 
 def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> SalesWindow:
@@ -90,8 +105,12 @@ def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> Sa
     ticks = list(pd.date_range(start + TICK, end, freq=TICK))
     days = list(pd.date_range(start.normalize(), (end - BUCKET).normalize(), freq="D"))
     what = f"Ticks {ends[0]}..{end}"
-    sales_hashes = dict(zip([partition_key({"written_at": t}) for t in ticks],
-                            require_partitions(backend, SALES_TIMESERIES_DATA, [{"written_at": t} for t in ticks], what)))
+    sales_hashes = dict(
+        zip(
+            [partition_key({"written_at": t}) for t in ticks],
+            require_partitions(backend, SALES_TIMESERIES_DATA, [{"written_at": t} for t in ticks], what),
+        )
+    )
     baseline_hashes = require_partitions(backend, SALES_BASELINE, [{"day": d} for d in days], what)
     baseline = backend.read(SALES_BASELINE, between=("day", days[0], days[-1] + pd.Timedelta(days=1)))
     keys = baseline[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
@@ -102,7 +121,7 @@ def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> Sa
     for i, day in enumerate(days):
         rows = baseline[baseline["day"] == day]
         where = index.get_indexer(pd.MultiIndex.from_frame(rows[["store_id", "sku"]]))
-        expected[where, i * 288:(i + 1) * 288] = np.stack(rows["expected"].to_numpy())
+        expected[where, i * 288 : (i + 1) * 288] = np.stack(rows["expected"].to_numpy())
         regular[where] = rows["regular_price"].to_numpy(dtype=np.float64)
         noise[day] = SeriesNoise.unscored(len(keys), len(WINDOWS) if rows.empty else len(rows["model_error"].iat[0]))
         if len(rows):
@@ -110,7 +129,7 @@ def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> Sa
             noise[day].open_threshold[where] = rows["open_threshold"].to_numpy(dtype=np.float64, na_value=np.nan)
             noise[day].scored[where] = ~rows["warming_up"].to_numpy(dtype=bool)
     offset, n_buckets = int((start - days[0]) / BUCKET), int((end - start) / BUCKET)
-    expected = np.maximum(expected[:, offset:offset + n_buckets], 0.05)
+    expected = np.maximum(expected[:, offset : offset + n_buckets], 0.05)
     sales = backend.read(SALES_TIMESERIES_DATA, between=("written_at", start + TICK, end + pd.Timedelta(seconds=1)))
     actual, prices = np.zeros((len(keys), n_buckets)), np.full((len(keys), n_buckets), np.nan)
     where = index.get_indexer(pd.MultiIndex.from_frame(sales[["store_id", "sku"]]))
@@ -163,5 +182,14 @@ def _library_map(spec_json: str) -> pd.DataFrame:
 
 def day_reports(backend: Backend, day: pd.Timestamp) -> pd.DataFrame:
     """Each report's latest MRCL row of the day."""
-    rows = backend.read(MINORITY_REPORTS_CLUSTERED_LOG, between=("written_at", day + TICK, day + pd.Timedelta(days=1) + pd.Timedelta(seconds=1)))
-    return rows.sort_values(["report_id", "written_at"]).groupby("report_id").tail(1).sort_values("report_id").reset_index(drop=True)
+    rows = backend.read(
+        MINORITY_REPORTS_CLUSTERED_LOG,
+        between=("written_at", day + TICK, day + pd.Timedelta(days=1) + pd.Timedelta(seconds=1)),
+    )
+    return (
+        rows.sort_values(["report_id", "written_at"])
+        .groupby("report_id")
+        .tail(1)
+        .sort_values("report_id")
+        .reset_index(drop=True)
+    )

@@ -46,8 +46,15 @@ def library_clusters(spec: dict | None = None) -> pd.DataFrame:
     for entry in spec["clusters"]:
         curve = pattern_curve(entry)
         centroid = feature_vector(curve, np.ones(len(curve)))
-        rows.append({"cluster_id": entry["cluster_id"], "cluster_name": entry["name"], "cause_label": entry["cause"],
-                     "shape": entry["shape"], "centroid": (centroid / np.linalg.norm(centroid)).astype(np.float32)})
+        rows.append(
+            {
+                "cluster_id": entry["cluster_id"],
+                "cluster_name": entry["name"],
+                "cause_label": entry["cause"],
+                "shape": entry["shape"],
+                "centroid": (centroid / np.linalg.norm(centroid)).astype(np.float32),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -65,9 +72,13 @@ def library_points(spec: dict | None = None) -> pd.DataFrame:
                 curve = np.maximum(1.0 + magnitude * shape, 0.0)
                 for share in (0.25, 0.5, 1.0):
                     age = max(6, int(round(share * len(curve))))
-                    rows.append({"point_id": f"library:{entry['shape']}:{duration}:{magnitude:g}:{share:g}",
-                                 "cluster_name": entry["name"],
-                                 "vector": feature_vector(curve[:age], np.ones(age)).astype(np.float32)})
+                    rows.append(
+                        {
+                            "point_id": f"library:{entry['shape']}:{duration}:{magnitude:g}:{share:g}",
+                            "cluster_name": entry["name"],
+                            "vector": feature_vector(curve[:age], np.ones(age)).astype(np.float32),
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -77,7 +88,9 @@ def mean_uplift(entry: dict) -> float:
     return float(LIBRARY_SHAPES[entry["shape"]](u).mean())
 
 
-def refit_spec(spec: dict, labelled: pd.DataFrame, min_labels: int = 20, quantiles: tuple[float, float] = (0.1, 0.9)) -> tuple[dict, dict]:
+def refit_spec(
+    spec: dict, labelled: pd.DataFrame, min_labels: int = 20, quantiles: tuple[float, float] = (0.1, 0.9)
+) -> tuple[dict, dict]:
     """The library refit from labelled history, and how many labels each pattern had.
 
     ``labelled``: one row per labelled report, ``cluster_name``, ``duration_buckets`` (its
@@ -115,13 +128,21 @@ def labelled_windows(labels: pd.DataFrame, detected: pd.DataFrame, spec: dict) -
     reasons[(reasons == "") & ~labels["cluster_name"].isin(names)] = "unknown_pattern"
     reasons[(reasons == "") & ~labels["report_id"].isin(latest.index)] = "unknown_report"
     still_open = latest.index[latest["report_status"] == "open"]
-    reasons[(reasons == "") & labels["report_id"].isin(still_open)] = "still_open"  # its window is not its whole duration yet
+    reasons[(reasons == "") & labels["report_id"].isin(still_open)] = (
+        "still_open"  # its window is not its whole duration yet
+    )
     kept = labels[reasons == ""]
     rows = latest.loc[kept["report_id"]]
-    out = pd.DataFrame({
-        "cluster_name": kept["cluster_name"].to_numpy(),
-        "duration_buckets": ((rows["window_end"] - rows["window_start"]) / pd.Timedelta(minutes=5)).to_numpy(dtype=np.int64),
-        "uplift": (rows["attributed_sales_total"] / rows["baseline_sales_total"].clip(lower=1e-9) - 1).round(6).to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "cluster_name": kept["cluster_name"].to_numpy(),
+            "duration_buckets": ((rows["window_end"] - rows["window_start"]) / pd.Timedelta(minutes=5)).to_numpy(
+                dtype=np.int64
+            ),
+            "uplift": (rows["attributed_sales_total"] / rows["baseline_sales_total"].clip(lower=1e-9) - 1)
+            .round(6)
+            .to_numpy(),
+        }
+    )
     left_out = reasons[reasons != ""].value_counts().sort_index()
     return out, {str(k): int(v) for k, v in left_out.items()}

@@ -20,8 +20,15 @@ def _perplexity(n: int) -> float:
 def fit_map(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
     """``(n, 2)`` map coordinates of ``vectors`` (rows in canonical order, at least 4)."""
     vectors = np.asarray(vectors, dtype=np.float64)
-    tsne = openTSNE.TSNE(perplexity=_perplexity(len(vectors)), random_state=seed, n_jobs=1, initialization="pca",
-                         neighbors="exact", negative_gradient_method="bh", verbose=False)
+    tsne = openTSNE.TSNE(
+        perplexity=_perplexity(len(vectors)),
+        random_state=seed,
+        n_jobs=1,
+        initialization="pca",
+        neighbors="exact",
+        negative_gradient_method="bh",
+        verbose=False,
+    )
     return np.round(np.asarray(tsne.fit(vectors)), 6)
 
 
@@ -31,10 +38,22 @@ class MapPlacer:
 
     def __init__(self, base_vectors: np.ndarray, base_coords: np.ndarray, seed: int = 0):
         base_vectors = np.asarray(base_vectors, dtype=np.float64)
-        affinities = openTSNE.affinity.PerplexityBasedNN(base_vectors, perplexity=_perplexity(len(base_vectors)),
-                                                         method="exact", random_state=seed, n_jobs=1, verbose=False)
-        self.embedding = openTSNE.TSNEEmbedding(np.asarray(base_coords, dtype=np.float64), affinities, random_state=seed,
-                                                n_jobs=1, negative_gradient_method="bh", verbose=False)
+        affinities = openTSNE.affinity.PerplexityBasedNN(
+            base_vectors,
+            perplexity=_perplexity(len(base_vectors)),
+            method="exact",
+            random_state=seed,
+            n_jobs=1,
+            verbose=False,
+        )
+        self.embedding = openTSNE.TSNEEmbedding(
+            np.asarray(base_coords, dtype=np.float64),
+            affinities,
+            random_state=seed,
+            n_jobs=1,
+            negative_gradient_method="bh",
+            verbose=False,
+        )
 
     def place(self, new: np.ndarray) -> np.ndarray:
         if len(new) == 0:
@@ -42,7 +61,9 @@ class MapPlacer:
         return np.round(np.asarray(self.embedding.transform(np.asarray(new, dtype=np.float64))), 6)
 
 
-def scatter_png(coords: np.ndarray, names: list[str], centroids: np.ndarray, centroid_names: list[str], title: str) -> bytes:
+def scatter_png(
+    coords: np.ndarray, names: list[str], centroids: np.ndarray, centroid_names: list[str], title: str
+) -> bytes:
     """A PNG scatter of the reports by cluster, with the library's centroids marked and named."""
     import matplotlib
 

@@ -44,7 +44,9 @@ class MatchWindow:
 def dispersion(model_error: float, expected: np.ndarray, window: int) -> float:
     """How much more than Poisson a series' counts vary, from the relative error the baseline
     learned for sums of ``window`` buckets: ``1 + model_error^2 * window * mean(expected)``."""
-    return float(1.0 + model_error ** 2 * window * max(float(np.mean(expected)), 0.0)) if np.isfinite(model_error) else 1.0
+    return (
+        float(1.0 + model_error**2 * window * max(float(np.mean(expected)), 0.0)) if np.isfinite(model_error) else 1.0
+    )
 
 
 def price_cut_seen(prices: np.ndarray, regular: float, cut: float = 0.05, share: float = 0.5) -> bool | None:
@@ -153,14 +155,23 @@ class Matcher:
                 norms = np.linalg.norm(observed) * np.linalg.norm(fitted)
                 similarity = float(observed @ fitted / norms) if norms > 0 else 0.0
                 known = similarity >= self.min_similarity
-                out[i] = {"cluster_id": entry["cluster_id"] if known else UNKNOWN_ID,
-                          "cluster_name": entry["name"] if known else UNKNOWN_NAME,
-                          "similarity_score": round(similarity, 6),
-                          "cluster_match_confidence": round(similarity * float(posterior[j]), 6)}
+                out[i] = {
+                    "cluster_id": entry["cluster_id"] if known else UNKNOWN_ID,
+                    "cluster_name": entry["name"] if known else UNKNOWN_NAME,
+                    "similarity_score": round(similarity, 6),
+                    "cluster_match_confidence": round(similarity * float(posterior[j]), 6),
+                }
         return out
 
 
-def match_window(actual: np.ndarray, expected: np.ndarray, spec: dict, min_similarity: float = 0.75,
-                 start: int = 0, price_cut: bool | None = None, dispersion: float = 1.0) -> dict:
+def match_window(
+    actual: np.ndarray,
+    expected: np.ndarray,
+    spec: dict,
+    min_similarity: float = 0.75,
+    start: int = 0,
+    price_cut: bool | None = None,
+    dispersion: float = 1.0,
+) -> dict:
     """:meth:`Matcher.match` of one window."""
     return Matcher(spec, min_similarity).match([MatchWindow(actual, expected, start, price_cut, dispersion)])[0]

@@ -19,17 +19,37 @@ import pandas as pd
 from minority_report_assets.detection import DetectionParams, SeriesNoise, find_events, merge_events
 
 BUCKET = pd.Timedelta(minutes=5)
-COLUMNS = ["report_id", "version", "store_id", "sku", "first_detected_from", "window_start", "window_end",
-           "severity_score", "impact_estimate", "report_status", "baseline_sales_total", "attributed_sales_total"]
+COLUMNS = [
+    "report_id",
+    "version",
+    "store_id",
+    "sku",
+    "first_detected_from",
+    "window_start",
+    "window_end",
+    "severity_score",
+    "impact_estimate",
+    "report_status",
+    "baseline_sales_total",
+    "attributed_sales_total",
+]
 
 
 def report_id(store_id: str, sku: str, first_detected_from: pd.Timestamp) -> str:
     return hashlib.sha256(f"{store_id}|{sku}|{pd.Timestamp(first_detected_from).isoformat()}".encode()).hexdigest()[:20]
 
 
-def detect_tick(keys: pd.DataFrame, actual: np.ndarray, expected: np.ndarray, lookback_start: pd.Timestamp,
-                written_at: pd.Timestamp, previous: pd.DataFrame, tick_buckets: int,
-                params: DetectionParams | None = None, noise: SeriesNoise | None = None) -> pd.DataFrame:
+def detect_tick(
+    keys: pd.DataFrame,
+    actual: np.ndarray,
+    expected: np.ndarray,
+    lookback_start: pd.Timestamp,
+    written_at: pd.Timestamp,
+    previous: pd.DataFrame,
+    tick_buckets: int,
+    params: DetectionParams | None = None,
+    noise: SeriesNoise | None = None,
+) -> pd.DataFrame:
     """MRDL rows (``COLUMNS``) of the tick ending at ``written_at``.
 
     ``keys``: ``store_id, sku`` per row of ``actual`` / ``expected`` ``(n_series, buckets)``, whose
@@ -61,13 +81,22 @@ def detect_tick(keys: pd.DataFrame, actual: np.ndarray, expected: np.ndarray, lo
             continue  # opened and closed between two ticks' views: nothing new to say
         span = slice(int(e.start), int(e.end) + 1)
         baseline, attributed = float(expected[e.series, span].sum()), float(actual[e.series, span].sum())
-        rows.append({
-            "report_id": rid, "version": version, "store_id": store, "sku": sku, "first_detected_from": first,
-            "window_start": window_start, "window_end": end_ts,
-            "severity_score": round(min(1.0, float(e.peak) / 10.0), 6),
-            "impact_estimate": round(attributed - baseline, 6), "report_status": status,
-            "baseline_sales_total": round(baseline, 6), "attributed_sales_total": round(attributed, 6),
-        })
+        rows.append(
+            {
+                "report_id": rid,
+                "version": version,
+                "store_id": store,
+                "sku": sku,
+                "first_detected_from": first,
+                "window_start": window_start,
+                "window_end": end_ts,
+                "severity_score": round(min(1.0, float(e.peak) / 10.0), 6),
+                "impact_estimate": round(attributed - baseline, 6),
+                "report_status": status,
+                "baseline_sales_total": round(baseline, 6),
+                "attributed_sales_total": round(attributed, 6),
+            }
+        )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.sort_values(["store_id", "sku", "window_start"], kind="mergesort").reset_index(drop=True)
 
@@ -76,5 +105,9 @@ def _carried(previous: pd.DataFrame) -> dict[tuple[str, str], dict]:
     """The latest row per store/SKU of the earlier ticks."""
     if previous is None or previous.empty:
         return {}
-    latest = previous.sort_values(["store_id", "sku", "window_end", "version"], kind="mergesort").groupby(["store_id", "sku"]).tail(1)
+    latest = (
+        previous.sort_values(["store_id", "sku", "window_end", "version"], kind="mergesort")
+        .groupby(["store_id", "sku"])
+        .tail(1)
+    )
     return {(r["store_id"], r["sku"]): r for r in latest.to_dict("records")}

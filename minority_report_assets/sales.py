@@ -45,20 +45,27 @@ def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     infinite number, negative units or price, a timestamp off the 5-minute grid, a duplicate of an
     earlier row)."""
     frame = raw.reindex(columns=COLUMNS).reset_index(drop=True)
-    parsed = pd.DataFrame({
-        "store_id": frame["store_id"].astype(str).where(frame["store_id"].notna(), ""),
-        "sku": frame["sku"].astype(str).where(frame["sku"].notna(), ""),
-        "ts": parse_timestamps(frame["ts"]),
-        "units": pd.to_numeric(frame["units"], errors="coerce"),
-        "price": pd.to_numeric(frame["price"], errors="coerce"),
-    })
+    parsed = pd.DataFrame(
+        {
+            "store_id": frame["store_id"].astype(str).where(frame["store_id"].notna(), ""),
+            "sku": frame["sku"].astype(str).where(frame["sku"].notna(), ""),
+            "ts": parse_timestamps(frame["ts"]),
+            "units": pd.to_numeric(frame["units"], errors="coerce"),
+            "price": pd.to_numeric(frame["price"], errors="coerce"),
+        }
+    )
     # Canonical order (the same rows in any order give the same buckets and rejects): the parsed
     # values, then, only where rows tie on them (rare), their raw texts.
     order = parsed.sort_values(COLUMNS, kind="mergesort", na_position="last").index
     if _has_ties(parsed, order.to_numpy()):
-        texts = frame.map(lambda v: "\x00" if v is None or (isinstance(v, float) and np.isnan(v)) else repr(v)).add_prefix("raw_")
-        order = pd.concat([parsed, texts], axis=1).sort_values(COLUMNS + list(texts.columns), kind="mergesort",
-                                                               na_position="last").index
+        texts = frame.map(
+            lambda v: "\x00" if v is None or (isinstance(v, float) and np.isnan(v)) else repr(v)
+        ).add_prefix("raw_")
+        order = (
+            pd.concat([parsed, texts], axis=1)
+            .sort_values(COLUMNS + list(texts.columns), kind="mergesort", na_position="last")
+            .index
+        )
     frame, parsed = frame.loc[order].reset_index(drop=True), parsed.loc[order].reset_index(drop=True)
     ts, units, price = parsed["ts"], parsed["units"], parsed["price"]
     reason = pd.Series(None, index=frame.index, dtype=object)
@@ -68,22 +75,44 @@ def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         fresh = mask & reason.isna()
         reason[fresh], detail[fresh] = why, text
 
-    flag(frame["store_id"].isna() | frame["sku"].isna() | frame["ts"].isna() | frame["units"].isna(),
-         "missing_field", "store_id, sku, ts and units are required")
-    flag(ts.isna() | units.isna() | (frame["price"].notna() & price.isna()), "unparseable_value", "ts, units or price does not parse")
-    flag(~np.isfinite(units) | (price.notna() & ~np.isfinite(price)), "non_finite_value",
-         "units or price is infinite (or beyond a float: 1e309)")
+    flag(
+        frame["store_id"].isna() | frame["sku"].isna() | frame["ts"].isna() | frame["units"].isna(),
+        "missing_field",
+        "store_id, sku, ts and units are required",
+    )
+    flag(
+        ts.isna() | units.isna() | (frame["price"].notna() & price.isna()),
+        "unparseable_value",
+        "ts, units or price does not parse",
+    )
+    flag(
+        ~np.isfinite(units) | (price.notna() & ~np.isfinite(price)),
+        "non_finite_value",
+        "units or price is infinite (or beyond a float: 1e309)",
+    )
     flag(units < 0, "negative_units", "units below zero")
     flag(price < 0, "negative_price", "price below zero")
     flag(ts.notna() & (ts != ts.dt.floor(BUCKET)), "unaligned_bucket", "ts is not the start of a 5-minute bucket")
     still = reason.isna()  # a rejected row does not make a later valid one a duplicate
     key = pd.DataFrame({"s": frame["store_id"], "k": frame["sku"], "t": ts})[still]
-    flag(key.duplicated(keep="first").reindex(frame.index, fill_value=False), "duplicate_bucket",
-         "the same store, SKU and bucket came earlier")
+    flag(
+        key.duplicated(keep="first").reindex(frame.index, fill_value=False),
+        "duplicate_bucket",
+        "the same store, SKU and bucket came earlier",
+    )
     ok = reason.isna()
-    buckets = pd.DataFrame({"store_id": frame["store_id"][ok].astype(str), "sku": frame["sku"][ok].astype(str),
-                            "ts": ts[ok], "units": units[ok].astype("float64"), "price": price[ok].astype("float64")})
+    buckets = pd.DataFrame(
+        {
+            "store_id": frame["store_id"][ok].astype(str),
+            "sku": frame["sku"][ok].astype(str),
+            "ts": ts[ok],
+            "units": units[ok].astype("float64"),
+            "price": price[ok].astype("float64"),
+        }
+    )
     bad = frame[~ok]
     rejects = pd.DataFrame({c: [None if pd.isna(v) else str(v) for v in bad[c]] for c in COLUMNS})
-    rejects = rejects.assign(row_number=np.flatnonzero(~ok.to_numpy()), reason=reason[~ok].to_numpy(), detail=detail[~ok].to_numpy())
+    rejects = rejects.assign(
+        row_number=np.flatnonzero(~ok.to_numpy()), reason=reason[~ok].to_numpy(), detail=detail[~ok].to_numpy()
+    )
     return buckets.reset_index(drop=True), rejects.reset_index(drop=True)

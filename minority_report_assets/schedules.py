@@ -6,31 +6,56 @@ import dagster as dg
 import pandas as pd
 
 from minority_report_assets.assets import (
-    BASELINE_KEY, LIBRARY_KEY, MAP_KEY, MRCL_KEY, MRDL_KEY, SALES_KEY, SALES_REJECTS_KEY, SUMMARY_KEY,
+    BASELINE_KEY,
+    LIBRARY_KEY,
+    MAP_KEY,
+    MRCL_KEY,
+    MRDL_KEY,
+    SALES_KEY,
+    SALES_REJECTS_KEY,
+    SUMMARY_KEY,
 )
 from minority_report_assets.partitions import START, TICK, daily_partitions, tick_key, tick_partitions
 
 mr_tick_job = dg.define_asset_job(
-    "minority_report_tick", selection=dg.AssetSelection.assets(SALES_KEY, SALES_REJECTS_KEY, MRDL_KEY, MRCL_KEY),
-    partitions_def=tick_partitions, description="One tick: sales -> detected log -> clustered log.",
+    "minority_report_tick",
+    selection=dg.AssetSelection.assets(SALES_KEY, SALES_REJECTS_KEY, MRDL_KEY, MRCL_KEY),
+    partitions_def=tick_partitions,
+    description="One tick: sales -> detected log -> clustered log.",
 )
-mr_baseline_job = dg.define_asset_job("minority_report_baseline", selection=dg.AssetSelection.assets(BASELINE_KEY),
-                                      partitions_def=daily_partitions,
-                                      description="One day's baseline per series, from the 28 days of sales before it.")
-mr_library_job = dg.define_asset_job("minority_report_library", selection=dg.AssetSelection.assets(LIBRARY_KEY),
-                                     description="Rebuild the pattern library from the checked-in spec.")
-mr_daily_job = dg.define_asset_job("minority_report_daily", selection=dg.AssetSelection.assets(MAP_KEY, SUMMARY_KEY),
-                                   partitions_def=daily_partitions,
-                                   description="One finished day: the map of its report shapes and its attribution summary.")
+mr_baseline_job = dg.define_asset_job(
+    "minority_report_baseline",
+    selection=dg.AssetSelection.assets(BASELINE_KEY),
+    partitions_def=daily_partitions,
+    description="One day's baseline per series, from the 28 days of sales before it.",
+)
+mr_library_job = dg.define_asset_job(
+    "minority_report_library",
+    selection=dg.AssetSelection.assets(LIBRARY_KEY),
+    description="Rebuild the pattern library from the checked-in spec.",
+)
+mr_daily_job = dg.define_asset_job(
+    "minority_report_daily",
+    selection=dg.AssetSelection.assets(MAP_KEY, SUMMARY_KEY),
+    partitions_def=daily_partitions,
+    description="One finished day: the map of its report shapes and its attribution summary.",
+)
 
 mr_tick_schedule = dg.build_schedule_from_partitioned_job(
-    mr_tick_job, name="minority_report_every_tick", default_status=dg.DefaultScheduleStatus.RUNNING,
+    mr_tick_job,
+    name="minority_report_every_tick",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Each tick as soon as it ends.",
 )
 
 
-@dg.schedule(job=mr_baseline_job, cron_schedule="5 0 * * *", execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="00:05 UTC: today's baseline, before today's first tick needs it.")
+@dg.schedule(
+    job=mr_baseline_job,
+    cron_schedule="5 0 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="00:05 UTC: today's baseline, before today's first tick needs it.",
+)
 def mr_baseline_schedule(context: dg.ScheduleEvaluationContext):
     """Today's baseline, from the 28 days before it, before today's first tick needs it."""
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
@@ -41,8 +66,12 @@ def mr_baseline_schedule(context: dg.ScheduleEvaluationContext):
 MAP_ATTEMPTS = 3
 
 
-@dg.sensor(job=mr_daily_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Every 5 minutes: the map and summary of a day once its last tick is in the clustered log.")
+@dg.sensor(
+    job=mr_daily_job,
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every 5 minutes: the map and summary of a day once its last tick is in the clustered log.",
+)
 def mr_day_complete(context: dg.SensorEvaluationContext):
     """Every 5 minutes: the map and summary of each of the last three days with ticks whose every
     tick is in the clustered log and whose map is missing, unless a run of it is in flight; a failed
@@ -62,5 +91,8 @@ def mr_day_complete(context: dg.SensorEvaluationContext):
 def day_tick_keys(day: str) -> list[str]:
     """The tick partition keys of a day (its first tick ends at 00:15, its last at midnight)."""
     start = pd.Timestamp(day)
-    return [tick_key(t) for t in pd.date_range(start + TICK, start + pd.Timedelta(days=1), freq=TICK)
-            if t - TICK >= pd.Timestamp(pd.to_datetime(START, format="%Y-%m-%d-%H:%M"))]
+    return [
+        tick_key(t)
+        for t in pd.date_range(start + TICK, start + pd.Timedelta(days=1), freq=TICK)
+        if t - TICK >= pd.Timestamp(pd.to_datetime(START, format="%Y-%m-%d-%H:%M"))
+    ]

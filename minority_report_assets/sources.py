@@ -15,8 +15,13 @@ from platform_core.tables import Column, TableSpec
 from platform_core.warehouse import Backend
 
 DEMO_SERIES = int(os.environ.get("MR_DEMO_SERIES", "200"))
-_RAW = (Column("store_id", "TEXT", True), Column("sku", "TEXT", True), Column("ts", "TEXT", True),
-        Column("units", "TEXT", True), Column("price", "TEXT", True))
+_RAW = (
+    Column("store_id", "TEXT", True),
+    Column("sku", "TEXT", True),
+    Column("ts", "TEXT", True),
+    Column("units", "TEXT", True),
+    Column("price", "TEXT", True),
+)
 
 
 def read_sales(url: str, start: pd.Timestamp, end: pd.Timestamp, warehouse: Backend | None = None) -> pd.DataFrame:
@@ -47,7 +52,11 @@ def unplaced_rows(url: str, warehouse: Backend | None = None) -> int:
     if url.startswith("warehouse:"):
         schema, table = _warehouse_table(url, warehouse)
         spec = TableSpec(schema, table, (Column("rows", "BIGINT"),), (), ())
-        return int(warehouse.query(spec, f"SELECT count(*) AS rows FROM {schema}.{table} WHERE ts IS NULL", [], over=[spec])["rows"].iat[0])
+        return int(
+            warehouse.query(spec, f"SELECT count(*) AS rows FROM {schema}.{table} WHERE ts IS NULL", [], over=[spec])[
+                "rows"
+            ].iat[0]
+        )
     return 0
 
 
@@ -58,7 +67,7 @@ REQUIRED = ["store_id", "sku", "ts", "units"]
 def _warehouse_table(url: str, warehouse: Backend | None = None, required: list[str] = REQUIRED) -> tuple[str, str]:
     """``warehouse:schema.table`` -> (schema, table); with ``warehouse``, one clear error when the
     table is not there or lacks a ``required`` column."""
-    schema, _, table = url[len("warehouse:"):].partition(".")
+    schema, _, table = url[len("warehouse:") :].partition(".")
     if warehouse is not None:
         columns = warehouse.columns(schema, table)
         if not columns:
@@ -103,6 +112,10 @@ def read_labels(url: str, warehouse: Backend | None = None) -> pd.DataFrame:
     if url.startswith("warehouse:"):
         schema, table = _warehouse_table(url, warehouse, LABEL_COLUMNS)
         spec = TableSpec(schema, table, tuple(Column(c, "TEXT", True) for c in LABEL_COLUMNS), (), ())
-        return warehouse.query(spec, f"SELECT {', '.join(f'CAST({c} AS TEXT) AS {c}' for c in LABEL_COLUMNS)} FROM {schema}.{table}",
-                               [], over=[spec])
+        return warehouse.query(
+            spec,
+            f"SELECT {', '.join(f'CAST({c} AS TEXT) AS {c}' for c in LABEL_COLUMNS)} FROM {schema}.{table}",
+            [],
+            over=[spec],
+        )
     raise ValueError(f"labels must be a .csv or .parquet file or warehouse:schema.table, got {url!r}")

@@ -32,7 +32,9 @@ class CheckOutcome:
 class BlockingCheckFailed(Exception):
     def __init__(self, failed: Sequence[CheckOutcome]):
         self.failed = list(failed)
-        super().__init__("; ".join(f"{o.asset_key.to_user_string()} {o.name} [{o.partition}]: {o.detail}" for o in failed))
+        super().__init__(
+            "; ".join(f"{o.asset_key.to_user_string()} {o.name} [{o.partition}]: {o.detail}" for o in failed)
+        )
 
 
 def spec_for(name: str, asset_key: dg.AssetKey, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
@@ -47,11 +49,18 @@ def prepare(
         write = PartitionWrite(spec, partition, frame, input_hash)
     except InvalidPartition as exc:
         return None, CheckOutcome(asset_key, "schema_valid", partition_key(partition), False, str(exc))
-    return write, CheckOutcome(asset_key, "schema_valid", write.key, True, f"{len(write.frame)} rows match {spec.qualified_name}")
+    return write, CheckOutcome(
+        asset_key, "schema_valid", write.key, True, f"{len(write.frame)} rows match {spec.qualified_name}"
+    )
 
 
-def privacy_check(asset_key: dg.AssetKey, frames: Mapping[str, pd.DataFrame], raw_ids: Iterable[str], partition: str,
-                  columns: Mapping[str, Iterable[str]] | None = None) -> CheckOutcome:
+def privacy_check(
+    asset_key: dg.AssetKey,
+    frames: Mapping[str, pd.DataFrame],
+    raw_ids: Iterable[str],
+    partition: str,
+    columns: Mapping[str, Iterable[str]] | None = None,
+) -> CheckOutcome:
     """No raw id, as a whole token, in the ``columns`` of each frame that can carry one by construction
     (free text from user input; ids a user chose must not match enumerations or file names)."""
     hits = find_raw_ids(frames, raw_ids, columns=columns)
@@ -59,13 +68,19 @@ def privacy_check(asset_key: dg.AssetKey, frames: Mapping[str, pd.DataFrame], ra
     return CheckOutcome(asset_key, "no_raw_user_ids", partition, not hits, detail)
 
 
-def replay_check(asset_key: dg.AssetKey, write: PartitionWrite, previous: Mapping[str, tuple[str, str]]) -> CheckOutcome:
+def replay_check(
+    asset_key: dg.AssetKey, write: PartitionWrite, previous: Mapping[str, tuple[str, str]]
+) -> CheckOutcome:
     """Same inputs as the last write of this partition must give the same content hash."""
     before = previous.get(write.key)
     if before is None or before[0] != write.input_hash:
         return CheckOutcome(asset_key, "deterministic_replay", write.key, True, "first write with these inputs")
     same = before[1] == write.content_hash
-    detail = "same inputs, same content hash" if same else f"same inputs but content hash {write.content_hash} != {before[1]}"
+    detail = (
+        "same inputs, same content hash"
+        if same
+        else f"same inputs but content hash {write.content_hash} != {before[1]}"
+    )
     return CheckOutcome(asset_key, "deterministic_replay", write.key, same, detail)
 
 
@@ -90,14 +105,18 @@ def require_partitions(backend: Backend, spec: TableSpec, partitions: Sequence[d
         return []
     manifest, p = manifest_spec(spec.schema), backend.placeholder
     found = backend.query(
-        manifest, f"SELECT * FROM {manifest.qualified_name} WHERE table_name = {p} AND partition_key >= {p} AND partition_key <= {p}",
-        [spec.name, min(keys), max(keys)], over=[manifest],
+        manifest,
+        f"SELECT * FROM {manifest.qualified_name} WHERE table_name = {p} AND partition_key >= {p} AND partition_key <= {p}",
+        [spec.name, min(keys), max(keys)],
+        over=[manifest],
     ).set_index("partition_key")["content_hash"]
     missing = [k for k in keys if k not in found.index]
     if missing:
-        raise dg.Failure(description=f"{what} needs {spec.qualified_name} for {', '.join(missing[:6])}"
-                                     f"{' and more' if len(missing) > 6 else ''}: materialize those first (nothing was written).",
-                         allow_retries=False)
+        raise dg.Failure(
+            description=f"{what} needs {spec.qualified_name} for {', '.join(missing[:6])}"
+            f"{' and more' if len(missing) > 6 else ''}: materialize those first (nothing was written).",
+            allow_retries=False,
+        )
     return [found[k] for k in keys]
 
 
@@ -118,15 +137,19 @@ def check_results(outcomes: Sequence[CheckOutcome]) -> list[dg.AssetCheckResult]
     for (key, name), items in grouped.items():
         failed = [o for o in items if not o.passed]
         shown = failed or items
-        results.append(dg.AssetCheckResult(
-            asset_key=key, check_name=name, passed=not failed,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "partitions_checked": len(items),
-                "partitions_failed": len(failed),
-                "details": dg.MetadataValue.json({o.partition: o.detail for o in shown[:50]}),
-            },
-        ))
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=key,
+                check_name=name,
+                passed=not failed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "partitions_checked": len(items),
+                    "partitions_failed": len(failed),
+                    "details": dg.MetadataValue.json({o.partition: o.detail for o in shown[:50]}),
+                },
+            )
+        )
     return results
 
 

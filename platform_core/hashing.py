@@ -36,10 +36,10 @@ def content_hash(spec: TableSpec, frame: pd.DataFrame) -> str:
     rows = canonical_rows(spec, frame)
     for col in spec.columns:
         if col.type == "VECTOR":
-            rows[col.name] = [hashlib.sha256(np.ascontiguousarray(v, dtype="<f4").tobytes()).hexdigest() for v in rows[col.name]]
-    text = rows.to_csv(
-        index=False, float_format=FLOAT_FORMAT, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S.%f"
-    )
+            rows[col.name] = [
+                hashlib.sha256(np.ascontiguousarray(v, dtype="<f4").tobytes()).hexdigest() for v in rows[col.name]
+            ]
+    text = rows.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S.%f")
     return hashlib.sha256(text.encode()).hexdigest()
 
 

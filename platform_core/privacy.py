@@ -98,7 +98,11 @@ class RawIds:
                 return {clean(k): clean(v) for k, v in value.items()}
             if isinstance(value, list):
                 return [clean(v) for v in value]
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and self.spans(str(value)) == [(0, len(str(value)))]:
+            if (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and self.spans(str(value)) == [(0, len(str(value)))]
+            ):
                 return replacement
             return value
 
@@ -118,8 +122,12 @@ def _word_char(c: str) -> bool:
     return c.isalnum() or c == "_"
 
 
-def find_raw_ids(frames: Mapping[str, pd.DataFrame], raw_ids: Iterable[str], min_length: int = 4,
-                 columns: Mapping[str, Iterable[str]] | None = None) -> dict[str, int]:
+def find_raw_ids(
+    frames: Mapping[str, pd.DataFrame],
+    raw_ids: Iterable[str],
+    min_length: int = 4,
+    columns: Mapping[str, Iterable[str]] | None = None,
+) -> dict[str, int]:
     """Whole-token occurrences of any raw id per ``table.column`` holding text: every text column,
     or only ``columns[table]`` (the columns that can carry an id by construction: free text
     derived from user input, not enumerations or file names)."""

@@ -9,7 +9,6 @@ import dagster as dg
 
 from platform_core.warehouse import DEFAULT_WAREHOUSE_URL, Backend, backend_for
 
-
 #: The concurrency pool of every asset that writes the warehouse: DuckDB admits one writer process,
 #: so its instance limits the pool to 1 (dagster.yaml) and runs queue there, visibly, instead of
 #: waiting on the file lock; Postgres takes more (dagster.postgres.yaml).

@@ -20,19 +20,31 @@ def cli_instance() -> dg.DagsterInstance:
         home = ROOT / ".dagster"
         home.mkdir(exist_ok=True)
         if not (home / "dagster.yaml").exists():
-            shutil.copy(ROOT / ("dagster.postgres.yaml" if os.environ.get("DAGSTER_PG_URL") else "dagster.yaml"), home / "dagster.yaml")
+            shutil.copy(
+                ROOT / ("dagster.postgres.yaml" if os.environ.get("DAGSTER_PG_URL") else "dagster.yaml"),
+                home / "dagster.yaml",
+            )
         os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
 
-def run_job(defs: dg.Definitions, job_name: str, first: str | None, last: str | None, instance: dg.DagsterInstance,
-            run_config: dict | None = None, console_level: str = "WARNING") -> dg.ExecuteInProcessResult:
+def run_job(
+    defs: dg.Definitions,
+    job_name: str,
+    first: str | None,
+    last: str | None,
+    instance: dg.DagsterInstance,
+    run_config: dict | None = None,
+    console_level: str = "WARNING",
+) -> dg.ExecuteInProcessResult:
     """Run a job, over partitions ``first..last`` as one run (single-run backfill) when given. The
     console shows ``console_level`` and above (the run's whole log is in the instance, for the UI)."""
     job = defs.resolve_job_def(job_name)
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
     quiet = {"loggers": {"console": {"config": {"log_level": console_level}}}}
-    return job.execute_in_process(instance=instance, tags=tags, run_config={**quiet, **(run_config or {})}, raise_on_error=False)
+    return job.execute_in_process(
+        instance=instance, tags=tags, run_config={**quiet, **(run_config or {})}, raise_on_error=False
+    )
 
 
 def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -60,7 +72,9 @@ def run_summary(result: dg.ExecuteInProcessResult, label: str) -> tuple[bool, st
     """Whether the run succeeded with every check passing, and a one-line account of it."""
     failed = failed_checks(result)
     errors = [] if result.success else step_errors(result)
-    line = (f"{label}: {'ok' if result.success else 'FAILED'}"
-            f"{'; failed checks: ' + ', '.join(failed) if failed else ', all checks passed' if result.success else ''}"
-            f"{'; ' + '; '.join(errors) if errors else ''} (run {result.run_id})")
+    line = (
+        f"{label}: {'ok' if result.success else 'FAILED'}"
+        f"{'; failed checks: ' + ', '.join(failed) if failed else ', all checks passed' if result.success else ''}"
+        f"{'; ' + '; '.join(errors) if errors else ''} (run {result.run_id})"
+    )
     return result.success and not failed, line

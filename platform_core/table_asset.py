@@ -24,12 +24,19 @@ import dagster as dg
 import pandas as pd
 
 from platform_core.checks import (
-    BlockingCheckFailed, CheckOutcome, check_results, commit, fail_with_results, prepare, replay_check, spec_for, written,
+    BlockingCheckFailed,
+    CheckOutcome,
+    check_results,
+    commit,
+    fail_with_results,
+    prepare,
+    replay_check,
+    spec_for,
+    written,
 )
 from platform_core.resources import WAREHOUSE_POOL
 from platform_core.tables import TableSpec
-from platform_core.warehouse import Backend, DEFAULT_WAREHOUSE_URL
-
+from platform_core.warehouse import DEFAULT_WAREHOUSE_URL, Backend
 
 #: Steps that read an outside source retry twice (a dropped connection); a failure the inputs
 #: decide (a failing check, a missing upstream partition) raises ``dg.Failure(allow_retries=False)``.
@@ -55,6 +62,8 @@ class Output:
     #: False: a side table written in the same transaction (run telemetry several assets share),
     #: checked and reported on the asset of the first output instead of being an asset of its own.
     own_asset: bool = True
+    #: When a user expects the table fresh (shown, and checked, on the asset page).
+    freshness: dg.FreshnessPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,8 @@ class Written:
     replaces, the hash of what it was computed from, the checks the asset adds, and facts shown on
     the partition's page (per table name; numbers plot over partitions)."""
 
-    label: str                      # how checks and logs name the partition, e.g. 2026-W46
-    partition_key: str | None       # Dagster's partition key (None: an unpartitioned table)
+    label: str  # how checks and logs name the partition, e.g. 2026-W46
+    partition_key: str | None  # Dagster's partition key (None: an unpartitioned table)
     #: table name -> (partition, frame); the frame may be a function of the content hashes of the
     #: outputs before it ("" where invalid), for telemetry that names what was written.
     frames: dict[str, tuple[dict[str, Any], pd.DataFrame | Callable[[dict[str, str]], pd.DataFrame]]]
@@ -114,27 +123,52 @@ _TYPE_NAMES = {"VECTOR": "FLOAT[]"}
 
 def column_schema(spec: TableSpec) -> dg.TableSchema:
     """The table contract as Dagster's column schema; privacy-relevant columns carry a ``pii`` tag."""
-    return dg.TableSchema(columns=[
-        dg.TableColumn(c.name, _TYPE_NAMES.get(c.type, c.type), description=c.description or None,
-                       constraints=dg.TableColumnConstraints(nullable=c.nullable,
-                                                             unique=spec.key == (c.name,) and not spec.partition_columns),
-                       tags={"pii": c.privacy} if c.privacy else None)
-        for c in spec.columns
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c.name,
+                _TYPE_NAMES.get(c.type, c.type),
+                description=c.description or None,
+                constraints=dg.TableColumnConstraints(
+                    nullable=c.nullable, unique=spec.key == (c.name,) and not spec.partition_columns
+                ),
+                tags={"pii": c.privacy} if c.privacy else None,
+            )
+            for c in spec.columns
+        ]
+    )
 
 
-def source_spec(key: Sequence[str], *, group: str, owners: Sequence[str], kinds: set[str], description: str,
-                columns: Sequence[tuple[str, str]], raw_ids: Sequence[str] = ()) -> dg.AssetSpec:
+def source_spec(
+    key: Sequence[str],
+    *,
+    group: str,
+    owners: Sequence[str],
+    kinds: set[str],
+    description: str,
+    columns: Sequence[tuple[str, str]],
+    raw_ids: Sequence[str] = (),
+) -> dg.AssetSpec:
     """A raw input the graph reads but never writes (an external asset upstream of the first
     assets), with its columns; ``raw_ids`` names the columns holding users' own ids."""
-    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind, tags={"pii": "raw_id"} if name in raw_ids else None)
-                                     for name, kind in columns])
-    return dg.AssetSpec(list(key), group_name=group, owners=list(owners), kinds=kinds, description=description,
-                        metadata={"dagster/column_schema": schema})
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, kind, tags={"pii": "raw_id"} if name in raw_ids else None) for name, kind in columns
+        ]
+    )
+    return dg.AssetSpec(
+        list(key),
+        group_name=group,
+        owners=list(owners),
+        kinds=kinds,
+        description=description,
+        metadata={"dagster/column_schema": schema},
+    )
 
 
 def markdown_table(frame: pd.DataFrame, limit: int = 20) -> str:
     """A frame as a GitHub markdown table (cells on one line, pipes escaped), at most ``limit`` rows."""
+
     def cell(value) -> str:
         text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
         return text.replace("|", "\\|").replace("\n", " ")
@@ -167,7 +201,8 @@ def table_asset(
 ) -> dg.AssetsDefinition:
     """An asset writing ``outputs`` partition by partition as ``step`` yields them (see the module).
 
-    ``checks``: the checks the step adds to each partition; every output also gets ``schema_valid`` and, when ``replayed``, ``deterministic_replay``.
+    ``checks``: the checks the step adds to each partition; every output also gets ``schema_valid``
+    and, when ``replayed``, ``deterministic_replay``.
     ``resources``: the resource keys the step reads besides ``warehouse``. A range of partitions
     runs as one run (single-run backfill policy), each partition committed on its own.
     """
@@ -175,28 +210,62 @@ def table_asset(
     assets = [o for o in outputs if o.own_asset]
     key_of = {o.spec.name: asset_key(o.spec) if o.own_asset else asset_key(assets[0].spec) for o in outputs}
     specs = [
-        dg.AssetSpec(asset_key(o.spec), group_name=group, kinds=kinds, owners=list(owners), deps=list(o.deps),
-                     description=o.description, code_version=code_version,
-                     metadata={"dagster/column_schema": column_schema(o.spec), "dagster/table_name": o.spec.qualified_name,
-                               "partition_columns": ", ".join(o.spec.partition_columns) or "(whole table)",
-                               "row_key": ", ".join(o.spec.key),
-                               **{f"also_writes_{side.spec.name}": side.description for side in outputs if not side.own_asset
-                                  and o is assets[0]}})
+        dg.AssetSpec(
+            asset_key(o.spec),
+            group_name=group,
+            kinds=kinds,
+            owners=list(owners),
+            deps=list(o.deps),
+            description=o.description,
+            code_version=code_version,
+            freshness_policy=o.freshness,
+            metadata={
+                "dagster/column_schema": column_schema(o.spec),
+                "dagster/table_name": o.spec.qualified_name,
+                "partition_columns": ", ".join(o.spec.partition_columns) or "(whole table)",
+                "row_key": ", ".join(o.spec.key),
+                **{
+                    f"also_writes_{side.spec.name}": side.description
+                    for side in outputs
+                    if not side.own_asset and o is assets[0]
+                },
+            },
+        )
         for o in assets
     ]
-    check_specs = [spec_for("schema_valid", asset_key(o.spec), f"Columns, types and keys match {o.spec.qualified_name}"
-                            + "".join(f" and {side.spec.qualified_name}" for side in outputs if not side.own_asset and o is assets[0])
-                            + ".") for o in assets]
-    check_specs += [spec_for("deterministic_replay", key_of[o.spec.name], "Same inputs as the last write give the same content hash.")
-                    for o in outputs if o.replayed]
-    check_specs += [spec_for("append_only", key_of[o.spec.name], "A partition already written is never rewritten with other rows.")
-                    for o in outputs if o.append_only]
+    check_specs = [
+        spec_for(
+            "schema_valid",
+            asset_key(o.spec),
+            f"Columns, types and keys match {o.spec.qualified_name}"
+            + "".join(f" and {side.spec.qualified_name}" for side in outputs if not side.own_asset and o is assets[0])
+            + ".",
+        )
+        for o in assets
+    ]
+    check_specs += [
+        spec_for(
+            "deterministic_replay", key_of[o.spec.name], "Same inputs as the last write give the same content hash."
+        )
+        for o in outputs
+        if o.replayed
+    ]
+    check_specs += [
+        spec_for("append_only", key_of[o.spec.name], "A partition already written is never rewritten with other rows.")
+        for o in outputs
+        if o.append_only
+    ]
     check_specs += [spec_for(c.name, asset_key(c.spec), c.description, c.blocking) for c in checks]
 
     @dg.multi_asset(
-        name=name or "__".join(asset_key(outputs[0].spec).path), specs=specs, check_specs=check_specs, partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None, pool=WAREHOUSE_POOL,
-        required_resource_keys={"warehouse", *resources}, config_schema=config.to_fields_dict() if config else None,
+        name=name or "__".join(asset_key(outputs[0].spec).path),
+        specs=specs,
+        check_specs=check_specs,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
+        pool=WAREHOUSE_POOL,
+        required_resource_keys={"warehouse", *resources},
+        config_schema=config.to_fields_dict() if config else None,
         retry_policy=retry_policy,
     )
     def _table_asset(context):  # annotations are strings here (postponed), which Dagster cannot read
@@ -216,8 +285,14 @@ def table_asset(
     return _table_asset
 
 
-def _write_partition(context, backend: Backend, outputs: Sequence[Output], key_of: dict[str, dg.AssetKey], part: Written,
-                     outcomes: list[CheckOutcome]) -> None:
+def _write_partition(
+    context,
+    backend: Backend,
+    outputs: Sequence[Output],
+    key_of: dict[str, dg.AssetKey],
+    part: Written,
+    outcomes: list[CheckOutcome],
+) -> None:
     """Check one partition's frames, commit them in one transaction unless a blocking check fails
     (then raise, with every outcome in ``outcomes``), and put its facts on its assets' pages."""
     writes, hashes = [], {}
@@ -235,19 +310,34 @@ def _write_partition(context, backend: Backend, outputs: Sequence[Output], key_o
                 evaluated.append(replay_check(key_of[o.spec.name], write, before))
             if o.append_only:
                 rewrites = bool(before) and next(iter(before.values()))[1] != write.content_hash
-                evaluated.append(CheckOutcome(key_of[o.spec.name], "append_only", part.label, not rewrites,
-                                              "the partition's rows differ from those already written" if rewrites
-                                              else "new partition, or identical rows"))
+                evaluated.append(
+                    CheckOutcome(
+                        key_of[o.spec.name],
+                        "append_only",
+                        part.label,
+                        not rewrites,
+                        "the partition's rows differ from those already written"
+                        if rewrites
+                        else "new partition, or identical rows",
+                    )
+                )
     evaluated += part.checks
     outcomes += evaluated
     commit(backend, [w for _, w in writes], evaluated)
     for o, write in writes:
         if o.own_asset:
-            facts = {"dagster/row_count": len(write.frame), "content_hash": write.content_hash, "input_hash": part.input_hash,
-                     **part.facts.get(o.spec.name, {})}
+            facts = {
+                "dagster/row_count": len(write.frame),
+                "content_hash": write.content_hash,
+                "input_hash": part.input_hash,
+                **part.facts.get(o.spec.name, {}),
+            }
             if o.shown is not None:
                 facts["top"] = dg.MetadataValue.md(markdown_table(o.shown(write.frame)))
-            context.add_asset_metadata({k: _metadata_value(v) for k, v in facts.items()}, asset_key=key_of[o.spec.name],
-                                       partition_key=part.partition_key)
+            context.add_asset_metadata(
+                {k: _metadata_value(v) for k, v in facts.items()},
+                asset_key=key_of[o.spec.name],
+                partition_key=part.partition_key,
+            )
     if part.log:
         context.log.info(part.log)

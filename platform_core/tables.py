@@ -102,8 +102,12 @@ def conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 def as_vectors(values) -> list:
     """Each value as a 1-D float32 array (arrays already float32 are kept, not copied)."""
-    return [v if isinstance(v, np.ndarray) and v.dtype == np.float32 else
-            (None if v is None else np.asarray(v, dtype=np.float32).ravel()) for v in values]
+    return [
+        v
+        if isinstance(v, np.ndarray) and v.dtype == np.float32
+        else (None if v is None else np.asarray(v, dtype=np.float32).ravel())
+        for v in values
+    ]
 
 
 def checked(spec: TableSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -143,8 +147,10 @@ def validate_frame(spec: TableSpec, frame: pd.DataFrame) -> list[str]:
             if not pd.api.types.is_bool_dtype(s):
                 problems.append(f"{col.name}: expected booleans, got {s.dtype}")
         elif col.type == "VECTOR":
-            bad = sum(not (isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype == np.float32 and np.isfinite(v).all())
-                      for v in present)
+            bad = sum(
+                not (isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype == np.float32 and np.isfinite(v).all())
+                for v in present
+            )
             if bad:
                 problems.append(f"{col.name}: {bad} values are not finite float32 vectors")
         elif pd.api.types.infer_dtype(present, skipna=True) not in _TEXT_KINDS:

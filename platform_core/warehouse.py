@@ -188,7 +188,9 @@ class Backend:
             self._execute(con, f"DELETE FROM {qualified}")
             return
         where = " AND ".join(f"{col} = {self.placeholder}" for col in sorted(partition))
-        self._execute(con, f"DELETE FROM {qualified} WHERE {where}", [_db_value(partition[c]) for c in sorted(partition)])
+        self._execute(
+            con, f"DELETE FROM {qualified} WHERE {where}", [_db_value(partition[c]) for c in sorted(partition)]
+        )
 
     def append(self, spec: TableSpec, frame: pd.DataFrame) -> int:
         """Add rows to an append-only table in one transaction, skipping keys already there
@@ -257,7 +259,9 @@ class Backend:
         sub = TableSpec(spec.schema, spec.name, tuple(spec.column(n) for n in names), (), ())
         return self.query(sub, sql, params, over=[spec])
 
-    def query(self, result: TableSpec, sql: str, params: Sequence[Any] = (), over: Sequence[TableSpec] = ()) -> pd.DataFrame:
+    def query(
+        self, result: TableSpec, sql: str, params: Sequence[Any] = (), over: Sequence[TableSpec] = ()
+    ) -> pd.DataFrame:
         """Rows of ``sql`` (placeholders: ``self.placeholder``) as a frame shaped like ``result``;
         empty when a table of ``over`` does not exist yet."""
         names = result.column_names
@@ -276,7 +280,9 @@ class Backend:
 
     def manifest(self, schema: str, table: str, key: str | None = None) -> pd.DataFrame:
         """The recorded partitions of ``schema.table`` (or just partition ``key``) with their hashes and row counts."""
-        return self.read(manifest_spec(schema), where={"table_name": table, **({"partition_key": key} if key is not None else {})})
+        return self.read(
+            manifest_spec(schema), where={"table_name": table, **({"partition_key": key} if key is not None else {})}
+        )
 
     def _select_expr(self, column: Column) -> str:
         return column.name
@@ -297,7 +303,7 @@ def arrow_to_vectors(column: pa.ChunkedArray | pa.Array) -> list[np.ndarray]:
     for chunk in chunks:
         values = chunk.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
         offsets = chunk.offsets.to_numpy()
-        out.extend(values[offsets[i] - offsets[0]:offsets[i + 1] - offsets[0]] for i in range(len(chunk)))
+        out.extend(values[offsets[i] - offsets[0] : offsets[i + 1] - offsets[0]] for i in range(len(chunk)))
     return out
 
 
@@ -314,8 +320,14 @@ LOCK_NOTICE_S = 10.0
 
 class DuckDBBackend(Backend):
     types = {
-        "DATE": "DATE", "TIMESTAMP": "TIMESTAMP", "TEXT": "VARCHAR", "DOUBLE": "DOUBLE",
-        "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN", "JSON": "JSON", "VECTOR": "FLOAT[]",
+        "DATE": "DATE",
+        "TIMESTAMP": "TIMESTAMP",
+        "TEXT": "VARCHAR",
+        "DOUBLE": "DOUBLE",
+        "BIGINT": "BIGINT",
+        "BOOLEAN": "BOOLEAN",
+        "JSON": "JSON",
+        "VECTOR": "FLOAT[]",
     }
 
     def __init__(self, path: str, lock_timeout_s: float = 120.0):
@@ -338,8 +350,10 @@ class DuckDBBackend(Backend):
                     raise
                 if time.monotonic() - said >= LOCK_NOTICE_S or said == began:
                     holder = re.search(r"PID (\d+)", str(exc))
-                    LOG.warning(f"waiting for {self.path}: held by {'process ' + holder.group(1) if holder else 'another process'}, "
-                                f"{waited:.0f} s of {self.lock_timeout_s:.0f} s")
+                    LOG.warning(
+                        f"waiting for {self.path}: held by {'process ' + holder.group(1) if holder else 'another process'}, "
+                        f"{waited:.0f} s of {self.lock_timeout_s:.0f} s"
+                    )
                     said = time.monotonic()
                 time.sleep(0.25)
 
@@ -386,8 +400,14 @@ class PostgresBackend(Backend):
     placeholder = "%s"
     reformats_json = True  # JSONB reorders keys and adds spaces
     types = {
-        "DATE": "DATE", "TIMESTAMP": "TIMESTAMP", "TEXT": "TEXT", "DOUBLE": "DOUBLE PRECISION",
-        "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN", "JSON": "JSONB", "VECTOR": "REAL[]",
+        "DATE": "DATE",
+        "TIMESTAMP": "TIMESTAMP",
+        "TEXT": "TEXT",
+        "DOUBLE": "DOUBLE PRECISION",
+        "BIGINT": "BIGINT",
+        "BOOLEAN": "BOOLEAN",
+        "JSON": "JSONB",
+        "VECTOR": "REAL[]",
     }
 
     def __init__(self, dsn: str):
@@ -420,7 +440,9 @@ class PostgresBackend(Backend):
             return
         vectors = [c.name for c in spec_columns if c.type == "VECTOR"]
         if vectors:  # array literals; repr of a float32's value reads back as the same float32
-            frame = frame.assign(**{n: ["{" + ",".join(map(repr, v.tolist())) + "}" for v in frame[n]] for n in vectors})
+            frame = frame.assign(
+                **{n: ["{" + ",".join(map(repr, v.tolist())) + "}" for v in frame[n]] for n in vectors}
+            )
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f")
         buffer.seek(0)
@@ -437,7 +459,7 @@ def backend_for(url: str) -> Backend:
     """``duckdb:///relative/or/absolute/path`` or ``postgresql://...``."""
     scheme = urlparse(url).scheme
     if scheme == "duckdb":
-        rest = url[len("duckdb://"):]  # SQLAlchemy style: duckdb:///rel/path, duckdb:////abs/path
+        rest = url[len("duckdb://") :]  # SQLAlchemy style: duckdb:///rel/path, duckdb:////abs/path
         path = rest[1:] if rest.startswith("/") else rest
         return DuckDBBackend(path or ":memory:")
     if scheme in ("postgresql", "postgres"):

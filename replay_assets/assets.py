@@ -22,8 +22,14 @@ from replay_assets.partitions import PREVIOUS_TICK, TICK, TICK_AND_PREVIOUS, Tic
 from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
 from replay_assets.segments import validate_segments
 from replay_assets.tables import (
-    SCHEMA, VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_REJECTS, VIDEO_SEGMENT_TASK_CENTROIDS, VIDEO_SEGMENT_TASK_LINKS,
-    VIDEO_SEGMENT_TASKS, VIDEO_SEGMENTS, TASK_USERS,
+    SCHEMA,
+    TASK_USERS,
+    VIDEO_SEGMENT_CLUSTERS,
+    VIDEO_SEGMENT_REJECTS,
+    VIDEO_SEGMENT_TASK_CENTROIDS,
+    VIDEO_SEGMENT_TASK_LINKS,
+    VIDEO_SEGMENT_TASKS,
+    VIDEO_SEGMENTS,
 )
 
 GROUP = "replay"
@@ -36,12 +42,23 @@ LINKS_KEY = asset_key(VIDEO_SEGMENT_TASK_LINKS)
 
 #: The raw input, outside the graph: the segment store the segments asset reads.
 SEGMENT_SOURCE = source_spec(
-    ["replay", "segment_embeddings"], group=GROUP, owners=OWNERS, kinds={"parquet", "clickhouse"},
+    ["replay", "segment_embeddings"],
+    group=GROUP,
+    owners=OWNERS,
+    kinds={"parquet", "clickhouse"},
     description="Session-replay video segments with their description embeddings (REPLAY_SEGMENTS_URL: the demo generator, "
-                "a .parquet file or ClickHouse table document_embeddings), by arrival time. Read, never written here; "
-                "it holds raw user ids (distinct_id).",
-    columns=[("team_id", "BIGINT"), ("document_id", "TEXT"), ("session_id", "TEXT"), ("distinct_id", "TEXT"), ("content", "TEXT"),
-             ("embedding", "FLOAT[]"), ("inserted_at", "TIMESTAMP")], raw_ids=["distinct_id"],
+    "a .parquet file or ClickHouse table document_embeddings), by arrival time. Read, never written here; "
+    "it holds raw user ids (distinct_id).",
+    columns=[
+        ("team_id", "BIGINT"),
+        ("document_id", "TEXT"),
+        ("session_id", "TEXT"),
+        ("distinct_id", "TEXT"),
+        ("content", "TEXT"),
+        ("embedding", "FLOAT[]"),
+        ("inserted_at", "TIMESTAMP"),
+    ],
+    raw_ids=["distinct_id"],
 )
 
 
@@ -55,8 +72,12 @@ class ReplayConfig(dg.Config, ReplayParams):
 def raw_fingerprint(raw: pd.DataFrame) -> str:
     """Hash of a tick's source rows, whatever their order (embeddings by their float32 bytes)."""
     digests = sorted(
-        hashlib.sha256("|".join(map(str, (r.document_id, r.inserted_at, r.distinct_id, r.content, r.start_time, r.end_time)))
-                       .encode() + np.asarray(r.embedding if r.embedding is not None else [], dtype="<f4").tobytes()).hexdigest()
+        hashlib.sha256(
+            "|".join(
+                map(str, (r.document_id, r.inserted_at, r.distinct_id, r.content, r.start_time, r.end_time))
+            ).encode()
+            + np.asarray(r.embedding if r.embedding is not None else [], dtype="<f4").tobytes()
+        ).hexdigest()
         for r in raw.itertuples(index=False)
     )
     return frames_hash(*digests)
@@ -64,9 +85,13 @@ def raw_fingerprint(raw: pd.DataFrame) -> str:
 
 def team_dimension(backend: Backend, tick: Tick) -> int | None:
     """The embedding size the team's tasks use (its latest centroid before the tick), if any."""
-    sql = (f"SELECT team_id, tick_end, task_id, centroid FROM {VIDEO_SEGMENT_TASK_CENTROIDS.qualified_name} "
-           f"WHERE team_id = {backend.placeholder} AND tick_end < {backend.placeholder} ORDER BY tick_end DESC, task_id LIMIT 1")
-    latest = backend.query(VIDEO_SEGMENT_TASK_CENTROIDS, sql, [tick.team_id, tick.end], over=[VIDEO_SEGMENT_TASK_CENTROIDS])
+    sql = (
+        f"SELECT team_id, tick_end, task_id, centroid FROM {VIDEO_SEGMENT_TASK_CENTROIDS.qualified_name} "
+        f"WHERE team_id = {backend.placeholder} AND tick_end < {backend.placeholder} ORDER BY tick_end DESC, task_id LIMIT 1"
+    )
+    latest = backend.query(
+        VIDEO_SEGMENT_TASK_CENTROIDS, sql, [tick.team_id, tick.end], over=[VIDEO_SEGMENT_TASK_CENTROIDS]
+    )
     return len(latest["centroid"].iat[0]) if len(latest) else None
 
 
@@ -82,38 +107,87 @@ def _segment_ticks(run: Run):
         v = validate_segments(raw, dimension)
         raw_ids = raw["distinct_id"].dropna().astype(str).tolist() if "distinct_id" in raw else []
         ids = RawIds(raw_ids)
-        segments = v.segments.assign(team_id=tick.team_id, tick_end=tick.end, content=ids.scrub(v.segments["content"]),
-                                     user_ref=pseudonymize(v.segments["distinct_id"].astype(str), pseudonymizer.salt),
-                                     embedding=list(v.embeddings))
-        rejects = v.rejects.assign(team_id=tick.team_id, tick_end=tick.end, content=ids.scrub(v.rejects["content"].astype("object")),
-                                   user_ref=pseudonymize(v.rejects["distinct_id"].dropna().astype(str), pseudonymizer.salt)
-                                   .reindex(v.rejects.index))[VIDEO_SEGMENT_REJECTS.column_names]
+        segments = v.segments.assign(
+            team_id=tick.team_id,
+            tick_end=tick.end,
+            content=ids.scrub(v.segments["content"]),
+            user_ref=pseudonymize(v.segments["distinct_id"].astype(str), pseudonymizer.salt),
+            embedding=list(v.embeddings),
+        )
+        rejects = v.rejects.assign(
+            team_id=tick.team_id,
+            tick_end=tick.end,
+            content=ids.scrub(v.rejects["content"].astype("object")),
+            user_ref=pseudonymize(v.rejects["distinct_id"].dropna().astype(str), pseudonymizer.salt).reindex(
+                v.rejects.index
+            ),
+        )[VIDEO_SEGMENT_REJECTS.column_names]
         by_reason = {str(k): int(n) for k, n in rejects["reason"].value_counts().sort_index().items()}
         watermark = segments["inserted_at"].max() if len(segments) else None
-        part = Written(tick.label, tick.partition_key, {VIDEO_SEGMENTS.name: (tick.partition, segments),
-                                                        VIDEO_SEGMENT_REJECTS.name: (tick.partition, rejects)},
-                       frames_hash(raw_fingerprint(raw), salt_hash, str(dimension)),
-                       facts={VIDEO_SEGMENTS.name: {"source_rows": len(raw), "dimension": v.dimension, "default_salt": default_salt,
-                                                    "watermark": str(watermark) if watermark is not None else "none"},
-                              VIDEO_SEGMENT_REJECTS.name: {"rejects_by_reason": by_reason}},
-                       log=f"{tick.label}: {len(segments)} segments, {len(rejects)} rejects {by_reason}")
-        part.checks.append(privacy_check(REJECTS_KEY, {"video_segment_rejects": rejects}, raw_ids, tick.label,
-                                         {"video_segment_rejects": ["content"]}))
-        part.check(VIDEO_SEGMENTS, "every_row_accounted", len(raw) == len(segments) + len(rejects),
-                   f"{len(raw)} source rows = {len(segments)} segments + {len(rejects)} rejects")
+        part = Written(
+            tick.label,
+            tick.partition_key,
+            {VIDEO_SEGMENTS.name: (tick.partition, segments), VIDEO_SEGMENT_REJECTS.name: (tick.partition, rejects)},
+            frames_hash(raw_fingerprint(raw), salt_hash, str(dimension)),
+            facts={
+                VIDEO_SEGMENTS.name: {
+                    "source_rows": len(raw),
+                    "dimension": v.dimension,
+                    "default_salt": default_salt,
+                    "watermark": str(watermark) if watermark is not None else "none",
+                },
+                VIDEO_SEGMENT_REJECTS.name: {"rejects_by_reason": by_reason},
+            },
+            log=f"{tick.label}: {len(segments)} segments, {len(rejects)} rejects {by_reason}",
+        )
+        part.checks.append(
+            privacy_check(
+                REJECTS_KEY,
+                {"video_segment_rejects": rejects},
+                raw_ids,
+                tick.label,
+                {"video_segment_rejects": ["content"]},
+            )
+        )
+        part.check(
+            VIDEO_SEGMENTS,
+            "every_row_accounted",
+            len(raw) == len(segments) + len(rejects),
+            f"{len(raw)} source rows = {len(segments)} segments + {len(rejects)} rejects",
+        )
         yield part
 
 
 video_segments = table_asset(
-    name="video_segments", group=GROUP, owners=OWNERS, partitions_def=replay_partitions, step=_segment_ticks,
-    resources=["replay_segments", "replay_pseudonymizer"], retry_policy=SOURCE_RETRY,
-    outputs=[Output(VIDEO_SEGMENTS, "The segments that arrived in the tick, validated, with a pseudonymous user_ref.",
-                    deps=[SEGMENT_SOURCE.key]),
-             Output(VIDEO_SEGMENT_REJECTS, "Every source row of the tick that is not a usable segment, with its reason.",
-                    replayed=False, deps=[SEGMENT_SOURCE.key],
-                    shown=lambda rejects: rejects[["reason", "detail", "document_id"]])],
-    checks=[Check(VIDEO_SEGMENT_REJECTS, "no_raw_user_ids", "A reject keeps its user as a pseudonym; no raw id of the tick in its text."),
-            Check(VIDEO_SEGMENTS, "every_row_accounted", "Segments + rejects = source rows of the tick: nothing dropped.")],
+    name="video_segments",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=replay_partitions,
+    step=_segment_ticks,
+    resources=["replay_segments", "replay_pseudonymizer"],
+    retry_policy=SOURCE_RETRY,
+    outputs=[
+        Output(
+            VIDEO_SEGMENTS,
+            "The segments that arrived in the tick, validated, with a pseudonymous user_ref.",
+            deps=[SEGMENT_SOURCE.key],
+        ),
+        Output(
+            VIDEO_SEGMENT_REJECTS,
+            "Every source row of the tick that is not a usable segment, with its reason.",
+            replayed=False,
+            deps=[SEGMENT_SOURCE.key],
+            shown=lambda rejects: rejects[["reason", "detail", "document_id"]],
+        ),
+    ],
+    checks=[
+        Check(
+            VIDEO_SEGMENT_REJECTS,
+            "no_raw_user_ids",
+            "A reject keeps its user as a pseudonym; no raw id of the tick in its text.",
+        ),
+        Check(VIDEO_SEGMENTS, "every_row_accounted", "Segments + rejects = source rows of the tick: nothing dropped."),
+    ],
 )
 
 
@@ -129,19 +203,25 @@ def latest_earlier_tick(backend: Backend, tick: Tick, spec: TableSpec = VIDEO_SE
     """The team's latest partition of ``spec`` before ``tick`` (its manifest key), if any."""
     p = backend.placeholder
     result = backend.query(
-        LATEST_KEY, f"SELECT max(partition_key) AS partition_key FROM {manifest_spec(SCHEMA).qualified_name} WHERE table_name = {p} "
-                    f"AND partition_key LIKE {p} AND partition_key < {p}",
-        [spec.name, f"team_id={tick.team_id};%", partition_key(tick.partition)], over=[manifest_spec(SCHEMA)],
+        LATEST_KEY,
+        f"SELECT max(partition_key) AS partition_key FROM {manifest_spec(SCHEMA).qualified_name} WHERE table_name = {p} "
+        f"AND partition_key LIKE {p} AND partition_key < {p}",
+        [spec.name, f"team_id={tick.team_id};%", partition_key(tick.partition)],
+        over=[manifest_spec(SCHEMA)],
     )
     return result["partition_key"].iat[0] if len(result) and pd.notna(result["partition_key"].iat[0]) else None
 
 
-def previous_segments(backend: Backend, tick: Tick, own_rows: int, params: ReplayParams) -> tuple[np.ndarray | None, list[str]]:
+def previous_segments(
+    backend: Backend, tick: Tick, own_rows: int, params: ReplayParams
+) -> tuple[np.ndarray | None, list[str]]:
     """The previous tick's embeddings a tick may be clustered beside (``replay_assets.pipeline.top_up``)
     and that partition's content hash: none for the team's first tick; a failure naming the previous
     tick when earlier ones exist. Not read when the tick is large enough on its own."""
     before = Tick(tick.team_id, tick.end - TICK)
-    if not params.context_rows or not (written(backend, VIDEO_SEGMENTS, before.partition) or latest_earlier_tick(backend, tick, VIDEO_SEGMENTS)):
+    if not params.context_rows or not (
+        written(backend, VIDEO_SEGMENTS, before.partition) or latest_earlier_tick(backend, tick, VIDEO_SEGMENTS)
+    ):
         return None, []
     hashes = require_partitions(backend, VIDEO_SEGMENTS, [before.partition], tick.label)
     return (read_segments(backend, before)[1] if own_rows < params.context_rows else None), hashes
@@ -158,25 +238,52 @@ def _cluster_ticks(run: Run):
         clusters = result.clusters.assign(team_id=tick.team_id, tick_end=tick.end)
         kinds = clusters["kind"].value_counts()
         noise = int((result.groups < 0).sum())
-        part = Written(tick.label, tick.partition_key, {VIDEO_SEGMENT_CLUSTERS.name: (tick.partition, clusters)},
-                       frames_hash(*own, *previous_hash, canonical_json(params.model_dump())),
-                       facts={VIDEO_SEGMENT_CLUSTERS.name: {
-                           "segments": len(segments), "previous_tick_segments_beside": result.beside,
-                           "clusters": int(kinds.get("cluster", 0)), "high_impact_noise": int(kinds.get("high_impact_noise", 0)),
-                           "noise_left": noise, "clustered_share": round(1 - noise / len(segments), 4) if len(segments) else 0.0}})
-        part.checks.append(privacy_check(CLUSTERS_KEY, {"video_segment_clusters": clusters}, segments["distinct_id"], tick.label,
-                                         {"video_segment_clusters": ["examples"]}))
+        part = Written(
+            tick.label,
+            tick.partition_key,
+            {VIDEO_SEGMENT_CLUSTERS.name: (tick.partition, clusters)},
+            frames_hash(*own, *previous_hash, canonical_json(params.model_dump())),
+            facts={
+                VIDEO_SEGMENT_CLUSTERS.name: {
+                    "segments": len(segments),
+                    "previous_tick_segments_beside": result.beside,
+                    "clusters": int(kinds.get("cluster", 0)),
+                    "high_impact_noise": int(kinds.get("high_impact_noise", 0)),
+                    "noise_left": noise,
+                    "clustered_share": round(1 - noise / len(segments), 4) if len(segments) else 0.0,
+                }
+            },
+        )
+        part.checks.append(
+            privacy_check(
+                CLUSTERS_KEY,
+                {"video_segment_clusters": clusters},
+                segments["distinct_id"],
+                tick.label,
+                {"video_segment_clusters": ["examples"]},
+            )
+        )
         yield part
 
 
 video_segment_clusters = table_asset(
-    name="replay__video_segment_clusters", group=GROUP, owners=OWNERS, partitions_def=replay_partitions, config=ReplayConfig,
+    name="replay__video_segment_clusters",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=replay_partitions,
+    config=ReplayConfig,
     step=_cluster_ticks,
-    outputs=[Output(VIDEO_SEGMENT_CLUSTERS, "Clusters of the tick's segments (members, centroid, nearest examples), clustered beside "
-                    "the previous tick's segments; high-impact noise as one-segment clusters.",
-                    deps=[dg.AssetDep(SEGMENTS_KEY, partition_mapping=TICK_AND_PREVIOUS)],
-                    shown=lambda c: c.sort_values(["size", "cluster_id"], ascending=[False, True])[
-                        ["cluster_id", "kind", "size", "distinct_users", "mean_impact", "examples"]])],
+    outputs=[
+        Output(
+            VIDEO_SEGMENT_CLUSTERS,
+            "Clusters of the tick's segments (members, centroid, nearest examples), clustered beside "
+            "the previous tick's segments; high-impact noise as one-segment clusters.",
+            deps=[dg.AssetDep(SEGMENTS_KEY, partition_mapping=TICK_AND_PREVIOUS)],
+            shown=lambda c: c.sort_values(["size", "cluster_id"], ascending=[False, True])[
+                ["cluster_id", "kind", "size", "distinct_users", "mean_impact", "examples"]
+            ],
+        )
+    ],
     checks=[Check(VIDEO_SEGMENT_CLUSTERS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a cluster.")],
 )
 
@@ -188,8 +295,10 @@ def previous_state(backend: Backend, tick: Tick, dimension: int) -> TaskState:
     if not written(backend, VIDEO_SEGMENT_TASKS, before.partition):
         earlier = latest_earlier_tick(backend, tick)
         if earlier:
-            raise dg.Failure(description=f"The tasks of {before.label} are missing, but earlier ticks of the team exist "
-                                         f"(latest: {earlier}): materialize {before.label} first (nothing was written).")
+            raise dg.Failure(
+                description=f"The tasks of {before.label} are missing, but earlier ticks of the team exist "
+                f"(latest: {earlier}): materialize {before.label} first (nothing was written)."
+            )
         return TaskState.empty(dimension)
     tasks = backend.read(VIDEO_SEGMENT_TASKS, where=before.partition).drop(columns=["team_id", "tick_end"])
     p = backend.placeholder
@@ -198,14 +307,20 @@ def previous_state(backend: Backend, tick: Tick, dimension: int) -> TaskState:
         f"SELECT c.team_id, c.tick_end, c.task_id, c.centroid FROM {VIDEO_SEGMENT_TASK_CENTROIDS.qualified_name} c "
         f"JOIN {VIDEO_SEGMENT_TASKS.qualified_name} t ON t.team_id = c.team_id AND t.task_id = c.task_id "
         f"AND t.centroid_tick = c.tick_end WHERE t.team_id = {p} AND t.tick_end = {p}",
-        [tick.team_id, before.end], over=[VIDEO_SEGMENT_TASK_CENTROIDS],
+        [tick.team_id, before.end],
+        over=[VIDEO_SEGMENT_TASK_CENTROIDS],
     ).set_index("task_id")["centroid"]
     tasks = tasks.sort_values("task_id").reset_index(drop=True)
-    matrix = np.stack(centroids.loc[tasks["task_id"]].to_list()).astype(np.float64) if len(tasks) else np.empty((0, dimension))
+    matrix = (
+        np.stack(centroids.loc[tasks["task_id"]].to_list()).astype(np.float64)
+        if len(tasks)
+        else np.empty((0, dimension))
+    )
     users = backend.query(
         TASK_USERS,
         f"SELECT DISTINCT task_id, user_ref FROM {VIDEO_SEGMENT_TASK_LINKS.qualified_name} WHERE team_id = {p} AND tick_end < {p}",
-        [tick.team_id, tick.end], over=[VIDEO_SEGMENT_TASK_LINKS],
+        [tick.team_id, tick.end],
+        over=[VIDEO_SEGMENT_TASK_LINKS],
     )
     by_task = users.groupby("task_id")["user_ref"].agg(set).to_dict() if len(users) else {}
     return TaskState(tasks, matrix, by_task)
@@ -216,38 +331,79 @@ def _task_ticks(run: Run):
     backend = run.backend
     labeler, identity = run.resources.replay_labeler.labeler(), run.resources.replay_labeler.identity
     for tick in ticks_of(run.context):
-        inputs = [require_partitions(backend, spec, [tick.partition], tick.label)[0] for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS)]
+        inputs = [
+            require_partitions(backend, spec, [tick.partition], tick.label)[0]
+            for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS)
+        ]
         before = written(backend, VIDEO_SEGMENT_TASKS, Tick(tick.team_id, tick.end - TICK).partition)
-        input_hash = frames_hash(*inputs, *(h for _, h in before.values()), canonical_json(params.model_dump()), identity)
+        input_hash = frames_hash(
+            *inputs, *(h for _, h in before.values()), canonical_json(params.model_dump()), identity
+        )
         segments, embeddings = read_segments(backend, tick)
         clusters = backend.read(VIDEO_SEGMENT_CLUSTERS, where=tick.partition)
-        dimension = embeddings.shape[1] if embeddings.size else (len(clusters["centroid"].iat[0]) if len(clusters) else 0)
+        dimension = (
+            embeddings.shape[1] if embeddings.size else (len(clusters["centroid"].iat[0]) if len(clusters) else 0)
+        )
         state = previous_state(backend, tick, dimension)
         # A replayed tick keeps the labels it was given (an LLM need not answer the same twice).
-        known = backend.read(VIDEO_SEGMENT_TASKS, where=tick.partition, columns=["task_id", "title", "description", "keywords", "label_source"])
-        update = update_tasks(tick.team_id, tick.end, state, clusters, segments, embeddings, params, labeler, known_labels=known)
+        known = backend.read(
+            VIDEO_SEGMENT_TASKS,
+            where=tick.partition,
+            columns=["task_id", "title", "description", "keywords", "label_source"],
+        )
+        update = update_tasks(
+            tick.team_id, tick.end, state, clusters, segments, embeddings, params, labeler, known_labels=known
+        )
         at = dict(team_id=tick.team_id, tick_end=tick.end)
         status = update.tasks["status"].value_counts()
-        part = Written(tick.label, tick.partition_key, {
-            VIDEO_SEGMENT_TASKS.name: (tick.partition, update.tasks.assign(**at)),
-            VIDEO_SEGMENT_TASK_CENTROIDS.name: (tick.partition, update.centroids.assign(**at)),
-            VIDEO_SEGMENT_TASK_LINKS.name: (tick.partition, update.links.assign(**at)),
-        }, input_hash, facts={VIDEO_SEGMENT_TASKS.name: {"new": int(status.get("new", 0)), "updated": int(status.get("updated", 0))}},
-            log=f"{tick.label}: {len(update.tasks)} tasks ({dict(status)}), {len(update.links)} links")
+        part = Written(
+            tick.label,
+            tick.partition_key,
+            {
+                VIDEO_SEGMENT_TASKS.name: (tick.partition, update.tasks.assign(**at)),
+                VIDEO_SEGMENT_TASK_CENTROIDS.name: (tick.partition, update.centroids.assign(**at)),
+                VIDEO_SEGMENT_TASK_LINKS.name: (tick.partition, update.links.assign(**at)),
+            },
+            input_hash,
+            facts={
+                VIDEO_SEGMENT_TASKS.name: {"new": int(status.get("new", 0)), "updated": int(status.get("updated", 0))}
+            },
+            log=f"{tick.label}: {len(update.tasks)} tasks ({dict(status)}), {len(update.links)} links",
+        )
         expected = int(clusters["size"].sum()) if len(clusters) else 0
         tasks_after = update.state.tasks
-        close = task_pairs_alike(update.state.centroids, tasks_after["occurrences"], tasks_after["cohesion"], params.min_ratio)
+        close = task_pairs_alike(
+            update.state.centroids, tasks_after["occurrences"], tasks_after["cohesion"], params.min_ratio
+        )
         part.checks += [
-            privacy_check(TASKS_KEY, {"video_segment_tasks": update.tasks}, segments["distinct_id"], tick.label,
-                          {"video_segment_tasks": ["title", "description", "keywords"]}),
-            privacy_check(LINKS_KEY, {"video_segment_task_links": update.links}, segments["distinct_id"], tick.label,
-                          {"video_segment_task_links": ["content"]}),
+            privacy_check(
+                TASKS_KEY,
+                {"video_segment_tasks": update.tasks},
+                segments["distinct_id"],
+                tick.label,
+                {"video_segment_tasks": ["title", "description", "keywords"]},
+            ),
+            privacy_check(
+                LINKS_KEY,
+                {"video_segment_task_links": update.links},
+                segments["distinct_id"],
+                tick.label,
+                {"video_segment_task_links": ["content"]},
+            ),
         ]
-        part.check(VIDEO_SEGMENT_TASK_LINKS, "every_clustered_segment_linked",
-                   len(update.links) == expected and update.links["document_id"].is_unique,
-                   f"{len(update.links)} links for {expected} clustered segments")
-        part.check(VIDEO_SEGMENT_TASKS, "tasks_stay_distinct", close == 0,
-                   f"{close} pairs of tasks that the matching rule would take for one problem", blocking=False)
+        part.check(
+            VIDEO_SEGMENT_TASK_LINKS,
+            "every_clustered_segment_linked",
+            len(update.links) == expected and update.links["document_id"].is_unique,
+            f"{len(update.links)} links for {expected} clustered segments",
+        )
+        part.check(
+            VIDEO_SEGMENT_TASKS,
+            "tasks_stay_distinct",
+            close == 0,
+            f"{close} pairs of tasks that the matching rule would take for one problem",
+            blocking=False,
+        )
         yield part
 
 
@@ -255,24 +411,57 @@ def _tasks_shown(tasks: pd.DataFrame) -> pd.DataFrame:
     """The tick's new and updated tasks first, by priority."""
     moved = tasks[tasks["status"] != "unchanged"]
     return moved.sort_values(["priority", "task_id"], ascending=[False, True])[
-        ["priority", "status", "title", "occurrences", "distinct_users", "segments_this_tick", "task_id"]]
+        ["priority", "status", "title", "occurrences", "distinct_users", "segments_this_tick", "task_id"]
+    ]
 
 
 video_segment_tasks = table_asset(
-    name="video_segment_tasks", group=GROUP, owners=OWNERS, partitions_def=replay_partitions, config=ReplayConfig,
-    resources=["replay_labeler"], step=_task_ticks,
+    name="video_segment_tasks",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=replay_partitions,
+    config=ReplayConfig,
+    resources=["replay_labeler"],
+    step=_task_ticks,
     outputs=[
-        Output(VIDEO_SEGMENT_TASKS, "The team's tasks after the tick, ranked by priority (with its factors); centroids in "
-               "video_segment_task_centroids.", shown=_tasks_shown,
-               deps=[CLUSTERS_KEY, SEGMENTS_KEY, dg.AssetDep(TASKS_KEY, partition_mapping=PREVIOUS_TICK)]),
-        Output(VIDEO_SEGMENT_TASK_CENTROIDS, "The unit centroid of every task the tick created or moved.", replayed=False,
-               own_asset=False),
-        Output(VIDEO_SEGMENT_TASK_LINKS, "Every clustered segment of the tick, linked to its task with its distance to the centroid.",
-               replayed=False, deps=[CLUSTERS_KEY, SEGMENTS_KEY]),
+        Output(
+            VIDEO_SEGMENT_TASKS,
+            "The team's tasks after the tick, ranked by priority (with its factors); centroids in "
+            "video_segment_task_centroids.",
+            shown=_tasks_shown,
+            deps=[CLUSTERS_KEY, SEGMENTS_KEY, dg.AssetDep(TASKS_KEY, partition_mapping=PREVIOUS_TICK)],
+            # a tick every 30 minutes, run 5 minutes after it ends
+            freshness=dg.FreshnessPolicy.time_window(
+                fail_window=pd.Timedelta(minutes=70).to_pytimedelta(),
+                warn_window=pd.Timedelta(minutes=40).to_pytimedelta(),
+            ),
+        ),
+        Output(
+            VIDEO_SEGMENT_TASK_CENTROIDS,
+            "The unit centroid of every task the tick created or moved.",
+            replayed=False,
+            own_asset=False,
+        ),
+        Output(
+            VIDEO_SEGMENT_TASK_LINKS,
+            "Every clustered segment of the tick, linked to its task with its distance to the centroid.",
+            replayed=False,
+            deps=[CLUSTERS_KEY, SEGMENTS_KEY],
+        ),
     ],
-    checks=[Check(VIDEO_SEGMENT_TASKS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a task."),
-            Check(VIDEO_SEGMENT_TASK_LINKS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a link."),
-            Check(VIDEO_SEGMENT_TASK_LINKS, "every_clustered_segment_linked", "Links = the segments of the tick's clusters, each once."),
-            Check(VIDEO_SEGMENT_TASKS, "tasks_stay_distinct", "No two tasks lie within the match distance of each other.",
-                  blocking=False)],
+    checks=[
+        Check(VIDEO_SEGMENT_TASKS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a task."),
+        Check(VIDEO_SEGMENT_TASK_LINKS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a link."),
+        Check(
+            VIDEO_SEGMENT_TASK_LINKS,
+            "every_clustered_segment_linked",
+            "Links = the segments of the tick's clusters, each once.",
+        ),
+        Check(
+            VIDEO_SEGMENT_TASKS,
+            "tasks_stay_distinct",
+            "No two tasks lie within the match distance of each other.",
+            blocking=False,
+        ),
+    ],
 )

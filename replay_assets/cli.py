@@ -1,4 +1,4 @@
-"""Command line for the replay location: ``python -m replay_assets.cli demo|top``.
+"""Command line for the replay location: ``python -m replay_assets.cli demo|top|enable``.
 
 ``demo`` adds the demo teams as partitions (what the flag sensor does), materializes a day of
 30-minute ticks for each team as one run per team on the instance in ``DAGSTER_HOME``, every
@@ -33,12 +33,16 @@ def top_tasks(team_id: int, tick_end: pd.Timestamp | None = None, limit: int = 8
         tick_end = ticks["tick_end"].max()
     frame = backend.read(VIDEO_SEGMENT_TASKS, where={"team_id": team_id, "tick_end": tick_end})
     frame = frame.sort_values(["priority", "task_id"], ascending=[False, True])
-    lines = [f"Team {team_id}: top tasks after the tick ending {tick_end:%Y-%m-%d %H:%M} UTC "
-             f"({len(frame)} tasks, {int((frame['status'] == 'new').sum())} opened by this tick)"]
+    lines = [
+        f"Team {team_id}: top tasks after the tick ending {tick_end:%Y-%m-%d %H:%M} UTC "
+        f"({len(frame)} tasks, {int((frame['status'] == 'new').sum())} opened by this tick)"
+    ]
     for rank, r in enumerate(frame.head(limit).itertuples(), 1):
-        lines.append(f"{rank:>2}. priority {r.priority:.3f} [users {r.users_factor:.3f} + impact {r.impact_factor:.3f} "
-                     f"+ recency {r.recency_factor:.3f}]  {r.title}\n    {r.occurrences} segments, {r.distinct_users} users, "
-                     f"last seen {r.last_occurrence:%H:%M}, {r.status}")
+        lines.append(
+            f"{rank:>2}. priority {r.priority:.3f} [users {r.users_factor:.3f} + impact {r.impact_factor:.3f} "
+            f"+ recency {r.recency_factor:.3f}]  {r.title}\n    {r.occurrences} segments, {r.distinct_users} users, "
+            f"last seen {r.last_occurrence:%H:%M}, {r.status}"
+        )
     return "\n".join(lines)
 
 
@@ -49,13 +53,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     first, last = DEMO_DAY + TICK, DEMO_DAY + pd.Timedelta(days=1)
     for team in teams:
         start, end = str(partition_key_for(team, first)), str(partition_key_for(team, last))
-        ok, line = run_summary(run_job(defs, replay_tick_job.name, start, end, instance), f"{replay_tick_job.name} {start}..{end}")
+        ok, line = run_summary(
+            run_job(defs, replay_tick_job.name, start, end, instance), f"{replay_tick_job.name} {start}..{end}"
+        )
         print(line)
         if not ok:
             return 1
     for team in teams:
         print()
         print(top_tasks(team, last))
+    return 0
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    """Add a team's partition, as the flag sensor does for ClickHouse: for a file source, an added
+    team is enabled, and the 30-minute schedule runs its ticks."""
+    instance = cli_instance()
+    known = set(instance.get_dynamic_partitions(team_partitions.name))
+    if str(args.team) in known:
+        print(f"team {args.team} is already enabled")
+        return 0
+    instance.add_dynamic_partitions(team_partitions.name, [str(args.team)])
+    print(f"team {args.team} enabled: its ticks can run from the UI, and replay_every_30_minutes requests them")
     return 0
 
 
@@ -67,12 +86,17 @@ def cmd_top(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="replay", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="materialize a day of demo ticks for each demo team and print the top tasks").set_defaults(run=cmd_demo)
+    sub.add_parser(
+        "demo", help="materialize a day of demo ticks for each demo team and print the top tasks"
+    ).set_defaults(run=cmd_demo)
     top = sub.add_parser("top", help="print a team's top tasks after a tick (default: its latest)")
     top.add_argument("team", type=int)
     top.add_argument("--tick-end", help="e.g. '2026-11-20 12:00' (UTC)")
     top.add_argument("--limit", type=int, default=8)
     top.set_defaults(run=cmd_top)
+    enable = sub.add_parser("enable", help="enable a team (add its partition) for a file source")
+    enable.add_argument("team", type=int)
+    enable.set_defaults(run=cmd_enable)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -41,13 +41,23 @@ from replay_assets.matching import MIN_RATIO
 
 
 class ClusteringParams(BaseModel):
-    min_cluster_size: int = Field(5, description="Fewest segments a cluster has: a problem seen this often in a tick recurs.")
-    min_samples: int = Field(5, description="Density scale: a segment's core distance is to its min_samples-th neighbour.")
+    min_cluster_size: int = Field(
+        5, description="Fewest segments a cluster has: a problem seen this often in a tick recurs."
+    )
+    min_samples: int = Field(
+        5, description="Density scale: a segment's core distance is to its min_samples-th neighbour."
+    )
     neighbours: int = Field(15, description="Neighbours per segment in the graph the hierarchy is built on.")
-    min_ratio: float = Field(MIN_RATIO, description="A left-out segment joins a cluster when its mean cosine to the members "
-                                                   "reaches this share of theirs to each other (as tasks are matched).")
-    floor_spreads: float = Field(3.0, description="Clusters take members only when their segments are more alike than "
-                                                  "this many standard deviations of the tick's random-pair cosines.")
+    min_ratio: float = Field(
+        MIN_RATIO,
+        description="A left-out segment joins a cluster when its mean cosine to the members "
+        "reaches this share of theirs to each other (as tasks are matched).",
+    )
+    floor_spreads: float = Field(
+        3.0,
+        description="Clusters take members only when their segments are more alike than "
+        "this many standard deviations of the tick's random-pair cosines.",
+    )
     reduced_dimensions: int = Field(128, description="PCA components kept after centring.")
     pca_sample: int = 3000
     block_rows: int = 4096
@@ -92,7 +102,9 @@ def principal_coordinates(x: np.ndarray, params: ClusteringParams, context: np.n
     rng = np.random.default_rng(params.seed)
     sample = np.arange(n) if n <= params.pca_sample else np.sort(rng.choice(n, params.pca_sample, replace=False))
     starts = np.cumsum([0] + [len(b) for b in blocks])
-    rows = np.vstack([b[sample[(sample >= lo) & (sample < hi)] - lo] for b, lo, hi in zip(blocks, starts[:-1], starts[1:])])
+    rows = np.vstack(
+        [b[sample[(sample >= lo) & (sample < hi)] - lo] for b, lo, hi in zip(blocks, starts[:-1], starts[1:])]
+    )
     unit_sample = rows * inverse_norms(rows)[:, None]
     components = min(params.reduced_dimensions, dim, len(sample))
     if components >= dim:
@@ -109,14 +121,14 @@ def exact_neighbours(z: np.ndarray, k: int, block_rows: int) -> tuple[np.ndarray
     index = np.empty((n, k), dtype=np.int64)
     distance = np.empty((n, k), dtype=np.float32)
     for start in range(0, n, block_rows):
-        sims = z[start:start + block_rows] @ z.T
+        sims = z[start : start + block_rows] @ z.T
         rows = np.arange(sims.shape[0])
         sims[rows, start + rows] = -np.inf
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         top_sims = np.take_along_axis(sims, top, axis=1)
         order = np.lexsort((top, -top_sims), axis=1)  # nearest first; ties by row number
-        index[start:start + len(rows)] = np.take_along_axis(top, order, axis=1)
-        distance[start:start + len(rows)] = 1.0 - np.take_along_axis(top_sims, order, axis=1)
+        index[start : start + len(rows)] = np.take_along_axis(top, order, axis=1)
+        distance[start : start + len(rows)] = 1.0 - np.take_along_axis(top_sims, order, axis=1)
     return index, distance
 
 
@@ -127,8 +139,9 @@ def index_neighbours(z: np.ndarray, k: int, params: ClusteringParams) -> tuple[n
     n = len(z)
     index = hnswlib.Index(space="ip", dim=z.shape[1])
     index.set_num_threads(1)
-    index.init_index(max_elements=n, ef_construction=params.index_build_effort, M=params.index_links,
-                     random_seed=params.seed)
+    index.init_index(
+        max_elements=n, ef_construction=params.index_build_effort, M=params.index_links, random_seed=params.seed
+    )
     index.add_items(z, np.arange(n))
     index.set_ef(max(50, 2 * k))
     index.set_num_threads(os.cpu_count() or 1)  # queries read the built index independently: same answers, any threads
@@ -146,7 +159,9 @@ def neighbour_graph(z: np.ndarray, params: ClusteringParams) -> tuple[np.ndarray
     return index_neighbours(z, k, params)
 
 
-def condensed_tree(neighbours: np.ndarray, distances: np.ndarray, min_samples: int, min_cluster_size: int) -> np.ndarray:
+def condensed_tree(
+    neighbours: np.ndarray, distances: np.ndarray, min_samples: int, min_cluster_size: int
+) -> np.ndarray:
     """HDBSCAN's condensed tree over the neighbour graph (mutual reachability, minimum spanning forest).
 
     Parts of the graph that are not connected join at twice the largest distance, above everything.
@@ -266,18 +281,19 @@ def extend_by_membership(labels: np.ndarray, z: np.ndarray, min_ratio: float, fl
     best = np.full(len(open_rows), -1)
     score = np.full(len(open_rows), -np.inf)
     for start in range(0, len(open_rows), 4096):  # blocks of (segments x clusters) ratios
-        rows = open_rows[start:start + 4096]
+        rows = open_rows[start : start + 4096]
         ratio = (z[rows] @ sums.T.astype(np.float32)) / scale
         ratio[:, ~eligible] = -np.inf
-        best[start:start + len(rows)] = ratio.argmax(axis=1)
-        score[start:start + len(rows)] = ratio.max(axis=1)
+        best[start : start + len(rows)] = ratio.argmax(axis=1)
+        score[start : start + len(rows)] = ratio.max(axis=1)
     joins = score >= min_ratio
     labels[open_rows[joins]] = best[joins]
     return labels
 
 
-def cluster_embeddings(embeddings: np.ndarray, params: ClusteringParams | None = None,
-                       context: np.ndarray | None = None) -> np.ndarray:
+def cluster_embeddings(
+    embeddings: np.ndarray, params: ClusteringParams | None = None, context: np.ndarray | None = None
+) -> np.ndarray:
     """Cluster label per row (-1 = noise), deterministic for the same rows in the same order.
 
     ``context``: other rows (e.g. the previous tick's) clustered with these, so that their density

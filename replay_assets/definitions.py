@@ -16,7 +16,9 @@ def resources() -> dict:
         "warehouse": warehouse_from_env(),
         "replay_segments": SegmentSource(url=env_or_default("REPLAY_SEGMENTS_URL", "demo")),
         "replay_pseudonymizer": Pseudonymizer.from_env("REPLAY_PSEUDONYM_SALT", DEFAULT_PSEUDONYM_SALT),
-        "replay_labeler": TaskLabeler(llm_url=env_or_default("REPLAY_LLM_URL", ""), api_key=env_or_default("REPLAY_LLM_API_KEY", "")),
+        "replay_labeler": TaskLabeler(
+            llm_url=env_or_default("REPLAY_LLM_URL", ""), api_key=env_or_default("REPLAY_LLM_API_KEY", "")
+        ),
     }
 
 

@@ -38,43 +38,96 @@ NOISE_SEGMENTS, DISPERSION = 12, 4.0
 class Topic:
     name: str
     phrases: tuple[str, ...]
-    mean: float = 9.0         # segments per tick on average
-    near: str | None = None   # a sibling topic whose direction it shares in part
+    mean: float = 9.0  # segments per tick on average
+    near: str | None = None  # a sibling topic whose direction it shares in part
 
 
 TOPICS = {
     1: (
-        Topic("checkout_payment_error", ("clicked pay in checkout and the payment failed with an error",
-                                         "checkout payment error after pressing submit, tried again",
-                                         "payment form in checkout showed a card error and nothing happened"), mean=24),
-        Topic("checkout_coupon_rejected", ("entered a coupon code at checkout and it was rejected as invalid",
-                                           "coupon field in checkout kept saying the code does not apply",
-                                           "tried three coupon codes at checkout, all refused"), mean=12,
-              near="checkout_payment_error"),
-        Topic("export_settings_confusion", ("searched settings for the export option and could not find it",
-                                            "went back and forth between settings tabs looking for export",
-                                            "struggled to find where exports are configured in settings"), mean=16),
-        Topic("onboarding_abandonment", ("started onboarding, hit the team invite step and gave up",
-                                         "abandoned onboarding at the invite teammates step",
-                                         "left the onboarding flow at the invite step"), mean=14),
+        Topic(
+            "checkout_payment_error",
+            (
+                "clicked pay in checkout and the payment failed with an error",
+                "checkout payment error after pressing submit, tried again",
+                "payment form in checkout showed a card error and nothing happened",
+            ),
+            mean=24,
+        ),
+        Topic(
+            "checkout_coupon_rejected",
+            (
+                "entered a coupon code at checkout and it was rejected as invalid",
+                "coupon field in checkout kept saying the code does not apply",
+                "tried three coupon codes at checkout, all refused",
+            ),
+            mean=12,
+            near="checkout_payment_error",
+        ),
+        Topic(
+            "export_settings_confusion",
+            (
+                "searched settings for the export option and could not find it",
+                "went back and forth between settings tabs looking for export",
+                "struggled to find where exports are configured in settings",
+            ),
+            mean=16,
+        ),
+        Topic(
+            "onboarding_abandonment",
+            (
+                "started onboarding, hit the team invite step and gave up",
+                "abandoned onboarding at the invite teammates step",
+                "left the onboarding flow at the invite step",
+            ),
+            mean=14,
+        ),
     ),
     2: (
-        Topic("search_timeout", ("search results page timed out and showed a spinner forever",
-                                 "search request timed out twice before the user gave up",
-                                 "typing in search caused a timeout error banner"), mean=22),
-        Topic("search_no_results", ("searched for an existing project by name and got no results",
-                                    "search returned nothing for a customer that exists",
-                                    "retyped the same search several times, always empty results"), mean=12,
-              near="search_timeout"),
-        Topic("dashboard_filter_confusion", ("repeatedly toggled dashboard filters trying to reset them",
-                                             "confused by dashboard date filter, changed it repeatedly",
-                                             "tried to clear dashboard filters but they kept coming back"), mean=16),
+        Topic(
+            "search_timeout",
+            (
+                "search results page timed out and showed a spinner forever",
+                "search request timed out twice before the user gave up",
+                "typing in search caused a timeout error banner",
+            ),
+            mean=22,
+        ),
+        Topic(
+            "search_no_results",
+            (
+                "searched for an existing project by name and got no results",
+                "search returned nothing for a customer that exists",
+                "retyped the same search several times, always empty results",
+            ),
+            mean=12,
+            near="search_timeout",
+        ),
+        Topic(
+            "dashboard_filter_confusion",
+            (
+                "repeatedly toggled dashboard filters trying to reset them",
+                "confused by dashboard date filter, changed it repeatedly",
+                "tried to clear dashboard filters but they kept coming back",
+            ),
+            mean=16,
+        ),
     ),
 }
-CRASHES = ("loading the editor", "uploading an avatar", "printing an invoice", "sharing a dashboard",
-           "renaming a project", "opening the billing page")
-NEUTRAL = ("browsed the pricing page", "read the changelog", "opened the profile page and scrolled",
-           "viewed a report and exported nothing", "watched the product tour video")
+CRASHES = (
+    "loading the editor",
+    "uploading an avatar",
+    "printing an invoice",
+    "sharing a dashboard",
+    "renaming a project",
+    "opening the billing page",
+)
+NEUTRAL = (
+    "browsed the pricing page",
+    "read the changelog",
+    "opened the profile page and scrolled",
+    "viewed a report and exported nothing",
+    "watched the product tour video",
+)
 
 
 def _rng(*parts) -> np.random.Generator:
@@ -103,16 +156,19 @@ def style_basis(team_id: int) -> np.ndarray:
 
 @cache
 def topic_direction(team_id: int, topic: str) -> np.ndarray:
-    own = _unit(SHARED * shared_direction(team_id)
-                + np.sqrt(1 - SHARED**2) * _unit(_rng("topic", team_id, topic).standard_normal(DIMENSION)))
+    own = _unit(
+        SHARED * shared_direction(team_id)
+        + np.sqrt(1 - SHARED**2) * _unit(_rng("topic", team_id, topic).standard_normal(DIMENSION))
+    )
     near = next((t.near for t in TOPICS.get(team_id, ()) if t.name == topic), None)
     return _fixed(_unit(SIBLING * topic_direction(team_id, near) + np.sqrt(1 - SIBLING**2) * own) if near else own)
 
 
 def segment_vector(team_id: int, direction: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``direction`` plus variation of norm about ``SPREAD``, mostly along the team's style directions."""
-    variation = (np.sqrt(STYLE_SHARE / STYLE_DIMENSIONS) * style_basis(team_id) @ rng.standard_normal(STYLE_DIMENSIONS)
-                 + np.sqrt((1 - STYLE_SHARE) / DIMENSION) * rng.standard_normal(DIMENSION))
+    variation = np.sqrt(STYLE_SHARE / STYLE_DIMENSIONS) * style_basis(team_id) @ rng.standard_normal(
+        STYLE_DIMENSIONS
+    ) + np.sqrt((1 - STYLE_SHARE) / DIMENSION) * rng.standard_normal(DIMENSION)
     return (direction + SPREAD * variation).astype(np.float32)
 
 
@@ -125,15 +181,27 @@ def generate_tick(team_id: int, tick_end: pd.Timestamp) -> tuple[pd.DataFrame, p
 
     def add(session: str, content: str, vector, topic: str, offset_s: int) -> None:
         t = start + pd.Timedelta(seconds=offset_s)
-        rows.append({"team_id": team_id, "document_id": f"{session}:{offset_s}:{offset_s + 20}", "session_id": session,
-                     "distinct_id": f"user-{team_id}-{int(rng.integers(0, 40)):03d}", "start_time": t - pd.Timedelta(seconds=60),
-                     "end_time": t - pd.Timedelta(seconds=40), "timestamp": t - pd.Timedelta(seconds=60),
-                     "inserted_at": t, "content": content, "embedding": vector})
+        rows.append(
+            {
+                "team_id": team_id,
+                "document_id": f"{session}:{offset_s}:{offset_s + 20}",
+                "session_id": session,
+                "distinct_id": f"user-{team_id}-{int(rng.integers(0, 40)):03d}",
+                "start_time": t - pd.Timedelta(seconds=60),
+                "end_time": t - pd.Timedelta(seconds=40),
+                "timestamp": t - pd.Timedelta(seconds=60),
+                "inserted_at": t,
+                "content": content,
+                "embedding": vector,
+            }
+        )
         truth.append(topic)
 
-    planned = [(topic.name, "User " + topic.phrases[int(rng.integers(0, len(topic.phrases)))])
-               for topic in TOPICS[team_id]
-               for _ in range(int(rng.negative_binomial(DISPERSION, DISPERSION / (DISPERSION + topic.mean))))]
+    planned = [
+        (topic.name, "User " + topic.phrases[int(rng.integers(0, len(topic.phrases)))])
+        for topic in TOPICS[team_id]
+        for _ in range(int(rng.negative_binomial(DISPERSION, DISPERSION / (DISPERSION + topic.mean))))
+    ]
     planned += [("", "User " + NEUTRAL[int(rng.integers(0, len(NEUTRAL)))]) for _ in range(NOISE_SEGMENTS)]
     crash = CRASHES[int(rng.integers(0, len(CRASHES)))]  # high-impact noise: one segment, but the same crash recurs
     planned.append((f"crash:{crash}", f"App crashed with an exception while {crash}"))
@@ -142,15 +210,32 @@ def generate_tick(team_id: int, tick_end: pd.Timestamp) -> tuple[pd.DataFrame, p
     order = rng.permutation(len(planned))
     for n, i in enumerate(order):
         topic, content = planned[i]
-        direction = topic_direction(team_id, topic) if topic else _unit(
-            SHARED * shared_direction(team_id) + np.sqrt(1 - SHARED**2) * _unit(rng.standard_normal(DIMENSION)))
-        add(f"s{team_id}-{tick_end:%H%M}-{n:03d}", content, segment_vector(team_id, direction, rng), topic, int(offsets[n]))
+        direction = (
+            topic_direction(team_id, topic)
+            if topic
+            else _unit(
+                SHARED * shared_direction(team_id) + np.sqrt(1 - SHARED**2) * _unit(rng.standard_normal(DIMENSION))
+            )
+        )
+        add(
+            f"s{team_id}-{tick_end:%H%M}-{n:03d}",
+            content,
+            segment_vector(team_id, direction, rng),
+            topic,
+            int(offsets[n]),
+        )
     n = len(planned)
     broken = rng.standard_normal(DIMENSION).astype(np.float32)
     broken[3] = np.nan
     add(f"s{team_id}-{tick_end:%H%M}-{n:03d}", "User scrolled the feed", broken, "", int(offsets[n]))
     n += 1
-    add(f"s{team_id}-{tick_end:%H%M}-{n:03d}", "User scrolled the feed", rng.standard_normal(DIMENSION // 2).astype(np.float32), "", int(offsets[n]))
+    add(
+        f"s{team_id}-{tick_end:%H%M}-{n:03d}",
+        "User scrolled the feed",
+        rng.standard_normal(DIMENSION // 2).astype(np.float32),
+        "",
+        int(offsets[n]),
+    )
     return pd.DataFrame(rows), pd.Series(truth, name="topic")
 
 

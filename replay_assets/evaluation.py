@@ -18,8 +18,9 @@ from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
 from replay_assets.segments import validate_segments
 
 
-def labelled_segments(texts, embeddings: np.ndarray, first_tick_end: pd.Timestamp, ticks: int = 1, team_id: int = 1,
-                      seed: int = 0) -> pd.DataFrame:
+def labelled_segments(
+    texts, embeddings: np.ndarray, first_tick_end: pd.Timestamp, ticks: int = 1, team_id: int = 1, seed: int = 0
+) -> pd.DataFrame:
     """Rows of the segment contract, one per labelled text, arriving in random order (seeded)
     spread evenly over ``ticks`` consecutive ticks, the first ending at ``first_tick_end``.
     ``document_id`` is ``q<row>:0:5`` so a link names the labelled row it came from."""
@@ -30,16 +31,29 @@ def labelled_segments(texts, embeddings: np.ndarray, first_tick_end: pd.Timestam
     span = ticks * TICK.total_seconds()
     inserted = (pd.Timestamp(first_tick_end) - TICK) + pd.to_timedelta(arrival * (span / n), unit="s")
     started = inserted - pd.Timedelta(minutes=2)
-    return pd.DataFrame({
-        "team_id": team_id, "document_id": [f"q{i}:0:5" for i in range(n)], "session_id": [f"q{i}" for i in range(n)],
-        "distinct_id": [f"user-{i % 997:03d}" for i in range(n)], "start_time": started,
-        "end_time": started + pd.Timedelta(seconds=5), "timestamp": started, "inserted_at": inserted,
-        "content": list(texts), "embedding": list(np.asarray(embeddings, dtype=np.float32)),
-    })
+    return pd.DataFrame(
+        {
+            "team_id": team_id,
+            "document_id": [f"q{i}:0:5" for i in range(n)],
+            "session_id": [f"q{i}" for i in range(n)],
+            "distinct_id": [f"user-{i % 997:03d}" for i in range(n)],
+            "start_time": started,
+            "end_time": started + pd.Timedelta(seconds=5),
+            "timestamp": started,
+            "inserted_at": inserted,
+            "content": list(texts),
+            "embedding": list(np.asarray(embeddings, dtype=np.float32)),
+        }
+    )
 
 
-def replay_labelled(texts, embeddings: np.ndarray, ticks: int = 1, params: ReplayParams | None = None,
-                    first_tick_end: pd.Timestamp = pd.Timestamp("2026-11-20 10:30")) -> pd.DataFrame:
+def replay_labelled(
+    texts,
+    embeddings: np.ndarray,
+    ticks: int = 1,
+    params: ReplayParams | None = None,
+    first_tick_end: pd.Timestamp = pd.Timestamp("2026-11-20 10:30"),
+) -> pd.DataFrame:
     """Every tick's links (``document_id, task_id, ...``) when the labelled rows arrive over ``ticks``
     ticks and go through the tick pipeline one tick after another (each with the one before as
     context), as the assets run it."""
@@ -48,7 +62,9 @@ def replay_labelled(texts, embeddings: np.ndarray, ticks: int = 1, params: Repla
     state, links, previous = TaskState.empty(np.asarray(embeddings).shape[1]), [], None
     for k in range(ticks):
         end = first_tick_end + k * TICK
-        valid = validate_segments(raw[(raw["inserted_at"] >= end - TICK) & (raw["inserted_at"] < end)].reset_index(drop=True))
+        valid = validate_segments(
+            raw[(raw["inserted_at"] >= end - TICK) & (raw["inserted_at"] < end)].reset_index(drop=True)
+        )
         segments = valid.segments.assign(user_ref=pseudonymize(valid.segments["distinct_id"], "evaluation"))
         clusters = tick_clusters(segments, valid.embeddings, params, previous)
         previous = valid.embeddings
@@ -86,9 +102,17 @@ def task_quality(links: pd.DataFrame, labels, noise_label: str | None = None, mi
     grouped = linked[linked.groupby("task")["row"].transform("size") >= 2]
     in_topic = grouped[grouped["topic"]]
     if in_topic.empty:
-        return {"coverage": 0.0, "ari": float("nan"), "nmi": float("nan"), "noise_in_tasks": 0.0,
-                "consolidated": float("nan"), "single_task": float("nan"), "purity": float("nan"), "tasks": 0,
-                "largest_task": 0}
+        return {
+            "coverage": 0.0,
+            "ari": float("nan"),
+            "nmi": float("nan"),
+            "noise_in_tasks": 0.0,
+            "consolidated": float("nan"),
+            "single_task": float("nan"),
+            "purity": float("nan"),
+            "tasks": 0,
+            "largest_task": 0,
+        }
     per_label = linked[linked["topic"]].groupby("label")["task"].agg(["size", "nunique"])
     eligible = per_label[per_label["size"] >= min_segments]
     majority = in_topic.groupby("task")["label"].agg(lambda s: s.value_counts().iloc[0])
@@ -100,7 +124,9 @@ def task_quality(links: pd.DataFrame, labels, noise_label: str | None = None, mi
         "noise_in_tasks": int((~grouped["topic"]).sum()) / max(int((~topic).sum()), 1),
         "consolidated": float((eligible["nunique"] == 1).mean()) if len(eligible) else float("nan"),
         "purity": float(majority.sum() / len(grouped)),
-        "single_task": float(np.mean([owners.get(label, 0) == 1 for label in eligible.index])) if len(eligible) else float("nan"),
+        "single_task": float(np.mean([owners.get(label, 0) == 1 for label in eligible.index]))
+        if len(eligible)
+        else float("nan"),
         "tasks": int(grouped["task"].nunique()),
         "largest_task": int(grouped["task"].value_counts().iloc[0]),
     }

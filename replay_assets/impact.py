@@ -15,11 +15,11 @@ WEIGHTS = {"failure": 0.4, "confusion": 0.3, "abandonment": 0.2}
 
 _TERMS = {
     "failure": r"errors?|failed|fails?|failure|exceptions?|crash(?:ed|es)?|404|500|time[sd]? ?out|bugs?|broken|not working"
-               r"|did ?n[o']t (?:load|work|respond|save)|nothing happened|frozen|froze",
+    r"|did ?n[o']t (?:load|work|respond|save)|nothing happened|frozen|froze",
     "confusion": r"confus(?:ed|ing|ion)|struggled|struggling|repeatedly|tried to|unable to find|could ?n[o']t find|lost"
-                 r"|back and forth|rage[- ]?click(?:ed|s|ing)?|hesitat(?:ed|es|ing)",
+    r"|back and forth|rage[- ]?click(?:ed|s|ing)?|hesitat(?:ed|es|ing)",
     "abandonment": r"abandon(?:ed|s|ing)?|gave up|giving up|exited|navigated away|left (?:the )?(?:page|site|app|checkout|flow)"
-                   r"|closed the (?:tab|window|browser)|quit|bounced",
+    r"|closed the (?:tab|window|browser)|quit|bounced",
 }
 _NEGATION = r"\b(?:no|not|never|without|none|zero|didn'?t|did not|wasn'?t|was not)\b(?:\W+\w+){0,2}\W+$"
 _PATTERNS = {k: re.compile(rf"\b(?:{v})\b", re.IGNORECASE) for k, v in _TERMS.items()}

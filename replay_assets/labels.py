@@ -51,7 +51,9 @@ def distinguishing_keywords(clusters: list[ClusterText], top: int = 4) -> dict[i
     docs = [" ".join(c.descriptions) for c in clusters]
     if not any(d.strip() for d in docs):
         return {c.cluster_id: [] for c in clusters}
-    vectorizer = CountVectorizer(stop_words=STOP_WORDS, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9]+\b", ngram_range=(1, 2))
+    vectorizer = CountVectorizer(
+        stop_words=STOP_WORDS, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9]+\b", ngram_range=(1, 2)
+    )
     try:
         counts = vectorizer.fit_transform(docs).toarray().astype(np.float64)
     except ValueError:  # only stop words
@@ -83,10 +85,16 @@ class KeywordLabeler:
             central = c.descriptions[0] if c.descriptions else ""
             found = categories(" ".join(c.descriptions[:5]))
             verb = _VERB[found[0]] if found else "Investigate"
-            words = keywords[c.cluster_id][:3] or [w for w in re.findall(r"[A-Za-z]+", central)[:3]] or ["session", "friction"]
+            words = (
+                keywords[c.cluster_id][:3]
+                or [w for w in re.findall(r"[A-Za-z]+", central)[:3]]
+                or ["session", "friction"]
+            )
             title = f"{verb} {' / '.join(words)}"
-            description = (f"{c.segments} segments from {c.distinct_users} users show: \"{central[:160]}\". "
-                           f"Distinguishing terms: {', '.join(keywords[c.cluster_id]) or 'none'}.")
+            description = (
+                f'{c.segments} segments from {c.distinct_users} users show: "{central[:160]}". '
+                f"Distinguishing terms: {', '.join(keywords[c.cluster_id]) or 'none'}."
+            )
             labels[c.cluster_id] = Label(title[:120], description, tuple(keywords[c.cluster_id]), "keywords")
         return labels
 
@@ -105,8 +113,15 @@ _SCHEMA = {
 class LLMLabeler:
     """An OpenAI-compatible chat API (``REPLAY_LLM_URL``, key ``REPLAY_LLM_API_KEY``) with the default as fallback."""
 
-    def __init__(self, url: str, api_key: str | None, model: str = "gpt-4o-mini", timeout_s: float = 20.0,
-                 fallback: Labeler | None = None, members: int = 5):
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None,
+        model: str = "gpt-4o-mini",
+        timeout_s: float = 20.0,
+        fallback: Labeler | None = None,
+        members: int = 5,
+    ):
         self.url = url.rstrip("/")
         self.api_key = api_key
         self.model = model
@@ -117,14 +132,22 @@ class LLMLabeler:
     def _ask(self, cluster: ClusterText) -> tuple[str, str]:
         import requests
 
-        prompt = ("These session-replay segment descriptions show the same user friction. Write an actionable task "
-                  "title of 5-10 words starting with Fix, Investigate or Improve, and a 1-3 sentence description.\n\n"
-                  + "\n".join(f"- {d}" for d in cluster.descriptions[: self.members]))
+        prompt = (
+            "These session-replay segment descriptions show the same user friction. Write an actionable task "
+            "title of 5-10 words starting with Fix, Investigate or Improve, and a 1-3 sentence description.\n\n"
+            + "\n".join(f"- {d}" for d in cluster.descriptions[: self.members])
+        )
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         response = requests.post(
-            f"{self.url}/chat/completions", timeout=self.timeout_s, headers=headers,
-            json={"model": self.model, "temperature": 0, "messages": [{"role": "user", "content": prompt}],
-                  "response_format": {"type": "json_schema", "json_schema": _SCHEMA}},
+            f"{self.url}/chat/completions",
+            timeout=self.timeout_s,
+            headers=headers,
+            json={
+                "model": self.model,
+                "temperature": 0,
+                "messages": [{"role": "user", "content": prompt}],
+                "response_format": {"type": "json_schema", "json_schema": _SCHEMA},
+            },
         )
         response.raise_for_status()
         answer = json.loads(response.json()["choices"][0]["message"]["content"])

@@ -49,10 +49,10 @@ class TaskState:
 
 @dataclass
 class Consolidated:
-    tasks: pd.DataFrame      # every task after the tick, by task_id, with ``status`` new / updated / unchanged
-    centroids: np.ndarray    # unit centroids, same order as ``tasks``
+    tasks: pd.DataFrame  # every task after the tick, by task_id, with ``status`` new / updated / unchanged
+    centroids: np.ndarray  # unit centroids, same order as ``tasks``
     users: dict[str, set[str]]
-    assignment: list[str]    # the task of each cluster, in the clusters' row order
+    assignment: list[str]  # the task of each cluster, in the clusters' row order
 
 
 def new_task_id(team_id: int, first_document_id: str) -> str:
@@ -103,8 +103,14 @@ def task_pairs_alike(centroids: np.ndarray, sizes, cohesions, min_ratio: float =
     return count // 2
 
 
-def apply_clusters(team_id: int, state: TaskState, clusters: pd.DataFrame, cluster_centroids: np.ndarray,
-                   cluster_users: list[set[str]], min_ratio: float = MIN_RATIO) -> Consolidated:
+def apply_clusters(
+    team_id: int,
+    state: TaskState,
+    clusters: pd.DataFrame,
+    cluster_centroids: np.ndarray,
+    cluster_users: list[set[str]],
+    min_ratio: float = MIN_RATIO,
+) -> Consolidated:
     """The team's tasks after the tick.
 
     ``clusters``: ``size, cohesion, mean_impact, last_occurrence, first_document_id`` per cluster,
@@ -124,15 +130,15 @@ def apply_clusters(team_id: int, state: TaskState, clusters: pd.DataFrame, clust
     dim = cluster_centroids.shape[1] if k else state.centroids.shape[1]
     old_centroids = np.asarray(state.centroids, dtype=np.float64)[order_old] if n_old else np.empty((0, dim))
     c = np.asarray(cluster_centroids, dtype=np.float64)
-    base = c @ old_centroids.T                       # (k, n_old)
-    between = c @ c.T                                # (k, k)
+    base = c @ old_centroids.T  # (k, n_old)
+    between = c @ c.T  # (k, k)
     ids = old["task_id"].astype(str).tolist()
-    size = np.zeros(n_old + k, dtype=np.int64)       # segments per task (old tasks first, then new ones)
+    size = np.zeros(n_old + k, dtype=np.int64)  # segments per task (old tasks first, then new ones)
     size[:n_old] = old["occurrences"].to_numpy(dtype=np.int64)
     old_cohesion = old["cohesion"].to_numpy(dtype=np.float64)
-    a = np.zeros(n_old + k)                          # |S| of each old task: the weight of its old centroid
+    a = np.zeros(n_old + k)  # |S| of each old task: the weight of its old centroid
     a[:n_old] = size[:n_old] * old_cohesion
-    norm2 = a**2                                     # |S|^2 of every task, kept up to date
+    norm2 = a**2  # |S|^2 of every task, kept up to date
     distinct = old["distinct_users"].astype("int64").tolist()
     impact = old["mean_impact"].astype("float64").tolist()
     last = [pd.Timestamp(t) for t in old["last_occurrence"]]
@@ -140,10 +146,10 @@ def apply_clusters(team_id: int, state: TaskState, clusters: pd.DataFrame, clust
     users = {t: set(u) for t, u in state.users.items()}
     sizes = clusters["size"].to_numpy(dtype=np.int64)
     cohesions = clusters["cohesion"].to_numpy(dtype=np.float64)
-    g = sizes * cohesions                            # |S| of each cluster
+    g = sizes * cohesions  # |S| of each cluster
     w_clusters = within_similarity(sizes, cohesions)
     w_single = single_reference(sizes, cohesions, size[:n_old], old_cohesion)
-    taken_by = np.full(k, -1)                        # the task each cluster went to
+    taken_by = np.full(k, -1)  # the task each cluster went to
     impacts = clusters["mean_impact"].to_numpy(dtype=np.float64)
     lasts = [pd.Timestamp(t) for t in clusters["last_occurrence"]]
     firsts = clusters["first_document_id"].astype(str).to_numpy()
@@ -151,7 +157,7 @@ def apply_clusters(team_id: int, state: TaskState, clusters: pd.DataFrame, clust
     done: list[int] = []
     for i in sorted(range(k), key=lambda j: firsts[j]):
         m = len(ids)
-        dots = np.zeros(m)                           # S_i . S_j for every task so far
+        dots = np.zeros(m)  # S_i . S_j for every task so far
         dots[:n_old] = a[:n_old] * base[i]
         if done:
             taken = np.array(done)
@@ -203,8 +209,17 @@ def apply_clusters(team_id: int, state: TaskState, clusters: pd.DataFrame, clust
     cohesion = np.concatenate([old_cohesion, np.zeros(total - n_old)])
     cohesion[moved] = lengths[moved] / size[:total][moved]
     carried = old.drop(columns=[col for col in [*METRICS, "status"] if col != "task_id" and col in old])
-    tasks = pd.DataFrame({"task_id": ids, "occurrences": size[:total], "cohesion": cohesion.round(9), "distinct_users": distinct,
-                          "mean_impact": impact, "last_occurrence": last, "status": status})
+    tasks = pd.DataFrame(
+        {
+            "task_id": ids,
+            "occurrences": size[:total],
+            "cohesion": cohesion.round(9),
+            "distinct_users": distinct,
+            "mean_impact": impact,
+            "last_occurrence": last,
+            "status": status,
+        }
+    )
     tasks = tasks.merge(carried, on="task_id", how="left")
     order = np.argsort(np.array(ids, dtype=object), kind="stable")
     return Consolidated(tasks.iloc[order].reset_index(drop=True), centroids[order], users, assignment)

@@ -22,16 +22,20 @@ tick_partitions = dg.TimeWindowPartitionsDefinition(
 replay_partitions = dg.MultiPartitionsDefinition({"team": team_partitions, "tick": tick_partitions})
 
 #: The previous tick of the same team: what the tasks of a tick start from.
-PREVIOUS_TICK = dg.MultiPartitionMapping({
-    "team": dg.DimensionPartitionMapping("team", dg.IdentityPartitionMapping()),
-    "tick": dg.DimensionPartitionMapping("tick", dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)),
-})
+PREVIOUS_TICK = dg.MultiPartitionMapping(
+    {
+        "team": dg.DimensionPartitionMapping("team", dg.IdentityPartitionMapping()),
+        "tick": dg.DimensionPartitionMapping("tick", dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)),
+    }
+)
 
 #: The tick and the one before it, of the same team: what a tick is clustered with.
-TICK_AND_PREVIOUS = dg.MultiPartitionMapping({
-    "team": dg.DimensionPartitionMapping("team", dg.IdentityPartitionMapping()),
-    "tick": dg.DimensionPartitionMapping("tick", dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0)),
-})
+TICK_AND_PREVIOUS = dg.MultiPartitionMapping(
+    {
+        "team": dg.DimensionPartitionMapping("team", dg.IdentityPartitionMapping()),
+        "tick": dg.DimensionPartitionMapping("tick", dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0)),
+    }
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -60,11 +64,17 @@ def ticks_of(context: dg.AssetExecutionContext) -> list[Tick]:
     """The (team, tick) pairs a run covers (one, or a range from a backfill), in time order per team."""
     out = []
     for key in context.partition_keys:
-        dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else dict(zip(("team", "tick"), key.split("|")))
+        dims = (
+            key.keys_by_dimension
+            if isinstance(key, dg.MultiPartitionKey)
+            else dict(zip(("team", "tick"), key.split("|")))
+        )
         start = pd.Timestamp(pd.to_datetime(dims["tick"], format="%Y-%m-%d-%H:%M"))
         out.append(Tick(int(dims["team"]), start + TICK))
     return sorted(out)
 
 
 def partition_key_for(team_id: int, tick_end: pd.Timestamp) -> dg.MultiPartitionKey:
-    return dg.MultiPartitionKey({"team": str(team_id), "tick": (pd.Timestamp(tick_end) - TICK).strftime("%Y-%m-%d-%H:%M")})
+    return dg.MultiPartitionKey(
+        {"team": str(team_id), "tick": (pd.Timestamp(tick_end) - TICK).strftime("%Y-%m-%d-%H:%M")}
+    )

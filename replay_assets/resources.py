@@ -22,6 +22,12 @@ class SegmentSource(dg.ConfigurableResource):
     def enabled_teams(self) -> list[int]:
         return sources.enabled_teams_from(self.url)
 
+    @property
+    def has_flags(self) -> bool:
+        """Whether the source says which teams are on (ClickHouse's flag table, the demo's teams);
+        a file source does not, and every team added to the instance counts as on."""
+        return self.url == "demo" or self.url.startswith("clickhouse://")
+
 
 class TaskLabeler(dg.ConfigurableResource):
     """Keyword labels offline (default); an OpenAI-compatible API when ``REPLAY_LLM_URL`` is set

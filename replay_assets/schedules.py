@@ -20,20 +20,31 @@ replay_tick_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(job=replay_tick_job, cron_schedule="5,35 * * * *", execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="5 minutes after each 30-minute tick ends: that tick, for every enabled team.")
+@dg.schedule(
+    job=replay_tick_job,
+    cron_schedule="5,35 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="5 minutes after each 30-minute tick ends: that tick, for every enabled team.",
+)
 def replay_every_30_minutes(context: dg.ScheduleEvaluationContext, replay_segments: SegmentSource):
-    """The tick that just ended, for every team whose flag is on and that the sensor has added."""
+    """The tick that just ended, for every added team whose flag is on (for a file source, every
+    added team: ``replay_assets.cli enable TEAM``, or REPLAY_ENABLED_TEAMS through the sensor)."""
     tick_end = pd.Timestamp(context.scheduled_execution_time).tz_convert("UTC").tz_localize(None).floor(TICK)
-    known = set(context.instance.get_dynamic_partitions(team_partitions.name))
-    for team in replay_segments.enabled_teams():
-        if str(team) in known:
+    known = sorted(int(t) for t in context.instance.get_dynamic_partitions(team_partitions.name))
+    enabled = set(replay_segments.enabled_teams()) if replay_segments.has_flags else set(known)
+    for team in known:
+        if team in enabled:
             key = partition_key_for(team, tick_end)
             yield dg.RunRequest(partition_key=key, run_key=str(key))
 
 
-@dg.sensor(job=replay_tick_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Every 5 minutes: adds a team partition when the team's video-segment-clustering flag turns on.")
+@dg.sensor(
+    job=replay_tick_job,
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every 5 minutes: adds a team partition when the team's video-segment-clustering flag turns on.",
+)
 def replay_enabled_teams(context: dg.SensorEvaluationContext, replay_segments: SegmentSource):
     """Adds a partition for each team whose video-segment-clustering flag is on."""
     known = set(context.instance.get_dynamic_partitions(team_partitions.name))

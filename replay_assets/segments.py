@@ -13,15 +13,25 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["team_id", "document_id", "session_id", "distinct_id", "start_time", "end_time", "timestamp", "inserted_at",
-           "content", "embedding"]
+COLUMNS = [
+    "team_id",
+    "document_id",
+    "session_id",
+    "distinct_id",
+    "start_time",
+    "end_time",
+    "timestamp",
+    "inserted_at",
+    "content",
+    "embedding",
+]
 
 
 @dataclass
 class ValidatedSegments:
-    segments: pd.DataFrame   # valid rows, without the embedding column
-    embeddings: np.ndarray   # float32, one row per valid segment, same order
-    rejects: pd.DataFrame    # invalid rows with their position (row_number), reason and detail (no embedding)
+    segments: pd.DataFrame  # valid rows, without the embedding column
+    embeddings: np.ndarray  # float32, one row per valid segment, same order
+    rejects: pd.DataFrame  # invalid rows with their position (row_number), reason and detail (no embedding)
     dimension: int | None
 
 
@@ -47,7 +57,13 @@ def _as_time(value) -> pd.Timestamp:
 
 
 def _as_text(value) -> str | None:
-    return value if isinstance(value, str) else None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    return (
+        value
+        if isinstance(value, str)
+        else None
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else str(value)
+    )
 
 
 def expected_dimension(embeddings: pd.Series, known: int | None = None) -> int | None:
@@ -61,8 +77,13 @@ def expected_dimension(embeddings: pd.Series, known: int | None = None) -> int |
 def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -> ValidatedSegments:
     # Canonical order, so the same rows in any order give the same segments, rejects and clusters.
     frame = frame.reindex(columns=COLUMNS)
-    keys = pd.DataFrame({"t": frame["inserted_at"].map(_as_time), "d": frame["document_id"].map(_as_text),
-                         "c": frame["content"].map(_as_text)})
+    keys = pd.DataFrame(
+        {
+            "t": frame["inserted_at"].map(_as_time),
+            "d": frame["document_id"].map(_as_text),
+            "c": frame["content"].map(_as_text),
+        }
+    )
     order = keys.sort_values(["t", "d", "c"], kind="mergesort", na_position="last").index
     frame = frame.loc[order].reset_index(drop=True)
     vectors = [_as_vector(e) for e in frame["embedding"]]
@@ -85,7 +106,9 @@ def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -
     reasons, details = [], []
     seen: set[str] = set()
     for i, row in enumerate(frame.itertuples(index=False)):
-        reason, detail = _check(row, int(lengths[i]), dimension, bool(finite[i]), bool(nonzero[i]), bool(scalable[i]), seen)
+        reason, detail = _check(
+            row, int(lengths[i]), dimension, bool(finite[i]), bool(nonzero[i]), bool(scalable[i]), seen
+        )
         if reason == "wrong_dimension" and row.embedding is not None and vectors[i] is None:
             reason, detail = "invalid_embedding", "embedding is not a list of numbers"
         reasons.append(reason)
@@ -101,12 +124,26 @@ def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -
     return ValidatedSegments(valid.drop(columns=["embedding", "reason", "detail"]), embeddings, rejects, dimension)
 
 
-def _check(row, length: int, dimension: int | None, finite: bool, nonzero: bool, scalable: bool,
-           seen: set[str]) -> tuple[str | None, str | None]:
-    for field in ("team_id", "document_id", "session_id", "distinct_id", "start_time", "end_time", "inserted_at", "content"):
+def _check(
+    row, length: int, dimension: int | None, finite: bool, nonzero: bool, scalable: bool, seen: set[str]
+) -> tuple[str | None, str | None]:
+    for field in (
+        "team_id",
+        "document_id",
+        "session_id",
+        "distinct_id",
+        "start_time",
+        "end_time",
+        "inserted_at",
+        "content",
+    ):
         value = getattr(row, field)
-        if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip()) \
-                or value is pd.NaT:
+        if (
+            value is None
+            or (isinstance(value, float) and np.isnan(value))
+            or (isinstance(value, str) and not value.strip())
+            or value is pd.NaT
+        ):
             return "missing_field", f"{field} is missing"
     parts = str(row.document_id).split(":")
     if len(parts) != 3 or parts[0] != str(row.session_id):

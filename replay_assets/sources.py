@@ -10,11 +10,10 @@ float32 arrays.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Protocol
 from urllib.parse import unquote, urlparse
-
-import os
 
 import pandas as pd
 import pyarrow as pa
@@ -54,8 +53,11 @@ class HttpClickHouse:
 
         u = urlparse(url)
         self.client = clickhouse_connect.get_client(
-            host=u.hostname or "localhost", port=u.port or 8123, username=unquote(u.username or "default"),
-            password=unquote(u.password or ""), database=(u.path or "/default").lstrip("/") or "default",
+            host=u.hostname or "localhost",
+            port=u.port or 8123,
+            username=unquote(u.username or "default"),
+            password=unquote(u.password or ""),
+            database=(u.path or "/default").lstrip("/") or "default",
         )
 
     def query_arrow(self, sql: str, params: dict) -> pa.Table:
@@ -84,15 +86,29 @@ def _time(value: datetime) -> str:
     return (ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def read_segments(executor: ClickHouseExecutor, team_id: int, start: datetime, end: datetime,
-                  page_size: int = 5000, table: str = "document_embeddings") -> pd.DataFrame:
+def read_segments(
+    executor: ClickHouseExecutor,
+    team_id: int,
+    start: datetime,
+    end: datetime,
+    page_size: int = 5000,
+    table: str = "document_embeddings",
+) -> pd.DataFrame:
     """The team's segments with ``start <= inserted_at < end``, in (inserted_at, document_id) order."""
     pages, after = [], (pd.Timestamp("1970-01-01"), "")
     while True:
-        page = executor.query_arrow(SEGMENTS_SQL, {
-            "table": table, "team": int(team_id), "start": _time(start), "end": _time(end),
-            "after_time": _time(after[0]), "after_doc": after[1], "page": int(page_size),
-        })
+        page = executor.query_arrow(
+            SEGMENTS_SQL,
+            {
+                "table": table,
+                "team": int(team_id),
+                "start": _time(start),
+                "end": _time(end),
+                "after_time": _time(after[0]),
+                "after_doc": after[1],
+                "page": int(page_size),
+            },
+        )
         if page.num_rows:
             pages.append(page)
             last = page.slice(page.num_rows - 1).to_pylist()[0]
@@ -152,7 +168,8 @@ def _read_parquet(path: str, team_id: int, start: datetime, end: datetime) -> pd
         raise ValueError(f"{path}: segment file lacks the column(s) {', '.join(missing)}")
     kind = schema.field("embedding").type
     if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)) or not (
-            pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):
+        pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)
+    ):
         raise ValueError(f"{path}: column embedding is {kind}, expected a list of numbers (one per dimension)")
     table = pq.read_table(path, columns=COLUMNS, filters=[("team_id", "=", int(team_id))])
     frame = table.drop_columns(["embedding"]).to_pandas()

@@ -49,9 +49,25 @@ def _throwaway_server() -> tuple[str, callable] | None:
     as_user = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
     if as_user:  # initdb refuses to run as root
         shutil.chown(root, "postgres")
-    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "-A", "trust"], check=True, capture_output=True)
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-o", f"-p {port} -k {root} -h 127.0.0.1", "-w", "start",
-                    "-l", str(root / "log")], check=True, capture_output=True)
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-U", "postgres", "-A", "trust"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            *as_user,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-o",
+            f"-p {port} -k {root} -h 127.0.0.1",
+            "-w",
+            "start",
+            "-l",
+            str(root / "log"),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
     def stop() -> None:
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)

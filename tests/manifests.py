@@ -14,8 +14,12 @@ from platform_core.warehouse import backend_for, manifest_spec
 def manifest_rows(url: str, schema: str) -> list[dict]:
     """Every partition recorded in ``schema``'s manifest, in table and partition order."""
     m = backend_for(url).read(manifest_spec(schema)).sort_values(["table_name", "partition_key"])
-    return [{"table": t, "partition": k, "rows": int(n), "content_hash": h, "input_hash": i}
-            for t, k, n, h, i in zip(m["table_name"], m["partition_key"], m["row_count"], m["content_hash"], m["input_hash"])]
+    return [
+        {"table": t, "partition": k, "rows": int(n), "content_hash": h, "input_hash": i}
+        for t, k, n, h, i in zip(
+            m["table_name"], m["partition_key"], m["row_count"], m["content_hash"], m["input_hash"]
+        )
+    ]
 
 
 def assert_pinned(rows: list[dict], snapshot: Path, at_least: int) -> None:

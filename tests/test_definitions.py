@@ -37,15 +37,27 @@ def catalog(defs: dg.Definitions) -> dict:
             "partitions": partitions_of(node.partitions_def),
             # the warehouse kind follows WAREHOUSE_URL where the location loads
             "kinds": sorted("<warehouse>" if node.is_materializable and k == storage_kind() else k for k in node.kinds),
-            "owners": list(node.owners), "group": node.group_name,
+            "owners": list(node.owners),
+            "group": node.group_name,
             "materializable": node.is_materializable,
             "column_schema": "dagster/column_schema" in node.metadata,
+            "freshness": repr(node.freshness_policy) if node.freshness_policy else None,
+            "code_version": node.code_version,
         }
     jobs = {j.name: j.description for j in defs.resolve_all_job_defs() if not j.name.startswith("__")}
     repository = defs.get_repository_def()
-    schedules = {s.name: {"cron": s.cron_schedule, "job": s.job_name, "default_status": s.default_status.value,
-                          "description": s.description} for s in repository.schedule_defs}
-    sensors = {s.name: {"default_status": s.default_status.value, "description": s.description} for s in repository.sensor_defs}
+    schedules = {
+        s.name: {
+            "cron": s.cron_schedule,
+            "job": s.job_name,
+            "default_status": s.default_status.value,
+            "description": s.description,
+        }
+        for s in repository.schedule_defs
+    }
+    sensors = {
+        s.name: {"default_status": s.default_status.value, "description": s.description} for s in repository.sensor_defs
+    }
     return {"assets": assets, "jobs": jobs, "schedules": schedules, "sensors": sensors}
 
 

@@ -6,20 +6,30 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from platform_core.checks import previous_hashes, privacy_check, require_partitions
-from platform_core.hashing import canonical_json, frames_hash
-from platform_core.table_asset import Check, SOURCE_RETRY, Output, Run, Written, asset_key, table_asset
-from platform_core.tables import TableSpec
-from platform_core.warehouse import Backend, partition_key
 from kura_assets.assets.learning import EVENT_STORE, GROUP, OWNERS
-from kura_assets.calibration import CALIBRATION_EVENTS, STATUSES, CalibrationParams, calibration_rows, label_claims, underperforming
+from kura_assets.calibration import (
+    CALIBRATION_EVENTS,
+    STATUSES,
+    CalibrationParams,
+    calibration_rows,
+    label_claims,
+    underperforming,
+)
 from kura_assets.clustering import period_days, period_key
 from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
 from kura_assets.sources import row_times, window_fingerprint
 from kura_assets.tables import (
-    EXTRACTION_CALIBRATION_DAY, EXTRACTION_CALIBRATION_WEEK, EXTRACTION_CLAIM_REJECTS, EXTRACTION_CLAIMS,
+    EXTRACTION_CALIBRATION_DAY,
+    EXTRACTION_CALIBRATION_WEEK,
+    EXTRACTION_CLAIM_REJECTS,
+    EXTRACTION_CLAIMS,
     EXTRACTION_UNDERPERFORMING_CLASSES,
 )
+from platform_core.checks import previous_hashes, privacy_check, require_partitions
+from platform_core.hashing import canonical_json, frames_hash
+from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, table_asset
+from platform_core.tables import TableSpec
+from platform_core.warehouse import Backend, partition_key
 
 CLAIMS_KEY = asset_key(EXTRACTION_CLAIMS)
 CLAIM_REJECTS_KEY = asset_key(EXTRACTION_CLAIM_REJECTS)
@@ -44,25 +54,62 @@ def _claim_partitions(run: Run):
         at, label = pd.Timestamp(day), day.isoformat()
         claims = labelled.claims[labelled.claims["period_day"] == at]
         rejects = labelled.rejects[labelled.rejects["period_day"] == at]
-        part = Written(label, label, {EXTRACTION_CLAIMS.name: ({"period_day": day}, claims),
-                                      EXTRACTION_CLAIM_REJECTS.name: ({"period_day": day}, rejects)},
-                       frames_hash(window_fingerprint(raw, times, *params.read_window(day)), canonical_json(params.model_dump())),
-                       facts={EXTRACTION_CLAIMS.name: {"wrong": int((claims["label"] == 0).sum())},
-                              EXTRACTION_CLAIM_REJECTS.name: {"rejects_by_reason": {str(k): int(v) for k, v in
-                                                                                    rejects["reason"].value_counts().sort_index().items()}}})
-        part.checks.append(privacy_check(CLAIM_REJECTS_KEY, {"extraction_claim_rejects": rejects}, raw_ids, label,
-                                         {"extraction_claim_rejects": ["raw_data"]}))
+        part = Written(
+            label,
+            label,
+            {
+                EXTRACTION_CLAIMS.name: ({"period_day": day}, claims),
+                EXTRACTION_CLAIM_REJECTS.name: ({"period_day": day}, rejects),
+            },
+            frames_hash(window_fingerprint(raw, times, *params.read_window(day)), canonical_json(params.model_dump())),
+            facts={
+                EXTRACTION_CLAIMS.name: {"wrong": int((claims["label"] == 0).sum())},
+                EXTRACTION_CLAIM_REJECTS.name: {
+                    "rejects_by_reason": {
+                        str(k): int(v) for k, v in rejects["reason"].value_counts().sort_index().items()
+                    }
+                },
+            },
+        )
+        part.checks.append(
+            privacy_check(
+                CLAIM_REJECTS_KEY,
+                {"extraction_claim_rejects": rejects},
+                raw_ids,
+                label,
+                {"extraction_claim_rejects": ["raw_data"]},
+            )
+        )
         yield part
 
 
 extraction_claims = table_asset(
-    name="extraction_claims", group=GROUP, owners=OWNERS, partitions_def=daily_partitions, config=CalibrationConfig,
-    resources=["kura_events"], step=_claim_partitions, retry_policy=SOURCE_RETRY,
-    outputs=[Output(EXTRACTION_CLAIMS, "The day's extraction claims, labelled right (1) or wrong (0) by later retractions and corrections.",
-                    deps=[EVENT_STORE.key]),
-             Output(EXTRACTION_CLAIM_REJECTS, "Claims that could not be used, with the reason (raw user id removed).", replayed=False,
-                    deps=[EVENT_STORE.key])],
-    checks=[Check(EXTRACTION_CLAIM_REJECTS, "no_raw_user_ids", "No raw user id of the inputs appears in the kept raw claims.")],
+    name="extraction_claims",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    config=CalibrationConfig,
+    resources=["kura_events"],
+    step=_claim_partitions,
+    retry_policy=SOURCE_RETRY,
+    outputs=[
+        Output(
+            EXTRACTION_CLAIMS,
+            "The day's extraction claims, labelled right (1) or wrong (0) by later retractions and corrections.",
+            deps=[EVENT_STORE.key],
+        ),
+        Output(
+            EXTRACTION_CLAIM_REJECTS,
+            "Claims that could not be used, with the reason (raw user id removed).",
+            replayed=False,
+            deps=[EVENT_STORE.key],
+        ),
+    ],
+    checks=[
+        Check(
+            EXTRACTION_CLAIM_REJECTS, "no_raw_user_ids", "No raw user id of the inputs appears in the kept raw claims."
+        )
+    ],
 )
 
 
@@ -81,18 +128,33 @@ def _calibration_step(granularity: str, spec: TableSpec, periods):
         params = CalibrationParams.model_validate(run.config.model_dump())
         parts = previous_hashes(run.backend, EXTRACTION_CLAIMS)
         starts = periods(run.context.partition_time_window)
-        require_days("extraction_claims", {period_key(granularity, s): period_days(granularity, s) for s in starts}, parts)
+        require_days(
+            "extraction_claims", {period_key(granularity, s): period_days(granularity, s) for s in starts}, parts
+        )
         for start in starts:
             label, days = period_key(granularity, start), period_days(granularity, start)
             claims, hashes = _claims_of(run.backend, days, parts)
-            before, before_hashes = _claims_of(run.backend, period_days(granularity, start - timedelta(days=len(days))), parts)
+            before, before_hashes = _claims_of(
+                run.backend, period_days(granularity, start - timedelta(days=len(days))), parts
+            )
             rows = calibration_rows(claims, before, granularity, start, label, params)
-            part = Written(label, start.isoformat(), {spec.name: ({"period_start": start}, rows)},
-                           frames_hash(*hashes, "previous", *before_hashes, canonical_json(params.model_dump())),
-                           facts={spec.name: {"statuses": {str(k): int(v) for k, v in rows["status"].value_counts().sort_index().items()},
-                                              "drift_alerts": int(rows["drift_alert"].sum()), "previous_period_days": len(before_hashes)}})
+            part = Written(
+                label,
+                start.isoformat(),
+                {spec.name: ({"period_start": start}, rows)},
+                frames_hash(*hashes, "previous", *before_hashes, canonical_json(params.model_dump())),
+                facts={
+                    spec.name: {
+                        "statuses": {str(k): int(v) for k, v in rows["status"].value_counts().sort_index().items()},
+                        "drift_alerts": int(rows["drift_alert"].sum()),
+                        "previous_period_days": len(before_hashes),
+                    }
+                },
+            )
             in_range = rows["brier_score"].between(0, 1).all() and rows["status"].isin(STATUSES).all()
-            part.check(spec, "metrics_valid", in_range, "Brier scores in [0, 1] and every status one of " + ", ".join(STATUSES))
+            part.check(
+                spec, "metrics_valid", in_range, "Brier scores in [0, 1] and every status one of " + ", ".join(STATUSES)
+            )
             yield part
 
     return step
@@ -100,12 +162,17 @@ def _calibration_step(granularity: str, spec: TableSpec, periods):
 
 def _calibration_shown(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(["status", "claim_type", "parser_version"])[
-        ["status", "claim_type", "parser_version", "sample_count", "brier_score", "precision_at_high", "drift_alert"]]
+        ["status", "claim_type", "parser_version", "sample_count", "brier_score", "precision_at_high", "drift_alert"]
+    ]
 
 
 def _calibration_asset(granularity, spec, partitions_def, periods, description):
     return table_asset(
-        name="kura__" + spec.name, group=GROUP, owners=OWNERS, partitions_def=partitions_def, config=CalibrationConfig,
+        name="kura__" + spec.name,
+        group=GROUP,
+        owners=OWNERS,
+        partitions_def=partitions_def,
+        config=CalibrationConfig,
         step=_calibration_step(granularity, spec, periods),
         outputs=[Output(spec, description, shown=_calibration_shown, deps=[CLAIMS_KEY])],
         checks=[Check(spec, "metrics_valid", "Brier scores in [0, 1], statuses known.")],
@@ -113,11 +180,17 @@ def _calibration_asset(granularity, spec, partitions_def, periods, description):
 
 
 extraction_calibration_day = _calibration_asset(
-    "day", EXTRACTION_CALIBRATION_DAY, daily_partitions, days_in,
+    "day",
+    EXTRACTION_CALIBRATION_DAY,
+    daily_partitions,
+    days_in,
     "Per claim class and parser version: Brier score, precision/recall at high confidence, status and drift vs the day before.",
 )
 extraction_calibration_week = _calibration_asset(
-    "week", EXTRACTION_CALIBRATION_WEEK, weekly_partitions, weeks_in,
+    "week",
+    EXTRACTION_CALIBRATION_WEEK,
+    weekly_partitions,
+    weeks_in,
     "Per claim class and parser version for the ISO week, with drift against the week before.",
 )
 
@@ -125,18 +198,35 @@ extraction_calibration_week = _calibration_asset(
 def _underperforming_partitions(run: Run):
     weeks = previous_hashes(run.backend, EXTRACTION_CALIBRATION_WEEK)
     starts = weeks_in(run.context.partition_time_window)
-    require_partitions(run.backend, EXTRACTION_CALIBRATION_WEEK, [{"period_start": s} for s in starts], "extraction_underperforming_classes")
+    require_partitions(
+        run.backend,
+        EXTRACTION_CALIBRATION_WEEK,
+        [{"period_start": s} for s in starts],
+        "extraction_underperforming_classes",
+    )
     for start in starts:
         rows = underperforming(run.backend.read(EXTRACTION_CALIBRATION_WEEK, where={"period_start": start}))
-        yield Written(period_key("week", start), start.isoformat(),
-                      {EXTRACTION_UNDERPERFORMING_CLASSES.name: ({"period_start": start}, rows)},
-                      weeks[partition_key({"period_start": start})][1])
+        yield Written(
+            period_key("week", start),
+            start.isoformat(),
+            {EXTRACTION_UNDERPERFORMING_CLASSES.name: ({"period_start": start}, rows)},
+            weeks[partition_key({"period_start": start})][1],
+        )
 
 
 extraction_underperforming_classes = table_asset(
-    name="kura__extraction_underperforming_classes", group=GROUP, owners=OWNERS, partitions_def=weekly_partitions,
+    name="kura__extraction_underperforming_classes",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=weekly_partitions,
     step=_underperforming_partitions,
-    outputs=[Output(EXTRACTION_UNDERPERFORMING_CLASSES, "The week's claim classes that are not healthy or drifted: the calibration "
-                    "source of the backlog bridge.", replayed=False, deps=[CALIBRATION_WEEK_KEY],
-                    shown=lambda rows: rows[["claim_type", "parser_version", "status"]])],
+    outputs=[
+        Output(
+            EXTRACTION_UNDERPERFORMING_CLASSES,
+            "The week's claim classes that are not healthy or drifted: the calibration source of the backlog bridge.",
+            replayed=False,
+            deps=[CALIBRATION_WEEK_KEY],
+            shown=lambda rows: rows[["claim_type", "parser_version", "status"]],
+        )
+    ],
 )

@@ -11,11 +11,6 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from platform_core.checks import previous_hashes, privacy_check
-from platform_core.hashing import canonical_json, frames_hash
-from platform_core.table_asset import Check, SOURCE_RETRY, Output, Run, Written, asset_key, source_spec, table_asset
-from platform_core.tables import TableSpec
-from platform_core.warehouse import partition_key
 from kura_assets.clustering import cluster_periods, period_days, period_key
 from kura_assets.contracts import contract_problems
 from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
@@ -23,9 +18,17 @@ from kura_assets.scoring import ScoringParams
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.sources import row_times, window_fingerprint
 from kura_assets.tables import (
-    LEARNING_ISSUE_CLUSTER_RUNS, LEARNING_ISSUE_CLUSTERS_DAY, LEARNING_ISSUE_CLUSTERS_WEEK, LEARNING_SIGNAL_REJECTS,
+    LEARNING_ISSUE_CLUSTER_RUNS,
+    LEARNING_ISSUE_CLUSTERS_DAY,
+    LEARNING_ISSUE_CLUSTERS_WEEK,
+    LEARNING_SIGNAL_REJECTS,
     LEARNING_SIGNALS,
 )
+from platform_core.checks import previous_hashes, privacy_check
+from platform_core.hashing import canonical_json, frames_hash
+from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, source_spec, table_asset
+from platform_core.tables import TableSpec
+from platform_core.warehouse import partition_key
 
 GROUP = "kura"
 OWNERS = ["team:kura"]
@@ -36,12 +39,22 @@ CLUSTERS_WEEK_KEY = asset_key(LEARNING_ISSUE_CLUSTERS_WEEK)
 
 #: The raw input, outside the graph: the event store the signal and claim assets read.
 EVENT_STORE = source_spec(
-    ["kura", "event_store"], group=GROUP, owners=OWNERS, kinds={"jsonl", "postgres"},
+    ["kura", "event_store"],
+    group=GROUP,
+    owners=OWNERS,
+    kinds={"jsonl", "postgres"},
     description="The kura event store (KURA_EVENTS_URL: the demo generator, a .jsonl file or Postgres table events): "
-                "learning.signal.logged, event.retracted, claims, corrections and any other type, one line per event. "
-                "Read, never written here; it holds raw user ids.",
-    columns=[("id", "TEXT"), ("user_id", "TEXT"), ("timestamp", "TIMESTAMPTZ"), ("event_type", "TEXT"), ("data", "JSON"),
-             ("metadata", "JSON")], raw_ids=["user_id"],
+    "learning.signal.logged, event.retracted, claims, corrections and any other type, one line per event. "
+    "Read, never written here; it holds raw user ids.",
+    columns=[
+        ("id", "TEXT"),
+        ("user_id", "TEXT"),
+        ("timestamp", "TIMESTAMPTZ"),
+        ("event_type", "TEXT"),
+        ("data", "JSON"),
+        ("metadata", "JSON"),
+    ],
+    raw_ids=["user_id"],
 )
 
 
@@ -66,18 +79,40 @@ def _signal_partitions(run: Run):
     for day in days:
         v, label = validated.day(day), day.isoformat()
         ledger = v.ledger
-        part = Written(label, label, {LEARNING_SIGNALS.name: ({"period_day": day}, v.signals),
-                                      LEARNING_SIGNAL_REJECTS.name: ({"period_day": day}, v.rejects)},
-                       frames_hash(window_fingerprint(raw, times, *rules.read_window(day)), *rules_and_salt),
-                       facts={LEARNING_SIGNALS.name: {"default_salt": default_salt, "input_lines": ledger.lines,
-                                                      "retractions": ledger.retractions,
-                                                      "other_event_types": ledger.other_event_types},
-                              LEARNING_SIGNAL_REJECTS.name: {"rejects_by_reason": v.rejects_by_reason}},
-                       log=f"{label}: {len(v.signals)} signals, {len(v.rejects)} rejects {v.rejects_by_reason}")
+        part = Written(
+            label,
+            label,
+            {
+                LEARNING_SIGNALS.name: ({"period_day": day}, v.signals),
+                LEARNING_SIGNAL_REJECTS.name: ({"period_day": day}, v.rejects),
+            },
+            frames_hash(window_fingerprint(raw, times, *rules.read_window(day)), *rules_and_salt),
+            facts={
+                LEARNING_SIGNALS.name: {
+                    "default_salt": default_salt,
+                    "input_lines": ledger.lines,
+                    "retractions": ledger.retractions,
+                    "other_event_types": ledger.other_event_types,
+                },
+                LEARNING_SIGNAL_REJECTS.name: {"rejects_by_reason": v.rejects_by_reason},
+            },
+            log=f"{label}: {len(v.signals)} signals, {len(v.rejects)} rejects {v.rejects_by_reason}",
+        )
         part.checks += [
-            privacy_check(SIGNALS_KEY, {"learning_signals": v.signals}, v.raw_user_ids, label, {"learning_signals": ["attributes"]}),
-            privacy_check(REJECTS_KEY, {"learning_signal_rejects": v.rejects}, v.raw_user_ids, label,
-                          {"learning_signal_rejects": ["raw_data", "raw_metadata"]}),
+            privacy_check(
+                SIGNALS_KEY,
+                {"learning_signals": v.signals},
+                v.raw_user_ids,
+                label,
+                {"learning_signals": ["attributes"]},
+            ),
+            privacy_check(
+                REJECTS_KEY,
+                {"learning_signal_rejects": v.rejects},
+                v.raw_user_ids,
+                label,
+                {"learning_signal_rejects": ["raw_data", "raw_metadata"]},
+            ),
         ]
         part.check(LEARNING_SIGNALS, "every_row_accounted", ledger.accounts_for(v.rows), ledger.describe(v.rows))
         yield part
@@ -89,19 +124,41 @@ def _by_reason(rejects: pd.DataFrame) -> pd.DataFrame:
 
 
 learning_signals = table_asset(
-    name="learning_signals", group=GROUP, owners=OWNERS, partitions_def=daily_partitions, config=SignalConfig,
-    resources=["kura_events", "pseudonymizer"], step=_signal_partitions, retry_policy=SOURCE_RETRY,
+    name="learning_signals",
+    group=GROUP,
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    config=SignalConfig,
+    resources=["kura_events", "pseudonymizer"],
+    step=_signal_partitions,
+    retry_policy=SOURCE_RETRY,
     outputs=[
-        Output(LEARNING_SIGNALS, "The day's learning.signal.logged events, validated and pseudonymized, retractions excluded.",
-               deps=[EVENT_STORE.key]),
-        Output(LEARNING_SIGNAL_REJECTS, "Every raw row of the day that did not become a signal, with its reason (raw user id removed).",
-               replayed=False, shown=_by_reason, deps=[EVENT_STORE.key]),
+        Output(
+            LEARNING_SIGNALS,
+            "The day's learning.signal.logged events, validated and pseudonymized, retractions excluded.",
+            deps=[EVENT_STORE.key],
+        ),
+        Output(
+            LEARNING_SIGNAL_REJECTS,
+            "Every raw row of the day that did not become a signal, with its reason (raw user id removed).",
+            replayed=False,
+            shown=_by_reason,
+            deps=[EVENT_STORE.key],
+        ),
     ],
     checks=[
         Check(LEARNING_SIGNALS, "no_raw_user_ids", "No raw user id of the day's inputs appears in any column."),
-        Check(LEARNING_SIGNAL_REJECTS, "no_raw_user_ids", "No raw user id of the day's inputs appears in the kept raw rows."),
-        Check(LEARNING_SIGNALS, "every_row_accounted", "Every input line of the day is a signal, a reject, a retraction or "
-                                                       "a counted line of another event type: nothing dropped."),
+        Check(
+            LEARNING_SIGNAL_REJECTS,
+            "no_raw_user_ids",
+            "No raw user id of the day's inputs appears in the kept raw rows.",
+        ),
+        Check(
+            LEARNING_SIGNALS,
+            "every_row_accounted",
+            "Every input line of the day is a signal, a reject, a retraction or "
+            "a counted line of another event type: nothing dropped.",
+        ),
     ],
 )
 
@@ -123,34 +180,81 @@ def _cluster_step(granularity: str, spec: TableSpec, periods):
         by_reason = {}
         for start, ds in days.items():
             in_period = rejects["period_day"].between(pd.Timestamp(ds[0]), pd.Timestamp(ds[-1]))
-            by_reason[start] = {str(k): int(v) for k, v in rejects.loc[in_period, "reason"].value_counts().sort_index().items()}
-        results = cluster_periods(signals, granularity, starts, params,
-                                  {s: {"low_confidence_filtered_events": r.get("low_confidence_filtered", 0)} for s, r in by_reason.items()})
+            by_reason[start] = {
+                str(k): int(v) for k, v in rejects.loc[in_period, "reason"].value_counts().sort_index().items()
+            }
+        results = cluster_periods(
+            signals,
+            granularity,
+            starts,
+            params,
+            {s: {"low_confidence_filtered_events": r.get("low_confidence_filtered", 0)} for s, r in by_reason.items()},
+        )
         config_text = canonical_json(params.model_dump())
         for start in starts:
-            label, result, reasons, s = period_key(granularity, start), results[start], by_reason[start], results[start].stats
+            label, result, reasons, s = (
+                period_key(granularity, start),
+                results[start],
+                by_reason[start],
+                results[start].stats,
+            )
             day_keys = [partition_key({"period_day": d}) for d in days[start]]
-            input_hash = frames_hash(*(signal_parts[k][1] for k in day_keys), *(reject_parts[k][1] for k in day_keys), config_text)
+            input_hash = frames_hash(
+                *(signal_parts[k][1] for k in day_keys), *(reject_parts[k][1] for k in day_keys), config_text
+            )
             telemetry = {
-                "period_granularity": granularity, "period_start": pd.Timestamp(start), "period_key": label,
-                "events_read": s["considered"] + sum(reasons.values()), "considered": s["considered"], "rejected": sum(reasons.values()),
-                "retracted": reasons.get("retracted", 0), "low_confidence_filtered": reasons.get("low_confidence_filtered", 0),
-                "dominance_dropped": s["dominance_dropped"], "candidate_clusters": s["candidate_clusters"],
-                "clusters_written": s["clusters_written"], "filtered_min_support": s["filtered_min_support"],
-                "filtered_min_users": s["filtered_min_users"], "rejects_by_reason": canonical_json(reasons),
-                "status": "published" if s["clusters_written"] else "no_clusters", "config": config_text,
+                "period_granularity": granularity,
+                "period_start": pd.Timestamp(start),
+                "period_key": label,
+                "events_read": s["considered"] + sum(reasons.values()),
+                "considered": s["considered"],
+                "rejected": sum(reasons.values()),
+                "retracted": reasons.get("retracted", 0),
+                "low_confidence_filtered": reasons.get("low_confidence_filtered", 0),
+                "dominance_dropped": s["dominance_dropped"],
+                "candidate_clusters": s["candidate_clusters"],
+                "clusters_written": s["clusters_written"],
+                "filtered_min_support": s["filtered_min_support"],
+                "filtered_min_users": s["filtered_min_users"],
+                "rejects_by_reason": canonical_json(reasons),
+                "status": "published" if s["clusters_written"] else "no_clusters",
+                "config": config_text,
             }
-            part = Written(label, start.isoformat(), {
-                spec.name: ({"period_start": start}, result.clusters),
-                LEARNING_ISSUE_CLUSTER_RUNS.name: ({"period_granularity": granularity, "period_start": start},
-                                                   lambda hashes, row=telemetry: pd.DataFrame([{**row, "clusters_content_hash": hashes[spec.name]}])),
-            }, input_hash, facts={spec.name: {**s, "rejects_by_reason": reasons}}, log=f"{granularity} {label}: {s}")
+            part = Written(
+                label,
+                start.isoformat(),
+                {
+                    spec.name: ({"period_start": start}, result.clusters),
+                    LEARNING_ISSUE_CLUSTER_RUNS.name: (
+                        {"period_granularity": granularity, "period_start": start},
+                        lambda hashes, row=telemetry: pd.DataFrame(
+                            [{**row, "clusters_content_hash": hashes[spec.name]}]
+                        ),
+                    ),
+                },
+                input_hash,
+                facts={spec.name: {**s, "rejects_by_reason": reasons}},
+                log=f"{granularity} {label}: {s}",
+            )
             problems = contract_problems(result.clusters)
             agg = [json.loads(x) for x in result.clusters["aggregates"]]
-            below = [a for a in agg if a["event_count"] < params.min_support or a["unique_pseudo_users"] < params.min_unique_users]
-            part.check(spec, "contract_valid", not problems, "; ".join(problems[:5]) or "every cluster matches the output contract")
-            part.check(spec, "publication_thresholds", not below,
-                       f"{len(below)} published clusters below min support {params.min_support} or min users {params.min_unique_users}")
+            below = [
+                a
+                for a in agg
+                if a["event_count"] < params.min_support or a["unique_pseudo_users"] < params.min_unique_users
+            ]
+            part.check(
+                spec,
+                "contract_valid",
+                not problems,
+                "; ".join(problems[:5]) or "every cluster matches the output contract",
+            )
+            part.check(
+                spec,
+                "publication_thresholds",
+                not below,
+                f"{len(below)} published clusters below min support {params.min_support} or min users {params.min_unique_users}",
+            )
             yield part
 
     return step
@@ -160,29 +264,61 @@ def _top_clusters(clusters: pd.DataFrame) -> pd.DataFrame:
     """The period's clusters by score, with the factors the score is the product of."""
     top = clusters.sort_values(["score", "cluster_signature"], ascending=[False, True])
     factors = pd.DataFrame([json.loads(f) for f in top["score_factors"]], index=top.index)
-    return pd.DataFrame({"score": top["score"], **{f: factors[f] for f in ("frequency", "severity", "impact", "reproducibility")},
-                         "summary": top["summary"]})
+    return pd.DataFrame(
+        {
+            "score": top["score"],
+            **{f: factors[f] for f in ("frequency", "severity", "impact", "reproducibility")},
+            "summary": top["summary"],
+        }
+    )
 
 
-def _cluster_asset(granularity: str, spec: TableSpec, partitions_def, periods, description: str):
+def _cluster_asset(
+    granularity: str, spec: TableSpec, partitions_def, periods, description: str, freshness: dg.FreshnessPolicy
+):
     """The day and week cluster assets: the same logic over different partitions."""
     return table_asset(
-        group=GROUP, owners=OWNERS, partitions_def=partitions_def, config=ClusterConfig,
+        group=GROUP,
+        owners=OWNERS,
+        partitions_def=partitions_def,
+        config=ClusterConfig,
         step=_cluster_step(granularity, spec, periods),
-        outputs=[Output(spec, description, shown=_top_clusters, deps=[SIGNALS_KEY, REJECTS_KEY]),
-                 Output(LEARNING_ISSUE_CLUSTER_RUNS, "Run telemetry of each cluster partition, written in the same transaction.",
-                        replayed=False, own_asset=False)],
+        outputs=[
+            Output(spec, description, shown=_top_clusters, freshness=freshness, deps=[SIGNALS_KEY, REJECTS_KEY]),
+            Output(
+                LEARNING_ISSUE_CLUSTER_RUNS,
+                "Run telemetry of each cluster partition, written in the same transaction.",
+                replayed=False,
+                own_asset=False,
+            ),
+        ],
         name="kura__" + spec.name,
-        checks=[Check(spec, "contract_valid", "Every cluster row matches the output contract (pydantic)."),
-                Check(spec, "publication_thresholds", "No published cluster is below the minimum support or unique-user thresholds.")],
+        checks=[
+            Check(spec, "contract_valid", "Every cluster row matches the output contract (pydantic)."),
+            Check(
+                spec,
+                "publication_thresholds",
+                "No published cluster is below the minimum support or unique-user thresholds.",
+            ),
+        ],
     )
 
 
 learning_issue_clusters_day = _cluster_asset(
-    "day", LEARNING_ISSUE_CLUSTERS_DAY, daily_partitions, days_in,
+    "day",
+    LEARNING_ISSUE_CLUSTERS_DAY,
+    daily_partitions,
+    days_in,
     "Published cross-user issue clusters of the day, scored and explained; telemetry in learning_issue_cluster_runs.",
+    # kura_daily runs at 00:30 UTC: yesterday's clusters by 02:00.
+    dg.FreshnessPolicy.cron(deadline_cron="0 2 * * *", lower_bound_delta=timedelta(hours=2)),
 )
 learning_issue_clusters_week = _cluster_asset(
-    "week", LEARNING_ISSUE_CLUSTERS_WEEK, weekly_partitions, weeks_in,
+    "week",
+    LEARNING_ISSUE_CLUSTERS_WEEK,
+    weekly_partitions,
+    weeks_in,
     "Published cross-user issue clusters of the ISO week (Monday start); runs only when all seven days exist.",
+    # kura_weekly runs Mondays 03:00 UTC: the week before by 05:00.
+    dg.FreshnessPolicy.cron(deadline_cron="0 5 * * 1", lower_bound_delta=timedelta(hours=2)),
 )

@@ -11,16 +11,19 @@ import pandas as pd
 import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from platform_core.privacy import find_raw_ids
-from platform_core.resources import WarehouseResource
 from kura_assets import demo
 from kura_assets.assets import (
-    CLUSTERS_DAY_KEY, SIGNALS_KEY, learning_issue_clusters_day, learning_issue_clusters_week, learning_signals,
+    CLUSTERS_DAY_KEY,
+    SIGNALS_KEY,
+    learning_issue_clusters_day,
+    learning_issue_clusters_week,
+    learning_signals,
 )
 from kura_assets.definitions import defs
 from kura_assets.resources import KuraEventSource
-from platform_core.resources import Pseudonymizer
 from kura_assets.tables import LEARNING_ISSUE_CLUSTER_RUNS, LEARNING_ISSUE_CLUSTERS_WEEK, LEARNING_SIGNALS
+from platform_core.privacy import find_raw_ids
+from platform_core.resources import Pseudonymizer, WarehouseResource
 from platform_core.warehouse import backend_for
 
 DAYS = demo.demo_days()
@@ -29,12 +32,20 @@ signals_asset, clusters_day, clusters_week = learning_signals, learning_issue_cl
 
 
 def resources(url: str, events: str = "demo") -> dict:
-    return {"warehouse": WarehouseResource(url=url), "kura_events": KuraEventSource(url=events),
-            "pseudonymizer": Pseudonymizer(salt="test-salt")}
+    return {
+        "warehouse": WarehouseResource(url=url),
+        "kura_events": KuraEventSource(url=events),
+        "pseudonymizer": Pseudonymizer(salt="test-salt"),
+    }
 
 
-def run(assets, url: str, first: date, last: date | None = None, events: str = "demo", **kw) -> dg.ExecuteInProcessResult:
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: (last or first).isoformat()}
+def run(
+    assets, url: str, first: date, last: date | None = None, events: str = "demo", **kw
+) -> dg.ExecuteInProcessResult:
+    tags = {
+        ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+        ASSET_PARTITION_RANGE_END_TAG: (last or first).isoformat(),
+    }
     return dg.materialize(assets, resources=resources(url, events), tags=tags, raise_on_error=False, **kw)
 
 
@@ -44,8 +55,11 @@ def check_evaluations(result) -> list:
 
 def metadata(result, key: dg.AssetKey, partition: str | None = None) -> dict:
     """The metadata of ``key``'s materialization of ``partition`` (the first one when not named)."""
-    events = [e for e in result.get_asset_materialization_events()
-              if e.asset_key == key and (partition is None or e.materialization.partition == partition)]
+    events = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == key and (partition is None or e.materialization.partition == partition)
+    ]
     return {k: v.value for k, v in events[0].materialization.metadata.items()}
 
 
@@ -72,8 +86,14 @@ def test_week_clusters_hold_the_planted_issues(demo_warehouse):
     week = backend_for(demo_warehouse["url"]).read(LEARNING_ISSUE_CLUSTERS_WEEK, where={"period_start": WEEK2})
     planted = {p.signature: p.name for p in demo.PLANTED}
     scores = {planted.get(s, s): v for s, v in zip(week["cluster_signature"], week["score"])}
-    assert scores == {"save_mismatch": 1.0, "workflow_skip_high": 0.9025, "save_mismatch_violation": 0.676875,
-                      "dominated_quality": 0.6063, "clarification_loop": 0.476928, "workflow_skip_medium": 0.363256}
+    assert scores == {
+        "save_mismatch": 1.0,
+        "workflow_skip_high": 0.9025,
+        "save_mismatch_violation": 0.676875,
+        "dominated_quality": 0.6063,
+        "clarification_loop": 0.476928,
+        "workflow_skip_medium": 0.363256,
+    }
     assert set(week["period_key"]) == {"2026-W46"}
 
 
@@ -81,17 +101,31 @@ def test_run_telemetry_counts_every_filter_and_reject(demo_warehouse):
     runs = backend_for(demo_warehouse["url"]).read(LEARNING_ISSUE_CLUSTER_RUNS)
     assert sorted(runs["period_granularity"].value_counts().items()) == [("day", 14), ("week", 2)]
     day = runs[(runs["period_granularity"] == "day")].iloc[0]
-    assert (day["considered"], day["rejected"], day["retracted"], day["low_confidence_filtered"], day["dominance_dropped"]) == (49, 21, 2, 4, 7)
-    assert (day["candidate_clusters"], day["clusters_written"], day["filtered_min_support"], day["filtered_min_users"]) == (21, 3, 17, 1)
+    assert (
+        day["considered"],
+        day["rejected"],
+        day["retracted"],
+        day["low_confidence_filtered"],
+        day["dominance_dropped"],
+    ) == (49, 21, 2, 4, 7)
+    assert (
+        day["candidate_clusters"],
+        day["clusters_written"],
+        day["filtered_min_support"],
+        day["filtered_min_users"],
+    ) == (21, 3, 17, 1)
     assert json.loads(day["rejects_by_reason"])["payload_too_large"] == 1
     assert json.loads(day["config"])["min_support"] == 3
 
 
 def test_no_raw_user_id_appears_in_any_table(demo_warehouse):
     raw_ids = set(pd.concat([demo.generate_day(d) for d in DAYS])["user_id"].dropna()) - {""}
-    path = demo_warehouse["url"][len("duckdb:///"):]
+    path = demo_warehouse["url"][len("duckdb:///") :]
     con = duckdb.connect(path, read_only=True)
-    tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'kura'").fetchall()]
+    tables = [
+        r[0]
+        for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'kura'").fetchall()
+    ]
     frames = {t: con.execute(f"SELECT * FROM kura.{t}").df().astype(str) for t in tables}
     con.close()
     assert len(tables) >= 6 and len(raw_ids) > 50
@@ -100,7 +134,7 @@ def test_no_raw_user_id_appears_in_any_table(demo_warehouse):
 
 @pytest.fixture
 def warehouse_copy(demo_warehouse, tmp_path) -> str:
-    src = Path(demo_warehouse["url"][len("duckdb:///"):])
+    src = Path(demo_warehouse["url"][len("duckdb:///") :])
     shutil.copy(src, tmp_path / "copy.duckdb")
     return f"duckdb:///{tmp_path}/copy.duckdb"
 
@@ -144,7 +178,9 @@ def test_a_failing_blocking_check_writes_nothing_and_keeps_the_previous_partitio
     leaky = rows.copy()
     on_day = leaky["timestamp"].str.startswith(day.isoformat())
     victim = leaky.index[on_day & leaky["user_id"].str.startswith("user-clar", na=False)][0]
-    leaky.loc[victim, "data"] = leaky.loc[victim, "data"].replace('"attributes":{}', '"attributes":{"seen_with":"user-save-0004"}')
+    leaky.loc[victim, "data"] = leaky.loc[victim, "data"].replace(
+        '"attributes":{}', '"attributes":{"seen_with":"user-save-0004"}'
+    )
     events.write_text("\n".join(demo.to_jsonl_lines(leaky)) + "\n")
     quoted = run([signals_asset], url, day, events=str(events))
     assert quoted.success
@@ -166,14 +202,18 @@ def test_a_failing_blocking_check_writes_nothing_and_keeps_the_previous_partitio
 
 def test_daily_schedule_asks_for_yesterday_and_the_day_before():
     schedule = defs.resolve_schedule_def("kura_daily_schedule")
-    context = dg.build_schedule_context(repository_def=defs.get_repository_def(), scheduled_execution_time=datetime(2026, 11, 20, 0, 30))
+    context = dg.build_schedule_context(
+        repository_def=defs.get_repository_def(), scheduled_execution_time=datetime(2026, 11, 20, 0, 30)
+    )
     requests = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["2026-11-19", "2026-11-18"]
 
 
 def test_weekly_schedule_asks_for_the_last_complete_iso_week():
     schedule = defs.resolve_schedule_def("kura_weekly_schedule")
-    context = dg.build_schedule_context(repository_def=defs.get_repository_def(), scheduled_execution_time=datetime(2026, 11, 16, 3, 0))
+    context = dg.build_schedule_context(
+        repository_def=defs.get_repository_def(), scheduled_execution_time=datetime(2026, 11, 16, 3, 0)
+    )
     (request,) = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-11-09"
 
@@ -182,7 +222,9 @@ def test_each_partition_of_a_range_run_reports_its_own_facts(demo_warehouse):
     """One run over 14 days: every day's page shows that day's row count, hashes and top clusters."""
     events = [e for e in demo_warehouse["days"].get_asset_materialization_events() if e.asset_key == CLUSTERS_DAY_KEY]
     assert sorted(e.materialization.partition for e in events) == [d.isoformat() for d in DAYS], "one event per day"
-    written = backend_for(demo_warehouse["url"]).manifest("kura", "learning_issue_clusters_day").set_index("partition_key")
+    written = (
+        backend_for(demo_warehouse["url"]).manifest("kura", "learning_issue_clusters_day").set_index("partition_key")
+    )
     for e in events:
         facts = {k: v.value for k, v in e.materialization.metadata.items()}
         assert facts["content_hash"] == written.loc[f"period_start={e.materialization.partition}", "content_hash"]

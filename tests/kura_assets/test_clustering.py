@@ -7,16 +7,26 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from platform_core.hashing import content_hash
 from kura_assets import demo, sources
 from kura_assets.clustering import cluster_signals, period_key
 from kura_assets.scoring import ScoringParams
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import LEARNING_ISSUE_CLUSTERS_WEEK
+from platform_core.hashing import content_hash
 
 WEEK = demo.DEMO_START + timedelta(days=7)
-SEVERITY = {"save_claim_mismatch_attempt": 1.0, "workflow_violation": 0.95, "quality_issue_detected": 0.90, "clarification_requested": 0.72}
-IMPACT = {"save_claim_mismatch_attempt": 1.0, "workflow_violation": 0.95, "quality_issue_detected": 0.86, "clarification_requested": 0.72}
+SEVERITY = {
+    "save_claim_mismatch_attempt": 1.0,
+    "workflow_violation": 0.95,
+    "quality_issue_detected": 0.90,
+    "clarification_requested": 0.72,
+}
+IMPACT = {
+    "save_claim_mismatch_attempt": 1.0,
+    "workflow_violation": 0.95,
+    "quality_issue_detected": 0.86,
+    "clarification_requested": 0.72,
+}
 BAND = {"high": 1.0, "medium": 0.92}
 
 
@@ -33,8 +43,10 @@ def reference_score(events: pd.DataFrame) -> float:
 @pytest.fixture(scope="module")
 def week_signals() -> pd.DataFrame:
     days = [WEEK + timedelta(days=i) for i in range(7)]
-    return pd.concat([validate_signals(sources.read_events("demo", *SignalRules().read_window(d)), d, "salt").signals for d in days],
-                     ignore_index=True)
+    return pd.concat(
+        [validate_signals(sources.read_events("demo", *SignalRules().read_window(d)), d, "salt").signals for d in days],
+        ignore_index=True,
+    )
 
 
 def by_issue(clusters: pd.DataFrame) -> dict[str, pd.Series]:
@@ -50,7 +62,10 @@ def kept(signals: pd.DataFrame, signature: str, cap: int = 3) -> pd.DataFrame:
 def test_planted_issues_are_found_with_expected_counts_and_scores(week_signals, granularity):
     signals = week_signals if granularity == "week" else week_signals[week_signals["period_day"] == pd.Timestamp(WEEK)]
     found = cluster_signals(signals, granularity, WEEK).clusters.set_index("cluster_signature")
-    counts = {p.name: (p.day_events, p.day_users) if granularity == "day" else (p.week_events, p.week_users) for p in demo.PLANTED}
+    counts = {
+        p.name: (p.day_events, p.day_users) if granularity == "day" else (p.week_events, p.week_users)
+        for p in demo.PLANTED
+    }
     planted = [p for p in demo.PLANTED if counts[p.name][0]]
     assert len(planted) == (3 if granularity == "day" else 6)
     assert set(found.index) == {p.signature for p in planted}, "only planted issues are published, no noise"
@@ -77,7 +92,11 @@ def test_output_does_not_depend_on_input_order(week_signals):
     a = cluster_signals(week_signals, "week", WEEK).clusters
     b = cluster_signals(week_signals.sample(frac=1.0, random_state=3), "week", WEEK).clusters
     assert content_hash(LEARNING_ISSUE_CLUSTERS_WEEK, a) == content_hash(LEARNING_ISSUE_CLUSTERS_WEEK, b)
-    assert a.sort_values("cluster_signature").reset_index(drop=True).equals(b.sort_values("cluster_signature").reset_index(drop=True))
+    assert (
+        a.sort_values("cluster_signature")
+        .reset_index(drop=True)
+        .equals(b.sort_values("cluster_signature").reset_index(drop=True))
+    )
 
 
 def test_published_clusters_carry_the_whole_output_contract(week_signals):

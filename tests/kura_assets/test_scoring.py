@@ -11,8 +11,12 @@ from kura_assets.scoring import ScoringParams, event_weights
 from tests.kura_assets.factories import signal_rows
 
 DAY = date(2026, 11, 3)
-WORKED_EXAMPLE = [("u1", "save_claim_mismatch_attempt", "high", "critical")] * 2 + [("u1", "workflow_violation", "high", None)] \
-    + [("u2", "save_claim_mismatch_attempt", "high", "critical")] * 2 + [("u2", "workflow_violation", "high", None)]
+WORKED_EXAMPLE = (
+    [("u1", "save_claim_mismatch_attempt", "high", "critical")] * 2
+    + [("u1", "workflow_violation", "high", None)]
+    + [("u2", "save_claim_mismatch_attempt", "high", "critical")] * 2
+    + [("u2", "workflow_violation", "high", None)]
+)
 
 
 def only_cluster(result):
@@ -24,7 +28,12 @@ def test_worked_example_scores_0_362604():
     row = only_cluster(cluster_signals(signal_rows(DAY, WORKED_EXAMPLE), "day", DAY))
     factors = json.loads(row["score_factors"])
     assert row["score"] == 0.362604
-    assert (factors["frequency"], factors["severity"], factors["impact"], factors["reproducibility"]) == (0.5, 0.983333, 0.983333, 0.75)
+    assert (factors["frequency"], factors["severity"], factors["impact"], factors["reproducibility"]) == (
+        0.5,
+        0.983333,
+        0.983333,
+        0.75,
+    )
     assert json.loads(row["aggregates"])["signal_counts"] == {"save_claim_mismatch_attempt": 4, "workflow_violation": 2}
 
 
@@ -39,19 +48,25 @@ def test_constants_are_configurable_and_recorded_in_the_output():
 
 
 def test_weights_follow_type_category_mismatch_severity_and_band():
-    frame = signal_rows(DAY, [
-        ("u1", "made_up_friction", "high", None),
-        ("u1", "save_claim_mismatch_attempt", "high", "warning"),
-        ("u1", "workflow_violation", "medium", None),
-        ("u1", "save_claim_mismatch_attempt", "high", None),
-    ])
+    frame = signal_rows(
+        DAY,
+        [
+            ("u1", "made_up_friction", "high", None),
+            ("u1", "save_claim_mismatch_attempt", "high", "warning"),
+            ("u1", "workflow_violation", "medium", None),
+            ("u1", "save_claim_mismatch_attempt", "high", None),
+        ],
+    )
     severity, impact = event_weights(frame, ScoringParams())
     assert severity.round(4).tolist() == [0.6, 0.5, round(0.95 * 0.92, 4), 0.5]
     assert impact.round(4).tolist() == [0.82, 0.5, 0.95, 0.5]
 
 
 def test_dominant_user_is_capped_and_the_drop_is_counted():
-    spec = [("loud", "workflow_violation", "high", None)] * 10 + [("a", "workflow_violation", "high", None), ("b", "workflow_violation", "high", None)]
+    spec = [("loud", "workflow_violation", "high", None)] * 10 + [
+        ("a", "workflow_violation", "high", None),
+        ("b", "workflow_violation", "high", None),
+    ]
     result = cluster_signals(signal_rows(DAY, spec), "day", DAY)
     row = only_cluster(result)
     assert json.loads(row["aggregates"])["event_count"] == 5
@@ -68,7 +83,9 @@ def test_clusters_are_the_events_own_signatures_unless_facets_are_asked_for():
     clusters = cluster_signals(rows, "day", DAY).clusters
     assert sorted(clusters["cluster_signature"]) == ["ls_upstream_high", "ls_upstream_medium"]
     joined = only_cluster(cluster_signals(rows, "day", DAY, ScoringParams(group_by="facets")))
-    assert joined["cluster_signature"].startswith("ls_") and joined["cluster_signature"] not in set(rows["source_cluster_signature"])
+    assert joined["cluster_signature"].startswith("ls_") and joined["cluster_signature"] not in set(
+        rows["source_cluster_signature"]
+    )
     assert json.loads(joined["false_positive_controls"])["group_by"] == "facets"
 
 

@@ -6,13 +6,12 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-
-from platform_core.hashing import content_hash
-from platform_core.privacy import find_raw_ids
 from kura_assets import sources
 from kura_assets.partitions import START_DATE
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
+from platform_core.hashing import content_hash
+from platform_core.privacy import find_raw_ids
 from tests.kura_assets.factories import raw_event, raw_frame, retraction
 
 DAY = date(2026, 11, 4)
@@ -27,8 +26,14 @@ def demo_raw(day=DAY):
 def test_every_planted_bad_row_is_rejected_with_its_reason():
     v = validate_signals(demo_raw(), DAY, "salt")
     assert v.rejects_by_reason == {
-        "duplicate_event_id": 1, "invalid_payload": 5, "invalid_signature": 3, "invalid_timestamp": 2,
-        "low_confidence_filtered": 4, "missing_cluster_signature": 1, "missing_user_ref": 2, "payload_too_large": 1,
+        "duplicate_event_id": 1,
+        "invalid_payload": 5,
+        "invalid_signature": 3,
+        "invalid_timestamp": 2,
+        "low_confidence_filtered": 4,
+        "missing_cluster_signature": 1,
+        "missing_user_ref": 2,
+        "payload_too_large": 1,
         "retracted": 2,
     }
     assert v.ledger.accounts_for(v.rows) and v.ledger.retractions > 0
@@ -45,10 +50,12 @@ def test_input_order_does_not_change_the_output():
 
 
 def test_no_raw_user_id_reaches_signals_or_rejects():
-    raw = raw_frame([
-        raw_event("user-alice-01", NOON, attributes={"note": "reported by user-alice-01"}),
-        raw_event("user-bob-0002", NOON, schema_version=2, attributes={"who": "user-bob-0002"}),
-    ])
+    raw = raw_frame(
+        [
+            raw_event("user-alice-01", NOON, attributes={"note": "reported by user-alice-01"}),
+            raw_event("user-bob-0002", NOON, schema_version=2, attributes={"who": "user-bob-0002"}),
+        ]
+    )
     v = validate_signals(raw, DAY, "salt")
     assert len(v.signals) == 1 and len(v.rejects) == 1
     assert find_raw_ids({"s": v.signals, "r": v.rejects}, ["user-alice-01", "user-bob-0002"]) == {}
@@ -78,9 +85,14 @@ def test_wrong_types_missing_fields_and_bad_json_are_invalid_payloads():
     no_id["id"] = None
     v = validate_signals(raw_frame(rows + [broken, no_id]), DAY, "salt")
     assert v.rejects["reason"].tolist() == ["invalid_payload"] * 4
-    assert sorted(v.rejects["detail"]) == sorted([
-        "data.schema_version is not 1", "data.category is not one of quality_signal, friction_signal, outcome_signal, correction_signal",
-        "data is not valid JSON", "event id is missing"])
+    assert sorted(v.rejects["detail"]) == sorted(
+        [
+            "data.schema_version is not 1",
+            "data.category is not one of quality_signal, friction_signal, outcome_signal, correction_signal",
+            "data is not valid JSON",
+            "event id is missing",
+        ]
+    )
 
 
 def test_an_unknown_signal_type_is_accepted_and_scored_with_the_default_weights():
@@ -101,9 +113,20 @@ def test_an_unknown_signal_type_is_accepted_and_scored_with_the_default_weights(
 def test_any_printable_cluster_signature_up_to_its_length_is_accepted():
     from kura_assets.signals import MAX_SIGNATURE_CHARS
 
-    signatures = ["ls_0123456789abcdef0123", "upstream/v2:save-mismatch", "é" * MAX_SIGNATURE_CHARS,
-                  "", "x" * (MAX_SIGNATURE_CHARS + 1), "tab\there"]
-    raw = raw_frame([raw_event("user-gus-0001", NOON + timedelta(seconds=i), cluster_signature=sig) for i, sig in enumerate(signatures)])
+    signatures = [
+        "ls_0123456789abcdef0123",
+        "upstream/v2:save-mismatch",
+        "é" * MAX_SIGNATURE_CHARS,
+        "",
+        "x" * (MAX_SIGNATURE_CHARS + 1),
+        "tab\there",
+    ]
+    raw = raw_frame(
+        [
+            raw_event("user-gus-0001", NOON + timedelta(seconds=i), cluster_signature=sig)
+            for i, sig in enumerate(signatures)
+        ]
+    )
     v = validate_signals(raw, DAY, "salt")
     assert sorted(v.signals["source_cluster_signature"]) == sorted(signatures[:3])
     assert v.rejects["reason"].tolist() == ["invalid_signature"] * 3
@@ -134,9 +157,11 @@ def test_two_events_with_one_id_and_time_keep_the_same_winner_in_any_order():
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-_JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=6)),
-                     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),
-                     max_leaves=8)
+_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=6)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    max_leaves=8,
+)
 
 
 @st.composite
@@ -147,11 +172,29 @@ def jsonl_lines(draw):
         if draw(st.booleans()):
             lines.append(draw(st.binary(max_size=40)).replace(b"\n", b" "))
             continue
-        event = raw_event(draw(st.sampled_from(["user-zed-0001", "user-yan-0002", ""])), NOON + timedelta(minutes=draw(st.integers(-5, 5))))
+        event = raw_event(
+            draw(st.sampled_from(["user-zed-0001", "user-yan-0002", ""])),
+            NOON + timedelta(minutes=draw(st.integers(-5, 5))),
+        )
         row = {k: event[k] for k in ("id", "user_id", "timestamp", "event_type")}
         row["data"], row["metadata"] = json.loads(event["data"]), {}
-        for field in draw(st.lists(st.sampled_from(["data", "timestamp", "id", "event_type", "signal_type", "attributes",
-                                                     "cluster_signature", "captured_at"]), max_size=3)):
+        for field in draw(
+            st.lists(
+                st.sampled_from(
+                    [
+                        "data",
+                        "timestamp",
+                        "id",
+                        "event_type",
+                        "signal_type",
+                        "attributes",
+                        "cluster_signature",
+                        "captured_at",
+                    ]
+                ),
+                max_size=3,
+            )
+        ):
             value = draw(_JSON)
             inside = field in ("signal_type", "attributes", "cluster_signature", "captured_at")
             if not inside:
@@ -165,7 +208,9 @@ def jsonl_lines(draw):
 # Arrow reports a line it cannot decode through an exception Python calls unraisable, then gives
 # up on the file, which is read again the slow way (see sources.line_batches): expected here.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(jsonl_lines())
 def test_any_lines_are_each_a_signal_or_a_reject_and_signals_are_clean(tmp_path, lines):
     path = tmp_path / "fuzz.jsonl"
@@ -184,5 +229,11 @@ def test_any_lines_are_each_a_signal_or_a_reject_and_signals_are_clean(tmp_path,
     v = validate_signals(raw, DAY, "salt")
     assert v.rejects["reason"].notna().all()
     assert v.signals["pseudo_user_id"].str.startswith("p_").all()
-    assert find_raw_ids({"s": v.signals, "r": v.rejects}, v.raw_user_ids,
-                        columns={"s": ["attributes"], "r": ["raw_data", "raw_metadata"]}) == {}
+    assert (
+        find_raw_ids(
+            {"s": v.signals, "r": v.rejects},
+            v.raw_user_ids,
+            columns={"s": ["attributes"], "r": ["raw_data", "raw_metadata"]},
+        )
+        == {}
+    )

@@ -7,10 +7,10 @@ import orjson
 import pandas as pd
 import pytest
 
-from platform_core.hashing import content_hash
 from kura_assets import demo, sources
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
+from platform_core.hashing import content_hash
 
 DAY = demo.DEMO_START + timedelta(days=1)
 RULES = SignalRules()
@@ -52,8 +52,10 @@ def load_events_table(dsn: str, rows: pd.DataFrame) -> None:
                 orjson.loads(r.data)
             except orjson.JSONDecodeError:
                 continue
-            cur.execute("INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                        (r.id, r.user_id, r.timestamp, r.event_type, r.data, r.metadata))
+            cur.execute(
+                "INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                (r.id, r.user_id, r.timestamp, r.event_type, r.data, r.metadata),
+            )
     con.close()
 
 
@@ -89,17 +91,31 @@ def signal_line(user: str, attributes: str) -> bytes:
     e = raw_event(user, pd.Timestamp(DAY).to_pydatetime() + timedelta(hours=12))
     data = orjson.loads(e["data"])
     data["attributes"] = {"__slot__": 1}
-    text = orjson.dumps({"id": e["id"], "user_id": user, "timestamp": e["timestamp"], "event_type": e["event_type"],
-                         "data": data, "metadata": {}}).decode()
+    text = orjson.dumps(
+        {
+            "id": e["id"],
+            "user_id": user,
+            "timestamp": e["timestamp"],
+            "event_type": e["event_type"],
+            "data": data,
+            "metadata": {},
+        }
+    ).decode()
     return text.replace('{"__slot__":1}', attributes).encode()
 
 
-@pytest.mark.parametrize("bad, detail", [
-    (signal_line("user-inf-0001", '{"x": Infinity}'), "data.attributes is not strict JSON"),
-    (signal_line("user-deep-001", '{"x": ' + "[" * 1100 + "]" * 1100 + "}"), "data.attributes is not strict JSON"),
-    (signal_line("user-nul-0001", '{"x": "a\\u0000b"}'), "data.attributes is not strict JSON"),
-    (signal_line("user-utf8-001", '{"x": "ok"}').replace(b"user-utf8-001", b"user-\xff\xfe8-001"), "line is not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "bad, detail",
+    [
+        (signal_line("user-inf-0001", '{"x": Infinity}'), "data.attributes is not strict JSON"),
+        (signal_line("user-deep-001", '{"x": ' + "[" * 1100 + "]" * 1100 + "}"), "data.attributes is not strict JSON"),
+        (signal_line("user-nul-0001", '{"x": "a\\u0000b"}'), "data.attributes is not strict JSON"),
+        (
+            signal_line("user-utf8-001", '{"x": "ok"}').replace(b"user-utf8-001", b"user-\xff\xfe8-001"),
+            "line is not valid UTF-8",
+        ),
+    ],
+)
 def test_one_unreadable_line_is_a_reject_not_a_crash_of_the_day(tmp_path, bad, detail):
     # Over the file's days: a line without a readable time goes to the file's first day.
     days = (DAY - timedelta(days=1), DAY)
@@ -107,13 +123,19 @@ def test_one_unreadable_line_is_a_reject_not_a_crash_of_the_day(tmp_path, bad, d
     v = validate_signals(raw, days[0], "salt", last_day=days[1])
     assert (v.rejects["detail"].str.startswith(detail)).sum() == 1, v.rejects["detail"].tolist()
     plain = sources.read_events(bad_line_file(tmp_path, b"{}"), *RULES.read_window(*days))
-    assert len(v.signals) == len(validate_signals(plain, days[0], "salt", last_day=days[1]).signals), "every other line counts"
+    assert len(v.signals) == len(validate_signals(plain, days[0], "salt", last_day=days[1]).signals), (
+        "every other line counts"
+    )
 
 
 def test_a_raw_id_in_a_line_that_does_not_parse_is_kept_only_as_a_pseudonym(tmp_path):
     from platform_core.privacy import find_raw_ids
 
-    bad = b'{"id": "e1", "user_id": "alice@example.com", "timestamp": "' + f"{DAY}T12:00:00Z".encode() + b'", "data": {"sig'
+    bad = (
+        b'{"id": "e1", "user_id": "alice@example.com", "timestamp": "'
+        + f"{DAY}T12:00:00Z".encode()
+        + b'", "data": {"sig'
+    )
     raw = sources.read_events(bad_line_file(tmp_path, bad), *RULES.read_window(DAY))
     v = validate_signals(raw, DAY, "salt")
     broken = v.rejects[v.rejects["raw_data"].str.startswith('{"id": "e1"')]
@@ -133,11 +155,20 @@ def test_a_nul_in_attributes_has_the_same_outcome_on_both_backends(tmp_path, pg_
     path = bad_line_file(tmp_path, signal_line("user-nul-0001", '{"x": "a\\u0000b"}'))
     outcomes = []
     for url in (f"duckdb:///{tmp_path}/w.duckdb", pg_url):
-        result = dg.materialize([learning_signals], partition_key=str(DAY), raise_on_error=False,
-                                resources={"warehouse": WarehouseResource(url=url), "kura_events": KuraEventSource(url=path),
-                                           "pseudonymizer": Pseudonymizer(salt="test-salt")})
+        result = dg.materialize(
+            [learning_signals],
+            partition_key=str(DAY),
+            raise_on_error=False,
+            resources={
+                "warehouse": WarehouseResource(url=url),
+                "kura_events": KuraEventSource(url=path),
+                "pseudonymizer": Pseudonymizer(salt="test-salt"),
+            },
+        )
         rejects = backend_for(url).read(LEARNING_SIGNAL_REJECTS)
-        outcomes.append((result.success, int((rejects["detail"].str.startswith("data.attributes is not strict JSON")).sum())))
+        outcomes.append(
+            (result.success, int((rejects["detail"].str.startswith("data.attributes is not strict JSON")).sum()))
+        )
     assert outcomes == [(True, 1), (True, 1)]
 
 
@@ -157,15 +188,20 @@ def test_a_stray_old_event_is_kept_and_the_undated_lines_stay_with_the_files_fir
 def test_every_line_of_a_file_is_accounted_for_once_whatever_its_date_or_type(tmp_path):
     """Lines dated outside every partition (year 0001 or 9999), with an impossible offset, or of an
     event type kura does not read: each ends up a reject or a counted line, none vanishes."""
+
     def dated(text: bytes, when: bytes) -> bytes:
         return text.replace(f"{DAY}T12:00:00".encode(), when)
 
     def good(n: int) -> bytes:
         return signal_line(f"user-any-{n:04d}", "{}")
 
-    odd = [dated(good(1), b"0001-01-01T12:00:00"), dated(good(2), b"9999-12-31T12:00:00"),
-           dated(good(3), b"2026-11-10T12:00:00+25:00"), good(4).replace(b"learning.signal.logged", b"page.viewed"),
-           dated(good(5).replace(b"learning.signal.logged", b"page.viewed"), b"9999-12-31T12:00:00")]
+    odd = [
+        dated(good(1), b"0001-01-01T12:00:00"),
+        dated(good(2), b"9999-12-31T12:00:00"),
+        dated(good(3), b"2026-11-10T12:00:00+25:00"),
+        good(4).replace(b"learning.signal.logged", b"page.viewed"),
+        dated(good(5).replace(b"learning.signal.logged", b"page.viewed"), b"9999-12-31T12:00:00"),
+    ]
     assert all(line != good(n) for n, line in enumerate(odd, 1))
     lines = [line.encode() for line in demo.to_jsonl_lines(demo.generate_day(DAY))]
     path = tmp_path / "mixed.jsonl"
@@ -185,7 +221,7 @@ def test_undated_lines_of_a_file_without_a_dated_line_go_to_the_first_partition(
     from kura_assets.partitions import START_DATE
 
     path = tmp_path / "undated.jsonl"
-    path.write_bytes(b"not json\n{\"id\": 1}\n")
+    path.write_bytes(b'not json\n{"id": 1}\n')
     first = pd.Timestamp(START_DATE).date()
     v = validate_signals(sources.read_events(str(path), *RULES.read_window(first)), first, "salt")
     assert v.rows == 2 and v.ledger.lines == 2 and v.ledger.accounts_for(2)

@@ -10,15 +10,24 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from minority_report_assets import demo
 from minority_report_assets.assets import (
-    cluster_library, minority_report_attribution_summary, minority_report_map, minority_reports_clustered_log,
-    minority_reports_detected_log, sales_baseline, sales_timeseries_data,
+    cluster_library,
+    minority_report_attribution_summary,
+    minority_report_map,
+    minority_reports_clustered_log,
+    minority_reports_detected_log,
+    sales_baseline,
+    sales_timeseries_data,
 )
 from minority_report_assets.library import load_spec
 from minority_report_assets.partitions import TICK, tick_key
 from minority_report_assets.resources import SalesSource
 from minority_report_assets.sources import DEMO_SERIES
 from minority_report_assets.tables import (
-    CLUSTER_LIBRARY, MINORITY_REPORT_MAP, MINORITY_REPORTS_CLUSTERED_LOG, MINORITY_REPORTS_DETECTED_LOG, SALES_TIMESERIES_REJECTS,
+    CLUSTER_LIBRARY,
+    MINORITY_REPORT_MAP,
+    MINORITY_REPORTS_CLUSTERED_LOG,
+    MINORITY_REPORTS_DETECTED_LOG,
+    SALES_TIMESERIES_REJECTS,
 )
 from platform_core.resources import WarehouseResource
 from platform_core.warehouse import backend_for
@@ -32,13 +41,21 @@ def resources(url, sales="demo"):
 
 
 def run_ticks(url, first: int, last: int, sales="demo", assets=TICKS, run_config=None):
-    tags = {ASSET_PARTITION_RANGE_START_TAG: tick_key(DAY + first * TICK), ASSET_PARTITION_RANGE_END_TAG: tick_key(DAY + last * TICK)}
-    return dg.materialize(assets, resources=resources(url, sales), tags=tags, raise_on_error=False, run_config=run_config)
+    tags = {
+        ASSET_PARTITION_RANGE_START_TAG: tick_key(DAY + first * TICK),
+        ASSET_PARTITION_RANGE_END_TAG: tick_key(DAY + last * TICK),
+    }
+    return dg.materialize(
+        assets, resources=resources(url, sales), tags=tags, raise_on_error=False, run_config=run_config
+    )
 
 
 def checks(result) -> dict[str, bool]:
-    return {f"{e.asset_check_evaluation_data.asset_key.path[-1]}:{e.asset_check_evaluation_data.check_name}":
-            e.asset_check_evaluation_data.passed for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    return {
+        f"{e.asset_check_evaluation_data.asset_key.path[-1]}:{e.asset_check_evaluation_data.check_name}": e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +81,15 @@ def test_a_tick_refuses_to_run_before_its_predecessor(morning):
     assert run_ticks(url, 57, 60, assets=[sales_timeseries_data]).success  # the sales are there, the 14:45 log is not
     result = run_ticks(url, 60, 60, assets=[minority_reports_detected_log])
     assert not result.success
-    assert "minority_reports_detected_log for written_at=2026-11-20T14:45:00" in str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert "minority_reports_detected_log for written_at=2026-11-20T14:45:00" in str(
+        result.get_step_failure_events()[0].event_specific_data.error
+    )
     assert backend_for(url).read(MINORITY_REPORTS_DETECTED_LOG, where={"written_at": DAY + 60 * TICK}).empty
 
 
 def test_replaying_a_tick_reproduces_it_and_the_clustered_log_is_append_only(morning):
     url, _ = morning
+
     def hashes():
         m = backend_for(url).manifest("minority_report", "minority_reports_clustered_log")
         return dict(zip(m["partition_key"], m["content_hash"]))
@@ -86,18 +106,33 @@ def test_replaying_a_tick_reproduces_it_and_the_clustered_log_is_append_only(mor
 
 def test_bad_sales_rows_are_kept_with_their_reason(tmp_path, duck_url):
     rows = demo.sales(3, DAY, DAY + TICK)
-    bad = pd.DataFrame({"store_id": ["store-0000", "store-0000", "store-0000", None, "store-0000"],
-                        "sku": ["sku-000", "sku-001", "sku-002", "sku-009", "sku-003"],
-                        "ts": [str(DAY), str(DAY + pd.Timedelta(minutes=2)), str(DAY + pd.Timedelta(minutes=5)), str(DAY),
-                               "yesterday-ish"],
-                        "units": [4, 1, -2, 1, 2]})
+    bad = pd.DataFrame(
+        {
+            "store_id": ["store-0000", "store-0000", "store-0000", None, "store-0000"],
+            "sku": ["sku-000", "sku-001", "sku-002", "sku-009", "sku-003"],
+            "ts": [
+                str(DAY),
+                str(DAY + pd.Timedelta(minutes=2)),
+                str(DAY + pd.Timedelta(minutes=5)),
+                str(DAY),
+                "yesterday-ish",
+            ],
+            "units": [4, 1, -2, 1, 2],
+        }
+    )
     path = tmp_path / "sales.csv"
     pd.concat([rows.astype({"ts": str}), bad], ignore_index=True).to_csv(path, index=False)
     result = run_ticks(duck_url, 1, 1, sales=str(path), assets=[sales_timeseries_data])
     assert result.success and all(checks(result).values())
     rejects = backend_for(duck_url).read(SALES_TIMESERIES_REJECTS)
     # The row whose ts does not parse goes with the row before it in the file, into its tick.
-    assert sorted(rejects["reason"]) == ["duplicate_bucket", "missing_field", "negative_units", "unaligned_bucket", "unparseable_value"]
+    assert sorted(rejects["reason"]) == [
+        "duplicate_bucket",
+        "missing_field",
+        "negative_units",
+        "unaligned_bucket",
+        "unparseable_value",
+    ]
     assert rejects.loc[rejects["reason"] == "unparseable_value", "ts"].tolist() == ["yesterday-ish"]
 
 
@@ -111,8 +146,11 @@ def test_ticks_run_across_midnight_and_place_their_reports_into_the_latest_map(t
     after_midnight = clustered[clustered["written_at"] > DAY + pd.Timedelta(days=1)]
     assert len(after_midnight) and after_midnight["map_day"].isna().all(), "no map yet: the library's own, marked"
 
-    result = dg.materialize([minority_report_map, minority_report_attribution_summary], resources=resources(url),
-                            partition_key=str(DAY.date()))
+    result = dg.materialize(
+        [minority_report_map, minority_report_attribution_summary],
+        resources=resources(url),
+        partition_key=str(DAY.date()),
+    )
     assert result.success
     points = backend_for(url).read(MINORITY_REPORT_MAP)
     assert set(points["point_kind"]) == {"library", "report"} and points[["x", "y"]].notna().all().all()
@@ -120,8 +158,12 @@ def test_ticks_run_across_midnight_and_place_their_reports_into_the_latest_map(t
     assert event.materialization.metadata["map"].value.startswith("![map](data:image/png;base64,")
 
     assert run_ticks(url, 99, 100).success
-    later = backend_for(url).read(MINORITY_REPORTS_CLUSTERED_LOG, between=("written_at", DAY + 99 * TICK, DAY + 101 * TICK))
-    assert len(later) and (later["map_day"] == DAY).all(), f"the day before's map, now that it exists: {later['written_at'].unique()}"
+    later = backend_for(url).read(
+        MINORITY_REPORTS_CLUSTERED_LOG, between=("written_at", DAY + 99 * TICK, DAY + 101 * TICK)
+    )
+    assert len(later) and (later["map_day"] == DAY).all(), (
+        f"the day before's map, now that it exists: {later['written_at'].unique()}"
+    )
     replay = run_ticks(url, 98, 98)
     assert replay.success and all(checks(replay).values()), "a replay places its reports as the first run did"
     again = backend_for(url).read(MINORITY_REPORTS_CLUSTERED_LOG, where={"written_at": DAY + 98 * TICK})
@@ -133,8 +175,16 @@ def test_postgres_warehouse_gives_byte_identical_ticks(morning, pg_url):
     assert dg.materialize([sales_baseline], resources=resources(pg_url), partition_key=str(DAY.date())).success
     assert dg.materialize([cluster_library], resources=resources(pg_url)).success
     assert run_ticks(pg_url, 1, 8).success
-    for table in ("sales_timeseries_data", "sales_baseline", "minority_reports_detected_log", "minority_reports_clustered_log"):
-        duck, pg = (dict(backend_for(u).manifest("minority_report", table)[["partition_key", "content_hash"]].to_numpy()) for u in (url, pg_url))
+    for table in (
+        "sales_timeseries_data",
+        "sales_baseline",
+        "minority_reports_detected_log",
+        "minority_reports_clustered_log",
+    ):
+        duck, pg = (
+            dict(backend_for(u).manifest("minority_report", table)[["partition_key", "content_hash"]].to_numpy())
+            for u in (url, pg_url)
+        )
         assert pg and pg == {k: duck[k] for k in pg}, table
 
 
@@ -146,8 +196,12 @@ def planted_labels(url) -> pd.DataFrame:
     rows = []
     for p in demo.planted(len(keys), DAY):
         store, sku = keys.iloc[p.series]
-        hit = log[(log["store_id"] == store) & (log["sku"] == sku) & (log["window_end"] > p.start)
-                  & (log["window_start"] < p.start + p.buckets * demo.BUCKET)]
+        hit = log[
+            (log["store_id"] == store)
+            & (log["sku"] == sku)
+            & (log["window_end"] > p.start)
+            & (log["window_start"] < p.start + p.buckets * demo.BUCKET)
+        ]
         if p.shape in names and len(hit) == 1:
             rows.append({"report_id": hit["report_id"].iat[0], "cluster_name": names[p.shape]})
     return pd.DataFrame(rows)
@@ -160,7 +214,9 @@ def test_the_library_refits_from_labelled_reports_and_the_ticks_use_it(morning, 
     url = f"duckdb:///{tmp_path}/w.duckdb"
     shutil.copy(source.removeprefix("duckdb:///"), tmp_path / "w.duckdb")  # the morning's warehouse, to change freely
     labels = planted_labels(url)
-    bogus = pd.DataFrame({"report_id": ["no-such-report", labels["report_id"].iat[1]], "cluster_name": ["promotion", "heat wave"]})
+    bogus = pd.DataFrame(
+        {"report_id": ["no-such-report", labels["report_id"].iat[1]], "cluster_name": ["promotion", "heat wave"]}
+    )
     path = tmp_path / "labels.csv"
     pd.concat([labels.iloc[2:], bogus], ignore_index=True).to_csv(path, index=False)
     config = {"ops": {"minority_report__cluster_library": {"config": {"labels": str(path), "min_labels": 2}}}}
@@ -179,11 +235,17 @@ def test_the_library_refits_from_labelled_reports_and_the_ticks_use_it(morning, 
     refit = [name for name, n in per_pattern.items() if n >= 2]
     assert refit, per_pattern
     seed = {c["name"]: c for c in load_spec()["clusters"]}
-    moved = [n for n in refit if json.loads(library.set_index("cluster_name").loc[n, "duration_buckets"]) != seed[n]["duration_buckets"]]
+    moved = [
+        n
+        for n in refit
+        if json.loads(library.set_index("cluster_name").loc[n, "duration_buckets"]) != seed[n]["duration_buckets"]
+    ]
     assert moved, "a refit pattern takes its durations from its labelled reports"
 
     assert dg.materialize([cluster_library], resources=resources(url), run_config=config).success
-    assert backend_for(url).read(CLUSTER_LIBRARY)["library_version"].iat[0] == version, "the same labels give the same library"
+    assert backend_for(url).read(CLUSTER_LIBRARY)["library_version"].iat[0] == version, (
+        "the same labels give the same library"
+    )
     assert run_ticks(url, 57, 57).success
     clustered = backend_for(url).read(MINORITY_REPORTS_CLUSTERED_LOG, where={"written_at": DAY + 57 * TICK})
     assert set(clustered["library_version"]) == {version}

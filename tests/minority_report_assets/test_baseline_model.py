@@ -12,7 +12,7 @@ PROFILE = 20 * (0.3 + np.sin(np.linspace(0, np.pi, SLOTS)) ** 2)
 
 def history(rng, n, mood_sigma):
     """``n`` series of 28 days: Poisson around a daily profile times a lognormal day mood."""
-    moods = np.exp(rng.normal(0, mood_sigma, (n, DAYS, 1)) - mood_sigma ** 2 / 2)
+    moods = np.exp(rng.normal(0, mood_sigma, (n, DAYS, 1)) - mood_sigma**2 / 2)
     return rng.poisson(PROFILE * moods).astype(float)
 
 
@@ -25,10 +25,10 @@ def test_an_overdispersed_series_learns_its_error_and_its_deviations_come_out_un
     day = history(np.random.default_rng(1), 20, 0.3)[:, 0]
     s, m = day.reshape(20, -1, 24).sum(axis=2), fit_moody.expected.reshape(20, -1, 24).sum(axis=2)
     error = fit_moody.model_error[:, 1:]
-    score = 2 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + error ** 2 * m)
-    assert 0.5 * CHI2_1_MEDIAN < np.median(score ** 2) < 2 * CHI2_1_MEDIAN
-    fixed = 2 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + 0.1 ** 2 * m)
-    assert np.median(fixed ** 2) > 3 * CHI2_1_MEDIAN, "a fixed 10% error would call ordinary days anomalous"
+    score = 2 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + error**2 * m)
+    assert 0.5 * CHI2_1_MEDIAN < np.median(score**2) < 2 * CHI2_1_MEDIAN
+    fixed = 2 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + 0.1**2 * m)
+    assert np.median(fixed**2) > 3 * CHI2_1_MEDIAN, "a fixed 10% error would call ordinary days anomalous"
 
 
 def test_a_series_that_bursts_every_week_needs_a_bigger_burst_to_report():

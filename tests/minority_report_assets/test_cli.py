@@ -12,8 +12,13 @@ from platform_core.warehouse import backend_for
 
 
 def cli(*args, env):
-    return subprocess.run([sys.executable, "-m", "minority_report_assets.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "minority_report_assets.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_run_materializes_a_span_of_own_sales_from_a_plain_shell(tmp_path):
@@ -26,11 +31,18 @@ def test_run_materializes_a_span_of_own_sales_from_a_plain_shell(tmp_path):
     env["DAGSTER_HOME"] = str(tmp_path / "home")  # a throwaway instance (unset, the CLI uses the project's .dagster)
     (tmp_path / "home").mkdir()
     day = str(demo.DEMO_DAY.date())
-    done = cli("run", "--from", str((demo.DEMO_DAY - pd.Timedelta(days=1)).date()), "--to", day, "--sales", str(sales), env=env)
+    done = cli(
+        "run", "--from", str((demo.DEMO_DAY - pd.Timedelta(days=1)).date()), "--to", day, "--sales", str(sales), env=env
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert [line.split(":")[0] for line in lines[:5]] == [
-        f"baselines 2026-11-19..{day}", "pattern library", "ticks 2026-11-19", f"ticks {day}", f"maps and summaries 2026-11-19..{day}"]
+        f"baselines 2026-11-19..{day}",
+        "pattern library",
+        "ticks 2026-11-19",
+        f"ticks {day}",
+        f"maps and summaries 2026-11-19..{day}",
+    ]
     assert "Minority reports of 2026-11-19..2026-11-20" in done.stdout
     backend = backend_for(url)
     baseline = backend.read(SALES_BASELINE)

@@ -58,7 +58,9 @@ def test_normal_series_make_almost_no_reports(day):
     rng = np.random.default_rng(11)
     truth = demo.expected_units(N, demo.DEMO_DAY)
     # The demo day's series without its planted anomalies, with three other days' moods (same weekday).
-    normal = [rng.poisson(truth * demo.moods(N, demo.DEMO_DAY + pd.Timedelta(weeks=k))).astype(float) for k in (1, 2, 3)]
+    normal = [
+        rng.poisson(truth * demo.moods(N, demo.DEMO_DAY + pd.Timedelta(weeks=k))).astype(float) for k in (1, 2, 3)
+    ]
     reports = sum(len(merge_events(find_events(units, expected, PARAMS, noise), PARAMS.merge_gap)) for units in normal)
     # A 30-day return level lets ordinary days open about one report a month; the demo's moods are milder.
     assert reports / (3 * N) <= 1 / 300
@@ -70,7 +72,9 @@ def test_planted_anomalies_are_detected_with_high_recall_and_precision(day):
     found, true_reports = 0, set()
     for p in planted:
         first = int((p.start - demo.DEMO_DAY) / demo.BUCKET)
-        hit = reports[(reports["series"] == p.series) & (reports["end"] >= first) & (reports["start"] <= first + p.buckets)]
+        hit = reports[
+            (reports["series"] == p.series) & (reports["end"] >= first) & (reports["start"] <= first + p.buckets)
+        ]
         found += len(hit) > 0
         true_reports.update(hit.index)
     assert found / len(planted) >= 0.95
@@ -83,7 +87,9 @@ def test_feature_vectors_are_stable_scale_free_and_signed():
     actual = rng.poisson(expected * np.r_[np.ones(10), np.full(20, 3.0), np.ones(10)]).astype(float)
     v = feature_vector(actual, expected)
     assert len(v) == len(NAMES) and np.array_equal(v, feature_vector(actual.copy(), expected.copy()))
-    assert np.allclose(v[:32], feature_vector(actual * 4, expected * 4)[:32], atol=1e-6), "the shape ignores the sales level"
+    assert np.allclose(v[:32], feature_vector(actual * 4, expected * 4)[:32], atol=1e-6), (
+        "the shape ignores the sales level"
+    )
     dip = feature_vector(np.r_[np.full(10, 5.0), np.zeros(30)], expected)
     assert v[NAMES.index("uplift")] > 0 > dip[NAMES.index("uplift")]
 
@@ -113,9 +119,13 @@ def matches_at(day, age: str) -> list[tuple[str, dict]]:
         reports = reports_for(units, expected, noise, p.series, stop)
         start = int(reports["start"].iloc[-1])
         lookback = max(0, stop - 144)
-        window = MatchWindow(units[p.series, lookback:stop], expected[p.series, lookback:stop], start - lookback,
-                             price_cut_seen(prices[p.series, start:stop], regular[p.series]),
-                             dispersion(noise.model_error[p.series, 0], expected[p.series, start:stop], PARAMS.windows[0]))
+        window = MatchWindow(
+            units[p.series, lookback:stop],
+            expected[p.series, lookback:stop],
+            start - lookback,
+            price_cut_seen(prices[p.series, start:stop], regular[p.series]),
+            dispersion(noise.model_error[p.series, 0], expected[p.series, start:stop], PARAMS.windows[0]),
+        )
         out.append((p.shape, matcher.match([window])[0]))
     return out
 
@@ -136,8 +146,12 @@ def test_a_shape_outside_the_library_comes_out_unknown(day):
 
 def test_confidence_is_calibrated(day):
     names = {c["shape"]: c["name"] for c in load_spec()["clusters"]}
-    seen = [(m["cluster_match_confidence"], names[shape] == m["cluster_name"])
-            for age in ("1h", "end") for shape, m in matches_at(day, age) if shape in names]
+    seen = [
+        (m["cluster_match_confidence"], names[shape] == m["cluster_name"])
+        for age in ("1h", "end")
+        for shape, m in matches_at(day, age)
+        if shape in names
+    ]
     sure = [ok for confidence, ok in seen if confidence >= 0.9]
     unsure = [ok for confidence, ok in seen if confidence < 0.8]
     assert len(sure) > len(seen) / 2 and np.mean(sure) >= 0.95, "confident matches are right"
@@ -152,7 +166,9 @@ def test_a_price_cut_is_evidence_for_a_promotion():
     spec = load_spec()
     seen = {cut: match_window(actual, expected, spec, start=24, price_cut=cut) for cut in (True, None, False)}
     assert seen[True]["cluster_name"] == "promotion"
-    promotion = {cut: m["cluster_match_confidence"] if m["cluster_name"] == "promotion" else 0.0 for cut, m in seen.items()}
+    promotion = {
+        cut: m["cluster_match_confidence"] if m["cluster_name"] == "promotion" else 0.0 for cut, m in seen.items()
+    }
     assert promotion[True] > promotion[None] > promotion[False]
 
 
@@ -184,7 +200,12 @@ def test_sales_read_from_a_warehouse_table(tmp_path):
         con.execute("CREATE SCHEMA shop")
         con.register("rows", rows)
         con.execute("CREATE TABLE shop.sales AS SELECT store_id, sku, ts, units, NULL::DOUBLE AS price FROM rows")
-    got = read_sales("warehouse:shop.sales", demo.DEMO_DAY, demo.DEMO_DAY + pd.Timedelta(minutes=15), backend_for(f"duckdb:///{path}"))
+    got = read_sales(
+        "warehouse:shop.sales",
+        demo.DEMO_DAY,
+        demo.DEMO_DAY + pd.Timedelta(minutes=15),
+        backend_for(f"duckdb:///{path}"),
+    )
     buckets, rejects = validate_sales(got)
     assert len(buckets) == 5 * 3 and rejects.empty
     assert buckets["units"].sum() == rows[rows["ts"] < demo.DEMO_DAY + pd.Timedelta(minutes=15)]["units"].sum()
@@ -201,18 +222,20 @@ def test_new_points_are_placed_into_the_existing_map_near_their_kind():
     new = rng.normal(2, 0.3, (8, 39))
     placed = placer.place(new)
     assert np.array_equal(placed, MapPlacer(base, coords).place(new))
-    centres = np.array([coords[30 * c:30 * (c + 1)].mean(axis=0) for c in range(4)])
+    centres = np.array([coords[30 * c : 30 * (c + 1)].mean(axis=0) for c in range(4)])
     assert (np.linalg.norm(placed[:, None] - centres[None], axis=2).argmin(axis=1) == 2).all()
 
 
 def test_a_refit_takes_ranges_from_labelled_reports_with_enough_labels():
     spec = load_spec()
     rng = np.random.default_rng(2)
-    labelled = pd.DataFrame({
-        "cluster_name": ["promotion"] * 30 + ["weather ramp"] * 4,
-        "duration_buckets": np.r_[rng.integers(40, 61, 30), [50, 60, 70, 80]],
-        "uplift": np.r_[rng.uniform(0.9, 1.4, 30), [1, 1, 1, 1]],
-    })
+    labelled = pd.DataFrame(
+        {
+            "cluster_name": ["promotion"] * 30 + ["weather ramp"] * 4,
+            "duration_buckets": np.r_[rng.integers(40, 61, 30), [50, 60, 70, 80]],
+            "uplift": np.r_[rng.uniform(0.9, 1.4, 30), [1, 1, 1, 1]],
+        }
+    )
     refit, counts = refit_spec(spec, labelled, min_labels=20)
     entries = {e["name"]: e for e in refit["clusters"]}
     seed = {e["name"]: e for e in spec["clusters"]}

@@ -29,8 +29,14 @@ def test_the_map_waits_for_the_last_tick_then_runs_once_and_retries_a_failure():
     materialize(instance, MRCL_KEY, ticks[-1:])
     assert evaluate(instance) == [DAY]
     for _ in range(MAP_ATTEMPTS):  # each failed run of the day's map is tried again, up to the limit
-        instance.add_run(dg.DagsterRun(job_name=mr_daily_job.name, run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.FAILURE,
-                                       tags={"dagster/partition": DAY}))
+        instance.add_run(
+            dg.DagsterRun(
+                job_name=mr_daily_job.name,
+                run_id=str(uuid.uuid4()),
+                status=dg.DagsterRunStatus.FAILURE,
+                tags={"dagster/partition": DAY},
+            )
+        )
     assert evaluate(instance) == [], f"after {MAP_ATTEMPTS} failures the day is left to a person"
     materialize(instance, MAP_KEY, [DAY])
     assert evaluate(instance) == []
@@ -39,6 +45,12 @@ def test_the_map_waits_for_the_last_tick_then_runs_once_and_retries_a_failure():
 def test_a_run_in_flight_is_not_requested_again():
     instance = dg.DagsterInstance.ephemeral()
     materialize(instance, MRCL_KEY, day_tick_keys(DAY))
-    instance.add_run(dg.DagsterRun(job_name=mr_daily_job.name, run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED,
-                                   tags={"dagster/partition": DAY}))
+    instance.add_run(
+        dg.DagsterRun(
+            job_name=mr_daily_job.name,
+            run_id=str(uuid.uuid4()),
+            status=dg.DagsterRunStatus.STARTED,
+            tags={"dagster/partition": DAY},
+        )
+    )
     assert evaluate(instance) == []

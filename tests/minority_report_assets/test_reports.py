@@ -27,8 +27,17 @@ def day_log():
     keys, logs, inputs = demo.series_keys(N), [], []
     for k in range(1, 97):
         stop, written = 288 + TICK_BUCKETS * k, demo.DEMO_DAY + k * TICK
-        args = (keys, units[:, stop - LOOKBACK:stop], expected[:, stop - LOOKBACK:stop], written - LOOKBACK * FIVE, written,
-                pd.concat(logs[-48:]) if logs else pd.DataFrame(), TICK_BUCKETS, None, baseline.noise)
+        args = (
+            keys,
+            units[:, stop - LOOKBACK : stop],
+            expected[:, stop - LOOKBACK : stop],
+            written - LOOKBACK * FIVE,
+            written,
+            pd.concat(logs[-48:]) if logs else pd.DataFrame(),
+            TICK_BUCKETS,
+            None,
+            baseline.noise,
+        )
         logs.append(detect_tick(*args).assign(written_at=written))
         inputs.append(args)
     return pd.concat(logs, ignore_index=True), inputs
@@ -38,8 +47,12 @@ def test_each_planted_anomaly_is_one_report_with_consecutive_versions(day_log):
     log, _ = day_log
     keys = demo.series_keys(N)
     for p in demo.planted(N, demo.DEMO_DAY):
-        rows = log[(log["store_id"] == keys["store_id"][p.series]) & (log["sku"] == keys["sku"][p.series])
-                   & (log["window_end"] > p.start) & (log["window_start"] < p.start + p.buckets * FIVE)]
+        rows = log[
+            (log["store_id"] == keys["store_id"][p.series])
+            & (log["sku"] == keys["sku"][p.series])
+            & (log["window_end"] > p.start)
+            & (log["window_start"] < p.start + p.buckets * FIVE)
+        ]
         assert rows["report_id"].nunique() <= 1, f"{p} became {rows['report_id'].nunique()} reports"
     for _, rows in log.groupby("report_id"):
         assert rows["version"].tolist() == list(range(rows["version"].iat[0], rows["version"].iat[0] + len(rows)))
@@ -47,8 +60,13 @@ def test_each_planted_anomaly_is_one_report_with_consecutive_versions(day_log):
         statuses = rows["report_status"].tolist()
         assert all(a != "closed" or b != "closed" for a, b in zip(statuses, statuses[1:])), "a closing is written once"
         reopened = [i + 1 for i, (a, b) in enumerate(zip(statuses, statuses[1:])) if a == "closed"]
-        assert all(rows["window_end"].iat[i] > rows["window_end"].iat[i - 1] for i in reopened), "only a new deviation reopens"
-    planted = {(demo.series_keys(N)["store_id"][p.series], demo.series_keys(N)["sku"][p.series]) for p in demo.planted(N, demo.DEMO_DAY)}
+        assert all(rows["window_end"].iat[i] > rows["window_end"].iat[i - 1] for i in reopened), (
+            "only a new deviation reopens"
+        )
+    planted = {
+        (demo.series_keys(N)["store_id"][p.series], demo.series_keys(N)["sku"][p.series])
+        for p in demo.planted(N, demo.DEMO_DAY)
+    }
     found = set(zip(log["store_id"], log["sku"]))
     assert len(found & planted) / len(planted) >= 0.9 and len(found - planted) <= 1
 
@@ -57,5 +75,6 @@ def test_a_replayed_tick_gives_the_same_rows(day_log):
     log, inputs = day_log
     k = 40
     again = detect_tick(*inputs[k]).assign(written_at=inputs[k][4])
-    pd.testing.assert_frame_equal(again.reset_index(drop=True), log[log["written_at"] == inputs[k][4]].reset_index(drop=True),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        again.reset_index(drop=True), log[log["written_at"] == inputs[k][4]].reset_index(drop=True), check_dtype=False
+    )

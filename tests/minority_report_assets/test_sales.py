@@ -18,25 +18,53 @@ TS = "2026-11-20T10:05:00Z"
 
 
 def test_infinite_units_and_negative_prices_are_rejected_as_rows():
-    raw = pd.DataFrame({"store_id": ["s"] * 5, "sku": ["a", "b", "c", "d", "e"], "ts": [TS] * 5,
-                        "units": ["inf", "1e309", "3", "-inf", "2"], "price": ["1.5", "1.5", "-2", "1.5", "inf"]})
+    raw = pd.DataFrame(
+        {
+            "store_id": ["s"] * 5,
+            "sku": ["a", "b", "c", "d", "e"],
+            "ts": [TS] * 5,
+            "units": ["inf", "1e309", "3", "-inf", "2"],
+            "price": ["1.5", "1.5", "-2", "1.5", "inf"],
+        }
+    )
     buckets, rejects = validate_sales(raw)
     assert buckets.empty
     assert dict(zip(rejects["sku"], rejects["reason"])) == {
-        "a": "non_finite_value", "b": "non_finite_value", "c": "negative_price", "d": "non_finite_value", "e": "non_finite_value"}
+        "a": "non_finite_value",
+        "b": "non_finite_value",
+        "c": "negative_price",
+        "d": "non_finite_value",
+        "e": "non_finite_value",
+    }
 
 
 @st.composite
 def raw_rows(draw):
     text = st.one_of(st.none(), st.text(max_size=8), st.sampled_from(["s1", "s2", "", " "]))
-    number = st.one_of(st.none(), st.text(max_size=6), st.sampled_from(["inf", "-inf", "nan", "1e309", "-0", "NaN", "3", "2.5"]),
-                       st.floats(allow_nan=True, allow_infinity=True).map(repr))
-    ts = st.one_of(st.none(), st.text(max_size=10), st.sampled_from([TS, "2026-11-20 10:07:00", "0001-01-01", "9999-12-31T23:55:00",
-                                                                     "2026-11-20T10:05:00+25:00", "yesterday"]))
+    number = st.one_of(
+        st.none(),
+        st.text(max_size=6),
+        st.sampled_from(["inf", "-inf", "nan", "1e309", "-0", "NaN", "3", "2.5"]),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    )
+    ts = st.one_of(
+        st.none(),
+        st.text(max_size=10),
+        st.sampled_from(
+            [TS, "2026-11-20 10:07:00", "0001-01-01", "9999-12-31T23:55:00", "2026-11-20T10:05:00+25:00", "yesterday"]
+        ),
+    )
     n = draw(st.integers(0, 12))
-    return pd.DataFrame({"store_id": draw(st.lists(text, min_size=n, max_size=n)), "sku": draw(st.lists(text, min_size=n, max_size=n)),
-                         "ts": draw(st.lists(ts, min_size=n, max_size=n)), "units": draw(st.lists(number, min_size=n, max_size=n)),
-                         "price": draw(st.lists(number, min_size=n, max_size=n))}, columns=COLUMNS)
+    return pd.DataFrame(
+        {
+            "store_id": draw(st.lists(text, min_size=n, max_size=n)),
+            "sku": draw(st.lists(text, min_size=n, max_size=n)),
+            "ts": draw(st.lists(ts, min_size=n, max_size=n)),
+            "units": draw(st.lists(number, min_size=n, max_size=n)),
+            "price": draw(st.lists(number, min_size=n, max_size=n)),
+        },
+        columns=COLUMNS,
+    )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -70,9 +98,29 @@ def test_an_unreadable_source_fails_with_one_line_naming_it(tmp_path):
 def test_the_cli_says_what_is_wrong_with_the_input(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    env = {"PATH": "/usr/bin:/bin", "WAREHOUSE_URL": f"duckdb:///{tmp_path}/w.duckdb", "DAGSTER_HOME": str(tmp_path),
-           "MR_TICK_MINUTES": "60"}
-    done = subprocess.run([sys.executable, "-m", "minority_report_assets.cli", "run", "--from", "2026-11-20", "--to", "2026-11-20",
-                           "--sales", str(empty)], env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "WAREHOUSE_URL": f"duckdb:///{tmp_path}/w.duckdb",
+        "DAGSTER_HOME": str(tmp_path),
+        "MR_TICK_MINUTES": "60",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "minority_report_assets.cli",
+            "run",
+            "--from",
+            "2026-11-20",
+            "--to",
+            "2026-11-20",
+            "--sales",
+            str(empty),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1
     assert "FAILED" in done.stdout and "empty.csv: the file is empty" in done.stdout, done.stdout + done.stderr

@@ -55,7 +55,9 @@ def test_a_run_waits_for_the_pool_and_says_so(tmp_path, monkeypatch):
     storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
     assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "a-run-writing-now", "its-step").is_claimed
     done = {}
-    waiting = threading.Thread(target=lambda: done.update(result=dg.materialize([writes_the_warehouse], instance=instance)))
+    waiting = threading.Thread(
+        target=lambda: done.update(result=dg.materialize([writes_the_warehouse], instance=instance))
+    )
     waiting.start()
     time.sleep(3)
     assert waiting.is_alive(), "the second writer waits for the slot"
@@ -68,8 +70,15 @@ def test_a_run_waits_for_the_pool_and_says_so(tmp_path, monkeypatch):
 
 def test_a_duckdb_reader_held_up_by_a_writer_says_who_holds_the_file(tmp_path, caplog, monkeypatch):
     path = tmp_path / "w.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); "
-                                                     "time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         monkeypatch.setattr("platform_core.warehouse.LOCK_NOTICE_S", 0.5)

@@ -11,19 +11,31 @@ from platform_core.tables import Column, TableSpec
 from platform_core.warehouse import InvalidPartition, PartitionWrite, backend_for
 
 SPEC = TableSpec(
-    "test", "things",
-    (Column("day", "DATE"), Column("name", "TEXT"), Column("value", "DOUBLE"), Column("payload", "JSON"),
-     Column("note", "TEXT", nullable=True)),
-    partition_columns=("day",), key=("name",),
+    "test",
+    "things",
+    (
+        Column("day", "DATE"),
+        Column("name", "TEXT"),
+        Column("value", "DOUBLE"),
+        Column("payload", "JSON"),
+        Column("note", "TEXT", nullable=True),
+    ),
+    partition_columns=("day",),
+    key=("name",),
 )
 D1, D2 = date(2026, 11, 2), date(2026, 11, 3)
 
 
 def frame(day: date, names: list[str], value: float = 1.0) -> pd.DataFrame:
-    return pd.DataFrame({
-        "day": pd.Timestamp(day), "name": names, "value": value,
-        "payload": ['{"k":1}'] * len(names), "note": [None] * len(names),
-    })
+    return pd.DataFrame(
+        {
+            "day": pd.Timestamp(day),
+            "name": names,
+            "value": value,
+            "payload": ['{"k":1}'] * len(names),
+            "note": [None] * len(names),
+        }
+    )
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
@@ -49,7 +61,10 @@ def test_rewrite_replaces_the_partition_and_leaves_others(backend):
     backend.write([PartitionWrite(SPEC, {"day": D2}, frame(D2, ["x"]))])
     backend.write([PartitionWrite(SPEC, {"day": D1}, frame(D1, ["a"], value=2.0))])
     everything = backend.read(SPEC)
-    assert sorted(zip(everything["day"].dt.date, everything["name"], everything["value"])) == [(D1, "a", 2.0), (D2, "x", 1.0)]
+    assert sorted(zip(everything["day"].dt.date, everything["name"], everything["value"])) == [
+        (D1, "a", 2.0),
+        (D2, "x", 1.0),
+    ]
     assert len(backend.manifest("test", "things")) == 2
 
 
@@ -76,10 +91,17 @@ def test_crash_between_delete_and_insert_leaves_previous_partition(backend, monk
 
 def test_a_multi_table_write_is_all_or_nothing(backend, monkeypatch):
     other = TableSpec("test", "others", SPEC.columns, ("day",), ("name",))
-    backend.write([PartitionWrite(SPEC, {"day": D1}, frame(D1, ["a"])), PartitionWrite(other, {"day": D1}, frame(D1, ["a"]))])
+    backend.write(
+        [PartitionWrite(SPEC, {"day": D1}, frame(D1, ["a"])), PartitionWrite(other, {"day": D1}, frame(D1, ["a"]))]
+    )
     fail_inserts_into(monkeypatch, backend, other.qualified_name, "second table failed")
     with pytest.raises(RuntimeError, match="second table failed"):
-        backend.write([PartitionWrite(SPEC, {"day": D1}, frame(D1, ["new"])), PartitionWrite(other, {"day": D1}, frame(D1, ["new"]))])
+        backend.write(
+            [
+                PartitionWrite(SPEC, {"day": D1}, frame(D1, ["new"])),
+                PartitionWrite(other, {"day": D1}, frame(D1, ["new"])),
+            ]
+        )
     monkeypatch.undo()
     assert backend.read(SPEC)["name"].tolist() == ["a"]
 
@@ -124,8 +146,13 @@ def test_appends_are_checked_like_partition_writes(tmp_path):
         backend.append(log, pd.DataFrame({"id": ["c"]}))
 
 
-VECTORS = TableSpec("test", "vectors", (Column("day", "DATE"), Column("name", "TEXT"), Column("v", "VECTOR")),
-                    partition_columns=("day",), key=("name",))
+VECTORS = TableSpec(
+    "test",
+    "vectors",
+    (Column("day", "DATE"), Column("name", "TEXT"), Column("v", "VECTOR")),
+    partition_columns=("day",),
+    key=("name",),
+)
 
 
 def test_vectors_round_trip_exactly_and_hash_by_their_bytes(backend):
@@ -168,8 +195,12 @@ def test_two_writers_of_one_partition_at_once_leave_one_copy(pg_url, monkeypatch
 
     monkeypatch.setattr(PostgresBackend, "_delete", delete_then_wait)
     names = [f"n{i:02d}" for i in range(48)]
-    writers = [threading.Thread(target=lambda v=v: backend_for(pg_url).write([PartitionWrite(SPEC, {"day": D1}, frame(D1, names, v))]))
-               for v in (1.0, 2.0)]
+    writers = [
+        threading.Thread(
+            target=lambda v=v: backend_for(pg_url).write([PartitionWrite(SPEC, {"day": D1}, frame(D1, names, v))])
+        )
+        for v in (1.0, 2.0)
+    ]
     for t in writers:
         t.start()
     for t in writers:

@@ -21,8 +21,11 @@ class FakeLLM(BaseHTTPRequestHandler):
             self.send_response(500)
             self.end_headers()
             return
-        content = "not json at all" if self.mode == "garbage" else json.dumps(
-            {"title": "Fix failing checkout payments", "description": "Payments fail after submit."})
+        content = (
+            "not json at all"
+            if self.mode == "garbage"
+            else json.dumps({"title": "Fix failing checkout payments", "description": "Payments fail after submit."})
+        )
         payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

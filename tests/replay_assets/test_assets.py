@@ -16,7 +16,11 @@ from replay_assets.partitions import partition_key_for, team_partitions
 from replay_assets.resources import SegmentSource, TaskLabeler
 from replay_assets.schedules import replay_enabled_teams, replay_every_30_minutes
 from replay_assets.tables import (
-    VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_REJECTS, VIDEO_SEGMENT_TASK_LINKS, VIDEO_SEGMENT_TASKS, VIDEO_SEGMENTS,
+    VIDEO_SEGMENT_CLUSTERS,
+    VIDEO_SEGMENT_REJECTS,
+    VIDEO_SEGMENT_TASK_LINKS,
+    VIDEO_SEGMENT_TASKS,
+    VIDEO_SEGMENTS,
 )
 from tests.replay_assets.conftest import FakeLLM
 
@@ -27,19 +31,30 @@ def tick(k: int) -> pd.Timestamp:
     return DAY + k * demo.TICK
 
 
-def run(url: str, team: int, first: int, last: int | None = None, source: str = "demo", labeler: TaskLabeler | None = None):
+def run(
+    url: str, team: int, first: int, last: int | None = None, source: str = "demo", labeler: TaskLabeler | None = None
+):
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(team_partitions.name, [str(team)])
-    resources = {"warehouse": WarehouseResource(url=url), "replay_segments": SegmentSource(url=source),
-                 "replay_pseudonymizer": Pseudonymizer(salt="test-salt"), "replay_labeler": labeler or TaskLabeler()}
-    tags = {ASSET_PARTITION_RANGE_START_TAG: str(partition_key_for(team, tick(first))),
-            ASSET_PARTITION_RANGE_END_TAG: str(partition_key_for(team, tick(last or first)))}
+    resources = {
+        "warehouse": WarehouseResource(url=url),
+        "replay_segments": SegmentSource(url=source),
+        "replay_pseudonymizer": Pseudonymizer(salt="test-salt"),
+        "replay_labeler": labeler or TaskLabeler(),
+    }
+    tags = {
+        ASSET_PARTITION_RANGE_START_TAG: str(partition_key_for(team, tick(first))),
+        ASSET_PARTITION_RANGE_END_TAG: str(partition_key_for(team, tick(last or first))),
+    }
     return dg.materialize(ASSETS, instance=instance, resources=resources, tags=tags, raise_on_error=False)
 
 
 def checks(result) -> dict[str, bool]:
-    return {f"{e.asset_check_evaluation_data.asset_key.path[-1]}:{e.asset_check_evaluation_data.check_name}":
-            e.asset_check_evaluation_data.passed for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    return {
+        f"{e.asset_check_evaluation_data.asset_key.path[-1]}:{e.asset_check_evaluation_data.check_name}": e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
 
 
 def read(url: str, spec, team: int, k: int) -> pd.DataFrame:
@@ -58,11 +73,18 @@ def test_ticks_run_in_order_with_every_check_passing(four_ticks):
     assert checks(result) and all(checks(result).values()), checks(result)
     tasks = read(url, VIDEO_SEGMENT_TASKS, 1, 4)
     assert set(tasks["status"]) <= {"new", "updated", "unchanged"}
-    planted = pd.concat([pd.Series(t.to_numpy(), index=r["document_id"]) for r, t in (demo.generate_tick(1, tick(k)) for k in range(1, 5))])
+    planted = pd.concat(
+        [
+            pd.Series(t.to_numpy(), index=r["document_id"])
+            for r, t in (demo.generate_tick(1, tick(k)) for k in range(1, 5))
+        ]
+    )
     links = pd.concat([read(url, VIDEO_SEGMENT_TASK_LINKS, 1, k) for k in range(1, 5)])
     topic_of_task = links.groupby("task_id")["document_id"].agg(lambda d: planted.loc[d].value_counts().index[0])
     owners = topic_of_task.value_counts()
-    assert all(owners.get(t.name) == 1 for t in demo.TOPICS[1]), f"each planted topic is one task after four ticks: {owners}"
+    assert all(owners.get(t.name) == 1 for t in demo.TOPICS[1]), (
+        f"each planted topic is one task after four ticks: {owners}"
+    )
     clusters = read(url, VIDEO_SEGMENT_CLUSTERS, 1, 4)
     last = read(url, VIDEO_SEGMENT_TASK_LINKS, 1, 4)
     assert len(last) == clusters["size"].sum() and set(last["task_id"]) <= set(tasks["task_id"])
@@ -80,8 +102,10 @@ def test_bad_segments_are_kept_with_their_reason(four_ticks):
 def test_no_raw_user_id_reaches_clusters_tasks_or_links(four_ticks):
     url, _ = four_ticks
     raw_ids = set(pd.concat([demo.generate_tick(1, tick(k))[0]["distinct_id"] for k in range(1, 5)]))
-    frames = {spec.name: backend_for(url).read(spec).drop(columns=["centroid"], errors="ignore")
-              for spec in (VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS, VIDEO_SEGMENT_TASK_LINKS)}
+    frames = {
+        spec.name: backend_for(url).read(spec).drop(columns=["centroid"], errors="ignore")
+        for spec in (VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS, VIDEO_SEGMENT_TASK_LINKS)
+    }
     assert find_raw_ids(frames, raw_ids) == {}
     assert frames["video_segment_task_links"]["user_ref"].str.startswith("p_").all()
 
@@ -99,8 +123,10 @@ def test_a_description_naming_another_user_is_scrubbed_not_a_stop(tmp_path):
     url = f"duckdb:///{tmp_path}/w.duckdb"
     result = run(url, 1, 1, 2, source=str(path))
     assert result.success and all(checks(result).values()), checks(result)
-    frames = {spec.name: backend_for(url).read(spec).drop(columns=["centroid", "embedding"], errors="ignore")
-              for spec in (VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS, VIDEO_SEGMENT_TASK_LINKS, VIDEO_SEGMENT_REJECTS)}
+    frames = {
+        spec.name: backend_for(url).read(spec).drop(columns=["centroid", "embedding"], errors="ignore")
+        for spec in (VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS, VIDEO_SEGMENT_TASK_LINKS, VIDEO_SEGMENT_REJECTS)
+    }
     assert find_raw_ids(frames, set(raw["distinct_id"])) == {}
     segments = backend_for(url).read(VIDEO_SEGMENTS)
     assert segments["content"].str.contains(r"\(like \[user\] said\)").sum() == 1
@@ -110,13 +136,17 @@ def test_a_description_naming_another_user_is_scrubbed_not_a_stop(tmp_path):
 
 def test_replaying_a_tick_replaces_it_with_identical_rows(four_ticks):
     url, _ = four_ticks
-    before = {spec.name: read(url, spec, 1, 2) for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS)}
+    before = {
+        spec.name: read(url, spec, 1, 2) for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS)
+    }
     result = run(url, 1, 2)
     assert result.success and checks(result)["video_segment_tasks:deterministic_replay"]
     for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS):
         after = read(url, spec, 1, 2)
-        pd.testing.assert_frame_equal(before[spec.name].drop(columns=[c for c in ("embedding", "centroid") if c in after]),
-                                      after.drop(columns=[c for c in ("embedding", "centroid") if c in after]))
+        pd.testing.assert_frame_equal(
+            before[spec.name].drop(columns=[c for c in ("embedding", "centroid") if c in after]),
+            after.drop(columns=[c for c in ("embedding", "centroid") if c in after]),
+        )
     assert backend_for(url).manifest("replay", "video_segment_tasks")["partition_key"].is_unique
 
 
@@ -125,9 +155,12 @@ def test_a_tick_refuses_to_run_after_a_gap(four_ticks):
     result = run(url, 1, 6)
     assert not result.success
     error = str(result.get_step_failure_events()[0].event_specific_data.error)
-    assert "team 1 @ 2026-11-20 03:00 needs replay.video_segments for team_id=1;tick_end=2026-11-20T02:30:00" in error, \
-        "the tick is clustered with the one before, which is missing"
-    assert read(url, VIDEO_SEGMENT_CLUSTERS, 1, 6).empty and read(url, VIDEO_SEGMENT_TASKS, 1, 6).empty, "nothing was written"
+    assert (
+        "team 1 @ 2026-11-20 03:00 needs replay.video_segments for team_id=1;tick_end=2026-11-20T02:30:00" in error
+    ), "the tick is clustered with the one before, which is missing"
+    assert read(url, VIDEO_SEGMENT_CLUSTERS, 1, 6).empty and read(url, VIDEO_SEGMENT_TASKS, 1, 6).empty, (
+        "nothing was written"
+    )
 
 
 def test_parquet_rows_in_any_order_give_the_same_tasks(four_ticks, tmp_path):
@@ -139,8 +172,10 @@ def test_parquet_rows_in_any_order_give_the_same_tasks(four_ticks, tmp_path):
     shuffled.to_parquet(path)
     other = f"duckdb:///{tmp_path}/warehouse.duckdb"
     assert run(other, 1, 1, 4, source=str(path)).success
-    hashes = [backend_for(u).manifest("replay", "video_segment_tasks").sort_values("partition_key")["content_hash"].tolist()
-              for u in (url, other)]
+    hashes = [
+        backend_for(u).manifest("replay", "video_segment_tasks").sort_values("partition_key")["content_hash"].tolist()
+        for u in (url, other)
+    ]
     assert hashes[0] == hashes[1]
 
 
@@ -165,15 +200,46 @@ def test_the_sensor_adds_enabled_teams_and_the_schedule_requests_the_ended_tick(
             (request,) = replay_enabled_teams(context).dynamic_partitions_requests
         assert sorted(request.partition_keys) == ["1", "2"]
         instance.add_dynamic_partitions(team_partitions.name, ["1"])
-        with dg.build_schedule_context(instance=instance, resources={"replay_segments": source},
-                                       scheduled_execution_time=at) as context:
+        with dg.build_schedule_context(
+            instance=instance, resources={"replay_segments": source}, scheduled_execution_time=at
+        ) as context:
             requests = list(replay_every_30_minutes(context))
-    assert [str(r.partition_key) for r in requests] == ["1|2026-11-20-10:00"], "only teams already added; the tick 10:00-10:30"
+    assert [str(r.partition_key) for r in requests] == ["1|2026-11-20-10:00"], (
+        "only teams already added; the tick 10:00-10:30"
+    )
 
 
 def test_postgres_warehouse_gives_byte_identical_ticks(four_ticks, pg_url):
     url, _ = four_ticks
     assert run(pg_url, 1, 1, 4).success
     for table in ("video_segments", "video_segment_clusters", "video_segment_tasks", "video_segment_task_links"):
-        duck, pg = (dict(backend_for(u).manifest("replay", table)[["partition_key", "content_hash"]].to_numpy()) for u in (url, pg_url))
+        duck, pg = (
+            dict(backend_for(u).manifest("replay", table)[["partition_key", "content_hash"]].to_numpy())
+            for u in (url, pg_url)
+        )
         assert len(pg) == 4 and pg == {k: duck[k] for k in pg}, table
+
+
+def test_a_team_enabled_from_the_command_line_is_scheduled_for_a_file_source(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    cli = [sys.executable, "-m", "replay_assets.cli", "enable", "7"]
+    first = subprocess.run(cli, capture_output=True, text=True, env=env)
+    again = subprocess.run(cli, capture_output=True, text=True, env=env)
+    assert first.returncode == again.returncode == 0, first.stderr
+    assert first.stdout.startswith("team 7 enabled") and "already enabled" in again.stdout
+    assert "Warning" not in first.stderr, first.stderr
+    source = SegmentSource(url=str(tmp_path / "segments.parquet"))  # a file: it has no flags of its own
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_dynamic_partitions(team_partitions.name) == ["7"]
+        at = pd.Timestamp("2026-11-20 10:35", tz="UTC").to_pydatetime()
+        with dg.build_schedule_context(
+            instance=instance, resources={"replay_segments": source}, scheduled_execution_time=at
+        ) as context:
+            requests = list(replay_every_30_minutes(context))
+    assert [str(r.partition_key) for r in requests] == ["7|2026-11-20-10:00"]

@@ -28,7 +28,9 @@ def clickhouse(tmp_path_factory):
         (1, 'edge-end:0:1', 'edge-end', 'u', '2026-11-20 10:29:00', '2026-11-20 10:29:01', '2026-11-20 10:29:00', '2026-11-20 10:30:00', 'at the end', [1, 2, 3]),
         (1, 'edge-before:0:1', 'edge-before', 'u', '2026-11-20 09:29:00', '2026-11-20 09:29:01', '2026-11-20 09:29:00', '2026-11-20 09:59:59.999999', 'before', [1, 2, 3]),
         (2, 'other:0:1', 'other', 'u', '2026-11-20 10:01:00', '2026-11-20 10:01:01', '2026-11-20 10:01:00', '2026-11-20 10:01:00', 'team 2', [1, 2, 3])""")
-    ch.execute("CREATE TABLE feature_flags (team_id Int64, flag String, enabled Bool) ENGINE = MergeTree ORDER BY team_id")
+    ch.execute(
+        "CREATE TABLE feature_flags (team_id Int64, flag String, enabled Bool) ENGINE = MergeTree ORDER BY team_id"
+    )
     ch.execute("""INSERT INTO feature_flags VALUES (3, 'video-segment-clustering-enabled', true), (1, 'video-segment-clustering-enabled', true),
                   (2, 'video-segment-clustering-enabled', false), (2, 'something-else', true)""")
     return ch

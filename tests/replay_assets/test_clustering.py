@@ -13,8 +13,9 @@ def planted(n: int, topics: int, dim: int = 768, noise_fraction: float = 0.1, sp
     centers /= np.linalg.norm(centers, axis=1, keepdims=True)
     n_noise = int(n * noise_fraction)
     truth = np.concatenate([rng.integers(0, topics, n - n_noise), -np.ones(n_noise, dtype=int)])
-    x = np.where(truth[:, None] >= 0, centers[np.maximum(truth, 0)], 0) \
-        + np.where(truth[:, None] >= 0, spread / np.sqrt(dim), 1.0) * rng.standard_normal((n, dim)).astype(np.float32)
+    x = np.where(truth[:, None] >= 0, centers[np.maximum(truth, 0)], 0) + np.where(
+        truth[:, None] >= 0, spread / np.sqrt(dim), 1.0
+    ) * rng.standard_normal((n, dim)).astype(np.float32)
     return x.astype(np.float32), truth
 
 
@@ -29,7 +30,9 @@ def test_random_vectors_around_a_shared_direction_make_no_clusters():
     """Descriptions of one product share a direction: that alone is no topic."""
     rng = np.random.default_rng(2)
     shared = rng.standard_normal(384)
-    x = (0.8 * shared / np.linalg.norm(shared) + 0.6 * rng.standard_normal((3000, 384)) / np.sqrt(384)).astype(np.float32)
+    x = (0.8 * shared / np.linalg.norm(shared) + 0.6 * rng.standard_normal((3000, 384)) / np.sqrt(384)).astype(
+        np.float32
+    )
     assert np.mean(cluster_embeddings(x) >= 0) <= 0.01
 
 

@@ -22,7 +22,9 @@ def run_day(team_id: int, ticks: int = 48):
         v = validate_segments(raw)
         truth = truth[raw["document_id"].isin(v.segments["document_id"])]  # same canonical order: sorted by inserted_at
         segments = v.segments.assign(user_ref="p_" + v.segments["distinct_id"])
-        clustered = tick_clusters(segments, v.embeddings, PARAMS, previous)  # beside the tick before, as the assets run it
+        clustered = tick_clusters(
+            segments, v.embeddings, PARAMS, previous
+        )  # beside the tick before, as the assets run it
         previous = v.embeddings
         update = update_tasks(team_id, tick_end, state, clustered.clusters, segments, v.embeddings, PARAMS)
         state = update.state
@@ -52,8 +54,9 @@ def test_each_tick_finds_the_planted_topics_and_leaves_noise_alone(day):
         assert np.mean(clustered) >= 0.7, f"team {team}: {np.mean(clustered):.2f} of topic segments clustered"
         assert np.mean(kept) >= 0.99, f"team {team}: {np.mean(kept):.3f} of noise left alone"
         beside = [clustered_tick.beside for _, _, clustered_tick, _ in ticks]
-        assert beside[0] == 0 and all(b == len(ticks[i][0].segments) for i, b in enumerate(beside[1:])), \
+        assert beside[0] == 0 and all(b == len(ticks[i][0].segments) for i, b in enumerate(beside[1:])), (
             "every tick but the first is clustered beside the whole (small) tick before it"
+        )
 
 
 def topics_of_tasks(ticks) -> dict[str, list[str]]:

@@ -5,16 +5,22 @@ from replay_assets.impact import categories, impact_score, impact_scores
 from replay_assets.priority import priority
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("User clicked submit repeatedly but nothing happened, then a 500 error appeared", ["failure", "confusion"]),
-    ("Checkout failed with a timeout; the user gave up and left the page", ["failure", "abandonment"]),
-    ("User opened the left sidebar and browsed settings", []),                 # peer false positive: "left"
-    ("User closed the modal after saving the profile", []),                    # peer false positive: "closed"
-    ("Form submitted with no errors and the confirmation showed", []),         # peer false positive: negated
-    ("The export did not fail this time", []),
-    ("User struggled to find the billing tab", ["confusion"]),
-    ("Terrorists? No: the user read the error message about a bug", ["failure"]),  # 'error' matches on its own, not inside words
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("User clicked submit repeatedly but nothing happened, then a 500 error appeared", ["failure", "confusion"]),
+        ("Checkout failed with a timeout; the user gave up and left the page", ["failure", "abandonment"]),
+        ("User opened the left sidebar and browsed settings", []),  # peer false positive: "left"
+        ("User closed the modal after saving the profile", []),  # peer false positive: "closed"
+        ("Form submitted with no errors and the confirmation showed", []),  # peer false positive: negated
+        ("The export did not fail this time", []),
+        ("User struggled to find the billing tab", ["confusion"]),
+        (
+            "Terrorists? No: the user read the error message about a bug",
+            ["failure"],
+        ),  # 'error' matches on its own, not inside words
+    ],
+)
 def test_impact_categories(text, expected):
     assert categories(text) == expected
 

@@ -6,11 +6,25 @@ from replay_assets.labels import ClusterText, KeywordLabeler, LLMLabeler
 from tests.replay_assets.conftest import FakeLLM
 
 CLUSTERS = [
-    ClusterText(0, ["User clicked the checkout submit button repeatedly but payment failed with an error",
-                    "Checkout payment failed after submit, error banner shown",
-                    "Payment error on checkout submit"], 3, 3),
-    ClusterText(1, ["User searched the help center for export settings and could not find them",
-                    "Looked for export settings in the help center, struggled"], 2, 2),
+    ClusterText(
+        0,
+        [
+            "User clicked the checkout submit button repeatedly but payment failed with an error",
+            "Checkout payment failed after submit, error banner shown",
+            "Payment error on checkout submit",
+        ],
+        3,
+        3,
+    ),
+    ClusterText(
+        1,
+        [
+            "User searched the help center for export settings and could not find them",
+            "Looked for export settings in the help center, struggled",
+        ],
+        2,
+        2,
+    ),
 ]
 
 
@@ -23,12 +37,12 @@ def test_keyword_labels_are_deterministic_and_distinguishing():
     assert "3 segments from 3 users" in a[0].description
 
 
-
-
 def test_llm_labels_with_the_schema_and_the_key(fake_llm):
     FakeLLM.mode = "ok"
     labels = LLMLabeler(fake_llm, "sk-test").label(CLUSTERS[:1])
-    assert labels[0] == labels[0].__class__("Fix failing checkout payments", "Payments fail after submit.", labels[0].keywords, "llm")
+    assert labels[0] == labels[0].__class__(
+        "Fix failing checkout payments", "Payments fail after submit.", labels[0].keywords, "llm"
+    )
     auth, body = FakeLLM.seen[0]
     assert auth == "Bearer sk-test" and body["response_format"]["json_schema"]["name"] == "task_label"
     assert "Payment error on checkout submit" in body["messages"][0]["content"]

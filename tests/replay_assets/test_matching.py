@@ -3,7 +3,12 @@ import pandas as pd
 import pytest
 
 from replay_assets.matching import (
-    MIN_RATIO, TaskState, apply_clusters, same_problem_ratio, task_pairs_alike, within_similarity,
+    MIN_RATIO,
+    TaskState,
+    apply_clusters,
+    same_problem_ratio,
+    task_pairs_alike,
+    within_similarity,
 )
 
 T0 = pd.Timestamp("2026-11-20 10:00")
@@ -23,10 +28,15 @@ def sample(direction, n, spread, rng):
 def clusters(*groups, first=None, when=T0):
     """Cluster rows, unit centroids and users from groups of member vectors (as ``tick_clusters`` gives them)."""
     sums = [g.sum(axis=0) for g in groups]
-    frame = pd.DataFrame({"size": [len(g) for g in groups],
-                          "cohesion": [np.linalg.norm(s) / len(g) for s, g in zip(sums, groups)],
-                          "mean_impact": 0.2, "last_occurrence": when,
-                          "first_document_id": first or [f"s{i:03d}:0:5" for i in range(len(groups))]})
+    frame = pd.DataFrame(
+        {
+            "size": [len(g) for g in groups],
+            "cohesion": [np.linalg.norm(s) / len(g) for s, g in zip(sums, groups)],
+            "mean_impact": 0.2,
+            "last_occurrence": when,
+            "first_document_id": first or [f"s{i:03d}:0:5" for i in range(len(groups))],
+        }
+    )
     return frame, unit(np.array(sums)), [{f"u{i}"} for i in range(len(groups))]
 
 
