@@ -121,6 +121,9 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 def cmd_backlog(args: argparse.Namespace) -> int:
     frame = warehouse_backend_from_env().read(LEARNING_BACKLOG)
+    if frame.empty:
+        print("the backlog is empty: no week has been bridged yet (make demo, or the kura_weekly job)")
+        return 0
     for r in frame.sort_values(["status", "priority_score"], ascending=[True, False]).itertuples():
         print(f"{r.status:<9} {r.priority_label} {r.priority_score:.3f}  {r.title}\n          {r.candidate_key}")
     return 0

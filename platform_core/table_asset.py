@@ -198,15 +198,17 @@ def table_asset(
     name: str | None = None,
     code_version: str | None = None,
     retry_policy: dg.RetryPolicy | None = None,
+    kinds: Sequence[str] = (),
 ) -> dg.AssetsDefinition:
     """An asset writing ``outputs`` partition by partition as ``step`` yields them (see the module).
 
     ``checks``: the checks the step adds to each partition; every output also gets ``schema_valid``
     and, when ``replayed``, ``deterministic_replay``.
-    ``resources``: the resource keys the step reads besides ``warehouse``. A range of partitions
+    ``resources``: the resource keys the step reads besides ``warehouse``; ``kinds``: what the
+    step computes with beyond pandas and the warehouse (e.g. ``sklearn``). A range of partitions
     runs as one run (single-run backfill policy), each partition committed on its own.
     """
-    kinds = {"pandas", storage_kind()}
+    kinds = {"pandas", storage_kind(), *kinds}
     assets = [o for o in outputs if o.own_asset]
     key_of = {o.spec.name: asset_key(o.spec) if o.own_asset else asset_key(assets[0].spec) for o in outputs}
     specs = [

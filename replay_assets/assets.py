@@ -268,6 +268,7 @@ def _cluster_ticks(run: Run):
 
 video_segment_clusters = table_asset(
     name="replay__video_segment_clusters",
+    kinds=["sklearn"],
     group=GROUP,
     owners=OWNERS,
     partitions_def=replay_partitions,
