@@ -11,7 +11,6 @@ file has none), never dropped.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -255,9 +254,6 @@ def row_times(raw: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(raw["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
 
 
-def window_fingerprint(raw: pd.DataFrame, times: pd.Series, start: datetime, end: datetime) -> str:
-    """Order-free hash of the raw rows whose row time lies in ``[start, end)`` (undated rows included):
-    what a partition read, for its input hash."""
-    rows = raw[times.isna() | ((times >= pd.Timestamp(start)) & (times < pd.Timestamp(end)))]
-    rows = rows.sort_values("source_ref", kind="mergesort")[RAW_COLUMNS].astype("object")
-    return hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()
+def window_rows(raw: pd.DataFrame, times: pd.Series, start: datetime, end: datetime) -> pd.DataFrame:
+    """The raw rows whose row time lies in ``[start, end)`` (undated rows included): what a partition read."""
+    return raw.loc[times.isna() | ((times >= pd.Timestamp(start)) & (times < pd.Timestamp(end))), RAW_COLUMNS]

@@ -61,7 +61,7 @@ from minority_report_assets.tables import (
     SALES_TIMESERIES_REJECTS,
 )
 from platform_core.checks import require_partitions
-from platform_core.hashing import canonical_json, frames_hash
+from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, source_spec, table_asset
 
 GROUP = "minority_report"
@@ -115,9 +115,7 @@ def _sales_ticks(run: Run):
                 SALES_TIMESERIES_DATA.name: (at, buckets.assign(written_at=end)),
                 SALES_TIMESERIES_REJECTS.name: (at, rejects.assign(written_at=end)),
             },
-            frames_hash(
-                hashlib.sha256(raw.astype(str).sort_values(list(raw.columns)).to_csv(index=False).encode()).hexdigest()
-            ),
+            frames_hash(rows_fingerprint(raw)),
             facts={
                 SALES_TIMESERIES_DATA.name: {
                     "series": int(buckets[["store_id", "sku"]].drop_duplicates().shape[0]),

@@ -43,6 +43,29 @@ def content_hash(spec: TableSpec, frame: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def rows_fingerprint(frame: pd.DataFrame) -> str:
+    """Order-free hash of raw input rows (what a partition was computed from): the same rows in
+    any order give the same text. Each row is hashed as a whole (64-bit, vectorised; an array
+    value by its float32 bytes), the row hashes are sorted, and their bytes are SHA-256 hashed."""
+    if frame.empty:
+        return hashlib.sha256(b"no rows").hexdigest()
+    columns = {}
+    for name in sorted(frame.columns, key=str):
+        values = frame[name]
+        present = values[values.notna()].head(1) if values.dtype == object else values.iloc[:0]
+        if len(present) and isinstance(present.iloc[0], np.ndarray):
+            values = pd.Series(
+                [
+                    hashlib.sha256(np.asarray(v, dtype="<f4").tobytes()).hexdigest() if v is not None else ""
+                    for v in values
+                ],
+                index=frame.index,
+            )
+        columns[str(name)] = values.astype("str")
+    rows = pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
+    return hashlib.sha256(np.sort(rows).tobytes()).hexdigest()
+
+
 def frames_hash(*parts: str) -> str:
     """Combine several hashes (e.g. of the inputs of a computation) into one."""
     return hashlib.sha256("|".join(parts).encode()).hexdigest()

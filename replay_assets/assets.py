@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from platform_core.checks import privacy_check, require_partitions, written
-from platform_core.hashing import canonical_json, frames_hash
+from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
 from platform_core.privacy import RawIds, pseudonymize
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, source_spec, table_asset
 from platform_core.tables import Column, TableSpec
@@ -69,20 +69,6 @@ class ReplayConfig(dg.Config, ReplayParams):
     """Clustering, matching and priority constants (see :class:`replay_assets.pipeline.ReplayParams`)."""
 
 
-def raw_fingerprint(raw: pd.DataFrame) -> str:
-    """Hash of a tick's source rows, whatever their order (embeddings by their float32 bytes)."""
-    digests = sorted(
-        hashlib.sha256(
-            "|".join(
-                map(str, (r.document_id, r.inserted_at, r.distinct_id, r.content, r.start_time, r.end_time))
-            ).encode()
-            + np.asarray(r.embedding if r.embedding is not None else [], dtype="<f4").tobytes()
-        ).hexdigest()
-        for r in raw.itertuples(index=False)
-    )
-    return frames_hash(*digests)
-
-
 def team_dimension(backend: Backend, tick: Tick) -> int | None:
     """The embedding size the team's tasks use (its latest centroid before the tick), if any."""
     sql = (
@@ -128,7 +114,7 @@ def _segment_ticks(run: Run):
             tick.label,
             tick.partition_key,
             {VIDEO_SEGMENTS.name: (tick.partition, segments), VIDEO_SEGMENT_REJECTS.name: (tick.partition, rejects)},
-            frames_hash(raw_fingerprint(raw), salt_hash, str(dimension)),
+            frames_hash(rows_fingerprint(raw), salt_hash, str(dimension)),
             facts={
                 VIDEO_SEGMENTS.name: {
                     "source_rows": len(raw),

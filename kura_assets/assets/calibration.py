@@ -17,7 +17,7 @@ from kura_assets.calibration import (
 )
 from kura_assets.clustering import period_days, period_key
 from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
-from kura_assets.sources import row_times, window_fingerprint
+from kura_assets.sources import row_times, window_rows
 from kura_assets.tables import (
     EXTRACTION_CALIBRATION_DAY,
     EXTRACTION_CALIBRATION_WEEK,
@@ -26,7 +26,7 @@ from kura_assets.tables import (
     EXTRACTION_UNDERPERFORMING_CLASSES,
 )
 from platform_core.checks import previous_hashes, privacy_check, require_partitions
-from platform_core.hashing import canonical_json, frames_hash
+from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, table_asset
 from platform_core.tables import TableSpec
 from platform_core.warehouse import Backend, partition_key
@@ -61,7 +61,9 @@ def _claim_partitions(run: Run):
                 EXTRACTION_CLAIMS.name: ({"period_day": day}, claims),
                 EXTRACTION_CLAIM_REJECTS.name: ({"period_day": day}, rejects),
             },
-            frames_hash(window_fingerprint(raw, times, *params.read_window(day)), canonical_json(params.model_dump())),
+            frames_hash(
+                rows_fingerprint(window_rows(raw, times, *params.read_window(day))), canonical_json(params.model_dump())
+            ),
             facts={
                 EXTRACTION_CLAIMS.name: {"wrong": int((claims["label"] == 0).sum())},
                 EXTRACTION_CLAIM_REJECTS.name: {

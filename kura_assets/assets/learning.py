@@ -16,7 +16,7 @@ from kura_assets.contracts import contract_problems
 from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
 from kura_assets.scoring import ScoringParams
 from kura_assets.signals import SignalRules, validate_signals
-from kura_assets.sources import row_times, window_fingerprint
+from kura_assets.sources import row_times, window_rows
 from kura_assets.tables import (
     LEARNING_ISSUE_CLUSTER_RUNS,
     LEARNING_ISSUE_CLUSTERS_DAY,
@@ -25,7 +25,7 @@ from kura_assets.tables import (
     LEARNING_SIGNALS,
 )
 from platform_core.checks import previous_hashes, privacy_check
-from platform_core.hashing import canonical_json, frames_hash
+from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, source_spec, table_asset
 from platform_core.tables import TableSpec
 from platform_core.warehouse import partition_key
@@ -86,7 +86,7 @@ def _signal_partitions(run: Run):
                 LEARNING_SIGNALS.name: ({"period_day": day}, v.signals),
                 LEARNING_SIGNAL_REJECTS.name: ({"period_day": day}, v.rejects),
             },
-            frames_hash(window_fingerprint(raw, times, *rules.read_window(day)), *rules_and_salt),
+            frames_hash(rows_fingerprint(window_rows(raw, times, *rules.read_window(day))), *rules_and_salt),
             facts={
                 LEARNING_SIGNALS.name: {
                     "default_salt": default_salt,

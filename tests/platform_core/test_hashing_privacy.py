@@ -37,3 +37,20 @@ def test_every_users_raw_id_is_scrubbed_and_json_stays_json():
     assert ids.scrub(texts).tolist() == ["by [user] and [user]", "user-12 is someone else", None]
     out = ids.scrub_json(pd.Series(['{"by":"user-1","order":123456789,"n":1234567890}']))
     assert out.tolist() == ['{"by":"[user]","n":1234567890,"order":"[user]"}']
+
+
+def test_a_raw_input_fingerprint_ignores_row_order_and_sees_every_value():
+    import numpy as np
+
+    from platform_core.hashing import rows_fingerprint
+
+    rows = pd.DataFrame(
+        {"id": ["a", "b", "c"], "n": [1, 2, None], "v": [np.ones(3, np.float32), np.zeros(3, np.float32), None]}
+    )
+    same = rows_fingerprint(rows)
+    assert rows_fingerprint(rows.iloc[[2, 0, 1]]) == same
+    assert rows_fingerprint(rows.assign(n=[1, 2, 3])) != same, "a missing value is not any value"
+    changed = rows.copy()
+    changed.at[1, "v"] = np.array([0, 0, 1e-7], np.float32)
+    assert rows_fingerprint(changed) != same, "an embedding is hashed by its bytes"
+    assert rows_fingerprint(rows.iloc[:0]) != same
