@@ -49,18 +49,30 @@ LEARNING_SIGNAL_REJECTS = TableSpec(
 )
 
 _CLUSTER_COLUMNS = (
-    C("period_start", "DATE"),
-    C("period_granularity", "TEXT"),
-    C("period_key", "TEXT"),
-    C("cluster_signature", "TEXT"),
-    C("signature", "JSON"),
-    C("summary", "TEXT"),
-    C("score", "DOUBLE"),
-    C("score_factors", "JSON"),
-    C("aggregates", "JSON"),
-    C("affected_workflow_phases", "JSON"),
-    C("representative_examples", "JSON"),
-    C("false_positive_controls", "JSON"),
+    C("period_start", "DATE", description="First day of the day or ISO week (a Monday)."),
+    C("period_granularity", "TEXT", description="day or week."),
+    C("period_key", "TEXT", description="The period as people write it: 2026-11-09 or 2026-W46."),
+    C(
+        "cluster_signature",
+        "TEXT",
+        description="The events' own cluster_signature (or, grouped by facets, one recomputed from them).",
+    ),
+    C("signature", "JSON", description="The facets the cluster's events share."),
+    C("summary", "TEXT", description="One line: issue, facets, events, users and top signals."),
+    C("score", "DOUBLE", description="frequency x severity x impact x reproducibility."),
+    C("score_factors", "JSON", description="The four factors, the formula and its reference constants."),
+    C(
+        "aggregates",
+        "JSON",
+        description="Events, pseudonymous users, first and last seen, counts by signal type and band.",
+    ),
+    C("affected_workflow_phases", "JSON", description="Events per workflow phase, most first."),
+    C("representative_examples", "JSON", description="The most severe events' attributes (no user id)."),
+    C(
+        "false_positive_controls",
+        "JSON",
+        description="Support and user thresholds, the dominance cap and what it dropped.",
+    ),
 )
 LEARNING_ISSUE_CLUSTERS_DAY = TableSpec(
     SCHEMA,
