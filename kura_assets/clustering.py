@@ -118,7 +118,7 @@ def _assemble_sql(granularity: str, params: ScoringParams, control_columns: list
                examples AS representative_examples,
                to_json(struct_pack({", ".join(f'"{k}" := {v}' for k, v in sorted(controls.items()))})) AS false_positive_controls
         FROM scored
-        JOIN sigs USING (ck, cluster_signature)
+        JOIN period_facets USING (period_start, ck)
         JOIN details USING (period_start, cluster_signature)
         JOIN period_info USING (period_start)
         LEFT JOIN dropped AS d USING (period_start, cluster_signature)
@@ -204,17 +204,19 @@ def cluster_periods(
         # inputs, so every join and grouping below runs on integers. The few distinct values of each are hashed on their
         # own first: two values sharing a hash (odds ~1e-13 here) fail the run instead of merging.
         if params.group_by == "cluster_signature":
-            # An upstream signature normally fixes the facets; should it span several, the first in
-            # sort order is shown, so the row stays the same whatever the events' order.
-            con.execute(f"""CREATE TEMP TABLE sigs AS
-                            SELECT hash(source_cluster_signature) AS ck, source_cluster_signature AS cluster_signature,
-                                   min(struct_pack({facets})) AS facets
-                            FROM signals GROUP BY source_cluster_signature""")
+            con.execute("""CREATE TEMP TABLE sigs AS
+                           SELECT DISTINCT hash(source_cluster_signature) AS ck, source_cluster_signature AS cluster_signature
+                           FROM signals""")
         else:
             con.execute(f"""CREATE TEMP TABLE sigs AS
-                            SELECT hash({facets}) AS ck, {signature_sql(params.signature_facets)} AS cluster_signature,
-                                   struct_pack({facets}) AS facets
+                            SELECT hash({facets}) AS ck, {signature_sql(params.signature_facets)} AS cluster_signature
                             FROM (SELECT DISTINCT {facets} FROM signals)""")
+        # The facets a cluster shows, from its own period's events: an upstream signature normally
+        # fixes them; should it span several, the first in sort order, whatever the events' order
+        # or the range run with them.
+        con.execute(f"""CREATE TEMP TABLE period_facets AS
+                        SELECT {_period_sql(granularity)} AS period_start, hash({group}) AS ck, min(struct_pack({facets})) AS facets
+                        FROM signals GROUP BY ALL""")
         con.execute(f"""CREATE TEMP TABLE weights AS
                         SELECT hash({weighted}) AS wk, CAST({severity} AS DECIMAL(18, 12)) AS severity,
                                CAST({impact} AS DECIMAL(18, 12)) AS impact

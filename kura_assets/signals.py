@@ -280,12 +280,23 @@ def _validation_steps(rules: SignalRules) -> list[str]:
         f"INTERVAL {float(rules.max_capture_lag_hours) * 3600} SECOND",
         f"INTERVAL {float(rules.max_clock_skew_minutes) * 60} SECOND",
     )
+    # A row sees the rows of its own day's read window (rules.read_window), whatever range the run
+    # covers, so a day's rows are the same run alone or in a backfill: a duplicate id or a
+    # retraction counts when it lies in that window (undated rows: on the same day).
+    day_start = "CAST({day} AS TIMESTAMP)"
+    late = f"INTERVAL {max(rules.max_capture_lag_hours, rules.retraction_grace_hours) * 3600} SECOND"
+
+    def in_day_window(row: str, day: str) -> str:
+        start = day_start.format(day=day)
+        return (
+            f"CASE WHEN {row}.row_time IS NULL THEN {row}.line_day = {day} "
+            f"ELSE {row}.row_time >= {start} - {skew} AND {row}.row_time < {start} + INTERVAL 1 DAY + {late} END"
+        )
+
     return [
         f"""CREATE TEMP TABLE placed AS
-            SELECT pos, kind, row_time, captured_at, captured_ok, line_day,
+            SELECT pos, id, kind, row_time, captured_at, captured_ok, line_day, tie, source_ref,
                    CAST(coalesce(CASE WHEN captured_ok THEN captured_at END, row_time, fallback_time) AS DATE) AS period_day,
-                   CASE WHEN coalesce(id, '') <> '' AND kind = 'signal'
-                        THEN row_number() OVER (PARTITION BY id, kind ORDER BY row_time, tie, source_ref) END AS id_rank,
                    CASE WHEN kind = 'retraction' THEN try(json_extract_string(data, '$.retracted_event_id')) END AS retracts
             FROM (SELECT *, coalesce(captured_at BETWEEN row_time - {lag} AND row_time + {skew}, false) AS captured_ok,
                          CAST(coalesce(row_time, fallback_time) AS DATE) AS line_day,
@@ -304,6 +315,14 @@ def _validation_steps(rules: SignalRules) -> list[str]:
                                     THEN timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) END AS row_time,
                                timezone('UTC', TRY_CAST(try(json_extract_string(data, '$.captured_at')) AS TIMESTAMPTZ)) AS captured_at
                         FROM raw))""",
+        # The events with the same id before each one in its day's window (by time, then content).
+        f"""CREATE TEMP TABLE ranks AS
+            SELECT p.pos, 1 + count(*) AS id_rank
+            FROM placed p JOIN placed q ON q.id = p.id AND q.kind = 'signal' AND q.pos <> p.pos
+            WHERE p.kind = 'signal' AND coalesce(p.id, '') <> '' AND {in_day_window("q", "p.period_day")}
+              AND (coalesce(q.row_time, TIMESTAMP '9999-12-31'), coalesce(q.tie, ''), q.source_ref)
+                < (coalesce(p.row_time, TIMESTAMP '9999-12-31'), coalesce(p.tie, ''), p.source_ref)
+            GROUP BY p.pos""",
         # Every raw line of the days, counted from the input (not from what became a row): by the day
         # it is dated (or placed, when undated), the day its row went to, and its kind.
         """CREATE TEMP TABLE ledger AS
@@ -321,13 +340,15 @@ def _validation_steps(rules: SignalRules) -> list[str]:
                        {", ".join(f"s[{i}] AS {c}" for i, c in enumerate(_TEXT_PATHS, 1))},
                        {", ".join(f"k[{i}] AS {c}" for i, c in enumerate(_KIND_PATHS, 1))}
                 FROM (
-                    SELECT raw.pos, id, user_id, event_type, source_ref, parse_error, strlen(data) AS data_bytes,
-                           row_time, captured_at, captured_ok, id_rank, period_day,
-                           id IN (SELECT retracts FROM placed WHERE retracts IS NOT NULL) AS retracted,
+                    SELECT raw.pos, raw.id, user_id, event_type, raw.source_ref, parse_error, strlen(data) AS data_bytes,
+                           placed.row_time, captured_at, captured_ok, period_day,
+                           CASE WHEN coalesce(raw.id, '') <> '' THEN coalesce(ranks.id_rank, 1) END AS id_rank,
+                           EXISTS (SELECT 1 FROM placed r WHERE r.kind = 'retraction' AND r.retracts = raw.id
+                                   AND {in_day_window("r", "placed.period_day")}) AS retracted,
                            coalesce(CASE WHEN captured_ok THEN captured_at END, row_time) AS event_time,
                            try(json_extract_string(data, {_sql_list(_TEXT_PATHS.values())})) AS s,
                            try(json_type(data, {_sql_list(_KIND_PATHS.values())})) AS k
-                    FROM raw JOIN placed USING (pos)
+                    FROM raw JOIN placed USING (pos) LEFT JOIN ranks USING (pos)
                     WHERE kind = 'signal' AND period_day BETWEEN $first AND $last
                 )
             )""",
@@ -355,8 +376,9 @@ def validate_signals(
         con.execute(f"SET memory_limit = '{rules.working_memory_mb}MB'")
         con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/kura-duckdb'")
         raw = register_raw(con, raw)
-        placed, ledger, result = _validation_steps(rules)
+        placed, ranks, ledger, result = _validation_steps(rules)
         con.execute(placed)
+        con.execute(ranks)
         con.execute(ledger, {"first": first_day, "last": last_day})
         con.execute(result, {"first": first_day, "last": last_day})
         con.execute("DROP TABLE placed")

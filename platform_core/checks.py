@@ -142,7 +142,7 @@ def check_results(outcomes: Sequence[CheckOutcome]) -> list[dg.AssetCheckResult]
                 asset_key=key,
                 check_name=name,
                 passed=not failed,
-                severity=dg.AssetCheckSeverity.ERROR,
+                severity=dg.AssetCheckSeverity.ERROR if any(o.blocking for o in items) else dg.AssetCheckSeverity.WARN,
                 metadata={
                     "partitions_checked": len(items),
                     "partitions_failed": len(failed),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dagster as dg
@@ -65,6 +65,12 @@ class Output:
     #: When a user expects the table fresh (shown, and checked, on the asset page).
     freshness: dg.FreshnessPolicy | None = None
 
+    def __post_init__(self) -> None:
+        if not self.own_asset and (self.replayed or self.append_only):
+            raise ValueError(
+                f"{self.spec.name}: a side table has no checks of its own (replayed=False, append_only=False)"
+            )
+
 
 @dataclass(frozen=True)
 class Check:
@@ -92,8 +98,9 @@ class Written:
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: str = ""
 
-    def check(self, spec: TableSpec, name: str, passed: bool, detail: str, blocking: bool = True) -> None:
-        self.checks.append(CheckOutcome(asset_key(spec), name, self.label, bool(passed), detail, blocking))
+    def check(self, spec: TableSpec, name: str, passed: bool, detail: str) -> None:
+        """Report a check the asset declares (whether it blocks is the declaration's to say)."""
+        self.checks.append(CheckOutcome(asset_key(spec), name, self.label, bool(passed), detail))
 
 
 @dataclass
@@ -258,6 +265,8 @@ def table_asset(
         if o.append_only
     ]
     check_specs += [spec_for(c.name, asset_key(c.spec), c.description, c.blocking) for c in checks]
+    #: Whether each declared check blocks the write: the spec decides, not the step.
+    blocking = {(asset_key(c.spec), c.name): c.blocking for c in checks}
 
     @dg.multi_asset(
         name=name or "__".join(asset_key(outputs[0].spec).path),
@@ -274,12 +283,20 @@ def table_asset(
         backend = context.resources.warehouse.backend()
         run = Run(context, backend, config(**context.op_execution_context.op_config) if config else None)
         outcomes: list[CheckOutcome] = []
+        committed: list[dg.AssetMaterialization] = []
         try:
             with backend.session():  # one connection for every partition of the run
                 for part in step(run):
-                    _write_partition(context, backend, outputs, key_of, part, outcomes)
-        except BlockingCheckFailed as exc:
-            yield from fail_with_results(outcomes, exc)
+                    _write_partition(context, backend, outputs, key_of, blocking, part, outcomes, committed)
+        except Exception as exc:
+            # The partitions committed before the failure exist: Dagster learns of them, each with its
+            # own facts, before the run fails (no MaterializeResult will report them).
+            for event in committed:
+                context.log_event(event)
+            if isinstance(exc, BlockingCheckFailed):
+                yield from fail_with_results(outcomes, exc)
+            yield from check_results(outcomes)
+            raise
         for o in assets:
             yield dg.MaterializeResult(asset_key=asset_key(o.spec))
         yield from check_results(outcomes)
@@ -292,11 +309,17 @@ def _write_partition(
     backend: Backend,
     outputs: Sequence[Output],
     key_of: dict[str, dg.AssetKey],
+    blocking: dict[tuple[dg.AssetKey, str], bool],
     part: Written,
     outcomes: list[CheckOutcome],
+    committed: list[dg.AssetMaterialization],
 ) -> None:
     """Check one partition's frames, commit them in one transaction unless a blocking check fails
-    (then raise, with every outcome in ``outcomes``), and put its facts on its assets' pages."""
+    (then raise, with every outcome in ``outcomes``), and put its facts on its assets' pages (and
+    in ``committed``, for the failure path)."""
+    undeclared = [c.name for c in part.checks if (c.asset_key, c.name) not in blocking]
+    if undeclared:
+        raise ValueError(f"{part.label}: the step reports checks the asset does not declare: {undeclared}")
     writes, hashes = [], {}
     evaluated = []
     for o in outputs:
@@ -323,7 +346,7 @@ def _write_partition(
                         else "new partition, or identical rows",
                     )
                 )
-    evaluated += part.checks
+    evaluated += [replace(c, blocking=blocking[(c.asset_key, c.name)]) for c in part.checks]
     outcomes += evaluated
     commit(backend, [w for _, w in writes], evaluated)
     for o, write in writes:
@@ -336,10 +359,10 @@ def _write_partition(
             }
             if o.shown is not None:
                 facts["top"] = dg.MetadataValue.md(markdown_table(o.shown(write.frame)))
-            context.add_asset_metadata(
-                {k: _metadata_value(v) for k, v in facts.items()},
-                asset_key=key_of[o.spec.name],
-                partition_key=part.partition_key,
+            metadata = {k: _metadata_value(v) for k, v in facts.items()}
+            context.add_asset_metadata(metadata, asset_key=key_of[o.spec.name], partition_key=part.partition_key)
+            committed.append(
+                dg.AssetMaterialization(key_of[o.spec.name], partition=part.partition_key, metadata=metadata)
             )
     if part.log:
         context.log.info(part.log)

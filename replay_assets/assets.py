@@ -389,7 +389,6 @@ def _task_ticks(run: Run):
             "tasks_stay_distinct",
             close == 0,
             f"{close} pairs of tasks that the matching rule would take for one problem",
-            blocking=False,
         )
         yield part
 

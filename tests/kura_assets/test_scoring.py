@@ -104,3 +104,25 @@ def test_examples_carry_their_capture_time_as_iso_text():
     times = {e["event_id"]: e["captured_at"] for e in examples}
     assert times["e0000"] == "2026-11-03T08:00:00.000250"
     assert times["e0001"] == "2026-11-03T08:01:00"
+
+
+def test_a_days_cluster_shows_its_own_facets_whether_run_alone_or_in_a_range():
+    """One upstream signature whose events carry other facets on the next day: each day's row
+    shows its own day's, and a range run writes the same rows as day-by-day runs."""
+    from datetime import timedelta
+
+    from kura_assets.clustering import cluster_periods
+    from tests.kura_assets.factories import FACETS
+
+    spec = [(f"u{i}", "workflow_violation", "high", None) for i in range(4)]
+    nxt = DAY + timedelta(days=1)
+    both = pd.concat(
+        [signal_rows(DAY, spec), signal_rows(nxt, spec, facets={**FACETS, "issue_type": "aaa_renamed"})],
+        ignore_index=True,
+    )
+    ranged = cluster_periods(both, "day", [DAY, nxt])
+    for day in (DAY, nxt):
+        alone = cluster_signals(both[both["period_day"] == pd.Timestamp(day)], "day", day).clusters
+        pd.testing.assert_frame_equal(ranged[day].clusters.reset_index(drop=True), alone.reset_index(drop=True))
+    assert json.loads(ranged[DAY].clusters["signature"].iat[0])["issue_type"] == FACETS["issue_type"]
+    assert json.loads(ranged[nxt].clusters["signature"].iat[0])["issue_type"] == "aaa_renamed"

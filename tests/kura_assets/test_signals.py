@@ -237,3 +237,28 @@ def test_any_lines_are_each_a_signal_or_a_reject_and_signals_are_clean(tmp_path,
         )
         == {}
     )
+
+
+def test_a_days_rows_are_the_same_run_alone_or_in_a_range():
+    """A retraction logged after the day's grace and an id seen again two days later: the day's rows
+    do not depend on which other days the run covers (a backfill replays the daily runs exactly)."""
+    from kura_assets.sources import row_times
+
+    event = raw_event("user-ivy-0001", NOON)
+    late = retraction("user-ivy-0001", NOON + timedelta(days=3), json.loads(json.dumps(event))["id"])
+    again = raw_event("user-jon-0001", NOON + timedelta(days=2), event_id="evt-again")
+    first = raw_event("user-jon-0001", NOON, event_id="evt-again")
+    raw = raw_frame([event, late, first, again])
+    days = [DAY + timedelta(days=i) for i in range(4)]
+    ranged = validate_signals(raw, days[0], "salt", last_day=days[-1])
+    times = row_times(raw)
+    for day in days:
+        start, end = RULES.read_window(day)
+        alone = validate_signals(raw[(times >= start) & (times < end)].reset_index(drop=True), day, "salt")
+        part = ranged.day(day)
+        assert content_hash(LEARNING_SIGNALS, part.signals) == content_hash(LEARNING_SIGNALS, alone.signals), day
+        assert sorted(part.rejects["reason"]) == sorted(alone.rejects["reason"]), day
+    assert set(ranged.day(DAY).signals["event_id"]) == {event["id"], "evt-again"}, (
+        "the late retraction is past the day's grace"
+    )
+    assert "evt-again" in set(ranged.day(days[2]).signals["event_id"]), "two days later is beyond the day's window"
