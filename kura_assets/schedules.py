@@ -2,7 +2,7 @@
 
 A Dagster job holds one partitioning, so the night is three steps, ordered in time and by
 lineage: ``kura_daily`` (00:30 UTC: signals -> day clusters, claims -> day calibration),
-``kura_weekly`` (Mondays 03:00 UTC, once the week's days exist: week clusters, week calibration
+``kura_weekly`` (Tuesdays 03:00 UTC, once the week's days exist and Sunday has settled: week clusters, week calibration
 -> underperforming classes -> the backlog bridge, last by its dependencies), then
 ``kura_backlog_refresh`` when the weekly run succeeds. Each step is an asset: a failure shows
 in the UI and does not hide the others.
@@ -70,9 +70,9 @@ kura_weekly_schedule = dg.build_schedule_from_partitioned_job(
     name="kura_weekly_schedule",
     hour_of_day=3,
     minute_of_hour=0,
-    day_of_week=1,
+    day_of_week=2,  # Tuesday: after Sunday's second daily pass (Tuesday 00:30) has settled its late events
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Mondays 03:00 UTC: the ISO week that just ended.",
+    description="Tuesdays 03:00 UTC: the ISO week that ended on Sunday, once its last day has settled.",
 )
 
 #: One human decision (run config: candidate_key, decision, actor, note), then the refreshed backlog.

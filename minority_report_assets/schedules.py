@@ -64,6 +64,13 @@ def mr_baseline_schedule(context: dg.ScheduleEvaluationContext):
 
 #: How many failed runs of one day's map the sensor retries before it leaves the day to a person.
 MAP_ATTEMPTS = 3
+#: A daily run in any of these states may still write a day (a backfill of a range included).
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 @dg.sensor(
@@ -74,16 +81,17 @@ MAP_ATTEMPTS = 3
 )
 def mr_day_complete(context: dg.SensorEvaluationContext):
     """Every 5 minutes: the map and summary of each of the last three days with ticks whose every
-    tick is in the clustered log and whose map is missing, unless a run of it is in flight; a failed
-    run is tried again, up to MAP_ATTEMPTS times."""
+    tick is in the clustered log and whose map or summary is missing, unless a run of the daily job
+    is in flight; a failed run is tried again, up to MAP_ATTEMPTS times."""
     instance = context.instance
     ticks = instance.get_materialized_partitions(MRCL_KEY)
-    maps = instance.get_materialized_partitions(MAP_KEY)
+    done = instance.get_materialized_partitions(MAP_KEY) & instance.get_materialized_partitions(SUMMARY_KEY)
     for day in sorted({key[:10] for key in ticks})[-3:]:
-        if day in maps or not set(day_tick_keys(day)) <= ticks:
+        if day in done or not set(day_tick_keys(day)) <= ticks:
             continue
         runs = instance.get_runs(dg.RunsFilter(job_name=mr_daily_job.name, tags={"dagster/partition": day}))
-        if any(not r.is_finished for r in runs) or sum(r.is_failure for r in runs) >= MAP_ATTEMPTS:
+        in_flight = instance.get_runs(dg.RunsFilter(job_name=mr_daily_job.name, statuses=IN_FLIGHT))
+        if in_flight or sum(r.is_failure for r in runs) >= MAP_ATTEMPTS:
             continue
         yield dg.RunRequest(partition_key=day)
 

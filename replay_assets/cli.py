@@ -8,6 +8,7 @@ check evaluated, then prints each team's top tasks after the day's last tick.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import pandas as pd
@@ -16,6 +17,7 @@ from platform_core.resources import warehouse_backend_from_env
 from platform_core.runs import cli_instance, run_job, run_summary
 from replay_assets.definitions import defs
 from replay_assets.partitions import TICK, partition_key_for, team_partitions
+from replay_assets.resources import SegmentSource
 from replay_assets.schedules import replay_tick_job
 from replay_assets.sources import enabled_teams_from
 from replay_assets.tables import VIDEO_SEGMENT_TASKS
@@ -68,6 +70,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_enable(args: argparse.Namespace) -> int:
     """Add a team's partition, as the flag sensor does for ClickHouse: for a file source, an added
     team is enabled, and the 30-minute schedule runs its ticks."""
+    source = SegmentSource(url=os.environ.get("REPLAY_SEGMENTS_URL") or "demo")
+    if source.has_flags:
+        print(
+            f"REPLAY_SEGMENTS_URL={source.url} says which teams are on (the demo's teams, ClickHouse's flag table): "
+            "the sensor adds them; enable is for a .parquet source",
+            file=sys.stderr,
+        )
+        return 2
     instance = cli_instance()
     known = set(instance.get_dynamic_partitions(team_partitions.name))
     if str(args.team) in known:

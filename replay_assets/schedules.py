@@ -1,8 +1,10 @@
 """The replay job, its 30-minute schedule per enabled team, and the sensor that adds teams.
 
 Teams are dynamic partitions: the sensor adds a team when its feature flag turns on (a team
-whose flag turns off keeps its history, and the schedule stops requesting its ticks). The
-schedule runs 5 minutes after each tick ends, so inserts still in flight at the boundary land.
+whose flag turns off keeps its history, and the schedule stops requesting its ticks). A .parquet
+source has no flags: its teams are the ones added (``replay_assets.cli enable TEAM``, or listed in
+REPLAY_ENABLED_TEAMS for the sensor), and a team is turned off by deleting its partition in the
+UI. The schedule runs 5 minutes after each tick ends, so inserts still in flight at the boundary land.
 """
 
 import dagster as dg

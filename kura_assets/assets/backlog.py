@@ -217,7 +217,7 @@ learning_backlog_candidates = table_asset(
             LEARNING_BACKLOG_CANDIDATES,
             "The week's ranked, deduplicated, approval-gated backlog candidates with issue payloads.",
             deps=[CLUSTERS_WEEK_KEY, UNDERPERFORMING_KEY, DECISIONS_KEY],
-            freshness=dg.FreshnessPolicy.cron(deadline_cron="0 5 * * 1", lower_bound_delta=timedelta(hours=2)),
+            freshness=dg.FreshnessPolicy.cron(deadline_cron="0 5 * * 2", lower_bound_delta=timedelta(hours=2)),
             shown=lambda rows: rows.sort_values(["priority_score", "candidate_key"], ascending=[False, True])[
                 ["priority_label", "priority_score", "source_type", "title", "candidate_key"]
             ],

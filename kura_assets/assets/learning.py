@@ -319,6 +319,6 @@ learning_issue_clusters_week = _cluster_asset(
     weekly_partitions,
     weeks_in,
     "Published cross-user issue clusters of the ISO week (Monday start); runs only when all seven days exist.",
-    # kura_weekly runs Mondays 03:00 UTC: the week before by 05:00.
-    dg.FreshnessPolicy.cron(deadline_cron="0 5 * * 1", lower_bound_delta=timedelta(hours=2)),
+    # kura_weekly runs Tuesdays 03:00 UTC: the week before by 05:00.
+    dg.FreshnessPolicy.cron(deadline_cron="0 5 * * 2", lower_bound_delta=timedelta(hours=2)),
 )

@@ -227,8 +227,17 @@ def test_a_team_enabled_from_the_command_line_is_scheduled_for_a_file_source(tmp
 
     home = tmp_path / "home"
     home.mkdir()
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
     cli = [sys.executable, "-m", "replay_assets.cli", "enable", "7"]
+    flagged = subprocess.run(
+        cli,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DAGSTER_HOME": str(home), "REPLAY_SEGMENTS_URL": "demo"},
+    )
+    assert flagged.returncode == 2 and "the sensor adds them" in flagged.stderr, (
+        "the demo source says which teams are on"
+    )
+    env = {**os.environ, "DAGSTER_HOME": str(home), "REPLAY_SEGMENTS_URL": str(tmp_path / "segments.parquet")}
     first = subprocess.run(cli, capture_output=True, text=True, env=env)
     again = subprocess.run(cli, capture_output=True, text=True, env=env)
     assert first.returncode == again.returncode == 0, first.stderr
