@@ -1,8 +1,9 @@
 """Validate and pseudonymize raw ``learning.signal.logged`` events (pure: frames in, frames out).
 
-Every raw row ends up either as one accepted signal or as one reject with its reason;
-nothing is dropped. DuckDB parses and types the JSON, vectorised; Python only sees distinct
-user ids (for the HMAC) and distinct attribute texts (for canonical JSON).
+Every raw line of a day ends up once: an accepted signal, a reject with its reason, a retraction,
+or a counted line of another event type (``LineLedger``); nothing is dropped. DuckDB parses and
+types the JSON, vectorised; Python only sees distinct user ids (for the HMAC) and distinct
+attribute texts (for canonical JSON).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
+from kura_assets.partitions import END_DATE, START_DATE
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 from platform_core.hashing import canonical_json_text
 from platform_core.privacy import RawIds, pseudonymize
@@ -77,7 +79,9 @@ class LineLedger:
 
     lines: int = 0  # every line of the days
     retractions: int = 0  # event.retracted lines: read, they exclude the events they name
-    other_event_types: dict[str, int] = field(default_factory=dict)  # lines of types not read here, by type
+    other_event_types: dict[str, int] = field(
+        default_factory=dict
+    )  # lines of other event types (counted, never rejects), by type
     moved_out: int = 0  # signal lines whose row went to a day outside these (by their captured_at)
     moved_in: int = 0  # rows of these days from lines dated on another day
 
@@ -185,6 +189,11 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
             "outside_window",
             f"parse_error = '{OUTSIDE_PARTITIONS}'",
             "row timestamp lies outside every day partition (before KURA_START_DATE or from KURA_END_DATE): kept on the file's first day",
+        ),
+        (
+            "outside_window",
+            "coalesce(event_outside, false)",
+            "data.captured_at lies on a day outside every partition: kept on the day of its row timestamp",
         ),
         ("invalid_payload", "parse_error = 'line is not valid UTF-8'", "line is not valid UTF-8"),
         ("invalid_payload", "parse_error IS NOT NULL", "line is not a JSON object"),
@@ -296,8 +305,12 @@ def _validation_steps(rules: SignalRules) -> list[str]:
     return [
         f"""CREATE TEMP TABLE placed AS
             SELECT pos, id, kind, row_time, captured_at, captured_ok, line_day, tie, source_ref,
-                   CAST(coalesce(CASE WHEN captured_ok THEN captured_at END, row_time, fallback_time) AS DATE) AS period_day,
+                   -- an event captured on a day no partition holds stays on its line's day, rejected
+                   event_day NOT BETWEEN DATE '{START_DATE}' AND DATE '{END_DATE}' - 1 AS event_outside,
+                   CASE WHEN event_day BETWEEN DATE '{START_DATE}' AND DATE '{END_DATE}' - 1 THEN event_day
+                        ELSE line_day END AS period_day,
                    CASE WHEN kind = 'retraction' THEN try(json_extract_string(data, '$.retracted_event_id')) END AS retracts
+            FROM (SELECT *, CAST(coalesce(CASE WHEN captured_ok THEN captured_at END, row_time, fallback_time) AS DATE) AS event_day
             FROM (SELECT *, coalesce(captured_at BETWEEN row_time - {lag} AND row_time + {skew}, false) AS captured_ok,
                          CAST(coalesce(row_time, fallback_time) AS DATE) AS line_day,
                          -- Two events with one id and one time: their content decides, not their place in the file
@@ -314,7 +327,7 @@ def _validation_steps(rules: SignalRules) -> list[str]:
                                CASE WHEN parse_error IS DISTINCT FROM '{OUTSIDE_PARTITIONS}'
                                     THEN timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)) END AS row_time,
                                timezone('UTC', TRY_CAST(try(json_extract_string(data, '$.captured_at')) AS TIMESTAMPTZ)) AS captured_at
-                        FROM raw))""",
+                        FROM raw)))""",
         # The events with the same id before each one in its day's window (by time, then content).
         f"""CREATE TEMP TABLE ranks AS
             SELECT p.pos, 1 + count(*) AS id_rank
@@ -341,7 +354,7 @@ def _validation_steps(rules: SignalRules) -> list[str]:
                        {", ".join(f"k[{i}] AS {c}" for i, c in enumerate(_KIND_PATHS, 1))}
                 FROM (
                     SELECT raw.pos, raw.id, user_id, event_type, raw.source_ref, parse_error, strlen(data) AS data_bytes,
-                           placed.row_time, captured_at, captured_ok, period_day,
+                           placed.row_time, captured_at, captured_ok, period_day, event_outside,
                            CASE WHEN coalesce(raw.id, '') <> '' THEN coalesce(ranks.id_rank, 1) END AS id_rank,
                            EXISTS (SELECT 1 FROM placed r WHERE r.kind = 'retraction' AND r.retracts = raw.id
                                    AND {in_day_window("r", "placed.period_day")}) AS retracted,
@@ -363,7 +376,7 @@ def validate_signals(
     ``raw`` holds the rows of :data:`RAW_COLUMNS` whose row timestamp lies in
     ``rules.read_window(first_day, last_day)``. A signal belongs to the day of its event time
     (``captured_at`` when valid, else the row timestamp); rows of days outside the range are
-    left to their own partitions. Retractions in the window exclude the events they name.
+    left to their own partitions. A retraction in an event's own day window excludes it.
     """
     rules = rules or SignalRules()
     last_day = last_day or first_day

@@ -228,24 +228,38 @@ def read_postgres(url: str, start: datetime, end: datetime, event_types=DEFAULT_
     con = psycopg2.connect(url)
     try:
         with con.cursor() as cur:
-            cur.execute(
-                """
+            select = """
                 SELECT id::text, user_id,
                        to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                        event_type, CASE WHEN asked THEN data::text END, CASE WHEN asked THEN metadata::text END
                 FROM (SELECT *, event_type IS NULL OR event_type = ANY(%s) AS asked FROM events) AS e
-                WHERE "timestamp" >= %s AND "timestamp" < %s
-                ORDER BY "timestamp", id
-                """,
+            """
+            cur.execute(
+                select + ' WHERE "timestamp" >= %s AND "timestamp" < %s ORDER BY "timestamp", id',
                 [list(event_types), start.isoformat() + "+00:00", end.isoformat() + "+00:00"],
             )
             rows = cur.fetchall()
+            # Events dated outside every partition (or not at all) belong to no day: the window
+            # holding the first partition's day reads them, to be kept there.
+            first = _midnight(START_DATE)
+            outside = []
+            if start <= first < end:
+                cur.execute(
+                    select + ' WHERE "timestamp" IS NULL OR "timestamp" < %s OR "timestamp" >= %s ORDER BY id',
+                    [list(event_types), first.isoformat() + "+00:00", _midnight(END_DATE).isoformat() + "+00:00"],
+                )
+                outside = cur.fetchall()
     finally:
         con.close()
-    frame = pd.DataFrame(rows, columns=["id", "user_id", "timestamp", "event_type", "data", "metadata"], dtype="object")
+    frame = pd.DataFrame(
+        rows + outside, columns=["id", "user_id", "timestamp", "event_type", "data", "metadata"], dtype="object"
+    )
     frame["source_ref"] = "events:" + frame["id"].astype(str)
-    frame["parse_error"] = None
-    frame["fallback_time"] = pd.NaT
+    placed = pd.Series([False] * len(rows) + [True] * len(outside), index=frame.index)
+    frame["parse_error"] = pd.Series(OUTSIDE_PARTITIONS, index=frame.index, dtype="object").where(
+        placed & frame["timestamp"].notna(), None
+    )
+    frame["fallback_time"] = pd.Series(first, index=frame.index, dtype="datetime64[us]").where(placed)
     return frame[RAW_COLUMNS]
 
 
@@ -254,6 +268,12 @@ def row_times(raw: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(raw["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
 
 
+def placement_times(raw: pd.DataFrame) -> pd.Series:
+    """When each raw row is placed: its row time, or, for a line undated or dated outside every
+    partition, the time the reader placed it at (``fallback_time``)."""
+    return row_times(raw).where(raw["fallback_time"].isna(), pd.to_datetime(raw["fallback_time"]))
+
+
 def window_rows(raw: pd.DataFrame, times: pd.Series, start: datetime, end: datetime) -> pd.DataFrame:
-    """The raw rows whose row time lies in ``[start, end)`` (undated rows included): what a partition read."""
+    """The raw rows placed (``placement_times``) in ``[start, end)``: what a partition was computed from."""
     return raw.loc[times.isna() | ((times >= pd.Timestamp(start)) & (times < pd.Timestamp(end))), RAW_COLUMNS]

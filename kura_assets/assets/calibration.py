@@ -17,7 +17,7 @@ from kura_assets.calibration import (
 )
 from kura_assets.clustering import period_days, period_key
 from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
-from kura_assets.sources import row_times, window_rows
+from kura_assets.sources import placement_times, window_rows
 from kura_assets.tables import (
     EXTRACTION_CALIBRATION_DAY,
     EXTRACTION_CALIBRATION_WEEK,
@@ -49,7 +49,7 @@ def _claim_partitions(run: Run):
     raw = run.resources.kura_events.read(*params.read_window(days[0], days[-1]), event_types=CALIBRATION_EVENTS)
     labelled = label_claims(raw, days[0], days[-1], params)
     raw_ids = sorted(set(raw["user_id"].dropna().astype(str)) - {""})
-    times = row_times(raw)
+    times = placement_times(raw)
     for day in days:
         at, label = pd.Timestamp(day), day.isoformat()
         claims = labelled.claims[labelled.claims["period_day"] == at]

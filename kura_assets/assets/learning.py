@@ -16,7 +16,7 @@ from kura_assets.contracts import contract_problems
 from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
 from kura_assets.scoring import ScoringParams
 from kura_assets.signals import SignalRules, validate_signals
-from kura_assets.sources import row_times, window_rows
+from kura_assets.sources import placement_times, window_rows
 from kura_assets.tables import (
     LEARNING_ISSUE_CLUSTER_RUNS,
     LEARNING_ISSUE_CLUSTERS_DAY,
@@ -74,7 +74,7 @@ def _signal_partitions(run: Run):
     days = days_in(run.context.partition_time_window)
     raw = run.resources.kura_events.read(*rules.read_window(days[0], days[-1]))
     validated = validate_signals(raw, days[0], salt, rules, last_day=days[-1])
-    times = row_times(raw)
+    times = placement_times(raw)
     rules_and_salt = (canonical_json(rules.model_dump()), hashlib.sha256(salt.encode()).hexdigest())
     for day in days:
         v, label = validated.day(day), day.isoformat()
@@ -140,7 +140,8 @@ learning_signals = table_asset(
         ),
         Output(
             LEARNING_SIGNAL_REJECTS,
-            "Every raw row of the day that did not become a signal, with its reason (raw user id removed).",
+            "Every line of the day that is neither a signal, a retraction nor another event type, with its reason "
+            "(raw user id removed).",
             replayed=False,
             shown=_by_reason,
             deps=[EVENT_STORE.key],

@@ -4,6 +4,7 @@ import json
 import re
 from datetime import date, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from kura_assets import sources
@@ -262,3 +263,12 @@ def test_a_days_rows_are_the_same_run_alone_or_in_a_range():
         "the late retraction is past the day's grace"
     )
     assert "evt-again" in set(ranged.day(days[2]).signals["event_id"]), "two days later is beyond the day's window"
+
+
+def test_an_event_captured_before_the_first_partition_is_kept_on_its_lines_day():
+    first = date.fromisoformat(START_DATE)
+    at = datetime.combine(first, datetime.min.time()) + timedelta(minutes=1)
+    raw = raw_frame([raw_event("user-kim-0001", at, captured=at - timedelta(minutes=3))])
+    v = validate_signals(raw, first, "salt")
+    assert v.signals.empty and v.rejects["reason"].tolist() == ["outside_window"]
+    assert v.rejects["period_day"].tolist() == [pd.Timestamp(first)] and v.ledger.accounts_for(v.rows)

@@ -226,3 +226,23 @@ def test_undated_lines_of_a_file_without_a_dated_line_go_to_the_first_partition(
     v = validate_signals(sources.read_events(str(path), *RULES.read_window(first)), first, "salt")
     assert v.rows == 2 and v.ledger.lines == 2 and v.ledger.accounts_for(2)
     assert v.rejects["period_day"].eq(pd.Timestamp(first)).all()
+
+
+def test_postgres_events_dated_outside_every_partition_are_kept_on_the_first_partition(pg_url):
+    import uuid
+
+    from kura_assets.partitions import START_DATE
+
+    first = pd.Timestamp(START_DATE).date()
+    good = demo.generate_day(first)
+    stray = good[good["event_type"] == "learning.signal.logged"].head(2).copy()
+    stray["id"] = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"stray-{i}")) for i in range(2)]
+    stray["timestamp"] = ["0001-01-01T12:00:00Z", "9999-12-31T12:00:00Z"]
+    load_events_table(pg_url, pd.concat([good, stray], ignore_index=True))
+    v = validate_signals(sources.read_events(pg_url, *RULES.read_window(first)), first, "salt")
+    outside = v.rejects[v.rejects["reason"] == "outside_window"]
+    assert sorted(outside["event_id"]) == sorted(stray["id"]) and v.ledger.accounts_for(v.rows)
+    later = first + timedelta(days=1)
+    assert not set(stray["id"]) & set(sources.read_events(pg_url, *RULES.read_window(later))["id"]), (
+        "read once, on the first day"
+    )
