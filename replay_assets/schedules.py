@@ -41,8 +41,7 @@ def replay_every_30_minutes(context: dg.ScheduleEvaluationContext, replay_segmen
             yield dg.RunRequest(partition_key=key, run_key=str(key))
 
 
-@dg.sensor(
-    job=replay_tick_job,
+@dg.sensor(  # adds partitions only: it launches no run, so it names no job
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Every 5 minutes: adds a team partition when the team's video-segment-clustering flag turns on.",
