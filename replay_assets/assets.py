@@ -284,7 +284,8 @@ def previous_state(backend: Backend, tick: Tick, dimension: int) -> TaskState:
         if earlier:
             raise dg.Failure(
                 description=f"The tasks of {before.label} are missing, but earlier ticks of the team exist "
-                f"(latest: {earlier}): materialize {before.label} first (nothing was written)."
+                f"(latest: {earlier}): materialize {before.label} first (nothing was written).",
+                allow_retries=False,
             )
         return TaskState.empty(dimension)
     tasks = backend.read(VIDEO_SEGMENT_TASKS, where=before.partition).drop(columns=["team_id", "tick_end"])
