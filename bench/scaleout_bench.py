@@ -55,6 +55,7 @@ import pandas as pd  # noqa: E402
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG  # noqa: E402
 from dagster_celery import celery_executor  # noqa: E402
 
+from platform_core.celery import executor_config, wait_for_workers, worker_command  # noqa: E402
 from platform_core.resources import WAREHOUSE_POOL, Pseudonymizer, WarehouseResource  # noqa: E402
 from replay_assets import demo  # noqa: E402
 from replay_assets.definitions import ASSETS  # noqa: E402
@@ -66,8 +67,6 @@ from replay_assets.segments import COLUMNS  # noqa: E402
 MODULE = "bench.scaleout_bench"  # what workers and orchestrators import to rebuild the job
 BIN = Path(sys.executable).parent
 OUT = ROOT / "bench" / "out"
-BROKER = os.environ.get("CELERY_BROKER_URL", "pyamqp://guest@127.0.0.1:5672//")
-BACKEND = "rpc://"
 PG_SERVER = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SALT = "bench-salt"
 SEED = 0
@@ -241,16 +240,6 @@ def resources(warehouse_url: str, segments_url: str) -> dict:
         "replay_segments": SegmentSource(url=segments_url),
         "replay_pseudonymizer": Pseudonymizer(salt=SALT),
         "replay_labeler": TaskLabeler(),
-    }
-
-
-def executor_config(queue: str) -> dict:
-    """As tests/test_celery_scaleout.py: a queue of this run's own; late acks, so a worker holds no
-    second step while it runs one (with dagster-celery's prefetch multiplier of 1)."""
-    return {
-        "broker": BROKER,
-        "backend": BACKEND,
-        "config_source": {"task_default_queue": queue, "task_acks_late": True},
     }
 
 
@@ -682,26 +671,6 @@ def run_inprocess(
     }
 
 
-def wait_for_workers(names: set[str], workers: dict, logs: list[Path], timeout: float = 120) -> None:
-    from celery import Celery
-
-    app = Celery(broker=BROKER)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            dead = [n for n, p in workers.items() if p.poll() is not None]
-            if dead:
-                raise RuntimeError(f"celery worker(s) {dead} exited\n" + "\n".join(map(tail, logs)))
-            answered = {n.split("@")[0] for reply in app.control.ping(timeout=1.0) for n in reply}
-            if names <= answered:
-                return
-        raise RuntimeError(
-            f"celery workers {sorted(names)} not ready after {timeout:.0f} s\n" + "\n".join(map(tail, logs))
-        )
-    finally:
-        app.close()
-
-
 def wait_ready(children: list[tuple[subprocess.Popen, Path]], logs: list[Path], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while not all("READY" in log.read_text(errors="replace") for _, log in children):
@@ -750,25 +719,7 @@ def run_celery(
         logs.append(log)
         worker_logs[wname] = log
         workers[wname] = procs.start(
-            [
-                str(BIN / "dagster-celery"),
-                "worker",
-                "start",
-                "-A",
-                "dagster_celery.app",
-                "-y",
-                str(config),
-                "-n",
-                wname,
-                "-q",
-                queue,
-                "-i",
-                MODULE,
-                "--",
-                "--concurrency=1",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+            worker_command(config, wname, queue, MODULE),
             log,
             env,
         )
@@ -787,7 +738,10 @@ def run_celery(
             "spawned": time.time(),
         }
         orchestrators.append((procs.start(python_call("_orchestrate", spec), log, env), log))
-    wait_for_workers(set(workers), workers, logs)
+    try:
+        wait_for_workers(set(workers), workers, timeout=120)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}\n" + "\n".join(map(tail, logs))) from None
     wait_ready(orchestrators, logs)
     ready = time.time()
     groups = {"workers": [p.pid for p in workers.values()], "orchestrators": [p.pid for p, _ in orchestrators]}

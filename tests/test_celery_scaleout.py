@@ -25,6 +25,7 @@ import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_celery import celery_executor
 
+from platform_core.celery import BROKER, executor_config, wait_for_workers, worker_command
 from platform_core.resources import WAREHOUSE_POOL, Pseudonymizer, WarehouseResource
 from platform_core.warehouse import backend_for, manifest_spec
 from replay_assets import demo
@@ -37,8 +38,6 @@ from replay_assets.tables import SCHEMA
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MODULE = "tests.test_celery_scaleout"  # what the workers import to rebuild the job, whatever pytest calls it
-BROKER = os.environ.get("CELERY_BROKER_URL", "pyamqp://guest@127.0.0.1:5672//")
-BACKEND = "rpc://"
 TEAMS = (1, 2)  # the demo's teams (replay_assets.demo.TOPICS)
 FIRST, LAST = 1, 3  # ticks 00:30 .. 01:30 of the demo's day
 DAY = pd.Timestamp("2026-11-20")
@@ -63,17 +62,6 @@ def range_tags(team: int) -> dict[str, str]:
     return {
         ASSET_PARTITION_RANGE_START_TAG: str(partition_key_for(team, tick(FIRST))),
         ASSET_PARTITION_RANGE_END_TAG: str(partition_key_for(team, tick(LAST))),
-    }
-
-
-def executor_config(queue: str) -> dict:
-    """The celery executor's config, and the workers' (``dagster-celery worker start -y``): the same
-    broker and a queue of this test's own, so no other worker on the broker takes its steps. Late
-    acks: a worker holds no second step while it runs one, so two steps at once go to two workers."""
-    return {
-        "broker": BROKER,
-        "backend": BACKEND,
-        "config_source": {"task_default_queue": queue, "task_acks_late": True},
     }
 
 
@@ -189,23 +177,6 @@ def _tail(path: Path, lines: int = 40) -> str:
     return f"--- {path.name} ---\n" + "\n".join(text[-lines:])
 
 
-def _wait_for_workers(names: set[str], procs: dict[str, subprocess.Popen], logs: list[Path]) -> None:
-    from celery import Celery
-
-    app = Celery(broker=BROKER)
-    deadline = time.monotonic() + 90
-    try:
-        while time.monotonic() < deadline:
-            dead = [name for name, proc in procs.items() if proc.poll() is not None]
-            assert not dead, f"celery worker(s) {dead} exited\n" + "\n".join(map(_tail, logs))
-            answered = {name.split("@")[0] for reply in app.control.ping(timeout=1.0) for name in reply}
-            if names <= answered:
-                return
-        pytest.fail(f"celery workers {sorted(names)} not ready after 90 s\n" + "\n".join(map(_tail, logs)))
-    finally:
-        app.close()
-
-
 def _manifest(url: str) -> pd.DataFrame:
     """Every partition the replay graph wrote, with its row count and hashes (not when)."""
     frame = backend_for(url).read(manifest_spec(SCHEMA)).drop(columns=["written_at"])
@@ -262,25 +233,7 @@ def test_replay_ticks_of_two_teams_run_on_two_celery_workers_as_in_one_process(
         log = tmp_path / f"{name}.log"
         logs.append(log)
         procs[name] = processes(
-            [
-                str(BIN / "dagster-celery"),
-                "worker",
-                "start",
-                "-A",
-                "dagster_celery.app",
-                "-y",
-                str(config),
-                "-n",
-                name,
-                "-q",
-                queue,
-                "-i",
-                MODULE,
-                "--",
-                "--concurrency=1",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+            worker_command(config, name, queue, MODULE),
             log,
             env,
         )
@@ -303,7 +256,10 @@ def test_replay_ticks_of_two_teams_run_on_two_celery_workers_as_in_one_process(
         assert result.success
     single_process = time.monotonic()
 
-    _wait_for_workers(workers, procs, logs)
+    try:
+        wait_for_workers(workers, procs, timeout=90)
+    except RuntimeError as exc:
+        pytest.fail(f"{exc}\n" + "\n".join(map(_tail, logs)))
     ready = time.monotonic()
     go.touch()
     outcomes = {}
