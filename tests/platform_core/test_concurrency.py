@@ -5,7 +5,6 @@ import logging
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -42,30 +41,40 @@ def test_the_instance_configs_limit_the_pool(tmp_path, monkeypatch, config, limi
     assert values["concurrency"]["runs"]["max_concurrent_runs"] == 2
 
 
+WAITING_RUN = f"""
+import dagster as dg
+
+@dg.asset(pool={WAREHOUSE_POOL!r})
+def writes_the_warehouse():
+    return 1
+
+result = dg.materialize([writes_the_warehouse], instance=dg.DagsterInstance.get())
+blocked = any("blocked by limit for pool {WAREHOUSE_POOL}" in (e.message or "") for e in result.all_events)
+print("success" if result.success else "failure", "blocked" if blocked else "not-blocked")
+"""
+
+
 def test_a_run_waits_for_the_pool_and_says_so(tmp_path, monkeypatch):
+    """The waiting run is its own process (as a second run is), so nothing in this one's state can hold it."""
     shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     instance = dg.DagsterInstance.get()
-
-    @dg.asset(pool=WAREHOUSE_POOL)
-    def writes_the_warehouse():
-        return 1
-
     storage = instance.event_log_storage
     storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
     assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "a-run-writing-now", "its-step").is_claimed
-    done = {}
-    waiting = threading.Thread(
-        target=lambda: done.update(result=dg.materialize([writes_the_warehouse], instance=instance))
-    )
-    waiting.start()
-    time.sleep(3)
-    assert waiting.is_alive(), "the second writer waits for the slot"
-    storage.free_concurrency_slots_for_run("a-run-writing-now")
-    waiting.join(60)
-    result = done["result"]
-    assert result.success
-    assert any("blocked by limit for pool warehouse" in (e.message or "") for e in result.all_events)
+
+    waiting = subprocess.Popen([sys.executable, "-c", WAITING_RUN], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not storage.get_concurrency_info(WAREHOUSE_POOL).pending_step_count:
+            assert waiting.poll() is None and time.monotonic() < deadline, "the second writer queues for the slot"
+            time.sleep(0.2)
+        assert waiting.poll() is None, "the second writer waits while the slot is held"
+        storage.free_concurrency_slots_for_run("a-run-writing-now")
+        out, _ = waiting.communicate(timeout=120)
+    finally:
+        waiting.kill()
+    assert out.split() == ["success", "blocked"]
 
 
 def test_a_duckdb_reader_held_up_by_a_writer_says_who_holds_the_file(tmp_path, caplog, monkeypatch):
