@@ -420,7 +420,7 @@ def day_run(n: int, step: str, seed_from: str | None = None) -> dict:
         if step == "baseline"
         else [
             (mr_library_job.name, None, None),
-            (mr_tick_job.name, tick_key(day + TICK), tick_key(day + pd.Timedelta(days=1))),
+            (mr_tick_job.name, tick_key(day + TICK, 0), tick_key(day + pd.Timedelta(days=1), 0)),
         ]
     )
     for name, first, last in jobs:

@@ -10,6 +10,7 @@ order: a tick refuses to run before the tick it continues exists.
 
 import base64
 import hashlib
+import itertools
 
 import dagster as dg
 import numpy as np
@@ -28,7 +29,6 @@ from minority_report_assets.baseline import (
 from minority_report_assets.detection import WINDOWS, DetectionParams
 from minority_report_assets.features import feature_vector
 from minority_report_assets.inputs import (
-    START_TS,
     current_library,
     day_reports,
     load_window,
@@ -40,12 +40,16 @@ from minority_report_assets.map import MapPlacer, fit_map, scatter_png
 from minority_report_assets.matching import Matcher, MatchWindow, dispersion, price_cut_seen
 from minority_report_assets.partitions import (
     PREVIOUS_TICK,
+    SHARDS,
+    START_TS,
     TICK,
+    Tick,
     daily_partitions,
+    day_ticks,
     days_of,
-    tick_ends,
-    tick_key,
+    shard_of,
     tick_partitions,
+    ticks_of,
 )
 from minority_report_assets.reports import BUCKET, detect_tick
 from minority_report_assets.sales import validate_sales
@@ -104,16 +108,17 @@ def _sales_ticks(run: Run):
     unplaced = unplaced_rows(source.url, run.backend)
     if unplaced:
         run.log.warning(f"{unplaced} source rows have no ts to place them in a tick")
-    for end in tick_ends(run.context):
-        raw = source.read(end - TICK, end, run.backend)
+    for tick in ticks_of(run.context):
+        raw = source.read(tick.start, tick.end, run.backend)
+        raw = raw[shard_of(raw["store_id"]) == tick.shard]  # a store's rows, valid or not, go to its shard
         buckets, rejects = validate_sales(raw)
-        at = {"written_at": end}
+        at = tick.partition
         part = Written(
-            str(end),
-            tick_key(end),
+            tick.label,
+            tick.partition_key,
             {
-                SALES_TIMESERIES_DATA.name: (at, buckets.assign(written_at=end)),
-                SALES_TIMESERIES_REJECTS.name: (at, rejects.assign(written_at=end)),
+                SALES_TIMESERIES_DATA.name: (at, buckets.assign(**at)),
+                SALES_TIMESERIES_REJECTS.name: (at, rejects.assign(**at)),
             },
             frames_hash(rows_fingerprint(raw)),
             facts={
@@ -179,6 +184,7 @@ def _baseline_days(run: Run):
         regular = regular_prices(prices, keys)
         frame = keys.assign(
             day=day,
+            shard=shard_of(keys["store_id"]),
             expected=list(fit.expected.astype(np.float32)),
             model_error=list(fit.model_error.astype(np.float32)),
             open_threshold=fit.threshold,
@@ -191,6 +197,7 @@ def _baseline_days(run: Run):
             hashlib.sha256(regular.tobytes()).hexdigest(),
             canonical_json(params.model_dump()),
             hashlib.sha256("|".join(keys["store_id"] + "/" + keys["sku"]).encode()).hexdigest(),
+            f"shards={SHARDS}",
         )
         yield Written(
             str(day.date()),
@@ -311,40 +318,58 @@ cluster_library = table_asset(
 def _detected_ticks(run: Run):
     config = run.config
     params = DetectionParams.model_validate(config.model_dump())
-    ends = tick_ends(run.context)
-    window = load_window(run.backend, ends, config.lookback_buckets)
-    for end in ends:
-        before = (
-            require_partitions(
-                run.backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end - TICK}], f"The tick ending {end}"
-            )
-            if end - TICK > START_TS
-            else []
-        )
-        tick = window.tick(end, config.lookback_buckets)
-        previous = run.backend.read(MINORITY_REPORTS_DETECTED_LOG, between=("written_at", tick.start, end))
-        rows = detect_tick(
-            window.keys, tick.actual, tick.expected, tick.start, end, previous, int(TICK / BUCKET), params, tick.noise
-        )
-        status = rows["report_status"].value_counts()
-        yield Written(
-            str(end),
-            tick_key(end),
-            {
-                MINORITY_REPORTS_DETECTED_LOG.name: (
-                    {"written_at": end},
-                    rows.assign(written_at=end, run_id=config.run_id),
+    for shard, ticks in _by_shard(ticks_of(run.context)):
+        window = load_window(run.backend, shard, [t.end for t in ticks], config.lookback_buckets)
+        for tick in ticks:
+            before = (
+                require_partitions(
+                    run.backend,
+                    MINORITY_REPORTS_DETECTED_LOG,
+                    [{**tick.partition, "written_at": tick.start}],
+                    f"The tick {tick.label}",
                 )
-            },
-            frames_hash(tick.inputs, *before, canonical_json(config.model_dump())),
-            facts={
-                MINORITY_REPORTS_DETECTED_LOG.name: {
-                    "open": int(status.get("open", 0)),
-                    "closed": int(status.get("closed", 0)),
-                    "series": len(window.keys),
-                }
-            },
-        )
+                if tick.start > START_TS
+                else []
+            )
+            lookback = window.tick(tick.end, config.lookback_buckets)
+            previous = run.backend.read(
+                MINORITY_REPORTS_DETECTED_LOG, where={"shard": shard}, between=("written_at", lookback.start, tick.end)
+            )
+            rows = detect_tick(
+                window.keys,
+                lookback.actual,
+                lookback.expected,
+                lookback.start,
+                tick.end,
+                previous,
+                int(TICK / BUCKET),
+                params,
+                lookback.noise,
+            )
+            status = rows["report_status"].value_counts()
+            yield Written(
+                tick.label,
+                tick.partition_key,
+                {
+                    MINORITY_REPORTS_DETECTED_LOG.name: (
+                        tick.partition,
+                        rows.assign(**tick.partition, run_id=config.run_id),
+                    )
+                },
+                frames_hash(lookback.inputs, *before, canonical_json(config.model_dump())),
+                facts={
+                    MINORITY_REPORTS_DETECTED_LOG.name: {
+                        "open": int(status.get("open", 0)),
+                        "closed": int(status.get("closed", 0)),
+                        "series": len(window.keys),
+                    }
+                },
+            )
+
+
+def _by_shard(ticks: list[Tick]) -> list[tuple[int, list[Tick]]]:
+    """A run's ticks per shard, in time order (each shard's sales window is read once)."""
+    return [(shard, list(group)) for shard, group in itertools.groupby(sorted(ticks), key=lambda t: t.shard)]
 
 
 minority_reports_detected_log = table_asset(
@@ -369,73 +394,75 @@ minority_reports_detected_log = table_asset(
 
 def _clustered_ticks(run: Run):
     config, backend = run.config, run.backend
-    ends = tick_ends(run.context)
-    spec = current_library(backend, f"The ticks from {ends[0]}")
-    window = load_window(backend, ends, config.lookback_buckets)
-    row_of = pd.Series(np.arange(len(window.keys)), index=pd.MultiIndex.from_frame(window.keys))
+    ticks = ticks_of(run.context)
+    spec = current_library(backend, f"The ticks from {ticks[0].label}")
     matcher = Matcher(spec, config.min_similarity)
     placers: dict[pd.Timestamp | None, MapPlacer] = {}
     existing_maps = map_days(backend)
-    for end in ends:
-        mrdl_hash = require_partitions(
-            backend, MINORITY_REPORTS_DETECTED_LOG, [{"written_at": end}], f"The tick ending {end}"
-        )
-        detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, where={"written_at": end})
-        tick = window.tick(end, config.lookback_buckets)
-        spans = []
-        for r in detected.itertuples():
-            series = row_of.loc[(r.store_id, r.sku)]
-            first = max(0, int((r.window_start - tick.start) / BUCKET))  # the lookback before it is context
-            spans.append(
-                MatchWindow(
-                    tick.actual[series],
-                    tick.expected[series],
-                    first,
-                    price_cut_seen(tick.prices[series, first:], window.regular_prices[series]),
-                    dispersion(tick.noise.model_error[series, 0], tick.expected[series, first:], WINDOWS[0]),
+    for shard, shard_ticks in _by_shard(ticks):
+        window = load_window(backend, shard, [t.end for t in shard_ticks], config.lookback_buckets)
+        row_of = pd.Series(np.arange(len(window.keys)), index=pd.MultiIndex.from_frame(window.keys))
+        for tick in shard_ticks:
+            what = f"The tick {tick.label}"
+            mrdl_hash = require_partitions(backend, MINORITY_REPORTS_DETECTED_LOG, [tick.partition], what)
+            detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, where=tick.partition)
+            lookback = window.tick(tick.end, config.lookback_buckets)
+            spans = []
+            for r in detected.itertuples():
+                series = row_of.loc[(r.store_id, r.sku)]
+                first = max(0, int((r.window_start - lookback.start) / BUCKET))  # the lookback before it is context
+                spans.append(
+                    MatchWindow(
+                        lookback.actual[series],
+                        lookback.expected[series],
+                        first,
+                        price_cut_seen(lookback.prices[series, first:], window.regular_prices[series]),
+                        dispersion(
+                            lookback.noise.model_error[series, 0], lookback.expected[series, first:], WINDOWS[0]
+                        ),
+                    )
                 )
+            vectors = [feature_vector(w.actual[w.start :], w.expected[w.start :]).astype(np.float32) for w in spans]
+            matches = matcher.match(spans)
+            day = map_day(backend, tick, existing_maps)
+            if day not in placers:  # one map (and its affinities) per day, not per tick
+                placers[day] = map_placer(backend, day, what, spec)
+            coords = placers[day].place(np.stack(vectors)) if vectors else np.empty((0, 2))
+            rows = detected.drop(
+                columns=["severity_score", "impact_estimate", "baseline_sales_total", "attributed_sales_total"]
             )
-        vectors = [feature_vector(w.actual[w.start :], w.expected[w.start :]).astype(np.float32) for w in spans]
-        matches = matcher.match(spans)
-        day = map_day(backend, end, existing_maps)
-        if day not in placers:  # one map (and its affinities) per day, not per tick
-            placers[day] = map_placer(backend, day, f"The tick ending {end}", spec)
-        coords = placers[day].place(np.stack(vectors)) if vectors else np.empty((0, 2))
-        rows = detected.drop(
-            columns=["severity_score", "impact_estimate", "baseline_sales_total", "attributed_sales_total"]
-        )
-        rows = pd.concat(
-            [
-                rows.reset_index(drop=True),
-                pd.DataFrame(
-                    matches, columns=["cluster_id", "cluster_name", "similarity_score", "cluster_match_confidence"]
-                ),
-            ],
-            axis=1,
-        )
-        rows = rows.assign(
-            feature_vector=vectors,
-            tsne_x=coords[:, 0],
-            tsne_y=coords[:, 1],
-            map_day=day,
-            library_version=spec["version"],
-            run_id=config.run_id,
-        )
-        names = rows["cluster_name"].value_counts()
-        part = Written(
-            str(end),
-            tick_key(end),
-            {MINORITY_REPORTS_CLUSTERED_LOG.name: ({"written_at": end}, rows)},
-            frames_hash(*mrdl_hash, tick.inputs, canonical_json(spec), canonical_json(config.model_dump())),
-            facts={MINORITY_REPORTS_CLUSTERED_LOG.name: {"by_cluster": {str(k): int(v) for k, v in names.items()}}},
-        )
-        part.check(
-            MINORITY_REPORTS_CLUSTERED_LOG,
-            "every_report_clustered",
-            len(rows) == len(detected),
-            f"{len(rows)} rows for {len(detected)} reports",
-        )
-        yield part
+            rows = pd.concat(
+                [
+                    rows.reset_index(drop=True),
+                    pd.DataFrame(
+                        matches, columns=["cluster_id", "cluster_name", "similarity_score", "cluster_match_confidence"]
+                    ),
+                ],
+                axis=1,
+            )
+            rows = rows.assign(
+                feature_vector=vectors,
+                tsne_x=coords[:, 0],
+                tsne_y=coords[:, 1],
+                map_day=day,
+                library_version=spec["version"],
+                run_id=config.run_id,
+            )
+            names = rows["cluster_name"].value_counts()
+            part = Written(
+                tick.label,
+                tick.partition_key,
+                {MINORITY_REPORTS_CLUSTERED_LOG.name: (tick.partition, rows)},
+                frames_hash(*mrdl_hash, lookback.inputs, canonical_json(spec), canonical_json(config.model_dump())),
+                facts={MINORITY_REPORTS_CLUSTERED_LOG.name: {"by_cluster": {str(k): int(v) for k, v in names.items()}}},
+            )
+            part.check(
+                MINORITY_REPORTS_CLUSTERED_LOG,
+                "every_report_clustered",
+                len(rows) == len(detected),
+                f"{len(rows)} rows for {len(detected)} reports",
+            )
+            yield part
 
 
 minority_reports_clustered_log = table_asset(
@@ -473,16 +500,7 @@ minority_reports_clustered_log = table_asset(
 def _map_days(run: Run):
     for day in days_of(run.context):
         what = f"The map of {day.date()}"
-        require_partitions(
-            run.backend,
-            MINORITY_REPORTS_CLUSTERED_LOG,
-            [
-                {"written_at": t}
-                for t in pd.date_range(day + TICK, day + pd.Timedelta(days=1), freq=TICK)
-                if t > START_TS
-            ],
-            what,
-        )
+        require_partitions(run.backend, MINORITY_REPORTS_CLUSTERED_LOG, [t.partition for t in day_ticks(day)], what)
         reports = day_reports(run.backend, day)
         points = pd.concat(
             [

@@ -63,9 +63,9 @@ def reports_by_pattern(first: pd.Timestamp, last: pd.Timestamp | None = None, li
 
 
 def run_steps(first: pd.Timestamp, last: pd.Timestamp) -> int:
-    """Baselines, library, each day's ticks, then the days' maps and summaries, a line per run."""
+    """Baselines, library, each day's ticks (a run per shard), then the days' maps and summaries, a line per run."""
     from minority_report_assets.definitions import defs
-    from minority_report_assets.partitions import TICK, tick_key
+    from minority_report_assets.partitions import SHARDS, TICK, tick_key
     from minority_report_assets.schedules import mr_baseline_job, mr_daily_job, mr_library_job, mr_tick_job
     from platform_core.runs import cli_instance, run_job, run_summary
 
@@ -75,8 +75,15 @@ def run_steps(first: pd.Timestamp, last: pd.Timestamp) -> int:
         (mr_library_job.name, None, None, "pattern library", None),
     ]
     steps += [
-        (mr_tick_job.name, tick_key(day + TICK), tick_key(day + pd.Timedelta(days=1)), f"ticks {day.date()}", day)
+        (
+            mr_tick_job.name,
+            tick_key(day + TICK, shard),
+            tick_key(day + pd.Timedelta(days=1), shard),
+            f"ticks {day.date()}" + (f" shard {shard}" if SHARDS > 1 else ""),
+            day if shard == SHARDS - 1 else None,
+        )
         for day in pd.date_range(first, last, freq="D")
+        for shard in range(SHARDS)
     ]
     steps.append((mr_daily_job.name, str(first.date()), str(last.date()), f"maps and summaries {span}", None))
     for job_name, start, end, label, day in steps:

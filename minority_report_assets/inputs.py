@@ -14,7 +14,7 @@ import pandas as pd
 from minority_report_assets import library as lib
 from minority_report_assets.detection import WINDOWS, SeriesNoise
 from minority_report_assets.map import MapPlacer, fit_map
-from minority_report_assets.partitions import START, TICK
+from minority_report_assets.partitions import START_TS, TICK, Tick
 from minority_report_assets.reports import BUCKET
 from minority_report_assets.tables import (
     CLUSTER_LIBRARY,
@@ -25,9 +25,7 @@ from minority_report_assets.tables import (
 )
 from platform_core.checks import require_partitions
 from platform_core.hashing import canonical_json, frames_hash
-from platform_core.warehouse import Backend, partition_key
-
-START_TS = pd.Timestamp(pd.to_datetime(START, format="%Y-%m-%d-%H:%M"))
+from platform_core.warehouse import Backend
 
 
 def current_library(backend: Backend, what: str) -> dict:
@@ -79,7 +77,7 @@ class SalesWindow:
     expected: np.ndarray
     prices: np.ndarray
     regular_prices: np.ndarray  # per series, from the latest baseline (NaN: none seen)
-    sales_hashes: dict[str, str]  # content hash per sales tick partition key
+    sales_hashes: dict[pd.Timestamp, str]  # content hash per sales tick, by its end
     baseline_hashes: list[str]
     noise: dict[pd.Timestamp, SeriesNoise]  # per day: each series' learned noise (unscored: no baseline row that day)
 
@@ -87,7 +85,7 @@ class SalesWindow:
         """The lookback before ``end``."""
         start = max(end - lookback * BUCKET, self.start)
         i, j = int((start - self.start) / BUCKET), int((end - self.start) / BUCKET)
-        ticks = [partition_key({"written_at": t}) for t in pd.date_range(start + TICK, end, freq=TICK)]
+        ticks = pd.date_range(start + TICK, end, freq=TICK)
         return Lookback(
             self.actual[:, i:j],
             self.expected[:, i:j],
@@ -98,21 +96,20 @@ class SalesWindow:
         )
 
 
-def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> SalesWindow:
-    """The sales and baseline of ``ends``' ticks and their lookback (clipped at the first tick); a
-    failure naming what is missing."""
+def load_window(backend: Backend, shard: int, ends: list[pd.Timestamp], lookback: int) -> SalesWindow:
+    """The sales and baseline of ``shard``'s series over ``ends``' ticks and their lookback (clipped
+    at the first tick); a failure naming what is missing."""
     start, end = max(ends[0] - lookback * BUCKET, START_TS), ends[-1]
     ticks = list(pd.date_range(start + TICK, end, freq=TICK))
     days = list(pd.date_range(start.normalize(), (end - BUCKET).normalize(), freq="D"))
-    what = f"Ticks {ends[0]}..{end}"
+    what = f"Ticks {ends[0]}..{end} of shard {shard}"
     sales_hashes = dict(
-        zip(
-            [partition_key({"written_at": t}) for t in ticks],
-            require_partitions(backend, SALES_TIMESERIES_DATA, [{"written_at": t} for t in ticks], what),
-        )
+        zip(ticks, require_partitions(backend, SALES_TIMESERIES_DATA, [Tick(shard, t).partition for t in ticks], what))
     )
     baseline_hashes = require_partitions(backend, SALES_BASELINE, [{"day": d} for d in days], what)
-    baseline = backend.read(SALES_BASELINE, between=("day", days[0], days[-1] + pd.Timedelta(days=1)))
+    baseline = backend.read(
+        SALES_BASELINE, where={"shard": shard}, between=("day", days[0], days[-1] + pd.Timedelta(days=1))
+    )
     keys = baseline[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
     index = pd.MultiIndex.from_frame(keys)
     expected = np.full((len(keys), len(days) * 288), 0.05)
@@ -130,7 +127,11 @@ def load_window(backend: Backend, ends: list[pd.Timestamp], lookback: int) -> Sa
             noise[day].scored[where] = ~rows["warming_up"].to_numpy(dtype=bool)
     offset, n_buckets = int((start - days[0]) / BUCKET), int((end - start) / BUCKET)
     expected = np.maximum(expected[:, offset : offset + n_buckets], 0.05)
-    sales = backend.read(SALES_TIMESERIES_DATA, between=("written_at", start + TICK, end + pd.Timedelta(seconds=1)))
+    sales = backend.read(
+        SALES_TIMESERIES_DATA,
+        where={"shard": shard},
+        between=("written_at", start + TICK, end + pd.Timedelta(seconds=1)),
+    )
     actual, prices = np.zeros((len(keys), n_buckets)), np.full((len(keys), n_buckets), np.nan)
     where = index.get_indexer(pd.MultiIndex.from_frame(sales[["store_id", "sku"]]))
     slot = ((sales["ts"] - start) / BUCKET).astype(int).to_numpy()
@@ -146,16 +147,16 @@ def map_days(backend: Backend) -> list[pd.Timestamp]:
     return sorted(pd.Timestamp(k.split("=", 1)[1]) for k in keys)
 
 
-def map_day(backend: Backend, end: pd.Timestamp, existing: list[pd.Timestamp]) -> pd.Timestamp | None:
+def map_day(backend: Backend, tick: Tick, existing: list[pd.Timestamp]) -> pd.Timestamp | None:
     """The day whose map a tick places its reports into: the one it used when it was first written
     (so a replay places them the same way), else the latest of the ``existing`` map days before
     the tick's day, else None (the library's own map). Never a reason to wait: a day's first ticks
     run before the day before has its map."""
-    before = backend.read(MINORITY_REPORTS_CLUSTERED_LOG, where={"written_at": end}, columns=["map_day"])
+    before = backend.read(MINORITY_REPORTS_CLUSTERED_LOG, where=tick.partition, columns=["map_day"])
     if len(before):
         day = before["map_day"].iat[0]
         return None if pd.isna(day) else pd.Timestamp(day)
-    earlier = [d for d in existing if d < (end - TICK).normalize()]
+    earlier = [d for d in existing if d < tick.start.normalize()]
     return earlier[-1] if earlier else None
 
 

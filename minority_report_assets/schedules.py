@@ -1,9 +1,8 @@
-"""The tick job every 15 minutes, the day's baseline before its first tick, and the map and
+"""The tick job every 15 minutes (a run per shard), the day's baseline before its first tick, and the map and
 attribution summary of a day as soon as its last tick is in the clustered log (a sensor, not a
 fixed minute: a tick still queued at midnight delays the map instead of failing it)."""
 
 import dagster as dg
-import pandas as pd
 
 from minority_report_assets.assets import (
     BASELINE_KEY,
@@ -15,7 +14,7 @@ from minority_report_assets.assets import (
     SALES_REJECTS_KEY,
     SUMMARY_KEY,
 )
-from minority_report_assets.partitions import START, TICK, daily_partitions, tick_key, tick_partitions
+from minority_report_assets.partitions import daily_partitions, day_ticks, tick_partitions
 
 mr_tick_job = dg.define_asset_job(
     "minority_report_tick",
@@ -45,7 +44,7 @@ mr_tick_schedule = dg.build_schedule_from_partitioned_job(
     mr_tick_job,
     name="minority_report_every_tick",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Each tick as soon as it ends.",
+    description="Each tick as soon as it ends: one run per shard.",
 )
 
 
@@ -86,7 +85,8 @@ def mr_day_complete(context: dg.SensorEvaluationContext):
     instance = context.instance
     ticks = instance.get_materialized_partitions(MRCL_KEY)
     done = instance.get_materialized_partitions(MAP_KEY) & instance.get_materialized_partitions(SUMMARY_KEY)
-    for day in sorted({key[:10] for key in ticks})[-3:]:
+    days = {tick_partitions.get_partition_key_from_str(key).keys_by_dimension["tick"][:10] for key in ticks}
+    for day in sorted(days)[-3:]:
         if day in done or not set(day_tick_keys(day)) <= ticks:
             continue
         runs = instance.get_runs(dg.RunsFilter(job_name=mr_daily_job.name, tags={"dagster/partition": day}))
@@ -97,10 +97,5 @@ def mr_day_complete(context: dg.SensorEvaluationContext):
 
 
 def day_tick_keys(day: str) -> list[str]:
-    """The tick partition keys of a day (its first tick ends at 00:15, its last at midnight)."""
-    start = pd.Timestamp(day)
-    return [
-        tick_key(t)
-        for t in pd.date_range(start + TICK, start + pd.Timedelta(days=1), freq=TICK)
-        if t - TICK >= pd.Timestamp(pd.to_datetime(START, format="%Y-%m-%d-%H:%M"))
-    ]
+    """The tick partition keys of a day, every shard's."""
+    return [str(t.partition_key) for t in day_ticks(day)]

@@ -1,11 +1,12 @@
 """The minority_report schema's tables. Tick tables are partitioned by ``written_at`` (the tick's
-end); daily tables by ``day``."""
+end) and ``shard`` (see :mod:`minority_report_assets.partitions`); daily tables by ``day``."""
 
 from platform_core.tables import Column as C
 from platform_core.tables import TableSpec
 
 SCHEMA = "minority_report"
-_TICK = (C("written_at", "TIMESTAMP"),)
+_SHARD = C("shard", "BIGINT", description="The store's shard: SHA-256 of store_id modulo MR_SHARDS.")
+_TICK = (C("written_at", "TIMESTAMP"), _SHARD)
 _REPORT = (
     C("report_id", "TEXT"),
     C("version", "BIGINT"),
@@ -27,7 +28,7 @@ SALES_TIMESERIES_DATA = TableSpec(
         C("units", "DOUBLE"),
         C("price", "DOUBLE", nullable=True),
     ),
-    partition_columns=("written_at",),
+    partition_columns=("written_at", "shard"),
     key=("store_id", "sku", "ts"),
 )
 SALES_TIMESERIES_REJECTS = TableSpec(
@@ -37,7 +38,7 @@ SALES_TIMESERIES_REJECTS = TableSpec(
     + (C("row_number", "BIGINT"),)
     + tuple(C(n, "TEXT", nullable=True) for n in ("store_id", "sku", "ts", "units", "price"))
     + (C("reason", "TEXT"), C("detail", "TEXT")),
-    partition_columns=("written_at",),
+    partition_columns=("written_at", "shard"),
     key=("row_number",),
 )
 SALES_BASELINE = TableSpec(
@@ -47,6 +48,7 @@ SALES_BASELINE = TableSpec(
         C("day", "DATE"),
         C("store_id", "TEXT"),
         C("sku", "TEXT"),
+        _SHARD,  # what a tick of one shard reads
         C("expected", "VECTOR"),
         C("model_error", "VECTOR"),
         C("open_threshold", "DOUBLE", nullable=True),
@@ -70,7 +72,7 @@ MINORITY_REPORTS_DETECTED_LOG = TableSpec(
         C("attributed_sales_total", "DOUBLE"),
         C("run_id", "TEXT"),
     ),
-    partition_columns=("written_at",),
+    partition_columns=("written_at", "shard"),
     key=("report_id",),
 )
 CLUSTER_LIBRARY = TableSpec(
@@ -107,7 +109,7 @@ MINORITY_REPORTS_CLUSTERED_LOG = TableSpec(
         C("library_version", "TEXT"),
         C("run_id", "TEXT"),
     ),
-    partition_columns=("written_at",),
+    partition_columns=("written_at", "shard"),
     key=("report_id",),
 )
 MINORITY_REPORT_MAP = TableSpec(

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import dagster as dg
 import pandas as pd
 
+from platform_core.partitions import partitions_by_dimension
+
 TICK = pd.Timedelta(minutes=30)
 START = os.environ.get("REPLAY_START", "2026-11-20-00:00")  # the demo's day
 
@@ -62,16 +64,10 @@ class Tick:
 
 def ticks_of(context: dg.AssetExecutionContext) -> list[Tick]:
     """The (team, tick) pairs a run covers (one, or a range from a backfill), in time order per team."""
-    out = []
-    for key in context.partition_keys:
-        dims = (
-            key.keys_by_dimension
-            if isinstance(key, dg.MultiPartitionKey)
-            else dict(zip(("team", "tick"), key.split("|")))
-        )
-        start = pd.Timestamp(pd.to_datetime(dims["tick"], format="%Y-%m-%d-%H:%M"))
-        out.append(Tick(int(dims["team"]), start + TICK))
-    return sorted(out)
+    return sorted(
+        Tick(int(dims["team"]), pd.Timestamp(pd.to_datetime(dims["tick"], format="%Y-%m-%d-%H:%M")) + TICK)
+        for dims in partitions_by_dimension(context)
+    )
 
 
 def partition_key_for(team_id: int, tick_end: pd.Timestamp) -> dg.MultiPartitionKey:

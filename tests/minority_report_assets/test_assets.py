@@ -42,8 +42,8 @@ def resources(url, sales="demo"):
 
 def run_ticks(url, first: int, last: int, sales="demo", assets=TICKS, run_config=None):
     tags = {
-        ASSET_PARTITION_RANGE_START_TAG: tick_key(DAY + first * TICK),
-        ASSET_PARTITION_RANGE_END_TAG: tick_key(DAY + last * TICK),
+        ASSET_PARTITION_RANGE_START_TAG: tick_key(DAY + first * TICK, shard=0),
+        ASSET_PARTITION_RANGE_END_TAG: tick_key(DAY + last * TICK, shard=0),
     }
     return dg.materialize(
         assets, resources=resources(url, sales), tags=tags, raise_on_error=False, run_config=run_config
@@ -81,7 +81,7 @@ def test_a_tick_refuses_to_run_before_its_predecessor(morning):
     assert run_ticks(url, 57, 60, assets=[sales_timeseries_data]).success  # the sales are there, the 14:45 log is not
     result = run_ticks(url, 60, 60, assets=[minority_reports_detected_log])
     assert not result.success
-    assert "minority_reports_detected_log for written_at=2026-11-20T14:45:00" in str(
+    assert "minority_reports_detected_log for shard=0;written_at=2026-11-20T14:45:00" in str(
         result.get_step_failure_events()[0].event_specific_data.error
     )
     assert backend_for(url).read(MINORITY_REPORTS_DETECTED_LOG, where={"written_at": DAY + 60 * TICK}).empty

@@ -23,7 +23,7 @@ def materialize(instance, key: dg.AssetKey, partitions) -> None:
 def test_the_map_waits_for_the_last_tick_then_runs_once_and_retries_a_failure():
     instance = dg.DagsterInstance.ephemeral()
     ticks = day_tick_keys(DAY)
-    assert len(ticks) == 96 and ticks[-1] == "2026-11-20-23:45"
+    assert len(ticks) == 96 and ticks[-1] == "0|2026-11-20-23:45"
     materialize(instance, MRCL_KEY, ticks[:-1])
     assert evaluate(instance) == [], "the day's last tick is still missing (queued, say): nothing yet, nothing failed"
     materialize(instance, MRCL_KEY, ticks[-1:])
