@@ -69,17 +69,18 @@ def range_tags(team: int) -> dict[str, str]:
     }
 
 
+def _on_celery(assets: list, job: dg.UnresolvedAssetJobDefinition, resources: dict, queue: str) -> dg.JobDefinition:
+    defs = dg.Definitions(
+        assets=assets, jobs=[job], executor=celery_executor.configured(executor_config(queue)), resources=resources
+    )
+    return defs.resolve_job_def(job.name)
+
+
 def celery_replay_job(warehouse_url: str, queue: str) -> dg.JobDefinition:
     """The replay tick job (segments -> clusters -> tasks) on the celery executor, writing to
     ``warehouse_url``. The orchestrator and each worker build it from these arguments
     (``dg.build_reconstructable_job``)."""
-    defs = dg.Definitions(
-        assets=ASSETS,
-        jobs=[replay_tick_job],
-        executor=celery_executor.configured(executor_config(queue)),
-        resources=replay_resources(warehouse_url),
-    )
-    return defs.resolve_job_def(replay_tick_job.name)
+    return _on_celery(ASSETS, replay_tick_job, replay_resources(warehouse_url), queue)
 
 
 # --- minority reports: the demo's 200 series in two store shards, the ticks 10:15 .. 11:00 --------
@@ -92,8 +93,6 @@ MR_STEPS = {
     "minority_report__minority_reports_detected_log",
     "minority_report__minority_reports_clustered_log",
 }
-
-
 MR_DETECTED_LOG = TableSpec(
     "minority_report", "minority_reports_detected_log", (Column("shard", "BIGINT"), Column("report_id", "TEXT")), (), ()
 )
@@ -119,13 +118,7 @@ def celery_mr_job(warehouse_url: str, queue: str) -> dg.JobDefinition:
     from minority_report_assets.definitions import ASSETS as MR_ASSETS
     from minority_report_assets.schedules import mr_tick_job
 
-    defs = dg.Definitions(
-        assets=MR_ASSETS,
-        jobs=[mr_tick_job],
-        executor=celery_executor.configured(executor_config(queue)),
-        resources=mr_resources(warehouse_url),
-    )
-    return defs.resolve_job_def(mr_tick_job.name)
+    return _on_celery(MR_ASSETS, mr_tick_job, mr_resources(warehouse_url), queue)
 
 
 def _mr_prepare(warehouse_urls: list[str], reference_url: str) -> None:
