@@ -32,10 +32,17 @@ def tick(k: int) -> pd.Timestamp:
 
 
 def run(
-    url: str, team: int, first: int, last: int | None = None, source: str = "demo", labeler: TaskLabeler | None = None
+    url: str,
+    team: int,
+    first: int,
+    last: int | None = None,
+    source: str = "demo",
+    labeler: TaskLabeler | None = None,
+    last_team: int | None = None,
 ):
+    """Ticks ``first..last`` of ``team`` (through ``last_team``: a range over teams too) as one run."""
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(team_partitions.name, [str(team)])
+    instance.add_dynamic_partitions(team_partitions.name, [str(t) for t in range(team, (last_team or team) + 1)])
     resources = {
         "warehouse": WarehouseResource(url=url),
         "replay_segments": SegmentSource(url=source),
@@ -44,7 +51,7 @@ def run(
     }
     tags = {
         ASSET_PARTITION_RANGE_START_TAG: str(partition_key_for(team, tick(first))),
-        ASSET_PARTITION_RANGE_END_TAG: str(partition_key_for(team, tick(last or first))),
+        ASSET_PARTITION_RANGE_END_TAG: str(partition_key_for(last_team or team, tick(last or first))),
     }
     return dg.materialize(ASSETS, instance=instance, resources=resources, tags=tags, raise_on_error=False)
 
