@@ -6,15 +6,19 @@ from platform_core.tables import TableSpec
 
 SCHEMA = "minority_report"
 _SHARD = C("shard", "BIGINT", description="The store's shard: SHA-256 of store_id modulo MR_SHARDS.")
-_TICK = (C("written_at", "TIMESTAMP"), _SHARD)
+_TICK = (C("written_at", "TIMESTAMP", description="The tick's end (UTC)."), _SHARD)
 _REPORT = (
-    C("report_id", "TEXT"),
-    C("version", "BIGINT"),
+    C(
+        "report_id",
+        "TEXT",
+        description="Stable: a hash of store, SKU and first_detected_from; a continuation keeps it.",
+    ),
+    C("version", "BIGINT", description="1 when the report opens, + 1 each tick it is written again."),
     C("store_id", "TEXT"),
     C("sku", "TEXT"),
-    C("first_detected_from", "TIMESTAMP"),
-    C("window_start", "TIMESTAMP"),
-    C("window_end", "TIMESTAMP"),
+    C("first_detected_from", "TIMESTAMP", description="The first bucket of the deviation that opened the report."),
+    C("window_start", "TIMESTAMP", description="The report's first bucket (back-dated to where the deviation began)."),
+    C("window_end", "TIMESTAMP", description="The end of the report's last deviating bucket."),
 )
 
 SALES_TIMESERIES_DATA = TableSpec(
@@ -49,12 +53,12 @@ SALES_BASELINE = TableSpec(
         C("store_id", "TEXT"),
         C("sku", "TEXT"),
         _SHARD,  # what a tick of one shard reads
-        C("expected", "VECTOR"),
-        C("model_error", "VECTOR"),
-        C("open_threshold", "DOUBLE", nullable=True),
-        C("regular_price", "DOUBLE", nullable=True),
-        C("history_days", "BIGINT"),
-        C("warming_up", "BOOLEAN"),
+        C("expected", "VECTOR", description="Expected units in each of the day's 288 five-minute buckets."),
+        C("model_error", "VECTOR", description="The series' learned relative error, per detection window."),
+        C("open_threshold", "DOUBLE", nullable=True, description="The score above which the series opens a report."),
+        C("regular_price", "DOUBLE", nullable=True, description="Median of the history days' median prices."),
+        C("history_days", "BIGINT", description="Days of sales the fit had (28 at most)."),
+        C("warming_up", "BOOLEAN", description="Too little history: the series is not scored this day."),
     ),
     partition_columns=("day",),
     key=("store_id", "sku"),
@@ -65,12 +69,12 @@ MINORITY_REPORTS_DETECTED_LOG = TableSpec(
     _TICK
     + _REPORT
     + (
-        C("severity_score", "DOUBLE"),
-        C("impact_estimate", "DOUBLE"),
-        C("report_status", "TEXT"),
-        C("baseline_sales_total", "DOUBLE"),
-        C("attributed_sales_total", "DOUBLE"),
-        C("run_id", "TEXT"),
+        C("severity_score", "DOUBLE", description="The deviation's peak score / 10, at most 1."),
+        C("impact_estimate", "DOUBLE", description="Units sold minus units expected over the window."),
+        C("report_status", "TEXT", description="open, or closed (written once more when quiet long enough)."),
+        C("baseline_sales_total", "DOUBLE", description="Units expected over the window."),
+        C("attributed_sales_total", "DOUBLE", description="Units sold over the window."),
+        C("run_id", "TEXT", description="From run config (default 'scheduled'): stable on replay."),
     ),
     partition_columns=("written_at", "shard"),
     key=("report_id",),
@@ -98,15 +102,19 @@ MINORITY_REPORTS_CLUSTERED_LOG = TableSpec(
     + _REPORT
     + (
         C("report_status", "TEXT"),
-        C("feature_vector", "VECTOR"),
-        C("cluster_id", "BIGINT"),
+        C("feature_vector", "VECTOR", description="The window's shape (minority_report_assets.features)."),
+        C("cluster_id", "BIGINT", description="The matched library pattern (unknown below min_similarity)."),
         C("cluster_name", "TEXT"),
-        C("similarity_score", "DOUBLE"),
-        C("cluster_match_confidence", "DOUBLE"),
-        C("tsne_x", "DOUBLE"),
+        C("similarity_score", "DOUBLE", description="Cosine of the observed and the fitted uplift over the window."),
+        C(
+            "cluster_match_confidence",
+            "DOUBLE",
+            description="similarity_score x the pattern's posterior among all.",
+        ),
+        C("tsne_x", "DOUBLE", description="Place on the map of map_day."),
         C("tsne_y", "DOUBLE"),
-        C("map_day", "DATE", nullable=True),
-        C("library_version", "TEXT"),
+        C("map_day", "DATE", nullable=True, description="The day whose map placed it; empty: the library's own."),
+        C("library_version", "TEXT", description="The pattern library's version it was matched against."),
         C("run_id", "TEXT"),
     ),
     partition_columns=("written_at", "shard"),
