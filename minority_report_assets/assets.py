@@ -325,7 +325,7 @@ def _detected_ticks(run: Run):
                 require_partitions(
                     run.backend,
                     MINORITY_REPORTS_DETECTED_LOG,
-                    [{**tick.partition, "written_at": tick.start}],
+                    [Tick(shard, tick.start).partition],
                     f"The tick {tick.label}",
                 )
                 if tick.start > START_TS
