@@ -388,7 +388,7 @@ def day_run(n: int, step: str, seed_from: str | None = None) -> dict:
 
     from minority_report_assets import demo, sources
     from minority_report_assets.definitions import defs
-    from minority_report_assets.partitions import TICK, tick_key
+    from minority_report_assets.partitions import TICK, shard_of, tick_key
     from minority_report_assets.schedules import mr_baseline_job, mr_library_job, mr_tick_job
     from minority_report_assets.tables import MINORITY_REPORTS_CLUSTERED_LOG
     from platform_core.runs import failed_checks, run_job
@@ -406,6 +406,7 @@ def day_run(n: int, step: str, seed_from: str | None = None) -> dict:
             s = pickle.load(f)
         frame = s["keys"].assign(
             day=day,
+            shard=shard_of(s["keys"]["store_id"]),
             expected=list(s["expected"].astype(np.float32)),
             model_error=list(s["noise"].model_error.astype(np.float32)),
             open_threshold=s["threshold"],

@@ -117,11 +117,11 @@ def load_window(backend: Backend, shard: int, ends: list[pd.Timestamp], lookback
     noise = {}
     for i, day in enumerate(days):
         rows = baseline[baseline["day"] == day]
-        where = index.get_indexer(pd.MultiIndex.from_frame(rows[["store_id", "sku"]]))
-        expected[where, i * 288 : (i + 1) * 288] = np.stack(rows["expected"].to_numpy())
-        regular[where] = rows["regular_price"].to_numpy(dtype=np.float64)
         noise[day] = SeriesNoise.unscored(len(keys), len(WINDOWS) if rows.empty else len(rows["model_error"].iat[0]))
-        if len(rows):
+        if len(rows):  # none: a shard without stores, or a day without series
+            where = index.get_indexer(pd.MultiIndex.from_frame(rows[["store_id", "sku"]]))
+            expected[where, i * 288 : (i + 1) * 288] = np.stack(rows["expected"].to_numpy())
+            regular[where] = rows["regular_price"].to_numpy(dtype=np.float64)
             noise[day].model_error[where] = np.stack(rows["model_error"].to_numpy())
             noise[day].open_threshold[where] = rows["open_threshold"].to_numpy(dtype=np.float64, na_value=np.nan)
             noise[day].scored[where] = ~rows["warming_up"].to_numpy(dtype=bool)
