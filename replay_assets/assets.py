@@ -69,16 +69,21 @@ class ReplayConfig(dg.Config, ReplayParams):
     """Clustering, matching and priority constants (see :class:`replay_assets.pipeline.ReplayParams`)."""
 
 
+#: One stored embedding, to learn a team's embedding size from.
+_AN_EMBEDDING = TableSpec("replay", "video_segments", (Column("embedding", "VECTOR"),), (), ())
+
+
 def team_dimension(backend: Backend, tick: Tick) -> int | None:
-    """The embedding size the team's tasks use (its latest centroid before the tick), if any."""
+    """The embedding size of the team's segments (its latest stored segment before the tick), if
+    any: what the tick's embeddings must have. Read from the segments, which this step writes tick
+    by tick in order, so it is the same however the ticks were grouped into runs (the tasks' are
+    not: a range run writes them after every tick's segments)."""
     sql = (
-        f"SELECT team_id, tick_end, task_id, centroid FROM {VIDEO_SEGMENT_TASK_CENTROIDS.qualified_name} "
-        f"WHERE team_id = {backend.placeholder} AND tick_end < {backend.placeholder} ORDER BY tick_end DESC, task_id LIMIT 1"
+        f"SELECT embedding FROM {VIDEO_SEGMENTS.qualified_name} WHERE team_id = {backend.placeholder} "
+        f"AND tick_end < {backend.placeholder} ORDER BY tick_end DESC, document_id LIMIT 1"
     )
-    latest = backend.query(
-        VIDEO_SEGMENT_TASK_CENTROIDS, sql, [tick.team_id, tick.end], over=[VIDEO_SEGMENT_TASK_CENTROIDS]
-    )
-    return len(latest["centroid"].iat[0]) if len(latest) else None
+    latest = backend.query(_AN_EMBEDDING, sql, [tick.team_id, tick.end], over=[VIDEO_SEGMENTS])
+    return len(latest["embedding"].iat[0]) if len(latest) else None
 
 
 def _segment_ticks(run: Run):
