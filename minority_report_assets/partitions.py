@@ -29,7 +29,8 @@ tick_times = dg.TimeWindowPartitionsDefinition(
     start=START, cron_schedule=f"*/{TICK_MINUTES} * * * *", fmt="%Y-%m-%d-%H:%M", timezone="UTC"
 )
 tick_partitions = dg.MultiPartitionsDefinition({"shard": shard_partitions, "tick": tick_times})
-daily_partitions = dg.DailyPartitionsDefinition(start_date=START[:10])
+#: A day exists from its start (not only once it has ended): its baseline is made at 00:05 for its ticks.
+daily_partitions = dg.DailyPartitionsDefinition(start_date=START[:10], end_offset=1)
 #: A tick's detected log continues the one before it, of the same shard.
 PREVIOUS_TICK = dg.MultiPartitionMapping(
     {

@@ -1,6 +1,7 @@
 """The daily map and summary run when a day's last tick is in the clustered log, not at a fixed minute."""
 
 import uuid
+from datetime import datetime, timezone
 
 import dagster as dg
 
@@ -56,3 +57,16 @@ def test_a_daily_run_in_flight_holds_the_sensor_back():
         dg.DagsterRun(job_name=mr_daily_job.name, run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED)
     )
     assert evaluate(instance) == []
+
+
+def test_the_baseline_schedule_asks_for_a_day_that_exists_at_its_start():
+    """At 00:05 the day has not ended, but its partition exists: the baseline is made before its first tick."""
+    from minority_report_assets.definitions import defs
+    from minority_report_assets.schedules import mr_baseline_schedule
+
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 21, 0, 5, tzinfo=timezone.utc),
+        repository_def=defs.get_repository_def(),
+    )
+    requests = mr_baseline_schedule.evaluate_tick(context).run_requests
+    assert [r.partition_key for r in requests] == ["2026-11-21"]
