@@ -131,3 +131,26 @@ def real_data(name: str) -> Path:
             pytest.fail(f"{path} is missing: the real-data tests must run in CI")
         pytest.skip(f"{path} is absent (real data lives beside the repository)")
     return path
+
+
+@pytest.fixture
+def new_database(pg_server: str):
+    """Makes throwaway databases on the test Postgres server; drops them after the test (a fixture that
+    starts processes using them is set up after this one, so stops them first)."""
+    import psycopg2
+
+    admin = psycopg2.connect(pg_server)
+    admin.autocommit = True
+    names = []
+
+    def create() -> str:
+        names.append(f"t_{uuid.uuid4().hex[:12]}")
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {names[-1]}")
+        return f"{pg_server.rsplit('/', 1)[0]}/{names[-1]}"
+
+    yield create
+    with admin.cursor() as cur:
+        for name in names:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()

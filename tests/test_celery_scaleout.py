@@ -214,28 +214,6 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-@pytest.fixture
-def new_database(pg_server: str):
-    """Makes throwaway databases beside ``pg_url``'s; drops them after the processes are stopped."""
-    import psycopg2
-
-    admin = psycopg2.connect(pg_server)
-    admin.autocommit = True
-    names = []
-
-    def create() -> str:
-        names.append(f"t_{uuid.uuid4().hex[:12]}")
-        with admin.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {names[-1]}")
-        return f"{pg_server.rsplit('/', 1)[0]}/{names[-1]}"
-
-    yield create
-    with admin.cursor() as cur:
-        for name in names:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
-
-
 @dataclass
 class CeleryRuns:
     """Two celery workers on a queue of their own and an orchestrator process per run, on a Postgres

@@ -41,7 +41,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -625,28 +624,6 @@ def mr_day(d: Deployment, tick: list[dg.DagsterRun]) -> list[dg.DagsterRun]:
 
 
 # --- the test ------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def new_database(pg_server: str):
-    """Throwaway databases on the test Postgres server; dropped after the test (its processes are stopped by then)."""
-    import psycopg2
-
-    admin = psycopg2.connect(pg_server)
-    admin.autocommit = True
-    names = []
-
-    def create() -> str:
-        names.append(f"t_{uuid.uuid4().hex[:12]}")
-        with admin.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {names[-1]}")
-        return f"{pg_server.rsplit('/', 1)[0]}/{names[-1]}"
-
-    yield create
-    with admin.cursor() as cur:
-        for name in names:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
 
 
 def _manifest(url: str, schema: str) -> pd.DataFrame:
