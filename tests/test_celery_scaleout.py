@@ -121,9 +121,9 @@ def celery_mr_job(warehouse_url: str, queue: str) -> dg.JobDefinition:
     return _on_celery(MR_ASSETS, mr_tick_job, mr_resources(warehouse_url), queue)
 
 
-def _mr_prepare(warehouse_urls: list[str], reference_url: str) -> None:
+def _mr_prepare(warehouse_urls: list[str], single_process_url: str) -> None:
     """With MR_ENV: the day's baseline and the library in every warehouse, then each shard's ticks
-    in one process (Dagster's in-process executor) into ``reference_url``."""
+    in one process (Dagster's in-process executor) into ``single_process_url``."""
     from minority_report_assets.assets import (
         cluster_library,
         minority_reports_clustered_log,
@@ -139,7 +139,7 @@ def _mr_prepare(warehouse_urls: list[str], reference_url: str) -> None:
         assert dg.materialize([cluster_library], resources=mr_resources(url)).success
     ticks = [sales_timeseries_data, minority_reports_detected_log, minority_reports_clustered_log]
     for shard in range(SHARDS):
-        assert dg.materialize(ticks, resources=mr_resources(reference_url), tags=mr_range_tags(shard)).success
+        assert dg.materialize(ticks, resources=mr_resources(single_process_url), tags=mr_range_tags(shard)).success
 
 
 def _orchestrate(job_function: str, warehouse_url: str, queue: str, tags: dict, go: str) -> None:
@@ -330,7 +330,7 @@ def _workers_by_step(instance: dg.DagsterInstance, run_id: str) -> dict[str, str
 
 def test_replay_ticks_of_two_teams_run_on_two_celery_workers_as_in_one_process(celery_runs, pg_url, new_database):
     started = time.monotonic()
-    runs, warehouse_url, reference_url = celery_runs(), pg_url, new_database()
+    runs, warehouse_url, single_process_url = celery_runs(), pg_url, new_database()
     runs.instance.add_dynamic_partitions(team_partitions.name, [str(t) for t in TEAMS])
     runs.start_workers()
     for team in TEAMS:
@@ -341,7 +341,7 @@ def test_replay_ticks_of_two_teams_run_on_two_celery_workers_as_in_one_process(c
         local = dg.DagsterInstance.ephemeral()
         local.add_dynamic_partitions(team_partitions.name, [str(team)])
         result = dg.materialize(
-            ASSETS, instance=local, resources=replay_resources(reference_url), tags=range_tags(team)
+            ASSETS, instance=local, resources=replay_resources(single_process_url), tags=range_tags(team)
         )
         assert result.success
     single_process = time.monotonic()
@@ -349,12 +349,12 @@ def test_replay_ticks_of_two_teams_run_on_two_celery_workers_as_in_one_process(c
     ran_on = runs.go()
     for team, by_step in ran_on.items():
         assert set(by_step) == REPLAY_STEPS, f"{team}: steps seen in workers {by_step}"
-    scaled_out, single = _manifest(warehouse_url, "replay"), _manifest(reference_url, "replay")
+    scaled_out, single = _manifest(warehouse_url, "replay"), _manifest(single_process_url, "replay")
     tables = set(single["table_name"])
     assert len(single) == len(tables) * len(TEAMS) * (LAST - FIRST + 1) and len(tables) == 6, single
     pd.testing.assert_frame_equal(scaled_out, single)
     print(
-        f"single-process reference after {single_process - started:.1f} s, celery runs done after "
+        f"single-process run after {single_process - started:.1f} s, celery runs done after "
         f"{time.monotonic() - started:.1f} s; steps on {ran_on}"
     )
 
@@ -362,9 +362,9 @@ def test_replay_ticks_of_two_teams_run_on_two_celery_workers_as_in_one_process(c
 def test_a_minority_report_tick_in_two_store_shards_runs_on_two_celery_workers_as_in_one_process(
     celery_runs, pg_url, new_database
 ):
-    runs, warehouse_url, reference_url = celery_runs(MR_ENV), pg_url, new_database()
+    runs, warehouse_url, single_process_url = celery_runs(MR_ENV), pg_url, new_database()
     # The baseline and library in both warehouses, and the single-process ticks, with MR_ENV read at import.
-    code = f"from {MODULE} import _mr_prepare; _mr_prepare({[warehouse_url, reference_url]!r}, {reference_url!r})"
+    code = f"from {MODULE} import _mr_prepare; _mr_prepare({[warehouse_url, single_process_url]!r}, {single_process_url!r})"
     prepared = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=runs.env, capture_output=True, text=True, timeout=TIMEOUT_S
     )
@@ -376,7 +376,7 @@ def test_a_minority_report_tick_in_two_store_shards_runs_on_two_celery_workers_a
     ran_on = runs.go()
     for shard, by_step in ran_on.items():
         assert set(by_step) == MR_STEPS, f"{shard}: steps seen in workers {by_step}"
-    scaled_out, single = _manifest(warehouse_url, "minority_report"), _manifest(reference_url, "minority_report")
+    scaled_out, single = _manifest(warehouse_url, "minority_report"), _manifest(single_process_url, "minority_report")
     ticks = single[single["table_name"] == "minority_reports_detected_log"]
     assert len(ticks) == 2 * 4 and set(ticks["partition_key"].str[:8]) == {"shard=0;", "shard=1;"}, ticks
     detected = backend_for(warehouse_url).read(MR_DETECTED_LOG, columns=["shard", "report_id"])

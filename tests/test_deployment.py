@@ -673,7 +673,7 @@ def test_the_deployment_runs_each_systems_schedules_sensors_and_a_backfill_on_po
     }
     procs = Processes(logs)
     d = Deployment(clock, GraphQL(port), instance, procs, t0)
-    reference = f"duckdb:///{tmp_path}/mr_reference.duckdb"
+    in_process_demo = f"duckdb:///{tmp_path}/mr_in_process_demo.duckdb"
     timings, launched = {}, {}
     try:
         procs.start(
@@ -738,14 +738,14 @@ def test_the_deployment_runs_each_systems_schedules_sensors_and_a_backfill_on_po
         launched["minority_report_every_tick"] = mr_last_tick(d)
         backfill_id = replay_backfill(d, launched["replay_every_30_minutes"])
         timings["replay backfill launched"] = time.monotonic() - t0
-        # The in-process demo of the minority reports, the reference for their hashes, while the deployment works.
-        ref_home = tmp_path / "mr_reference_home"
-        ref_home.mkdir()
-        shutil.copy(ROOT / "dagster.yaml", ref_home / "dagster.yaml")
+        # Meanwhile the minority reports' in-process demo, whose hashes the deployment's must equal.
+        demo_home = tmp_path / "mr_in_process_demo_home"
+        demo_home.mkdir()
+        shutil.copy(ROOT / "dagster.yaml", demo_home / "dagster.yaml")
         procs.start(
-            "mr_reference",
+            "mr_in_process_demo",
             [sys.executable, "-m", "minority_report_assets.cli", "demo"],
-            _env(DAGSTER_HOME=str(ref_home), WAREHOUSE_URL=reference),
+            _env(DAGSTER_HOME=str(demo_home), WAREHOUSE_URL=in_process_demo),
         )
         launched["mr_day_complete"] = mr_day(d, launched["minority_report_every_tick"])
         d.succeeded(launched["kura_weekly_schedule"], "kura_weekly_schedule")
@@ -765,7 +765,7 @@ def test_the_deployment_runs_each_systems_schedules_sensors_and_a_backfill_on_po
             for record in instance.get_run_records(dg.RunsFilter(run_ids=[r.run_id for r in runs])):
                 run, ran = record.dagster_run, record.end_time - record.start_time
                 print(f"  {what}: {run.job_name} {run.tags.get('dagster/partition', '')} ran {ran:.0f} s")
-        d.wait("the minority-report reference (the in-process demo)", lambda: procs.finished("mr_reference"), 150)
+        d.wait("the minority reports' in-process demo", lambda: procs.finished("mr_in_process_demo"), 150)
     finally:
         problems = procs.stop()
         instance.dispose()
@@ -785,7 +785,7 @@ def test_the_deployment_runs_each_systems_schedules_sensors_and_a_backfill_on_po
     assert replay_rows == pinned  # input hashes too: a tick's do not depend on how ticks were grouped into runs
 
     mr_rows = manifest_rows(warehouse, MR_SCHEMA)
-    assert mr_rows == manifest_rows(reference, MR_SCHEMA)
+    assert mr_rows == manifest_rows(in_process_demo, MR_SCHEMA)
     mr_written = _written_since(warehouse, MR_SCHEMA, mr_since)
     assert {"minority_report_map", "minority_report_attribution_summary"} <= set(mr_written["table_name"]), mr_written
     assert len(mr_written) > 2, mr_written
