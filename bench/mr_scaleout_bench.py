@@ -202,16 +202,7 @@ def baseline_frame(n: int, shards: int) -> pd.DataFrame:
     priced = np.isfinite(daily).any(axis=0)
     regular[priced] = np.nanmedian(daily[:, priced], axis=0)
     keys = demo.series_keys(n)
-    return keys.assign(
-        day=DAY,
-        shard=shard_of(keys["store_id"], shards),
-        expected=list(fit.expected.astype(np.float32)),
-        model_error=list(fit.model_error.astype(np.float32)),
-        open_threshold=fit.threshold,
-        regular_price=regular,
-        history_days=fit.history_days,
-        warming_up=fit.warming_up,
-    )
+    return fit.rows(keys, DAY, regular, shard_of(keys["store_id"], shards))
 
 
 def _setup_baseline(spec_json: str) -> None:

@@ -182,16 +182,7 @@ def _baseline_days(run: Run):
         keys, history, observed = stack_days(per_day)
         fit = fit_baseline(history, np.array([d.day_of_week for d in history_days]), day.day_of_week, params, observed)
         regular = regular_prices(prices, keys)
-        frame = keys.assign(
-            day=day,
-            shard=shard_of(keys["store_id"]),
-            expected=list(fit.expected.astype(np.float32)),
-            model_error=list(fit.model_error.astype(np.float32)),
-            open_threshold=fit.threshold,
-            regular_price=regular,
-            history_days=fit.history_days,
-            warming_up=fit.warming_up,
-        )
+        frame = fit.rows(keys, day, regular, shard_of(keys["store_id"]))
         input_hash = frames_hash(
             hashlib.sha256(np.ascontiguousarray(history).tobytes()).hexdigest(),
             hashlib.sha256(regular.tobytes()).hexdigest(),

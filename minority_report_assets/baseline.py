@@ -87,6 +87,20 @@ class Baseline:
     def noise(self) -> SeriesNoise:
         return SeriesNoise(self.model_error, self.threshold, ~self.warming_up)
 
+    def rows(self, keys: pd.DataFrame, day: pd.Timestamp, regular_price: np.ndarray, shard: np.ndarray) -> pd.DataFrame:
+        """The ``sales_baseline`` rows of ``day`` for ``keys`` (store_id, sku per series), vectors as
+        float32 as the warehouse stores them."""
+        return keys.assign(
+            day=day,
+            shard=shard,
+            expected=list(self.expected.astype(np.float32)),
+            model_error=list(self.model_error.astype(np.float32)),
+            open_threshold=self.threshold,
+            regular_price=regular_price,
+            history_days=self.history_days,
+            warming_up=self.warming_up,
+        )
+
 
 def fit_baseline(
     history: np.ndarray,
