@@ -39,9 +39,9 @@ from minority_report_assets.inputs import (
 from minority_report_assets.map import MapPlacer, fit_map, scatter_png
 from minority_report_assets.matching import Matcher, MatchWindow, dispersion, price_cut_seen
 from minority_report_assets.partitions import (
+    FIRST_TICK_END,
     PREVIOUS_TICK,
     SHARDS,
-    START_TS,
     TICK,
     Tick,
     daily_partitions,
@@ -64,7 +64,7 @@ from minority_report_assets.tables import (
     SALES_TIMESERIES_DATA,
     SALES_TIMESERIES_REJECTS,
 )
-from platform_core.checks import require_partitions
+from platform_core.checks import require_partitions, require_predecessors
 from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, source_spec, table_asset
 
@@ -312,15 +312,13 @@ def _detected_ticks(run: Run):
     for shard, ticks in _by_shard(ticks_of(run.context)):
         window = load_window(run.backend, shard, [t.end for t in ticks], config.lookback_buckets)
         for tick in ticks:
-            before = (
-                require_partitions(
-                    run.backend,
-                    MINORITY_REPORTS_DETECTED_LOG,
-                    [Tick(shard, tick.start).partition],
-                    f"The tick {tick.label}",
-                )
-                if tick.start > START_TS
-                else []
+            before = require_predecessors(
+                run.backend,
+                MINORITY_REPORTS_DETECTED_LOG,
+                [Tick(shard, tick.start).partition],
+                f"The tick {tick.label}",
+                "written_at",
+                FIRST_TICK_END,
             )
             lookback = window.tick(tick.end, config.lookback_buckets)
             previous = run.backend.read(

@@ -14,7 +14,7 @@ import pandas as pd
 from minority_report_assets import library as lib
 from minority_report_assets.detection import WINDOWS, SeriesNoise
 from minority_report_assets.map import MapPlacer, fit_map
-from minority_report_assets.partitions import START_TS, TICK, Tick
+from minority_report_assets.partitions import FIRST_TICK_END, TICK, Tick
 from minority_report_assets.reports import BUCKET
 from minority_report_assets.tables import (
     CLUSTER_LIBRARY,
@@ -23,7 +23,7 @@ from minority_report_assets.tables import (
     SALES_BASELINE,
     SALES_TIMESERIES_DATA,
 )
-from platform_core.checks import require_partitions
+from platform_core.checks import require_partitions, require_predecessors
 from platform_core.hashing import canonical_json, frames_hash
 from platform_core.warehouse import Backend
 
@@ -99,13 +99,14 @@ class SalesWindow:
 def load_window(backend: Backend, shard: int, ends: list[pd.Timestamp], lookback: int) -> SalesWindow:
     """The sales and baseline of ``shard``'s series over ``ends``' ticks and their lookback (clipped
     at the first tick); a failure naming what is missing."""
-    start, end = max(ends[0] - lookback * BUCKET, START_TS), ends[-1]
-    ticks = list(pd.date_range(start + TICK, end, freq=TICK))
-    days = list(pd.date_range(start.normalize(), (end - BUCKET).normalize(), freq="D"))
-    what = f"Ticks {ends[0]}..{end} of shard {shard}"
-    sales_hashes = dict(
-        zip(ticks, require_partitions(backend, SALES_TIMESERIES_DATA, [Tick(shard, t).partition for t in ticks], what))
+    end, what = ends[-1], f"Ticks {ends[0]}..{ends[-1]} of shard {shard}"
+    wanted = [Tick(shard, t) for t in pd.date_range(ends[0] - lookback * BUCKET + TICK, end, freq=TICK)]
+    hashes = require_predecessors(
+        backend, SALES_TIMESERIES_DATA, [t.partition for t in wanted], what, "written_at", FIRST_TICK_END
     )
+    ticks = [t.end for t in wanted][len(wanted) - len(hashes) :]  # the lookback, from the first tick on
+    sales_hashes, start = dict(zip(ticks, hashes)), ticks[0] - TICK
+    days = list(pd.date_range(start.normalize(), (end - BUCKET).normalize(), freq="D"))
     baseline_hashes = require_partitions(backend, SALES_BASELINE, [{"day": d} for d in days], what)
     baseline = backend.read(
         SALES_BASELINE, where={"shard": shard}, between=("day", days[0], days[-1] + pd.Timedelta(days=1))

@@ -23,6 +23,8 @@ TICK = pd.Timedelta(minutes=TICK_MINUTES)
 START = os.environ.get("MR_START", "2026-11-20-00:00")
 SHARDS = int(os.environ.get("MR_SHARDS", "1"))
 START_TS = pd.Timestamp(pd.to_datetime(START, format="%Y-%m-%d-%H:%M"))
+#: The end of the first tick, whose partition (``written_at``) nothing lies before.
+FIRST_TICK_END = START_TS + TICK
 
 shard_partitions = dg.StaticPartitionsDefinition([str(s) for s in range(SHARDS)])
 tick_times = dg.TimeWindowPartitionsDefinition(

@@ -120,6 +120,25 @@ def require_partitions(backend: Backend, spec: TableSpec, partitions: Sequence[d
     return [found[k] for k in keys]
 
 
+def require_predecessors(
+    backend: Backend,
+    spec: TableSpec,
+    partitions: Sequence[dict[str, Any]],
+    what: str,
+    column: str,
+    first: Any,
+) -> list[str]:
+    """Content hashes of the earlier partitions a partition continues from (``partitions``, in
+    order), with a failure naming any that is missing: the one rule of every continuation.
+
+    Nothing lies before a series' first partition: partitions whose time ``column`` is before ``first``
+    (where the partitions start, or where a series was first written) are not required, so the first
+    partition starts from nothing instead of failing.
+    """
+    after = [p for p in partitions if pd.Timestamp(p[column]) >= pd.Timestamp(first)]
+    return require_partitions(backend, spec, after, what)
+
+
 def commit(backend: Backend, writes: Sequence[PartitionWrite], outcomes: Sequence[CheckOutcome]) -> None:
     """Write ``writes`` in one transaction unless a blocking check failed."""
     failed = [o for o in outcomes if o.blocking and not o.passed]

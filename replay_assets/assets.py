@@ -11,14 +11,14 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from platform_core.checks import privacy_check, require_partitions, written
+from platform_core.checks import privacy_check, require_partitions, require_predecessors
 from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
 from platform_core.privacy import RawIds, pseudonymize
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, source_spec, table_asset
 from platform_core.tables import Column, TableSpec
-from platform_core.warehouse import Backend, manifest_spec, partition_key
+from platform_core.warehouse import Backend, manifest_spec
 from replay_assets.matching import TaskState, task_pairs_alike
-from replay_assets.partitions import PREVIOUS_TICK, TICK, TICK_AND_PREVIOUS, Tick, replay_partitions, ticks_of
+from replay_assets.partitions import PREVIOUS_TICK, TICK_AND_PREVIOUS, Tick, replay_partitions, ticks_of
 from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
 from replay_assets.segments import validate_segments
 from replay_assets.tables import (
@@ -62,7 +62,7 @@ SEGMENT_SOURCE = source_spec(
 )
 
 
-LATEST_KEY = TableSpec("replay", "latest", (Column("partition_key", "TEXT", nullable=True),), (), ())
+FIRST_KEY = TableSpec("replay", "first", (Column("partition_key", "TEXT", nullable=True),), (), ())
 
 
 class ReplayConfig(dg.Config, ReplayParams):
@@ -190,32 +190,40 @@ def read_segments(backend: Backend, tick: Tick) -> tuple[pd.DataFrame, np.ndarra
     return segments.drop(columns=["embedding"]), embeddings
 
 
-def latest_earlier_tick(backend: Backend, tick: Tick, spec: TableSpec = VIDEO_SEGMENT_TASKS) -> str | None:
-    """The team's latest partition of ``spec`` before ``tick`` (its manifest key), if any."""
+def first_tick_end(backend: Backend, tick: Tick) -> pd.Timestamp:
+    """The end of the team's first tick: its earliest tick of segments (a team starts when it is
+    enabled, not where the partitions start); ``tick`` itself when none is written yet."""
     p = backend.placeholder
     result = backend.query(
-        LATEST_KEY,
-        f"SELECT max(partition_key) AS partition_key FROM {manifest_spec(SCHEMA).qualified_name} WHERE table_name = {p} "
-        f"AND partition_key LIKE {p} AND partition_key < {p}",
-        [spec.name, f"team_id={tick.team_id};%", partition_key(tick.partition)],
+        FIRST_KEY,
+        f"SELECT min(partition_key) AS partition_key FROM {manifest_spec(SCHEMA).qualified_name} "
+        f"WHERE table_name = {p} AND partition_key LIKE {p}",
+        [VIDEO_SEGMENTS.name, f"team_id={tick.team_id};%"],
         over=[manifest_spec(SCHEMA)],
     )
-    return result["partition_key"].iat[0] if len(result) and pd.notna(result["partition_key"].iat[0]) else None
+    key = result["partition_key"].iat[0] if len(result) else None
+    return pd.Timestamp(key.split("tick_end=", 1)[1]) if pd.notna(key) else tick.end
+
+
+def previous_tick_hashes(backend: Backend, spec: TableSpec, tick: Tick) -> list[str]:
+    """The content hash of ``spec``'s partition of the tick before ``tick``: none for the team's
+    first tick; a failure naming the previous tick when it is missing otherwise."""
+    before = Tick(tick.team_id, tick.start)
+    return require_predecessors(
+        backend, spec, [before.partition], tick.label, "tick_end", first_tick_end(backend, tick)
+    )
 
 
 def previous_segments(
     backend: Backend, tick: Tick, own_rows: int, params: ReplayParams
 ) -> tuple[np.ndarray | None, list[str]]:
     """The previous tick's embeddings a tick may be clustered beside (``replay_assets.pipeline.top_up``)
-    and that partition's content hash: none for the team's first tick; a failure naming the previous
-    tick when earlier ones exist. Not read when the tick is large enough on its own."""
-    before = Tick(tick.team_id, tick.end - TICK)
-    if not params.context_rows or not (
-        written(backend, VIDEO_SEGMENTS, before.partition) or latest_earlier_tick(backend, tick, VIDEO_SEGMENTS)
-    ):
-        return None, []
-    hashes = require_partitions(backend, VIDEO_SEGMENTS, [before.partition], tick.label)
-    return (read_segments(backend, before)[1] if own_rows < params.context_rows else None), hashes
+    and that partition's content hash (see ``previous_tick_hashes``). Not read when the tick is
+    large enough on its own."""
+    hashes = previous_tick_hashes(backend, VIDEO_SEGMENTS, tick) if params.context_rows else []
+    if not hashes or own_rows >= params.context_rows:
+        return None, hashes
+    return read_segments(backend, Tick(tick.team_id, tick.start))[1], hashes
 
 
 def _cluster_ticks(run: Run):
@@ -280,19 +288,13 @@ video_segment_clusters = table_asset(
 )
 
 
-def previous_state(backend: Backend, tick: Tick, dimension: int) -> TaskState:
-    """The team's tasks after the tick before ``tick``: empty for the team's first tick; a failure
-    naming the gap when earlier ticks exist but not the one right before."""
-    before = Tick(tick.team_id, tick.end - TICK)
-    if not written(backend, VIDEO_SEGMENT_TASKS, before.partition):
-        earlier = latest_earlier_tick(backend, tick)
-        if earlier:
-            raise dg.Failure(
-                description=f"The tasks of {before.label} are missing, but earlier ticks of the team exist "
-                f"(latest: {earlier}): materialize {before.label} first (nothing was written).",
-                allow_retries=False,
-            )
-        return TaskState.empty(dimension)
+def previous_state(backend: Backend, tick: Tick, dimension: int) -> tuple[TaskState, list[str]]:
+    """The team's tasks after the tick before ``tick``, and that partition's content hash: empty
+    for the team's first tick; a failure naming the previous tick when it is missing otherwise."""
+    hashes = previous_tick_hashes(backend, VIDEO_SEGMENT_TASKS, tick)
+    if not hashes:
+        return TaskState.empty(dimension), hashes
+    before = Tick(tick.team_id, tick.start)
     tasks = backend.read(VIDEO_SEGMENT_TASKS, where=before.partition).drop(columns=["team_id", "tick_end"])
     p = backend.placeholder
     centroids = backend.query(
@@ -316,7 +318,7 @@ def previous_state(backend: Backend, tick: Tick, dimension: int) -> TaskState:
         over=[VIDEO_SEGMENT_TASK_LINKS],
     )
     by_task = users.groupby("task_id")["user_ref"].agg(set).to_dict() if len(users) else {}
-    return TaskState(tasks, matrix, by_task)
+    return TaskState(tasks, matrix, by_task), hashes
 
 
 def _task_ticks(run: Run):
@@ -328,16 +330,13 @@ def _task_ticks(run: Run):
             require_partitions(backend, spec, [tick.partition], tick.label)[0]
             for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS)
         ]
-        before = written(backend, VIDEO_SEGMENT_TASKS, Tick(tick.team_id, tick.end - TICK).partition)
-        input_hash = frames_hash(
-            *inputs, *(h for _, h in before.values()), canonical_json(params.model_dump()), identity
-        )
         segments, embeddings = read_segments(backend, tick)
         clusters = backend.read(VIDEO_SEGMENT_CLUSTERS, where=tick.partition)
         dimension = (
             embeddings.shape[1] if embeddings.size else (len(clusters["centroid"].iat[0]) if len(clusters) else 0)
         )
-        state = previous_state(backend, tick, dimension)
+        state, before = previous_state(backend, tick, dimension)
+        input_hash = frames_hash(*inputs, *before, canonical_json(params.model_dump()), identity)
         # A replayed tick keeps the labels it was given (an LLM need not answer the same twice).
         known = backend.read(
             VIDEO_SEGMENT_TASKS,

@@ -16,7 +16,7 @@ from kura_assets.calibration import (
     underperforming,
 )
 from kura_assets.clustering import period_days, period_key
-from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
+from kura_assets.partitions import START_DATE, daily_partitions, days_in, require_days, weekly_partitions, weeks_in
 from kura_assets.sources import placement_times, window_rows
 from kura_assets.tables import (
     EXTRACTION_CALIBRATION_DAY,
@@ -25,7 +25,7 @@ from kura_assets.tables import (
     EXTRACTION_CLAIMS,
     EXTRACTION_UNDERPERFORMING_CLASSES,
 )
-from platform_core.checks import previous_hashes, privacy_check, require_partitions
+from platform_core.checks import previous_hashes, privacy_check, require_partitions, require_predecessors
 from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, table_asset
 from platform_core.tables import TableSpec
@@ -115,14 +115,11 @@ extraction_claims = table_asset(
 )
 
 
-def _claims_of(backend: Backend, days: list[date], parts: dict) -> tuple[pd.DataFrame, list[str]]:
-    """Labelled claims of the days that are materialized, and the content hashes they come from."""
-    present = [d for d in days if partition_key({"period_day": d}) in parts]
-    if not present:
-        return EXTRACTION_CLAIMS.empty_frame(), []
-    claims = backend.read(EXTRACTION_CLAIMS, between=("period_day", present[0], present[-1] + timedelta(days=1)))
-    claims = claims[claims["period_day"].dt.date.isin(present)]
-    return claims, [parts[partition_key({"period_day": d})][1] for d in present]
+def _claims_of(backend: Backend, days: list[date]) -> pd.DataFrame:
+    """Labelled claims of consecutive days, each materialized."""
+    if not days:
+        return EXTRACTION_CLAIMS.empty_frame()
+    return backend.read(EXTRACTION_CLAIMS, between=("period_day", days[0], days[-1] + timedelta(days=1)))
 
 
 def _calibration_step(granularity: str, spec: TableSpec, periods):
@@ -135,10 +132,17 @@ def _calibration_step(granularity: str, spec: TableSpec, periods):
         )
         for start in starts:
             label, days = period_key(granularity, start), period_days(granularity, start)
-            claims, hashes = _claims_of(run.backend, days, parts)
-            before, before_hashes = _claims_of(
-                run.backend, period_days(granularity, start - timedelta(days=len(days))), parts
+            claims, hashes = _claims_of(run.backend, days), [parts[partition_key({"period_day": d})][1] for d in days]
+            earlier = period_days(granularity, start - timedelta(days=len(days)))
+            before_hashes = require_predecessors(
+                run.backend,
+                EXTRACTION_CLAIMS,
+                [{"period_day": d} for d in earlier],
+                f"The calibration of {label}",
+                "period_day",
+                START_DATE,
             )
+            before = _claims_of(run.backend, earlier[len(earlier) - len(before_hashes) :])
             rows = calibration_rows(claims, before, granularity, start, label, params)
             part = Written(
                 label,

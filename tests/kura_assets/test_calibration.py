@@ -175,3 +175,15 @@ def test_a_calibration_week_waits_for_its_days(tmp_path):
     result = run([extraction_calibration_week], url, days[0])
     assert not result.success
     assert "2026-W45: 2026-11-08" in result.failure_data_for_node("kura__extraction_calibration_week").error.message
+
+
+def test_drift_needs_the_period_before_unless_it_is_the_first(tmp_path):
+    url = f"duckdb:///{tmp_path}/w.duckdb"
+    days = demo.demo_days()
+    assert run([extraction_claims], url, days[2]).success
+    result = run([extraction_calibration_day], url, days[2])
+    assert not result.success, "drift against a day that was never materialized is not drift"
+    message = result.failure_data_for_node("kura__extraction_calibration_day").error.message
+    assert "2026-11-03" in message and "extraction_claims" in message
+    assert run([extraction_claims], url, days[0]).success
+    assert run([extraction_calibration_day], url, days[0]).success, "the first day has no day before it"

@@ -210,3 +210,17 @@ def test_two_writers_of_one_partition_at_once_leave_one_copy(pg_url, monkeypatch
     assert len(rows) == 48 and rows["name"].is_unique, f"{len(rows)} rows for 48 names"
     assert rows["value"].nunique() == 1, "one writer's rows, whole"
     assert backend_for(pg_url).manifest("test", "things")["row_count"].tolist() == [48]
+
+
+def test_a_continuation_needs_its_predecessors_except_before_the_first_partition(tmp_path):
+    import dagster as dg
+
+    from platform_core.checks import require_predecessors
+
+    backend = backend_for(f"duckdb:///{tmp_path}/w.duckdb")
+    backend.write([PartitionWrite(SPEC, {"day": D2}, frame(D2, ["a"]), "in")])
+    days = [{"day": D1}, {"day": D2}]
+    written = require_predecessors(backend, SPEC, days, "day 3", "day", D2)
+    assert written == [content_hash(SPEC, frame(D2, ["a"]))], "the day before the first is not required"
+    with pytest.raises(dg.Failure, match="day 3 needs test.things for day=2026-11-02"):
+        require_predecessors(backend, SPEC, days, "day 3", "day", D1)
