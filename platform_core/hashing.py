@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -33,22 +34,51 @@ def canonical_rows(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
 def content_hash(spec: TableSpec, frame: pd.DataFrame) -> str:
     """SHA-256 of the canonical CSV of ``frame`` (sorted rows, fixed float formatting; a
     vector stands as the SHA-256 of its float32 bytes)."""
-    rows = canonical_rows(spec, frame)
-    for col in spec.columns:
-        if col.type == "VECTOR":
-            rows[col.name] = [
-                hashlib.sha256(np.ascontiguousarray(v, dtype="<f4").tobytes()).hexdigest() for v in rows[col.name]
-            ]
-    text = rows.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S.%f")
-    return hashlib.sha256(text.encode()).hexdigest()
+    hasher = ContentHasher(spec)
+    hasher.update(canonical_rows(spec, frame))
+    return hasher.hexdigest()
 
 
-def rows_fingerprint(frame: pd.DataFrame) -> str:
+class ContentHasher:
+    """:func:`content_hash` of rows that arrive in batches, each already in canonical order and
+    following the one before: the same text as of all rows at once, never held whole."""
+
+    def __init__(self, spec: TableSpec):
+        self.spec, self._sha, self._header = spec, hashlib.sha256(), True
+
+    def update(self, rows: pd.DataFrame) -> None:
+        rows = rows[self.spec.column_names].copy()
+        for col in self.spec.columns:
+            if col.type == "VECTOR":
+                rows[col.name] = [
+                    hashlib.sha256(np.ascontiguousarray(v, dtype="<f4").tobytes()).hexdigest() for v in rows[col.name]
+                ]
+        text = rows.to_csv(
+            index=False,
+            header=self._header,
+            float_format=FLOAT_FORMAT,
+            lineterminator="\n",
+            date_format="%Y-%m-%dT%H:%M:%S.%f",
+        )
+        self._sha.update(text.encode())
+        self._header = False
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+def rows_fingerprint(rows: pd.DataFrame | Iterable[pd.DataFrame]) -> str:
     """Order-free hash of raw input rows (what a partition was computed from): the same rows in
     any order give the same text. Each row is hashed as a whole (64-bit, vectorised; an array
-    value by its float32 bytes), the row hashes are sorted, and their bytes are SHA-256 hashed."""
-    if frame.empty:
+    value by its float32 bytes), the row hashes are sorted, and their bytes are SHA-256 hashed.
+    ``rows``: a frame, or frames of one schema (batches of rows too many to hold at once)."""
+    hashes = [_row_hashes(f) for f in ([rows] if isinstance(rows, pd.DataFrame) else rows) if len(f)]
+    if not hashes:
         return hashlib.sha256(b"no rows").hexdigest()
+    return hashlib.sha256(np.sort(np.concatenate(hashes)).tobytes()).hexdigest()
+
+
+def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
     columns = {}
     for name in sorted(frame.columns, key=str):
         values = frame[name]
@@ -62,8 +92,7 @@ def rows_fingerprint(frame: pd.DataFrame) -> str:
                 index=frame.index,
             )
         columns[str(name)] = values.astype("str")
-    rows = pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
-    return hashlib.sha256(np.sort(rows).tobytes()).hexdigest()
+    return pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
 
 
 def frames_hash(*parts: str) -> str:

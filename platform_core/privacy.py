@@ -124,14 +124,14 @@ def _word_char(c: str) -> bool:
 
 def find_raw_ids(
     frames: Mapping[str, pd.DataFrame],
-    raw_ids: Iterable[str],
+    raw_ids: Iterable[str] | RawIds,
     min_length: int = 4,
     columns: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, int]:
     """Whole-token occurrences of any raw id per ``table.column`` holding text: every text column,
     or only ``columns[table]`` (the columns that can carry an id by construction: free text
     derived from user input, not enumerations or file names)."""
-    ids = RawIds(raw_ids, min_length)
+    ids = raw_ids if isinstance(raw_ids, RawIds) else RawIds(raw_ids, min_length)
     hits: dict[str, int] = {}
     for table, frame in frames.items():
         for column in (columns or {}).get(table, frame.columns):

@@ -10,7 +10,9 @@ and the failure path (a failing blocking check writes nothing and fails the run,
 
 The step is a generator: it may do the range's shared work once before its first partition,
 and everything it reads after a ``yield`` sees the partitions committed before (a tick starting
-from the one before it).
+from the one before it). A partition too large to hold (a kura day of millions of lines) is
+yielded as :class:`~platform_core.warehouse.Batches`: checked, hashed and written batch by
+batch (no markdown table of its rows; the step's facts can carry one).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from platform_core.checks import (
 )
 from platform_core.resources import WAREHOUSE_POOL
 from platform_core.tables import TableSpec
-from platform_core.warehouse import DEFAULT_WAREHOUSE_URL, Backend
+from platform_core.warehouse import DEFAULT_WAREHOUSE_URL, Backend, Batches
 
 #: Steps that read an outside source retry twice (a dropped connection); a failure the inputs
 #: decide (a failing check, a missing upstream partition) raises ``dg.Failure(allow_retries=False)``.
@@ -56,7 +58,7 @@ class Output:
     description: str
     replayed: bool = True  # checked: the same inputs as the last write give the same content hash
     append_only: bool = False  # checked: a partition once written is never rewritten with other rows
-    #: The rows a reviewer reads first, shown as a markdown table on each partition's page.
+    #: The rows a reviewer reads first, shown as a markdown table on each partition's page (of a frame).
     shown: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     deps: Sequence[dg.AssetKey | dg.AssetDep] = ()
     #: False: a side table written in the same transaction (run telemetry several assets share),
@@ -90,9 +92,9 @@ class Written:
 
     label: str  # how checks and logs name the partition, e.g. 2026-W46
     partition_key: str | None  # Dagster's partition key (None: an unpartitioned table)
-    #: table name -> (partition, frame); the frame may be a function of the content hashes of the
-    #: outputs before it ("" where invalid), for telemetry that names what was written.
-    frames: dict[str, tuple[dict[str, Any], pd.DataFrame | Callable[[dict[str, str]], pd.DataFrame]]]
+    #: table name -> (partition, frame or Batches); the frame may be a function of the content hashes
+    #: of the outputs before it ("" where invalid), for telemetry that names what was written.
+    frames: dict[str, tuple[dict[str, Any], pd.DataFrame | Batches | Callable[[dict[str, str]], pd.DataFrame]]]
     input_hash: str
     checks: list[CheckOutcome] = field(default_factory=list)
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -352,12 +354,12 @@ def _write_partition(
     for o, write in writes:
         if o.own_asset:
             facts = {
-                "dagster/row_count": len(write.frame),
+                "dagster/row_count": write.rows,
                 "content_hash": write.content_hash,
                 "input_hash": part.input_hash,
                 **part.facts.get(o.spec.name, {}),
             }
-            if o.shown is not None:
+            if o.shown is not None and isinstance(write.frame, pd.DataFrame):
                 facts["top"] = dg.MetadataValue.md(markdown_table(o.shown(write.frame)))
             metadata = {k: _metadata_value(v) for k, v in facts.items()}
             context.add_asset_metadata(metadata, asset_key=key_of[o.spec.name], partition_key=part.partition_key)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
+import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from platform_core.hashing import canonical_json_text, content_hash
+from platform_core.hashing import ContentHasher, canonical_json_text, canonical_rows, content_hash
 from platform_core.tables import Column, TableSpec, checked, conform
 
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
@@ -47,27 +49,69 @@ class InvalidPartition(ValueError):
     """A frame that does not meet its table contract; nothing was written."""
 
 
+@dataclass(frozen=True)
+class Batches:
+    """A partition's rows too many to hold at once: ``read()`` yields them as frames in canonical
+    order (by partition columns, then key), anew for each pass (the checks, then the write)."""
+
+    read: Callable[[], Iterator[pd.DataFrame]]
+
+
 @dataclass
 class PartitionWrite:
-    """Replace the rows of ``spec`` whose partition columns equal ``partition`` with ``frame``."""
+    """Replace the rows of ``spec`` whose partition columns equal ``partition`` with ``frame``
+    (a frame, or :class:`Batches` checked and hashed batch by batch, never held whole)."""
 
     spec: TableSpec
     partition: dict[str, Any]
-    frame: pd.DataFrame
+    frame: pd.DataFrame | Batches
     input_hash: str = ""
     content_hash: str = field(init=False, default="")
+    rows: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         if set(self.partition) != set(self.spec.partition_columns):
             raise ValueError(f"{self.spec.qualified_name}: partition must name {self.spec.partition_columns}")
+        if isinstance(self.frame, Batches):
+            self._check_batches()
+            return
         self.frame, problems = checked(self.spec, self.frame)
-        for column, value in self.partition.items() if not problems else ():
-            outside = int((self.frame[column] != _as_column_value(value)).sum())
-            if outside:
-                problems.append(f"{outside} rows lie outside partition {column}={value}")
+        problems = problems or self._outside(self.frame)
         if problems:
             raise InvalidPartition(f"{self.spec.qualified_name} {self.key}: " + "; ".join(problems))
-        self.content_hash = content_hash(self.spec, self.frame)
+        self.rows, self.content_hash = len(self.frame), content_hash(self.spec, self.frame)
+
+    def _outside(self, frame: pd.DataFrame) -> list[str]:
+        counts = {c: int((frame[c] != _as_column_value(v)).sum()) for c, v in self.partition.items()}
+        return [f"{n} rows lie outside partition {c}={self.partition[c]}" for c, n in counts.items() if n]
+
+    def _check_batches(self) -> None:
+        """Each batch against the contract, in canonical order after the one before (so a key
+        repeated across batches shows as out of order), hashed as one frame would be."""
+        order = list(self.spec.partition_columns + self.spec.key)
+        hasher, last = ContentHasher(self.spec), None
+        for batch in self.frame.read():
+            batch, problems = checked(self.spec, batch)
+            problems = problems or self._outside(batch)
+            if not problems and len(batch):
+                keys = batch[order]
+                if not canonical_rows(self.spec, batch)[order].equals(keys) or (
+                    last is not None and tuple(keys.iloc[0]) <= last
+                ):
+                    problems = [f"batches are not in key order {order} (or repeat a key)"]
+                last = tuple(keys.iloc[-1])
+            if problems:
+                raise InvalidPartition(f"{self.spec.qualified_name} {self.key}: " + "; ".join(problems))
+            hasher.update(batch)
+            self.rows += len(batch)
+        self.content_hash = hasher.hexdigest()
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        """The rows to insert, conformed to the contract."""
+        if isinstance(self.frame, Batches):
+            yield from (conform(self.spec, b) for b in self.frame.read())
+        else:
+            yield self.frame
 
     @property
     def key(self) -> str:
@@ -163,6 +207,11 @@ class Backend:
     def _insert(self, con: Any, qualified: str, frame: pd.DataFrame, spec_columns: Sequence[Column]) -> None:
         raise NotImplementedError
 
+    def _insert_rows(self, con: Any, w: PartitionWrite) -> None:
+        """Insert a write's rows: a frame at once, batches one after another."""
+        for batch in w.batches():
+            self._insert(con, w.spec.qualified_name, batch, w.spec.columns)
+
     def _lock(self, con: Any, name: str) -> None:
         """Hold ``name`` until the transaction ends (other transactions asking for it wait). A
         no-op where the database admits one writer at a time (DuckDB)."""
@@ -220,7 +269,7 @@ class Backend:
             for w in writes:
                 self.ensure_table(con, w.spec.schema, w.spec.name, w.spec.columns)
                 self._delete(con, w.spec.qualified_name, w.partition)
-                self._insert(con, w.spec.qualified_name, w.frame, w.spec.columns)
+                self._insert_rows(con, w)
                 manifest = f"{w.spec.schema}._partitions"
                 self._execute(
                     con,
@@ -231,7 +280,7 @@ class Backend:
                     con,
                     manifest,
                     pd.DataFrame(
-                        [[w.spec.name, w.key, len(w.frame), w.content_hash, w.input_hash, written_at]],
+                        [[w.spec.name, w.key, w.rows, w.content_hash, w.input_hash, written_at]],
                         columns=[c.name for c in MANIFEST_COLUMNS],
                     ),
                     MANIFEST_COLUMNS,
@@ -316,6 +365,10 @@ def _db_value(value: Any) -> Any:
 LOG = logging.getLogger(__name__)
 #: How often a wait for the DuckDB file lock says so.
 LOCK_NOTICE_S = 10.0
+#: DuckDB's own memory for the warehouse (``DUCKDB_MEMORY_LIMIT``): a large partition's batches
+#: go to the database file, and large queries spill to disk, instead of its buffer pool growing
+#: to DuckDB's default, 80% of the machine.
+DUCKDB_MEMORY_LIMIT = os.environ.get("DUCKDB_MEMORY_LIMIT", "1GB")
 
 
 class DuckDBBackend(Backend):
@@ -343,7 +396,7 @@ class DuckDBBackend(Backend):
         said = began
         while True:  # another process (a run outside the warehouse pool, a CLI reader) may hold the file lock
             try:
-                return duckdb.connect(self.path)
+                return duckdb.connect(self.path, config={"memory_limit": DUCKDB_MEMORY_LIMIT})
             except duckdb.IOException as exc:
                 waited = time.monotonic() - began
                 if "lock" not in str(exc).lower() or waited > self.lock_timeout_s:
@@ -394,6 +447,35 @@ class DuckDBBackend(Backend):
             con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM _incoming")
         finally:
             con.unregister("_incoming")
+
+    def _insert_rows(self, con: Any, w: PartitionWrite) -> None:
+        """Batches go through a Parquet file and one ``INSERT ... SELECT``: DuckDB keeps the rows of
+        many inserts in one transaction in memory until the commit, but writes one large insert out
+        as it goes (within its memory limit)."""
+        if not isinstance(w.frame, Batches):
+            return super()._insert_rows(con, w)
+        import pyarrow.parquet as pq
+
+        schema = pa.schema([(c.name, _ARROW_TYPES[c.type]) for c in w.spec.columns])
+        with tempfile.TemporaryDirectory(prefix="warehouse-batches-") as tmp:
+            path = f"{tmp}/rows.parquet"
+            with pq.ParquetWriter(path, schema, compression="none") as out:
+                for batch in w.batches():
+                    out.write_table(pa.Table.from_pandas(batch, schema=schema, preserve_index=False))
+            con.execute(f"INSERT INTO {w.spec.qualified_name} BY NAME SELECT * FROM read_parquet('{path}')")
+
+
+#: How a batch's columns are spooled to Parquet on their way into DuckDB.
+_ARROW_TYPES = {
+    "DATE": pa.timestamp("us"),
+    "TIMESTAMP": pa.timestamp("us"),
+    "TEXT": pa.string(),
+    "JSON": pa.string(),
+    "DOUBLE": pa.float64(),
+    "BIGINT": pa.int64(),
+    "BOOLEAN": pa.bool_(),
+    "VECTOR": pa.list_(pa.float32()),
+}
 
 
 class PostgresBackend(Backend):

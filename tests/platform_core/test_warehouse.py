@@ -224,3 +224,34 @@ def test_a_continuation_needs_its_predecessors_except_before_the_first_partition
     assert written == [content_hash(SPEC, frame(D2, ["a"]))], "the day before the first is not required"
     with pytest.raises(dg.Failure, match="day 3 needs test.things for day=2026-11-02"):
         require_predecessors(backend, SPEC, days, "day 3", "day", D1)
+
+
+def test_a_partition_written_in_batches_is_the_partition_written_whole(backend):
+    """A table too large to hold is written batch by batch in one transaction: the same rows, the
+    same content hash, the same manifest as one frame would give."""
+    from platform_core.warehouse import Batches
+
+    whole = frame(D1, [f"n{i:03d}" for i in range(25)])
+    parts = Batches(lambda: (whole.iloc[i : i + 10] for i in range(0, 25, 10)))
+    batched = PartitionWrite(SPEC, {"day": D1}, parts, "in")
+    assert (batched.rows, batched.content_hash) == (25, content_hash(SPEC, whole))
+    backend.write([batched])
+    back = backend.read(SPEC, where={"day": D1}).sort_values("name").reset_index(drop=True)
+    assert back["name"].tolist() == whole["name"].tolist()
+    assert backend.manifest("test", "things")["content_hash"].tolist() == [content_hash(SPEC, whole)]
+
+
+@pytest.mark.parametrize(
+    "batches, message",
+    [
+        (lambda w: [w.iloc[10:], w.iloc[:10]], "not in key order"),  # out of order
+        (lambda w: [w.iloc[:10], w.iloc[9:]], "not in key order"),  # a key in two batches
+        (lambda w: [w.iloc[:10], w.iloc[10:].assign(value=float("inf"))], "non-finite"),  # a bad later batch
+    ],
+)
+def test_batches_that_break_the_contract_are_refused_before_any_write(batches, message):
+    from platform_core.warehouse import Batches
+
+    whole = frame(D1, [f"n{i:03d}" for i in range(25)])
+    with pytest.raises(InvalidPartition, match=message):
+        PartitionWrite(SPEC, {"day": D1}, Batches(lambda: iter(batches(whole))), "in")
