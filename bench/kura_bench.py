@@ -8,6 +8,13 @@ clustering stage runs three times on each side and counts its best time.
 The loop's week scores are compared with ours, so the two compute the same thing.
 
     python bench/kura_bench.py [--events 1000000]
+
+Large day (--large-day [N], 2,000,000 by default): the memory of one day partition of N realistic-size lines
+(~1.85 KB each, ~3.7 GB for 2M) through the real learning_signals asset, which streams the day through a DuckDB
+file, beside the baseline that holds it as frames (read_events, then validate_signals), each in a fresh process
+whose resident memory the parent polls; target: peak < 2,048 MB whatever the file size.
+
+    python bench/kura_bench.py --large-day 2000000
 """
 
 from __future__ import annotations
@@ -16,17 +23,25 @@ import argparse
 import hashlib
 import hmac
 import json
+import os
+import random
 import re
 import resource
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import traceback
+import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
 
 from kura_assets import demo  # noqa: E402
 from kura_assets.scoring import REFERENCE_IMPACT, REFERENCE_SEVERITY  # noqa: E402
@@ -56,6 +71,143 @@ def generate(n_events: int) -> Path:
             demo.generate_day.cache_clear()
     tmp.rename(path)
     return path
+
+
+# --- large day: one partition of realistic-size lines -----------------------------------------------
+LARGE_DAY_POOL = 100_000  # background signals generated once, repeated with new ids (the generator is seeded by day)
+EXCERPT_CHARS = 1_185  # added to a ~670-byte demo line: ~1.85 KB, the size of a real signal line with its transcript
+VOCAB = (
+    "the set rep reps weight kg lb bar squat bench deadlift press row pull warm up cool down rest minute second "
+    "felt heavy light easy hard again last next today yesterday logged saved plan change add drop swap keep "
+    "note knee back shoulder form tempo pause slow fast top back-off drop-set superset failure rpe target "
+    "please can you could I we my it was is not no yes okay thanks"
+).split()
+
+
+def generate_large_day(n_lines: int) -> Path:
+    """One day (demo.DEMO_START) of ``n_lines`` lines, written in chunks: the demo day once (its planted rows,
+    duplicates and retractions included), then its background signals again under new ids until ``n_lines``.
+    Every signal's attributes get a seeded, per-line ``transcript_excerpt``, so lines have real size and
+    distinct attribute texts (validation canonicalises each distinct text)."""
+    path = OUT / f"kura-day-{n_lines}.jsonl"
+    if path.exists():
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    planted = len(demo.generate_day(WEEK))
+    pool = demo.to_jsonl_lines(demo.generate_day(WEEK, background=LARGE_DAY_POOL))
+    demo.generate_day.cache_clear()
+    rng, written, chunk = random.Random(int(WEEK.strftime("%Y%m%d"))), 0, 0
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as f:
+        while written < n_lines:
+            lines = (pool if chunk == 0 else pool[planted:])[: n_lines - written]
+            out = []
+            for i, line in enumerate(lines):
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:  # the planted malformed line stays as it is
+                    out.append(line)
+                    continue
+                if chunk:
+                    row["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kura-bench:{WEEK}:{chunk}:{i}"))
+                data = row.get("data")
+                if isinstance(data, dict) and isinstance(data.get("attributes"), dict):
+                    words = " ".join(rng.choices(VOCAB, k=EXCERPT_CHARS // 4))
+                    data["attributes"]["transcript_excerpt"] = words[:EXCERPT_CHARS].rsplit(" ", 1)[0]
+                out.append(orjson.dumps(row).decode())
+            f.write("\n".join(out) + "\n")
+            written, chunk = written + len(out), chunk + 1
+    tmp.rename(path)
+    return path
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return int(next(x for x in f if x.startswith("VmRSS")).split()[1]) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
+def watch_peak() -> dict:
+    """The child's own resident peak, sampled, with the innermost project frame running at that moment:
+    which step holds the memory (ru_maxrss says how much, not where)."""
+    state, main = {"mb": 0.0, "at": "?"}, threading.main_thread().ident
+
+    def loop():
+        while True:
+            mb = rss_mb()
+            if mb > state["mb"]:
+                frame = sys._current_frames().get(main)
+                state["mb"], state["at"] = (
+                    mb,
+                    next(
+                        (
+                            f"{Path(f.f_code.co_filename).name}:{line} {f.f_code.co_name}"
+                            for f, line in traceback.walk_stack(frame)
+                            if "/kura_assets/" in f.f_code.co_filename or "/platform_core/" in f.f_code.co_filename
+                        ),
+                        state["at"],
+                    ),
+                )
+            time.sleep(0.05)
+
+    threading.Thread(target=loop, daemon=True).start()
+    return state
+
+
+def measure_frames(path: Path) -> dict:
+    """Baseline: the day held in memory as frames (the API tests and small inputs use)."""
+    from kura_assets import sources
+    from kura_assets.signals import SignalRules, validate_signals
+
+    peak, rules = watch_peak(), SignalRules()
+    t0 = time.perf_counter()
+    raw = sources.read_events(str(path), *rules.read_window(WEEK))
+    t1 = time.perf_counter()
+    read = {"seconds": t1 - t0, "maxrss_mb": peak_rss_mb(), **peak}
+    v = validate_signals(raw, WEEK, SALT, rules)
+    t2 = time.perf_counter()
+    return {
+        "read": read,
+        "validate": {"seconds": t2 - t1, "maxrss_mb": peak_rss_mb(), **peak},
+        "raw_rows": len(raw),
+        "signals": len(v.signals),
+        "rejects": len(v.rejects),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def measure_asset(path: Path) -> dict:
+    """The real learning_signals asset for the day, configured as the code location is: from the environment."""
+    import dagster as dg
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(
+            KURA_EVENTS_URL=str(path), WAREHOUSE_URL=f"duckdb:///{tmp}/warehouse.duckdb", KURA_PSEUDONYM_SALT=SALT
+        )
+        from kura_assets.assets import learning_signals
+        from kura_assets.definitions import resources
+
+        peak = watch_peak()
+        t0 = time.perf_counter()
+        result = dg.materialize(
+            [learning_signals], resources=resources(), partition_key=WEEK.isoformat(), raise_on_error=False
+        )
+        seconds = time.perf_counter() - t0
+        rows = {
+            e.asset_key.path[-1]: e.materialization.metadata["dagster/row_count"].value
+            for e in result.get_asset_materialization_events()
+        }
+        failures = [e.step_failure_data.error.message.strip() for e in result.get_step_failure_events()]
+    return {
+        "success": result.success,
+        "failure": failures[0][-600:] if failures else None,
+        "seconds": seconds,
+        "rows_written": rows,
+        "peak_rss_mb": peak_rss_mb(),
+        **peak,
+    }
 
 
 # --- ours: vectorised ------------------------------------------------------------------------
@@ -314,23 +466,84 @@ def measure_loop(path: Path) -> dict:
     }
 
 
-def run_child(kind: str, path: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--measure", kind, str(path)], check=True, capture_output=True, text=True
+def run_child(kind: str, path: Path, check: bool = True, max_rss_gb: float = 20, max_s: float = 25 * 60) -> dict:
+    """A fresh process measuring ``kind``; its resident memory polled every 0.2 s (``polled_peak_mb``), and
+    stopped, by its pid, above ``max_rss_gb`` or ``max_s`` (the machine must survive the benchmark)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0, peak, why = time.perf_counter(), 0.0, None
+        child = subprocess.Popen([sys.executable, __file__, "--measure", kind, str(path)], stdout=out, stderr=err)
+        while child.poll() is None:
+            peak = max(peak, rss_mb(child.pid))
+            if peak > max_rss_gb * 1024 or time.perf_counter() - t0 > max_s:
+                why = f"stopped at {rss_mb(child.pid):,.0f} MB resident after {time.perf_counter() - t0:.0f} s"
+                child.kill()
+                child.wait()
+            time.sleep(0.2)
+        if why or child.returncode:
+            err.seek(0)
+            error = why or f"exit {child.returncode}: {err.read()[-3000:]}"
+            if check:
+                raise RuntimeError(f"{kind}: {error}")
+            return {"error": error, "polled_peak_mb": peak}
+        out.seek(0)
+        return {**json.loads(out.read().strip().splitlines()[-1]), "polled_peak_mb": peak}
+
+
+def large_day(n_lines: int) -> int:
+    t0 = time.perf_counter()
+    path = generate_large_day(n_lines)
+    lines = sum(1 for _ in path.open("rb"))
+    size = path.stat().st_size
+    print(
+        f"input: {path.name}, one day ({WEEK}), {lines:,} lines, {size / 1e6:,.0f} MB, {size / lines:,.0f} bytes a line "
+        f"(generated in {time.perf_counter() - t0:.1f} s, not timed)"
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    rv, asset = run_child("frames", path, check=False), run_child("asset", path, check=False)
+    print(f"\n{'stage':<22} {'seconds':>8} {'peak RSS MB':>12} {'child maxrss MB':>16}   where the child peaked")
+    ok = True
+    for stage, r, polled in (
+        ("frames: read_events", rv.get("read"), None),
+        ("frames: validate", rv.get("validate"), rv.get("polled_peak_mb")),
+        ("asset (streamed)", asset if "error" not in asset else None, asset.get("polled_peak_mb")),
+    ):
+        if r is None:
+            failed = rv if stage.startswith("frames") else asset
+            print(f"{stage:<22} failed (polled peak {failed['polled_peak_mb']:,.0f} MB): {failed['error'][-600:]}")
+            ok = ok and failed is rv  # the baseline may run out of the guard's memory; the asset may not
+            continue
+        maxrss = r.get("maxrss_mb", r.get("peak_rss_mb"))
+        shown = f"{polled:12,.0f}" if polled is not None else f"{'(same child)':>12}"
+        print(f"{stage:<22} {r['seconds']:8.1f} {shown} {maxrss:16,.0f}   {r['at']} ({r['mb']:,.0f} MB)")
+        ok = ok and (maxrss < 2048 or stage.startswith("frames"))  # the target is the asset's
+    if "error" not in rv:
+        print(f"\n{rv['raw_rows']:,} raw rows, {rv['signals']:,} signals, {rv['rejects']:,} rejects")
+    if "error" not in asset:
+        print(f"asset run success: {asset['success']}, rows written: {asset['rows_written']}")
+        if asset["failure"]:
+            print(f"asset failure: {asset['failure']}")
+        ok = ok and asset["success"]
+    print("target: peak < 2,048 MB whatever the file size (peak RSS: polled by the parent every 0.2 s)")
+    return 0 if ok else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--large-day", type=int, nargs="?", const=2_000_000, metavar="LINES")
     parser.add_argument("--measure", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         kind, file = args.measure
-        result = (measure_vectorized if kind == "vectorized" else measure_loop)(Path(file))
-        print(json.dumps(result))
+        measures = {
+            "vectorized": measure_vectorized,
+            "loop": measure_loop,
+            "frames": measure_frames,
+            "asset": measure_asset,
+        }
+        print(json.dumps(measures[kind](Path(file))))
         return 0
+    if args.large_day:
+        return large_day(args.large_day)
 
     t0 = time.perf_counter()
     path = generate(args.events)

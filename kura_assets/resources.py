@@ -3,6 +3,7 @@
 from datetime import datetime
 
 import dagster as dg
+import duckdb
 import pandas as pd
 
 from kura_assets import sources
@@ -17,3 +18,9 @@ class KuraEventSource(dg.ConfigurableResource):
 
     def read(self, start: datetime, end: datetime, event_types=sources.DEFAULT_EVENT_TYPES) -> pd.DataFrame:
         return sources.read_events(self.url, start, end, event_types)
+
+    def stage(
+        self, con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, event_types=sources.DEFAULT_EVENT_TYPES
+    ):
+        """The events as table ``raw`` of ``con`` (see :func:`kura_assets.sources.stage_events`)."""
+        sources.stage_events(con, self.url, start, end, event_types)

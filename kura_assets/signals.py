@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -23,6 +24,7 @@ from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 from platform_core.hashing import canonical_json_text
 from platform_core.privacy import RawIds, pseudonymize
 from platform_core.tables import conform
+from platform_core.warehouse import Batches
 
 SIGNAL_EVENT = "learning.signal.logged"
 RETRACTION_EVENT = "event.retracted"
@@ -60,7 +62,7 @@ class SignalRules(BaseModel):
     )
     max_kept_text_chars: int = Field(4000, description="Kept raw payloads and attributes are cut to this length.")
     working_memory_mb: int = Field(
-        768, description="DuckDB memory for validation; beyond it, intermediate tables spill to disk."
+        512, description="DuckDB memory for staging and validation; beyond it, tables spill to disk."
     )
 
     def read_window(self, first_day: date, last_day: date | None = None) -> tuple[datetime, datetime]:
@@ -303,7 +305,7 @@ def _validation_steps(rules: SignalRules) -> list[str]:
         )
 
     return [
-        f"""CREATE TEMP TABLE placed AS
+        f"""CREATE OR REPLACE TABLE placed AS
             SELECT pos, id, kind, row_time, captured_at, captured_ok, line_day, tie, source_ref,
                    -- an event captured on a day no partition holds stays on its line's day, rejected
                    event_day NOT BETWEEN DATE '{START_DATE}' AND DATE '{END_DATE}' - 1 AS event_outside,
@@ -329,7 +331,7 @@ def _validation_steps(rules: SignalRules) -> list[str]:
                                timezone('UTC', TRY_CAST(try(json_extract_string(data, '$.captured_at')) AS TIMESTAMPTZ)) AS captured_at
                         FROM raw)))""",
         # The events with the same id before each one in its day's window (by time, then content).
-        f"""CREATE TEMP TABLE ranks AS
+        f"""CREATE OR REPLACE TABLE ranks AS
             SELECT p.pos, 1 + count(*) AS id_rank
             FROM placed p JOIN placed q ON q.id = p.id AND q.kind = 'signal' AND q.pos <> p.pos
             WHERE p.kind = 'signal' AND coalesce(p.id, '') <> '' AND {in_day_window("q", "p.period_day")}
@@ -338,12 +340,12 @@ def _validation_steps(rules: SignalRules) -> list[str]:
             GROUP BY p.pos""",
         # Every raw line of the days, counted from the input (not from what became a row): by the day
         # it is dated (or placed, when undated), the day its row went to, and its kind.
-        """CREATE TEMP TABLE ledger AS
+        """CREATE OR REPLACE TABLE ledger AS
             SELECT line_day, period_day, kind, CASE WHEN kind = 'other' THEN event_type END AS event_type, count(*) AS lines
             FROM placed JOIN raw USING (pos)
             WHERE line_day BETWEEN $first AND $last OR (kind = 'signal' AND period_day BETWEEN $first AND $last)
             GROUP BY ALL""",
-        f"""CREATE TEMP TABLE result AS
+        f"""CREATE OR REPLACE TABLE result AS
             SELECT pos, period_day, source_ref, id, user_id, event_type, event_time,
                    signal_type, category, {", ".join(FACETS)}, confidence_band, cluster_signature, mismatch_severity,
                    CASE WHEN attributes_kind = 'OBJECT' THEN attributes ELSE '{{}}' END AS attributes,
@@ -377,104 +379,187 @@ def validate_signals(
     ``rules.read_window(first_day, last_day)``. A signal belongs to the day of its event time
     (``captured_at`` when valid, else the row timestamp); rows of days outside the range are
     left to their own partitions. A retraction in an event's own day window excludes it.
+    The frames of :func:`validate_staged` on rows staged in memory.
     """
     rules = rules or SignalRules()
-    last_day = last_day or first_day
-    raw_user_ids = sorted(set(pd.unique(raw["user_id"].dropna()).tolist()) - {""})
-    con = duckdb.connect()
+    con = validation_database(rules)
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET preserve_insertion_order = false")  # order is set explicitly where it matters
-        # Bounded: a week of raw events must validate within a couple of GB; past this DuckDB spills to disk.
-        con.execute(f"SET memory_limit = '{rules.working_memory_mb}MB'")
-        con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/kura-duckdb'")
-        raw = register_raw(con, raw)
-        placed, ranks, ledger, result = _validation_steps(rules)
-        con.execute(placed)
-        con.execute(ranks)
-        con.execute(ledger, {"first": first_day, "last": last_day})
-        con.execute(result, {"first": first_day, "last": last_day})
-        con.execute("DROP TABLE placed")
-        lines = (
-            con.sql("SELECT * FROM ledger")
-            .to_df()
-            .astype({"line_day": "datetime64[us]", "period_day": "datetime64[us]"})
-        )
-        # Python touches distinct values only (user ids, attribute texts); rows stay in DuckDB.
-        users = [
-            u for (u,) in con.sql("SELECT DISTINCT user_id FROM result WHERE coalesce(user_id, '') <> ''").fetchall()
-        ]
-        users = pd.Series(users, dtype="str")
-        con.register(
-            "pseudonyms", pd.DataFrame({"user_id": users, "pseudo_user_id": pseudonymize(users, salt).astype("str")})
-        )
-        texts = [t for (t,) in con.sql("SELECT DISTINCT attributes FROM result WHERE rule = 0").fetchall()]
-        canonical = pd.Series([_strict_json(t) for t in texts], dtype="object")
-        # Any user's raw id, quoted anywhere in a kept text, is scrubbed (not only the row's own): a
-        # payload that names someone else must not carry their id out, nor stop the day. On the
-        # distinct texts: a day repeats few.
-        ids = RawIds(raw_user_ids)
-        kept_text = ids.scrub_json(canonical.dropna()).reindex(canonical.index)
-        limit = int(rules.max_kept_text_chars)
-        kept_text = kept_text.where(kept_text.isna() | (kept_text.str.len() <= limit), '{"truncated":true}')
-        con.register(
-            "canonical",
-            pd.DataFrame(
-                {
-                    "attributes": pd.Series(texts, dtype="str"),
-                    "canonical": pd.Series(canonical.tolist(), dtype="str"),
-                    "kept": pd.Series(kept_text.tolist(), dtype="str"),
-                }
-            ),
-        )
-        con.execute(
-            f"UPDATE result SET rule = {len(_reject_rules(rules))} WHERE rule = 0 AND attributes IN "
-            "(SELECT attributes FROM canonical WHERE canonical IS NULL)"
-        )
-        signals = (
-            con.sql(f"""
-            SELECT period_day, id AS event_id, event_time, pseudo_user_id, signal_type, category, {", ".join(FACETS)},
-                   confidence_band, cluster_signature AS source_cluster_signature, mismatch_severity, kept AS attributes
-            FROM result JOIN canonical USING (attributes) LEFT JOIN pseudonyms USING (user_id)
-            WHERE rule = 0
-            ORDER BY event_time, event_id
-        """)
-            .to_arrow_table()
-            .to_pandas()
-        )
-        r = (
-            con.sql("""
-            SELECT pos, period_day, source_ref, id AS event_id, event_type, pseudo_user_id, rule, user_id
-            FROM result LEFT JOIN pseudonyms USING (user_id) WHERE rule > 0 ORDER BY source_ref
-        """)
-            .to_arrow_table()
-            .to_pandas()
+        stage_frame(con, raw)
+        staged = validate_staged(con, first_day, salt, rules, last_day)
+        signals = pd.concat([staged.signals(d, "event_time, event_id") for d in staged.days], ignore_index=True)
+        rejects = pd.concat([b for d in staged.days for b in staged.rejects(d).read()], ignore_index=True)
+        return ValidatedSignals(
+            conform(LEARNING_SIGNALS, signals),
+            conform(LEARNING_SIGNAL_REJECTS, rejects.sort_values("source_ref", kind="mergesort")),
+            staged.raw_user_ids,
+            staged.line_counts,
+            staged.days,
         )
     finally:
         con.close()
-    checks = _reject_rules(rules)
-    kept = raw.iloc[r["pos"].to_numpy()].set_axis(r.index)  # the raw texts, fetched only for the rejects
-    rejects = pd.DataFrame(
-        {
-            "period_day": r["period_day"],
-            "source_ref": r["source_ref"],
-            "event_id": r["event_id"],
-            "event_type": r["event_type"],
-            "row_timestamp": kept["timestamp"],
-            "pseudo_user_id": r["pseudo_user_id"],
-            "reason": r["rule"].map(lambda i: checks[i - 1][0]),
-            "detail": r["rule"].map(lambda i: checks[i - 1][2]),
-            "raw_data": _clip(ids.scrub(kept["data"].astype("object")), rules.max_kept_text_chars),
-            "raw_metadata": _clip(ids.scrub(kept["metadata"].astype("object")), rules.max_kept_text_chars),
-        }
+
+
+@dataclass
+class StagedSignals:
+    """The validation of some days, held in tables of a DuckDB connection (on disk for a large
+    day) and read out per day in batches: a day's signals are never all in Python at once."""
+
+    con: duckdb.DuckDBPyConnection
+    rules: SignalRules
+    raw_user_ids: list[str]  # for the privacy check: ids that must not appear in any output
+    line_counts: pd.DataFrame  # the input's lines by day and outcome, for LineLedger
+    days: list[date]
+    rows_per_batch: int = 10_000
+
+    def ledger(self, day: date) -> LineLedger:
+        return LineLedger.of(self.line_counts, [day])
+
+    def counts(self, day: date) -> tuple[int, dict[str, int]]:
+        """The day's accepted signals and its rejects by reason."""
+        checks = _reject_rules(self.rules)
+        found = self.con.execute(
+            "SELECT rule, count(*) FROM result WHERE period_day = $1 GROUP BY rule ORDER BY rule", [day]
+        ).fetchall()
+        by_reason: dict[str, int] = {}
+        for rule, n in found:
+            if rule:
+                reason = checks[rule - 1][0]
+                by_reason[reason] = by_reason.get(reason, 0) + n
+        return sum(n for rule, n in found if rule == 0), dict(sorted(by_reason.items()))
+
+    def _batches(self, sql: str, params: list, finish) -> Iterator[pd.DataFrame]:
+        reader = self.con.cursor().sql(sql, params=params).to_arrow_reader(self.rows_per_batch)
+        empty = True
+        for batch in reader:
+            empty = False
+            yield finish(batch.to_pandas())
+        if empty:  # no rows: still one (empty) frame, with the columns
+            yield finish(reader.schema.empty_table().to_pandas())
+
+    def signals(self, day: date, order: str = "event_id") -> pd.DataFrame:
+        return pd.concat(list(self.signal_batches(day, order).read()), ignore_index=True)
+
+    def signal_batches(self, day: date, order: str = "event_id") -> Batches:
+        """The day's accepted signals, by ``order`` (by ``event_id``: the table's canonical order)."""
+        sql = f"SELECT * EXCLUDE (pos) FROM accepted WHERE period_day = $1 ORDER BY {order}"
+        return Batches(lambda: self._batches(sql, [day], lambda f: conform(LEARNING_SIGNALS, f)))
+
+    def rejects(self, day: date) -> Batches:
+        """The day's rejects by ``source_ref``, with their raw text (any raw id scrubbed, cut to length)."""
+        checks, ids, limit = _reject_rules(self.rules), RawIds(self.raw_user_ids), self.rules.max_kept_text_chars
+        sql = """
+            SELECT r.period_day, r.source_ref, r.id AS event_id, r.event_type, raw."timestamp" AS row_timestamp,
+                   p.pseudo_user_id, r.rule, raw.data AS raw_data, raw.metadata AS raw_metadata
+            FROM result r JOIN raw ON raw.pos = r.pos LEFT JOIN pseudonyms p ON p.user_id = r.user_id
+            WHERE r.rule > 0 AND r.period_day = $1
+            ORDER BY r.source_ref"""
+
+        def finish(r: pd.DataFrame) -> pd.DataFrame:
+            rejects = r.drop(columns=["rule"]).assign(
+                reason=r["rule"].map(lambda i: checks[i - 1][0]),
+                detail=r["rule"].map(lambda i: checks[i - 1][2]),
+                raw_data=_clip(ids.scrub(r["raw_data"].astype("object")), limit),
+                raw_metadata=_clip(ids.scrub(r["raw_metadata"].astype("object")), limit),
+            )
+            return conform(LEARNING_SIGNAL_REJECTS, rejects)
+
+        return Batches(lambda: self._batches(sql, [day], finish))
+
+
+def validation_database(rules: SignalRules, path: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """The DuckDB database events are staged and validated in: a file for a large day. Bounded
+    from the start (staging included): past ``working_memory_mb`` DuckDB spills to disk, so a day
+    of any size validates within a couple of GB."""
+    con = duckdb.connect(
+        path,
+        config={
+            "memory_limit": f"{rules.working_memory_mb}MB",
+            "temp_directory": f"{tempfile.gettempdir()}/kura-duckdb",
+            "preserve_insertion_order": False,  # order is set explicitly where it matters
+        },
     )
-    return ValidatedSignals(
-        conform(LEARNING_SIGNALS, signals),
-        conform(LEARNING_SIGNAL_REJECTS, rejects),
-        raw_user_ids,
-        lines,
-        [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)],
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def validate_staged(
+    con: duckdb.DuckDBPyConnection,
+    first_day: date,
+    salt: str,
+    rules: SignalRules | None = None,
+    last_day: date | None = None,
+) -> StagedSignals:
+    """:func:`validate_signals` of the rows staged as table ``raw`` of ``con`` (see
+    ``kura_assets.sources.stage_events``), leaving its results in tables of ``con``. Python touches
+    batches of rows (attribute texts) and distinct user ids only."""
+    rules = rules or SignalRules()
+    last_day = last_day or first_day
+    raw_user_ids = sorted(
+        u for (u,) in con.execute("SELECT DISTINCT user_id FROM raw WHERE coalesce(user_id, '') <> ''").fetchall()
     )
+    placed, ranks, ledger, result = _validation_steps(rules)
+    con.execute(placed)
+    con.execute(ranks)
+    con.execute(ledger, {"first": first_day, "last": last_day})
+    con.execute(result, {"first": first_day, "last": last_day})
+    con.execute("DROP TABLE placed")
+    lines = (
+        con.sql("SELECT * FROM ledger").to_df().astype({"line_day": "datetime64[us]", "period_day": "datetime64[us]"})
+    )
+    users = pd.Series(
+        [u for (u,) in con.sql("SELECT DISTINCT user_id FROM result WHERE coalesce(user_id, '') <> ''").fetchall()],
+        dtype="str",
+    )
+    con.register(
+        "_pseudonyms", pd.DataFrame({"user_id": users, "pseudo_user_id": pseudonymize(users, salt).astype("str")})
+    )
+    con.execute("CREATE OR REPLACE TABLE pseudonyms AS SELECT * FROM _pseudonyms")
+    con.unregister("_pseudonyms")
+    _accept(con, RawIds(raw_user_ids), rules)
+    days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
+    return StagedSignals(con, rules, raw_user_ids, lines, days)
+
+
+def _accept(con: duckdb.DuckDBPyConnection, ids: RawIds, rules: SignalRules, rows: int = 10_000) -> None:
+    """Table ``accepted``: the accepted rows as signals, with their attributes as canonical JSON,
+    any user's raw id scrubbed (a payload that names someone else must not carry their id out, nor
+    stop the day) and cut to a marker past the kept length. A row whose attributes the outputs
+    could not hold becomes a reject instead. Batch by batch, each batch's distinct texts once."""
+    limit = int(rules.max_kept_text_chars)
+    con.execute(
+        f"""CREATE OR REPLACE TABLE accepted AS
+            SELECT period_day, id AS event_id, event_time, pseudo_user_id, signal_type, category, {", ".join(FACETS)},
+                   confidence_band, cluster_signature AS source_cluster_signature, mismatch_severity, attributes, pos
+            FROM result LEFT JOIN pseudonyms USING (user_id) WHERE false"""
+    )
+    con.execute("CREATE OR REPLACE TABLE unholdable (pos BIGINT)")
+    writer = con.cursor()
+    reader = (
+        con.cursor()
+        .sql(
+            f"""SELECT period_day, id AS event_id, event_time, pseudo_user_id, signal_type, category, {", ".join(FACETS)},
+                   confidence_band, cluster_signature AS source_cluster_signature, mismatch_severity, attributes, pos
+            FROM result LEFT JOIN pseudonyms USING (user_id) WHERE rule = 0"""
+        )
+        .to_arrow_reader(rows)
+    )
+    for batch in reader:
+        texts = pd.Series(batch.column("attributes").to_pylist(), dtype="object")
+        distinct = pd.Series(texts.unique(), dtype="object")
+        canonical = pd.Series([_strict_json(t) for t in distinct], dtype="object")
+        kept = ids.scrub_json(canonical.dropna()).reindex(canonical.index)
+        kept = kept.where(kept.isna() | (kept.str.len() <= limit), '{"truncated":true}')
+        per_row = pd.Series(kept.to_numpy(), index=distinct.to_numpy()).reindex(texts.to_numpy()).to_numpy()
+        rows_out = batch.set_column(
+            batch.schema.get_field_index("attributes"), "attributes", pa.Array.from_pandas(per_row, type=pa.string())
+        )
+        writer.register("_rows", rows_out)
+        writer.execute("INSERT INTO accepted SELECT * FROM _rows WHERE attributes IS NOT NULL")
+        writer.execute("INSERT INTO unholdable SELECT pos FROM _rows WHERE attributes IS NULL")
+        writer.unregister("_rows")
+    writer.close()
+    con.execute(f"UPDATE result SET rule = {len(_reject_rules(rules))} WHERE pos IN (SELECT pos FROM unholdable)")
+    con.execute("DROP TABLE unholdable")
 
 
 #: ``\u0000`` as a JSON escape (not an escaped backslash followed by ``u0000``).
@@ -491,17 +576,48 @@ def _strict_json(text: str) -> str | None:
 
 
 def register_raw(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame) -> pd.DataFrame:
-    """Register raw rows as table ``raw`` (with their position ``pos``), typed as the SQL expects
-    whichever reader produced them; returns the normalized frame, whose row ``pos`` is at ``iloc[pos]``."""
+    """Stage raw rows as table ``raw`` (see :func:`stage_frame`); returns them as a frame whose row
+    ``pos`` is at ``iloc[pos]``."""
+    stage_frame(con, raw)
+    return raw.reindex(columns=RAW_COLUMNS).reset_index(drop=True)
+
+
+_RAW_DDL = (
+    ", ".join(f'"{c}" {"TIMESTAMP" if c == "fallback_time" else "VARCHAR"}' for c in RAW_COLUMNS) + ", pos BIGINT"
+)
+
+
+def create_raw(con: duckdb.DuckDBPyConnection) -> None:
+    """The empty table ``raw`` readers stage rows in: :data:`RAW_COLUMNS` and a unique position ``pos``."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS raw ({_RAW_DDL})")
+
+
+def stage_frame(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame, offset: int = 0) -> None:
+    """Add raw rows (any reader's frame) to table ``raw``, created if missing, at positions from ``offset``."""
     frame = raw.reindex(columns=RAW_COLUMNS)
-    text = {
-        c: frame[c] if isinstance(frame[c].dtype, pd.StringDtype) else frame[c].astype("str")
-        for c in RAW_COLUMNS
-        if c != "fallback_time"
+    columns = {
+        c: pa.Array.from_pandas(frame[c].astype("str"), type=pa.string()) for c in RAW_COLUMNS if c != "fallback_time"
     }
-    frame = pd.DataFrame({**text, "fallback_time": pd.to_datetime(frame["fallback_time"]).astype("datetime64[us]")})
-    con.register("raw", pa.Table.from_pandas(frame.assign(pos=range(len(frame))), preserve_index=False))
-    return frame
+    times = pd.to_datetime(frame["fallback_time"]).astype("datetime64[us]")
+    table = pa.table(
+        {
+            **columns,
+            "fallback_time": pa.Array.from_pandas(times, type=pa.timestamp("us")),
+            "pos": pa.array(range(offset, offset + len(frame)), pa.int64()),
+        }
+    )
+    create_raw(con)
+    con.register("_staged", table)
+    try:
+        con.execute("INSERT INTO raw BY NAME SELECT * FROM _staged")
+    finally:
+        con.unregister("_staged")
+
+
+def staged_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Table ``raw`` as a frame of :data:`RAW_COLUMNS`, in position order."""
+    columns = ", ".join(f'"{c}"' for c in RAW_COLUMNS)
+    return con.sql(f"SELECT {columns} FROM raw ORDER BY pos").to_arrow_table().to_pandas()
 
 
 def _clip(texts: pd.Series, limit: int, too_long: str | None = None) -> pd.Series:

@@ -1,7 +1,8 @@
 """Where raw kura events come from: ``KURA_EVENTS_URL`` = ``demo``, a ``.jsonl`` file, or Postgres.
 
-Every reader returns the rows of :data:`kura_assets.signals.RAW_COLUMNS` whose row timestamp
-lies in ``[start, end)`` (UTC), with text ``data``/``metadata`` so validation sees exactly
+Every reader stages into table ``raw`` of a DuckDB connection (:func:`stage_events`, what the
+assets use, so a day is never held in Python whole) or returns as a frame (:func:`read_events`)
+the rows of :data:`kura_assets.signals.RAW_COLUMNS` whose row timestamp lies in ``[start, end)`` (UTC), with text ``data``/``metadata`` so validation sees exactly
 what was stored. Every event type is returned, so that each line is counted; only the types
 asked for keep their ``data`` and ``metadata``. A JSONL line that is not JSON, has no readable
 timestamp, or is dated outside every partition has no day to place it by: it is attributed to
@@ -19,24 +20,52 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 
 from kura_assets import demo
 from kura_assets.partitions import END_DATE, START_DATE
-from kura_assets.signals import OUTSIDE_PARTITIONS, RAW_COLUMNS, RETRACTION_EVENT, SIGNAL_EVENT
+from kura_assets.signals import (
+    OUTSIDE_PARTITIONS,
+    RAW_COLUMNS,
+    RETRACTION_EVENT,
+    SIGNAL_EVENT,
+    create_raw,
+    stage_frame,
+    staged_frame,
+)
 
 DEFAULT_EVENT_TYPES = (SIGNAL_EVENT, RETRACTION_EVENT)
 
 
-def read_events(url: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
+def stage_events(
+    con: duckdb.DuckDBPyConnection, url: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES
+) -> None:
+    """Table ``raw`` of ``con``: the rows :func:`read_events` returns, with a unique position
+    ``pos``, streamed in so that no reader holds the window's text in Python (the table may live
+    on disk: a day of millions of lines is never in memory whole)."""
+    con.execute("SET TimeZone = 'UTC'")
     if url == "demo":
-        return only_asked_payloads(demo.events_between(start, end), event_types)
-    if url.startswith(("postgresql://", "postgres://")):
-        return read_postgres(url, start, end, event_types)
-    path = url[len("file://") :] if url.startswith("file://") else url
-    if path.endswith(".jsonl"):
-        return read_jsonl(path, start, end, event_types)
-    raise ValueError(f"KURA_EVENTS_URL must be 'demo', a .jsonl file or postgresql://..., got {url!r}")
+        stage_frame(con, only_asked_payloads(demo.events_between(start, end), event_types))
+    elif url.startswith(("postgresql://", "postgres://")):
+        create_raw(con)
+        offset = 0
+        for frame in postgres_batches(url, start, end, event_types):
+            stage_frame(con, frame, offset)
+            offset += len(frame)
+    else:
+        path = url[len("file://") :] if url.startswith("file://") else url
+        if not path.endswith(".jsonl"):
+            raise ValueError(f"KURA_EVENTS_URL must be 'demo', a .jsonl file or postgresql://..., got {url!r}")
+        _stage_lines(con, line_batches(path), path, start, end, event_types)
+
+
+def read_events(url: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
+    """The rows of :data:`RAW_COLUMNS` read for ``[start, end)``, as a frame (see the module)."""
+    con = duckdb.connect()
+    try:
+        stage_events(con, url, start, end, event_types)
+        return staged_frame(con)
+    finally:
+        con.close()
 
 
 # A line that does not parse still names its user, most likely as "user_id": "...": that id is
@@ -105,161 +134,143 @@ def _outside_partitions_as_undated(batch: pa.Table) -> pa.Table:
     return batch.set_column(batch.schema.get_field_index("row_time"), "row_time", undated)
 
 
-def line_batches(path: str) -> Iterator[pa.Array]:
-    """The file's lines as byte arrays of about 64 MB, split by Arrow's reader (no Python object
-    per line). A line holding the byte the reader splits on comes last, whole. Should Arrow fail
-    on a line (one holding that byte and invalid UTF-8), the file is split again in Python:
-    slower, and every line still counts."""
-    unsplittable: list[bytes] = []
-
-    def keep(row) -> str:
-        unsplittable.append(row.text.encode())
-        return "skip"
-
-    # One column per line: split on a byte that JSON text never holds raw, no quoting.
-    options = pcsv.ParseOptions(
-        delimiter="\x1e",
-        quote_char=False,
-        escape_char=False,
-        newlines_in_values=False,
-        ignore_empty_lines=True,
-        invalid_row_handler=keep,
-    )
-    try:
-        reader = pcsv.open_csv(
-            path,
-            read_options=pcsv.ReadOptions(column_names=["line"], block_size=64 << 20),
-            parse_options=options,
-            convert_options=pcsv.ConvertOptions(column_types={"line": pa.large_binary()}, strings_can_be_null=False),
-        )
-        for record_batch in reader:
-            yield record_batch.column(0)
-        if unsplittable:
-            yield pa.array(unsplittable, pa.large_binary())
-    except pa.ArrowInvalid:
-        raise _SplitAgain from None
-
-
-class _SplitAgain(Exception):
-    """Arrow could not split the file: read_jsonl starts over with the Python splitter."""
-
-
-def python_line_batches(path: str, lines_per_batch: int = 200_000) -> Iterator[pa.Array]:
-    """The file's non-empty lines as byte arrays, split in Python (the slow path of :func:`line_batches`)
-    where Arrow splits them: at ``\n``, ``\r\n`` and a lone ``\r``."""
-    batch: list[bytes] = []
+def line_batches(path: str, chunk_bytes: int = 32 << 20) -> Iterator[pa.Array]:
+    """The file's non-empty lines as byte arrays, split at ``\n``, ``\r\n`` and a lone ``\r``, from
+    chunks of ``chunk_bytes`` read one at a time (Arrow's CSV reader would read ahead, holding
+    much of a large file at once) and split by Arrow compute (no Python object per line)."""
+    rest = b""
     with open(path, "rb") as f:
-        for line in f:
-            batch += [part for part in line.rstrip(b"\r\n").split(b"\r") if part]
-            if len(batch) >= lines_per_batch:
-                yield pa.array(batch, pa.large_binary())
-                batch = []
-    if batch:
-        yield pa.array(batch, pa.large_binary())
+        while chunk := f.read(chunk_bytes):
+            data = rest + chunk
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1  # lines end here; the rest waits for more
+            rest = data[cut:]
+            if cut:
+                yield _split_lines(data[:cut])
+    if rest:
+        yield _split_lines(rest)
+
+
+def _split_lines(data: bytes) -> pa.Array:
+    text = pa.array([data], pa.large_binary())
+    if b"\r" in data:
+        text = pc.replace_substring(pc.replace_substring(text, b"\r\n", b"\n"), b"\r", b"\n")
+    lines = pc.list_flatten(pc.split_pattern(text, b"\n"))
+    return lines.filter(pc.greater(pc.binary_length(lines), 0))
 
 
 def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
-    """Rows of a JSONL event file in the window, streamed: lines are split by Arrow's reader and
-    parsed by DuckDB in 64 MB batches, so no Python string is made per line and only the
-    window's rows (and undated lines) are kept, those of other event types without payloads."""
-    try:
-        return _read_lines(line_batches(path), path, start, end, event_types)
-    except _SplitAgain:
-        return _read_lines(python_line_batches(path), path, start, end, event_types)
+    """Rows of a JSONL event file in the window, as a frame (see :func:`stage_events`)."""
+    return read_events(path, start, end, event_types)
 
 
-def _read_lines(batches: Iterator[pa.Array], path: str, start: datetime, end: datetime, event_types) -> pd.DataFrame:
+def _stage_lines(
+    con: duckdb.DuckDBPyConnection, batches: Iterator[pa.Array], path: str, start: datetime, end: datetime, event_types
+) -> None:
+    """Lines split in 32 MB chunks and parsed by DuckDB (no Python string per line); only the window's rows (and undated lines) go into table ``raw``, those of other event
+    types without payloads."""
     lo, hi = pa.scalar(start, pa.timestamp("us")), pa.scalar(end, pa.timestamp("us"))
     wanted_types = pa.array(list(event_types))
-    kept, first_time, n = [], None, 0
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        for line_array in batches:
-            text, utf8_ok = as_text(line_array)
-            lines = pa.table(
-                {
-                    "line": text,
-                    "utf8_ok": utf8_ok,
-                    "line_no": pa.array(range(n + 1, n + 1 + len(line_array)), pa.int64()),
-                }
+    name, first_time, n = os.path.basename(path), None, 0
+    create_raw(con)
+    con.execute("CREATE TEMP TABLE undated (pos BIGINT)")
+    for line_array in batches:
+        text, utf8_ok = as_text(line_array)
+        lines = pa.table(
+            {"line": text, "utf8_ok": utf8_ok, "line_no": pa.array(range(n + 1, n + 1 + len(line_array)), pa.int64())}
+        )
+        n += len(line_array)
+        con.register("lines", lines)
+        batch = _outside_partitions_as_undated(con.sql(_PARSE_LINES_SQL).to_arrow_table())
+        con.unregister("lines")
+        del lines, text
+        t = batch["row_time"]
+        low = pc.min(t).as_py()
+        first_time = low if first_time is None or (low is not None and low < first_time) else first_time
+        in_window = pc.and_(pc.greater_equal(t, lo), pc.less(t, hi))
+        batch = batch.filter(pc.or_(pc.fill_null(in_window, False), pc.is_null(t)))
+        other = pc.invert(
+            pc.fill_null(pc.or_(pc.is_in(batch["event_type"], wanted_types), pc.is_null(batch["event_type"])), True)
+        )
+        for column in ("data", "metadata"):
+            light = pc.if_else(other, pa.scalar(None, batch[column].type), batch[column])
+            batch = batch.set_column(batch.schema.get_field_index(column), column, light)
+        con.register("_batch", batch)
+        try:
+            con.execute(
+                f"""INSERT INTO raw BY NAME
+                    SELECT '{name.replace("'", "''")}:' || lpad(CAST(line_no AS VARCHAR), 9, '0') AS source_ref,
+                           id, user_id, "timestamp", event_type, data, metadata, parse_error,
+                           CAST(NULL AS TIMESTAMP) AS fallback_time, line_no AS pos
+                    FROM _batch"""
             )
-            n += len(line_array)
-            con.register("lines", lines)
-            batch = _outside_partitions_as_undated(con.sql(_PARSE_LINES_SQL).to_arrow_table())
-            con.unregister("lines")
-            t = batch["row_time"]
-            low = pc.min(t).as_py()
-            first_time = low if first_time is None or (low is not None and low < first_time) else first_time
-            in_window = pc.and_(pc.greater_equal(t, lo), pc.less(t, hi))
-            batch = batch.filter(pc.or_(pc.fill_null(in_window, False), pc.is_null(t)))
-            other = pc.invert(
-                pc.fill_null(pc.or_(pc.is_in(batch["event_type"], wanted_types), pc.is_null(batch["event_type"])), True)
-            )
-            for column in ("data", "metadata"):
-                light = pc.if_else(other, pa.scalar(None, batch[column].type), batch[column])
-                batch = batch.set_column(batch.schema.get_field_index(column), column, light)
-            kept.append(batch)
-    finally:
-        con.close()
-    if not kept:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in RAW_COLUMNS})
-    table = pa.concat_tables(kept)
+            con.execute("INSERT INTO undated SELECT line_no FROM _batch WHERE row_time IS NULL")
+        finally:
+            con.unregister("_batch")
     # Undated lines have no time to place them by: they go to the window holding the file's first day.
     first_time = first_time if first_time is not None else _midnight(START_DATE)
-    if not (start <= first_time < end):
-        table = table.filter(pc.is_valid(table["row_time"]))
-    name = os.path.basename(path)
-    refs = pc.binary_join_element_wise(
-        pa.scalar(name), pc.utf8_lpad(pc.cast(table["line_no"], pa.string()), 9, "0"), ":"
-    )
-    frame = table.append_column("source_ref", refs).to_pandas()
-    frame["fallback_time"] = pd.Series(first_time, index=frame.index, dtype="datetime64[us]").where(
-        frame["row_time"].isna()
-    )
-    return frame[RAW_COLUMNS]
+    if start <= first_time < end:
+        con.execute("UPDATE raw SET fallback_time = $1 WHERE pos IN (SELECT pos FROM undated)", [first_time])
+    else:
+        con.execute("DELETE FROM raw WHERE pos IN (SELECT pos FROM undated)")
+    con.execute("DROP TABLE undated")
 
 
 def read_postgres(url: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
+    """Rows of the kura event store's ``events`` table in the window, as a frame (see :func:`postgres_batches`)."""
+    return read_events(url, start, end, event_types)
+
+
+def postgres_batches(
+    url: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES, rows_per_batch: int = 100_000
+) -> Iterator[pd.DataFrame]:
     """Rows of the kura event store's ``events`` table (id, user_id, timestamp, event_type, data,
-    metadata) in the window: every type, payloads only of the types asked for."""
+    metadata) in the window, in frames of ``rows_per_batch`` (a server-side cursor): every type,
+    payloads only of the types asked for."""
     import psycopg2
 
+    select = """
+        SELECT id::text, user_id,
+               to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               event_type, CASE WHEN asked THEN data::text END, CASE WHEN asked THEN metadata::text END
+        FROM (SELECT *, event_type IS NULL OR event_type = ANY(%s) AS asked FROM events) AS e
+    """
+    first = _midnight(START_DATE)
+    queries = [
+        (
+            select + ' WHERE "timestamp" >= %s AND "timestamp" < %s ORDER BY "timestamp", id',
+            [list(event_types), start.isoformat() + "+00:00", end.isoformat() + "+00:00"],
+            False,
+        ),
+    ]
+    if start <= first < end:
+        # Events dated outside every partition (or not at all) belong to no day: the window
+        # holding the first partition's day reads them, to be kept there.
+        queries.append(
+            (
+                select + ' WHERE "timestamp" IS NULL OR "timestamp" < %s OR "timestamp" >= %s ORDER BY id',
+                [list(event_types), first.isoformat() + "+00:00", _midnight(END_DATE).isoformat() + "+00:00"],
+                True,
+            )
+        )
     con = psycopg2.connect(url)
     try:
-        with con.cursor() as cur:
-            select = """
-                SELECT id::text, user_id,
-                       to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                       event_type, CASE WHEN asked THEN data::text END, CASE WHEN asked THEN metadata::text END
-                FROM (SELECT *, event_type IS NULL OR event_type = ANY(%s) AS asked FROM events) AS e
-            """
-            cur.execute(
-                select + ' WHERE "timestamp" >= %s AND "timestamp" < %s ORDER BY "timestamp", id',
-                [list(event_types), start.isoformat() + "+00:00", end.isoformat() + "+00:00"],
-            )
-            rows = cur.fetchall()
-            # Events dated outside every partition (or not at all) belong to no day: the window
-            # holding the first partition's day reads them, to be kept there.
-            first = _midnight(START_DATE)
-            outside = []
-            if start <= first < end:
-                cur.execute(
-                    select + ' WHERE "timestamp" IS NULL OR "timestamp" < %s OR "timestamp" >= %s ORDER BY id',
-                    [list(event_types), first.isoformat() + "+00:00", _midnight(END_DATE).isoformat() + "+00:00"],
-                )
-                outside = cur.fetchall()
+        for i, (sql, params, placed) in enumerate(queries):
+            with con.cursor(name=f"kura_events_{i}") as cur:
+                cur.itersize = rows_per_batch
+                cur.execute(sql, params)
+                while rows := cur.fetchmany(rows_per_batch):
+                    yield _postgres_frame(rows, placed, first)
     finally:
         con.close()
-    frame = pd.DataFrame(
-        rows + outside, columns=["id", "user_id", "timestamp", "event_type", "data", "metadata"], dtype="object"
-    )
+
+
+def _postgres_frame(rows: list[tuple], placed: bool, first: datetime) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["id", "user_id", "timestamp", "event_type", "data", "metadata"], dtype="object")
     frame["source_ref"] = "events:" + frame["id"].astype(str)
-    placed = pd.Series([False] * len(rows) + [True] * len(outside), index=frame.index)
-    frame["parse_error"] = pd.Series(OUTSIDE_PARTITIONS, index=frame.index, dtype="object").where(
-        placed & frame["timestamp"].notna(), None
+    frame["parse_error"] = pd.Series(OUTSIDE_PARTITIONS if placed else None, index=frame.index, dtype="object").where(
+        frame["timestamp"].notna(), None
     )
-    frame["fallback_time"] = pd.Series(first, index=frame.index, dtype="datetime64[us]").where(placed)
+    frame["fallback_time"] = pd.Series(first if placed else pd.NaT, index=frame.index, dtype="datetime64[us]")
     return frame[RAW_COLUMNS]
 
 
@@ -268,12 +279,15 @@ def row_times(raw: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(raw["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
 
 
-def placement_times(raw: pd.DataFrame) -> pd.Series:
-    """When each raw row is placed: its row time, or, for a line undated or dated outside every
-    partition, the time the reader placed it at (``fallback_time``)."""
-    return row_times(raw).where(raw["fallback_time"].isna(), pd.to_datetime(raw["fallback_time"]))
-
-
-def window_rows(raw: pd.DataFrame, times: pd.Series, start: datetime, end: datetime) -> pd.DataFrame:
-    """The raw rows placed (``placement_times``) in ``[start, end)``: what a partition was computed from."""
-    return raw.loc[times.isna() | ((times >= pd.Timestamp(start)) & (times < pd.Timestamp(end))), RAW_COLUMNS]
+def window_rows(
+    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, rows_per_batch: int = 20_000
+) -> Iterator[pd.DataFrame]:
+    """The staged raw rows placed in ``[start, end)`` (by their row time, or, for a line undated or
+    dated outside every partition, the time the reader placed it at; rows whose time does not parse
+    are in every window): what a partition was computed from, in batches of :data:`RAW_COLUMNS`."""
+    columns = ", ".join(f'"{c}"' for c in RAW_COLUMNS)
+    placed = """coalesce(fallback_time, timezone('UTC', TRY_CAST("timestamp" AS TIMESTAMPTZ)))"""
+    sql = f"SELECT {columns} FROM raw WHERE {placed} IS NULL OR ({placed} >= $1 AND {placed} < $2)"
+    reader = con.cursor().sql(sql, params=[start, end]).to_arrow_reader(rows_per_batch)
+    for batch in reader:
+        yield batch.to_pandas()

@@ -1,9 +1,11 @@
 """Extraction calibration assets: claims (+ rejects) per day -> calibration per day and ISO week
 -> the week's underperforming classes. Same shape as the learning assets (platform_core.table_asset)."""
 
+from contextlib import closing
 from datetime import date, timedelta
 
 import dagster as dg
+import duckdb
 import pandas as pd
 
 from kura_assets.assets.learning import EVENT_STORE, GROUP, OWNERS
@@ -17,7 +19,8 @@ from kura_assets.calibration import (
 )
 from kura_assets.clustering import period_days, period_key
 from kura_assets.partitions import START_DATE, daily_partitions, days_in, require_days, weekly_partitions, weeks_in
-from kura_assets.sources import placement_times, window_rows
+from kura_assets.signals import staged_frame
+from kura_assets.sources import window_rows
 from kura_assets.tables import (
     EXTRACTION_CALIBRATION_DAY,
     EXTRACTION_CALIBRATION_WEEK,
@@ -46,43 +49,44 @@ def _claim_partitions(run: Run):
     """The range's claims labelled in one pass over its events, then each day."""
     params = CalibrationParams.model_validate(run.config.model_dump())
     days = days_in(run.context.partition_time_window)
-    raw = run.resources.kura_events.read(*params.read_window(days[0], days[-1]), event_types=CALIBRATION_EVENTS)
-    labelled = label_claims(raw, days[0], days[-1], params)
-    raw_ids = sorted(set(raw["user_id"].dropna().astype(str)) - {""})
-    times = placement_times(raw)
-    for day in days:
-        at, label = pd.Timestamp(day), day.isoformat()
-        claims = labelled.claims[labelled.claims["period_day"] == at]
-        rejects = labelled.rejects[labelled.rejects["period_day"] == at]
-        part = Written(
-            label,
-            label,
-            {
-                EXTRACTION_CLAIMS.name: ({"period_day": day}, claims),
-                EXTRACTION_CLAIM_REJECTS.name: ({"period_day": day}, rejects),
-            },
-            frames_hash(
-                rows_fingerprint(window_rows(raw, times, *params.read_window(day))), canonical_json(params.model_dump())
-            ),
-            facts={
-                EXTRACTION_CLAIMS.name: {"wrong": int((claims["label"] == 0).sum())},
-                EXTRACTION_CLAIM_REJECTS.name: {
-                    "rejects_by_reason": {
-                        str(k): int(v) for k, v in rejects["reason"].value_counts().sort_index().items()
-                    }
-                },
-            },
-        )
-        part.checks.append(
-            privacy_check(
-                CLAIM_REJECTS_KEY,
-                {"extraction_claim_rejects": rejects},
-                raw_ids,
+    with closing(duckdb.connect()) as con:
+        run.resources.kura_events.stage(con, *params.read_window(days[0], days[-1]), event_types=CALIBRATION_EVENTS)
+        raw = staged_frame(con)
+        labelled = label_claims(raw, days[0], days[-1], params)
+        raw_ids = sorted(set(raw["user_id"].dropna().astype(str)) - {""})
+        for day in days:
+            at, label = pd.Timestamp(day), day.isoformat()
+            claims = labelled.claims[labelled.claims["period_day"] == at]
+            rejects = labelled.rejects[labelled.rejects["period_day"] == at]
+            part = Written(
                 label,
-                {"extraction_claim_rejects": ["raw_data"]},
+                label,
+                {
+                    EXTRACTION_CLAIMS.name: ({"period_day": day}, claims),
+                    EXTRACTION_CLAIM_REJECTS.name: ({"period_day": day}, rejects),
+                },
+                frames_hash(
+                    rows_fingerprint(window_rows(con, *params.read_window(day))), canonical_json(params.model_dump())
+                ),
+                facts={
+                    EXTRACTION_CLAIMS.name: {"wrong": int((claims["label"] == 0).sum())},
+                    EXTRACTION_CLAIM_REJECTS.name: {
+                        "rejects_by_reason": {
+                            str(k): int(v) for k, v in rejects["reason"].value_counts().sort_index().items()
+                        }
+                    },
+                },
             )
-        )
-        yield part
+            part.checks.append(
+                privacy_check(
+                    CLAIM_REJECTS_KEY,
+                    {"extraction_claim_rejects": rejects},
+                    raw_ids,
+                    label,
+                    {"extraction_claim_rejects": ["raw_data"]},
+                )
+            )
+            yield part
 
 
 extraction_claims = table_asset(

@@ -6,6 +6,8 @@ read and computed in one pass, then each period's frames, checked and committed 
 
 import hashlib
 import json
+import tempfile
+from contextlib import closing
 from datetime import timedelta
 
 import dagster as dg
@@ -15,8 +17,8 @@ from kura_assets.clustering import cluster_periods, period_days, period_key
 from kura_assets.contracts import contract_problems
 from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
 from kura_assets.scoring import ScoringParams
-from kura_assets.signals import SignalRules, validate_signals
-from kura_assets.sources import placement_times, window_rows
+from kura_assets.signals import SignalRules, validate_staged, validation_database
+from kura_assets.sources import window_rows
 from kura_assets.tables import (
     LEARNING_ISSUE_CLUSTER_RUNS,
     LEARNING_ISSUE_CLUSTERS_DAY,
@@ -26,7 +28,17 @@ from kura_assets.tables import (
 )
 from platform_core.checks import previous_hashes, privacy_check
 from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
-from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, source_spec, table_asset
+from platform_core.table_asset import (
+    SOURCE_RETRY,
+    Check,
+    Output,
+    Run,
+    Written,
+    asset_key,
+    markdown_table,
+    source_spec,
+    table_asset,
+)
 from platform_core.tables import TableSpec
 from platform_core.warehouse import partition_key
 
@@ -67,60 +79,71 @@ class ClusterConfig(dg.Config, ScoringParams):
 
 
 def _signal_partitions(run: Run):
-    """The range's events read and validated in one pass (day windows overlap by the capture lag), then each day."""
+    """The range's events staged and validated in one pass (day windows overlap by the capture lag),
+    in a DuckDB file of their own, then each day written batch by batch: a day of millions of
+    lines is never in memory whole."""
     default_salt = run.resources.pseudonymizer.warn_if_default(run.log)
     salt = run.resources.pseudonymizer.salt
     rules = SignalRules.model_validate(run.config.model_dump())
     days = days_in(run.context.partition_time_window)
-    raw = run.resources.kura_events.read(*rules.read_window(days[0], days[-1]))
-    validated = validate_signals(raw, days[0], salt, rules, last_day=days[-1])
-    times = placement_times(raw)
-    rules_and_salt = (canonical_json(rules.model_dump()), hashlib.sha256(salt.encode()).hexdigest())
-    for day in days:
-        v, label = validated.day(day), day.isoformat()
-        ledger = v.ledger
-        part = Written(
-            label,
-            label,
-            {
-                LEARNING_SIGNALS.name: ({"period_day": day}, v.signals),
-                LEARNING_SIGNAL_REJECTS.name: ({"period_day": day}, v.rejects),
-            },
-            frames_hash(rows_fingerprint(window_rows(raw, times, *rules.read_window(day))), *rules_and_salt),
-            facts={
-                LEARNING_SIGNALS.name: {
-                    "default_salt": default_salt,
-                    "input_lines": ledger.lines,
-                    "retractions": ledger.retractions,
-                    "other_event_types": ledger.other_event_types,
+    # What decides the rows (how much memory DuckDB may use does not): part of each day's input hash.
+    deciding = rules.model_dump(exclude={"working_memory_mb"})
+    rules_and_salt = (canonical_json(deciding), hashlib.sha256(salt.encode()).hexdigest())
+    with (
+        tempfile.TemporaryDirectory(prefix="kura-signals-") as tmp,
+        closing(validation_database(rules, f"{tmp}/day.duckdb")) as con,
+    ):
+        run.resources.kura_events.stage(con, *rules.read_window(days[0], days[-1]))
+        staged = validate_staged(con, days[0], salt, rules, last_day=days[-1])
+        for day in days:
+            label, ledger = day.isoformat(), staged.ledger(day)
+            signals, rejects = staged.signal_batches(day), staged.rejects(day)
+            accepted, by_reason = staged.counts(day)
+            rows = accepted + sum(by_reason.values())
+            part = Written(
+                label,
+                label,
+                {
+                    LEARNING_SIGNALS.name: ({"period_day": day}, signals),
+                    LEARNING_SIGNAL_REJECTS.name: ({"period_day": day}, rejects),
                 },
-                LEARNING_SIGNAL_REJECTS.name: {"rejects_by_reason": v.rejects_by_reason},
-            },
-            log=f"{label}: {len(v.signals)} signals, {len(v.rejects)} rejects {v.rejects_by_reason}",
-        )
-        part.checks += [
-            privacy_check(
-                SIGNALS_KEY,
-                {"learning_signals": v.signals},
-                v.raw_user_ids,
-                label,
-                {"learning_signals": ["attributes"]},
-            ),
-            privacy_check(
-                REJECTS_KEY,
-                {"learning_signal_rejects": v.rejects},
-                v.raw_user_ids,
-                label,
-                {"learning_signal_rejects": ["raw_data", "raw_metadata"]},
-            ),
-        ]
-        part.check(LEARNING_SIGNALS, "every_row_accounted", ledger.accounts_for(v.rows), ledger.describe(v.rows))
-        yield part
-
-
-def _by_reason(rejects: pd.DataFrame) -> pd.DataFrame:
-    counts = rejects["reason"].value_counts().sort_index()
-    return pd.DataFrame({"reason": counts.index, "rejects": counts.to_numpy()})
+                frames_hash(rows_fingerprint(window_rows(con, *rules.read_window(day))), *rules_and_salt),
+                facts={
+                    LEARNING_SIGNALS.name: {
+                        "default_salt": default_salt,
+                        "input_lines": ledger.lines,
+                        "retractions": ledger.retractions,
+                        "other_event_types": ledger.other_event_types,
+                    },
+                    LEARNING_SIGNAL_REJECTS.name: {
+                        "rejects_by_reason": by_reason,
+                        "top": dg.MetadataValue.md(
+                            markdown_table(
+                                pd.DataFrame({"reason": list(by_reason), "rejects": list(by_reason.values())})
+                            )
+                        ),
+                    },
+                },
+                log=f"{label}: {accepted} signals, {rows - accepted} rejects {by_reason}",
+            )
+            part.checks += [
+                privacy_check(
+                    SIGNALS_KEY,
+                    {"learning_signals": signals},
+                    staged.raw_user_ids,
+                    label,
+                    {"learning_signals": ["attributes"]},
+                ),
+                privacy_check(
+                    REJECTS_KEY,
+                    {"learning_signal_rejects": rejects},
+                    staged.raw_user_ids,
+                    label,
+                    {"learning_signal_rejects": ["raw_data", "raw_metadata"]},
+                ),
+            ]
+            part.check(LEARNING_SIGNALS, "every_row_accounted", ledger.accounts_for(rows), ledger.describe(rows))
+            yield part
 
 
 learning_signals = table_asset(
@@ -143,7 +166,6 @@ learning_signals = table_asset(
             "Every line of the day that is neither a signal, a retraction nor another event type, with its reason "
             "(raw user id removed).",
             replayed=False,
-            shown=_by_reason,
             deps=[EVENT_STORE.key],
         ),
     ],

@@ -5,7 +5,6 @@ import re
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-import pytest
 
 from kura_assets import sources
 from kura_assets.partitions import START_DATE
@@ -206,9 +205,6 @@ def jsonl_lines(draw):
     return lines
 
 
-# Arrow reports a line it cannot decode through an exception Python calls unraisable, then gives
-# up on the file, which is read again the slow way (see sources.line_batches): expected here.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
@@ -243,8 +239,6 @@ def test_any_lines_are_each_a_signal_or_a_reject_and_signals_are_clean(tmp_path,
 def test_a_days_rows_are_the_same_run_alone_or_in_a_range():
     """A retraction logged after the day's grace and an id seen again two days later: the day's rows
     do not depend on which other days the run covers (a backfill replays the daily runs exactly)."""
-    from kura_assets.sources import row_times
-
     event = raw_event("user-ivy-0001", NOON)
     late = retraction("user-ivy-0001", NOON + timedelta(days=3), json.loads(json.dumps(event))["id"])
     again = raw_event("user-jon-0001", NOON + timedelta(days=2), event_id="evt-again")
@@ -252,7 +246,7 @@ def test_a_days_rows_are_the_same_run_alone_or_in_a_range():
     raw = raw_frame([event, late, first, again])
     days = [DAY + timedelta(days=i) for i in range(4)]
     ranged = validate_signals(raw, days[0], "salt", last_day=days[-1])
-    times = row_times(raw)
+    times = pd.to_datetime(raw["timestamp"], utc=True).dt.tz_localize(None)
     for day in days:
         start, end = RULES.read_window(day)
         alone = validate_signals(raw[(times >= start) & (times < end)].reset_index(drop=True), day, "salt")
@@ -272,3 +266,28 @@ def test_an_event_captured_before_the_first_partition_is_kept_on_its_lines_day()
     v = validate_signals(raw, first, "salt")
     assert v.signals.empty and v.rejects["reason"].tolist() == ["outside_window"]
     assert v.rejects["period_day"].tolist() == [pd.Timestamp(first)] and v.ledger.accounts_for(v.rows)
+
+
+def test_a_day_read_in_small_batches_writes_what_the_frames_hold(tmp_path):
+    """The asset's path: the day staged in a DuckDB file and read out batch by batch (here 7 rows
+    at a time), never whole; the partitions it writes are those of the in-memory frames."""
+    from contextlib import closing
+
+    from kura_assets.signals import stage_frame, validate_staged, validation_database
+    from platform_core.warehouse import PartitionWrite
+
+    raw = demo_raw()
+    frames = validate_signals(raw, DAY, "salt")
+    with closing(validation_database(RULES, str(tmp_path / "day.duckdb"))) as con:
+        stage_frame(con, raw)
+        staged = validate_staged(con, DAY, "salt", RULES)
+        staged.rows_per_batch = 7
+        batches = [len(b) for b in staged.signal_batches(DAY).read()]
+        assert len(batches) > 3 and max(batches) == 7, batches
+        for spec, streamed, whole in (
+            (LEARNING_SIGNALS, staged.signal_batches(DAY), frames.signals),
+            (LEARNING_SIGNAL_REJECTS, staged.rejects(DAY), frames.rejects),
+        ):
+            written = PartitionWrite(spec, {"period_day": DAY}, streamed)
+            assert (written.rows, written.content_hash) == (len(whole), content_hash(spec, whole)), spec.name
+        assert staged.counts(DAY) == (len(frames.signals), frames.rejects_by_reason)

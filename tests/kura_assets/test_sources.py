@@ -64,9 +64,17 @@ def test_postgres_event_store_gives_the_demo_signals(pg_url):
     assert signals_hash(pg_url) == signals_hash("demo")
 
 
-def test_a_line_holding_the_split_byte_is_kept_as_malformed(tmp_path: Path):
+def test_lines_are_split_the_same_whatever_the_chunk_they_are_read_in(tmp_path: Path):
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b"a\r\nbb\rccc\n\n\xff\x1e\n" * 50 + b"last")
+    expected = [b"a", b"bb", b"ccc", b"\xff\x1e"] * 50 + [b"last"]
+    for chunk in (7, 64, 1 << 20):  # chunks that cut lines, and a \r\n, anywhere
+        assert [line for b in sources.line_batches(str(path), chunk) for line in b.to_pylist()] == expected, chunk
+
+
+def test_a_line_holding_a_control_byte_is_kept_as_malformed(tmp_path: Path):
     lines = demo.to_jsonl_lines(demo.generate_day(DAY))
-    lines.insert(3, '{"id": "odd", "data": "a\x1eb"')  # the byte the reader splits lines on
+    lines.insert(3, '{"id": "odd", "data": "a\x1eb"')  # a broken line, with a record separator
     path = tmp_path / "odd.jsonl"
     path.write_text("\n".join(lines) + "\n")
     raw = sources.read_events(str(path), *RULES.read_window(DAY))
