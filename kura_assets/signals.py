@@ -8,6 +8,7 @@ attribute texts (for canonical JSON).
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -470,14 +471,13 @@ def validation_database(rules: SignalRules, path: str = ":memory:") -> duckdb.Du
     """The DuckDB database events are staged and validated in: a file for a large day. Bounded
     from the start (staging included): past ``working_memory_mb`` DuckDB spills to disk, so a day
     of any size validates within a couple of GB."""
-    con = duckdb.connect(
-        path,
-        config={
-            "memory_limit": f"{rules.working_memory_mb}MB",
-            "temp_directory": f"{tempfile.gettempdir()}/kura-duckdb",
-            "preserve_insertion_order": False,  # order is set explicitly where it matters
-        },
-    )
+    config = {
+        "memory_limit": f"{rules.working_memory_mb}MB",
+        "preserve_insertion_order": False,  # order is set explicitly where it matters
+    }
+    if path == ":memory:":  # a file spills beside itself; a shared directory would mix two processes' spills
+        config["temp_directory"] = f"{tempfile.gettempdir()}/kura-duckdb-{os.getpid()}"
+    con = duckdb.connect(path, config=config)
     con.execute("SET TimeZone = 'UTC'")
     return con
 
