@@ -410,7 +410,7 @@ class StagedSignals:
     raw_user_ids: list[str]  # for the privacy check: ids that must not appear in any output
     line_counts: pd.DataFrame  # the input's lines by day and outcome, for LineLedger
     days: list[date]
-    rows_per_batch: int = 10_000
+    rows_per_batch: int = 20_000
 
     def ledger(self, day: date) -> LineLedger:
         return LineLedger.of(self.line_counts, [day])
@@ -520,7 +520,7 @@ def validate_staged(
     return StagedSignals(con, rules, raw_user_ids, lines, days)
 
 
-def _accept(con: duckdb.DuckDBPyConnection, ids: RawIds, rules: SignalRules, rows: int = 10_000) -> None:
+def _accept(con: duckdb.DuckDBPyConnection, ids: RawIds, rules: SignalRules, rows: int = 20_000) -> None:
     """Table ``accepted``: the accepted rows as signals, with their attributes as canonical JSON,
     any user's raw id scrubbed (a payload that names someone else must not carry their id out, nor
     stop the day) and cut to a marker past the kept length. A row whose attributes the outputs
