@@ -199,10 +199,15 @@ def measure_asset(path: Path) -> dict:
             e.asset_key.path[-1]: e.materialization.metadata["dagster/row_count"].value
             for e in result.get_asset_materialization_events()
         }
-        failures = [e.step_failure_data.error.message.strip() for e in result.get_step_failure_events()]
+        # a retried step fails with "Exceeded max_retries": the errors that caused the retries say why
+        failures = [
+            e.event_specific_data.error.to_string().strip()
+            for e in result.all_events
+            if (e.is_step_up_for_retry or e.is_step_failure) and e.event_specific_data.error
+        ]
     return {
         "success": result.success,
-        "failure": failures[0][-600:] if failures else None,
+        "failure": "\n---\n".join(f[-1500:] for f in failures) or None,
         "seconds": seconds,
         "rows_written": rows,
         "peak_rss_mb": peak_rss_mb(),
