@@ -516,6 +516,9 @@ def validate_staged(
     con.execute("CREATE OR REPLACE TABLE pseudonyms AS SELECT * FROM _pseudonyms")
     con.unregister("_pseudonyms")
     _accept(con, RawIds(raw_user_ids), rules)
+    # The tables are written out before the day is read back in sorted batches: left in memory, a
+    # 2M-line day's validation tables made the rejects' sort fail DuckDB's memory limit.
+    con.execute("CHECKPOINT")
     days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
     return StagedSignals(con, rules, raw_user_ids, lines, days)
 
