@@ -13,6 +13,8 @@ file has none), never dropped.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from datetime import date, datetime
 
@@ -55,7 +57,7 @@ def stage_events(
         path = url[len("file://") :] if url.startswith("file://") else url
         if not path.endswith(".jsonl"):
             raise ValueError(f"KURA_EVENTS_URL must be 'demo', a .jsonl file or postgresql://..., got {url!r}")
-        _stage_lines(con, line_batches(path), path, start, end, event_types)
+        _stage_lines(con, read_ahead(line_batches(path)), path, start, end, event_types)
 
 
 def read_events(url: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
@@ -148,6 +150,46 @@ def line_batches(path: str, chunk_bytes: int = 32 << 20) -> Iterator[pa.Array]:
                 yield _split_lines(data[:cut])
     if rest:
         yield _split_lines(rest)
+
+
+def read_ahead(items: Iterator, depth: int = 1) -> Iterator:
+    """``items``, produced by a thread of their own at most ``depth`` items ahead: the next chunk's
+    lines are read and split while DuckDB parses this one (two cores busy, memory still bounded).
+    The producer's error is raised here; stopping early stops the producer."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop, done = threading.Event(), object()
+
+    def offer(item) -> bool:  # False once the consumer has stopped
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer(item):
+                    return
+            offer(done)
+        except BaseException as error:  # handed to the consumer, which raises it
+            offer(error)
+        finally:
+            if hasattr(items, "close"):  # a generator's file is closed now, not when collected
+                items.close()
+
+    producer = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    producer.start()
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        producer.join()
 
 
 def _split_lines(data: bytes) -> pa.Array:
