@@ -218,33 +218,37 @@ def measure_asset(path: Path) -> dict:
 # --- ours: vectorised ------------------------------------------------------------------------
 def measure_vectorized(path: Path) -> dict:
 
+    import pandas as pd
+
     from kura_assets import sources
     from kura_assets.clustering import cluster_periods
-    from kura_assets.signals import SignalRules, validate_signals
+    from kura_assets.signals import LineLedger, SignalRules, validate_staged, validation_database
 
+    # The path the learning_signals asset takes: staged into DuckDB, validated there, signals read out.
     rules = SignalRules()
+    con = validation_database(rules)
     t0 = time.perf_counter()
-    raw = sources.read_events(str(path), *rules.read_window(DAYS[0], DAYS[-1]))
+    sources.stage_events(con, str(path), *rules.read_window(DAYS[0], DAYS[-1]))
     t1 = time.perf_counter()
-    v = validate_signals(raw, DAYS[0], SALT, rules, last_day=DAYS[-1])
+    staged = validate_staged(con, DAYS[0], SALT, rules, last_day=DAYS[-1])
+    signals = pd.concat([staged.signals(day) for day in staged.days], ignore_index=True)
     validated = time.perf_counter()
     best = {"cluster_day": float("inf"), "cluster_week": float("inf")}
     for _ in range(REPEATS):
         t2 = time.perf_counter()
-        cluster_periods(v.signals, "day", DAYS)  # as the day asset does for a range of days
+        cluster_periods(signals, "day", DAYS)  # as the day asset does for a range of days
         t3 = time.perf_counter()
-        week = cluster_periods(v.signals, "week", [WEEK])[WEEK]
+        week = cluster_periods(signals, "week", [WEEK])[WEEK]
         t4 = time.perf_counter()
         best = {"cluster_day": min(best["cluster_day"], t3 - t2), "cluster_week": min(best["cluster_week"], t4 - t3)}
     t = {"ingest": t1 - t0, "validate": validated - t1, **best}
-    raw_rows, scores = v.ledger.lines, {}
-    day_signals = [v.signals]
+    raw_rows, scores = LineLedger.of(staged.line_counts, staged.days).lines, {}
     for sig, score in zip(week.clusters["cluster_signature"], week.clusters["score"]):
         scores[sig] = float(score)
     return {
         "times": t,
         "raw_rows": raw_rows,
-        "signals": int(sum(len(s) for s in day_signals)),
+        "signals": len(signals),
         "week_clusters": len(scores),
         "scores": scores,
         "peak_rss_mb": peak_rss_mb(),
