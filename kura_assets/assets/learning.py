@@ -129,7 +129,7 @@ def _signal_partitions(run: Run):
             part.checks += [
                 privacy_check(
                     SIGNALS_KEY,
-                    {"learning_signals": signals},
+                    {"learning_signals": staged.signal_texts(day)},
                     staged.raw_user_ids,
                     label,
                     {"learning_signals": ["attributes"]},
