@@ -72,6 +72,30 @@ def test_lines_are_split_the_same_whatever_the_chunk_they_are_read_in(tmp_path: 
         assert [line for b in sources.line_batches(str(path), chunk) for line in b.to_pylist()] == expected, chunk
 
 
+def test_chunks_read_ahead_arrive_in_order_and_a_reading_error_reaches_the_reader():
+    assert list(sources.read_ahead(iter(range(50)))) == list(range(50))
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(sources.read_ahead(failing()))
+
+    closed = []
+
+    def chunks():
+        try:
+            yield from range(1000)
+        finally:
+            closed.append(True)
+
+    ahead = sources.read_ahead(chunks())
+    assert [next(ahead), next(ahead)] == [0, 1]
+    ahead.close()  # a reader that stops early: the producer stops, and the file is closed
+    assert closed == [True]
+
+
 def test_a_line_holding_a_control_byte_is_kept_as_malformed(tmp_path: Path):
     lines = demo.to_jsonl_lines(demo.generate_day(DAY))
     lines.insert(3, '{"id": "odd", "data": "a\x1eb"')  # a broken line, with a record separator
