@@ -367,8 +367,9 @@ LOG = logging.getLogger(__name__)
 LOCK_NOTICE_S = 10.0
 #: DuckDB's own memory for the warehouse (``DUCKDB_MEMORY_LIMIT``): a large partition's batches
 #: go to the database file, and large queries spill to disk, instead of its buffer pool growing
-#: to DuckDB's default, 80% of the machine.
-DUCKDB_MEMORY_LIMIT = os.environ.get("DUCKDB_MEMORY_LIMIT", "1GB")
+#: to DuckDB's default, 80% of the machine. 768 MB: a step's budget of 2 GB holds Python and
+#: Dagster (~300 MB), a kura validation database (512 MB), this and its batches.
+DUCKDB_MEMORY_LIMIT = os.environ.get("DUCKDB_MEMORY_LIMIT", "768MB")
 
 
 class DuckDBBackend(Backend):
