@@ -4,7 +4,6 @@ from datetime import datetime
 
 import dagster as dg
 import duckdb
-import pandas as pd
 
 from kura_assets import sources
 
@@ -15,9 +14,6 @@ class KuraEventSource(dg.ConfigurableResource):
     """``KURA_EVENTS_URL``: ``demo`` (default), a ``.jsonl`` file, or ``postgresql://...`` (table ``events``)."""
 
     url: str = "demo"
-
-    def read(self, start: datetime, end: datetime, event_types=sources.DEFAULT_EVENT_TYPES) -> pd.DataFrame:
-        return sources.read_events(self.url, start, end, event_types)
 
     def stage(
         self, con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, event_types=sources.DEFAULT_EVENT_TYPES

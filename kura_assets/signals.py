@@ -535,23 +535,14 @@ def _accept(con: duckdb.DuckDBPyConnection, ids: RawIds, rules: SignalRules, row
     stop the day) and cut to a marker past the kept length. A row whose attributes the outputs
     could not hold becomes a reject instead. Batch by batch, each batch's distinct texts once."""
     limit = int(rules.max_kept_text_chars)
-    con.execute(
-        f"""CREATE OR REPLACE TABLE accepted AS
-            SELECT period_day, id AS event_id, event_time, pseudo_user_id, signal_type, category, {", ".join(FACETS)},
-                   confidence_band, cluster_signature AS source_cluster_signature, mismatch_severity, attributes, pos
-            FROM result LEFT JOIN pseudonyms USING (user_id) WHERE false"""
-    )
+    signals = f"""SELECT period_day, id AS event_id, event_time, pseudo_user_id, signal_type, category,
+                         {", ".join(FACETS)}, confidence_band, cluster_signature AS source_cluster_signature,
+                         mismatch_severity, attributes, pos
+                  FROM result LEFT JOIN pseudonyms USING (user_id) WHERE rule = 0"""
+    con.execute(f"CREATE OR REPLACE TABLE accepted AS {signals} AND false")
     con.execute("CREATE OR REPLACE TABLE unholdable (pos BIGINT)")
     writer = con.cursor()
-    reader = (
-        con.cursor()
-        .sql(
-            f"""SELECT period_day, id AS event_id, event_time, pseudo_user_id, signal_type, category, {", ".join(FACETS)},
-                   confidence_band, cluster_signature AS source_cluster_signature, mismatch_severity, attributes, pos
-            FROM result LEFT JOIN pseudonyms USING (user_id) WHERE rule = 0"""
-        )
-        .to_arrow_reader(rows)
-    )
+    reader = con.cursor().sql(signals).to_arrow_reader(rows)
     for batch in reader:
         texts = pd.Series(batch.column("attributes").to_pylist(), dtype="object")
         distinct = pd.Series(texts.unique(), dtype="object")

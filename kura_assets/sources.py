@@ -2,12 +2,12 @@
 
 Every reader stages into table ``raw`` of a DuckDB connection (:func:`stage_events`, what the
 assets use, so a day is never held in Python whole) or returns as a frame (:func:`read_events`)
-the rows of :data:`kura_assets.signals.RAW_COLUMNS` whose row timestamp lies in ``[start, end)`` (UTC), with text ``data``/``metadata`` so validation sees exactly
-what was stored. Every event type is returned, so that each line is counted; only the types
-asked for keep their ``data`` and ``metadata``. A JSONL line that is not JSON, has no readable
-timestamp, or is dated outside every partition has no day to place it by: it is attributed to
-the file's first day within the partitions (``fallback_time``; the first partition's day when the
-file has none), never dropped.
+the rows of :data:`kura_assets.signals.RAW_COLUMNS` whose row timestamp lies in ``[start, end)``
+(UTC), with text ``data``/``metadata`` so validation sees exactly what was stored. Every event
+type is returned, so that each line is counted; only the types asked for keep their ``data`` and
+``metadata``. A JSONL line that is not JSON, has no readable timestamp, or is dated outside every
+partition has no day to place it by: it is attributed to the file's first day within the
+partitions (``fallback_time``; the first partition's day when the file has none), never dropped.
 """
 
 from __future__ import annotations
@@ -200,16 +200,12 @@ def _split_lines(data: bytes) -> pa.Array:
     return lines.filter(pc.greater(pc.binary_length(lines), 0))
 
 
-def read_jsonl(path: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
-    """Rows of a JSONL event file in the window, as a frame (see :func:`stage_events`)."""
-    return read_events(path, start, end, event_types)
-
-
 def _stage_lines(
     con: duckdb.DuckDBPyConnection, batches: Iterator[pa.Array], path: str, start: datetime, end: datetime, event_types
 ) -> None:
-    """Lines split in 32 MB chunks and parsed by DuckDB (no Python string per line); only the window's rows (and undated lines) go into table ``raw``, those of other event
-    types without payloads."""
+    """Lines split in 32 MB chunks and parsed by DuckDB (no Python string per line); only the
+    window's rows (and undated lines) go into table ``raw``, those of other event types without
+    payloads."""
     lo, hi = pa.scalar(start, pa.timestamp("us")), pa.scalar(end, pa.timestamp("us"))
     wanted_types = pa.array(list(event_types))
     name, first_time, n = os.path.basename(path), None, 0
@@ -255,11 +251,6 @@ def _stage_lines(
     else:
         con.execute("DELETE FROM raw WHERE pos IN (SELECT pos FROM undated)")
     con.execute("DROP TABLE undated")
-
-
-def read_postgres(url: str, start: datetime, end: datetime, event_types=DEFAULT_EVENT_TYPES) -> pd.DataFrame:
-    """Rows of the kura event store's ``events`` table in the window, as a frame (see :func:`postgres_batches`)."""
-    return read_events(url, start, end, event_types)
 
 
 def postgres_batches(
@@ -314,11 +305,6 @@ def _postgres_frame(rows: list[tuple], placed: bool, first: datetime) -> pd.Data
     )
     frame["fallback_time"] = pd.Series(first if placed else pd.NaT, index=frame.index, dtype="datetime64[us]")
     return frame[RAW_COLUMNS]
-
-
-def row_times(raw: pd.DataFrame) -> pd.Series:
-    """The parsed row timestamps of raw rows (naive UTC; unparseable ones are NaT)."""
-    return pd.to_datetime(raw["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
 
 
 def window_rows(
