@@ -236,14 +236,16 @@ def loop_events(a: list, e: list, p, errors: list, threshold: float) -> list[dic
             strong = [k for k in range(first, t) if sign * rolled[k] >= opens]
             if len(strong) < p.confirm:
                 continue
+            shifted = [sign * d[k] for k in range(max(0, strong[0] - min(p.windows) + 1), strong[0] + 1)]
+            allowance = max(p.drift, sum(shifted) / len(shifted) / 2)  # half the event's shift
             lo, acc, low, start = max(0, strong[0] - p.lookback), 0.0, 0.0, 0
             for k in range(lo, strong[0] + 1):  # CUSUM change point: after the lowest point
-                acc += sign * d[k] - p.drift
+                acc += sign * d[k] - allowance
                 if acc < low:
                     low, start = acc, k - lo + 1
             acc, high, end = 0.0, -math.inf, lo + start
             for k in range(lo + start, t):  # CUSUM end point: the last highest point
-                acc += sign * d[k] - p.drift
+                acc += sign * d[k] - allowance
                 if acc >= high:
                     high, end = acc, k
             events.append(

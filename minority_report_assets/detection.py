@@ -13,7 +13,9 @@ the level its own ordinary days reach once a month, whichever is higher. So a re
 the series is back in its expected range, and a series that is bursty by nature needs a burst
 beyond its usual ones. An event is back-dated to where the deviation began and ends where it
 ended (the CUSUM change points of the per-bucket deviations), not where the rolling windows,
-which trail it by their width, fall back. Events on one series closer than
+which trail it by their width, fall back. The CUSUM's allowance is half the event's own shift
+(Page's reference value for a shift of that size): a burst is dated from where it rose, not from
+hours of mild excess before it that a fixed allowance would sum up. Events on one series closer than
 ``merge_gap`` buckets are one report. Everything is recomputed from the lookback window each
 tick (same data, same events), and reports carry on from the previous tick's log.
 """
@@ -41,7 +43,11 @@ class DetectionParams(BaseModel):
     confirm: int = Field(3, description="Buckets at or above open_threshold before a report opens.")
     model_error: float = Field(0.1, description="Relative error allowed for the baseline where it has not learned one.")
     lookback: int = Field(48, description="Buckets before a detection searched for where the deviation began.")
-    drift: float = Field(0.5, description="CUSUM allowance per bucket when dating the start (in deviations).")
+    drift: float = Field(
+        0.5,
+        description="Least CUSUM allowance per bucket when dating an event (in deviations); "
+        "an event's own is half its shift when that is larger.",
+    )
     merge_gap: int = Field(36, description="A deviation this many buckets after a report continues it (3 hours).")
     close_after: int = Field(12, description="Quiet buckets after which an open report closes (1 hour).")
 
@@ -121,8 +127,10 @@ def find_events(
                 strong = np.flatnonzero(signed[first:stop] >= opens)
                 if len(strong) < params.confirm:
                     continue
-                start = change_point(sign * d[series], first + int(strong[0]), params)
-                end = end_point(sign * d[series], start, stop, params)
+                opened = first + int(strong[0])
+                allowance = cusum_allowance(sign * d[series], opened, params)
+                start = change_point(sign * d[series], opened, params.lookback, allowance)
+                end = end_point(sign * d[series], start, stop, allowance)
                 rows.append(
                     {
                         "series": int(series),
@@ -137,19 +145,28 @@ def find_events(
     return events.sort_values(["series", "start", "sign"], kind="mergesort").reset_index(drop=True)
 
 
-def change_point(signed_d: np.ndarray, detected: int, params: DetectionParams) -> int:
+def cusum_allowance(signed_d: np.ndarray, opened: int, params: DetectionParams) -> float:
+    """The CUSUM allowance an event is dated with: half its shift, the mean per-bucket deviation
+    over the shortest window when it first reached the open bar (at least ``params.drift``).
+    Page's CUSUM detects a shift of size ``delta`` best with reference value ``delta / 2``, and a
+    change point estimated with it is where the series crossed halfway to the shifted level."""
+    shift = float(signed_d[max(0, opened - min(params.windows) + 1) : opened + 1].mean())
+    return max(params.drift, shift / 2)
+
+
+def change_point(signed_d: np.ndarray, detected: int, lookback: int, allowance: float) -> int:
     """Where a deviation began: the CUSUM change-point estimate, the bucket after the lowest point
-    of ``cumsum(signed_d - drift)`` over the ``lookback`` buckets before ``detected``."""
-    first = max(0, detected - params.lookback)
-    path = np.concatenate([[0.0], np.cumsum(signed_d[first : detected + 1] - params.drift)])
+    of ``cumsum(signed_d - allowance)`` over the ``lookback`` buckets before ``detected``."""
+    first = max(0, detected - lookback)
+    path = np.concatenate([[0.0], np.cumsum(signed_d[first : detected + 1] - allowance)])
     return first + int(np.argmin(path))
 
 
-def end_point(signed_d: np.ndarray, start: int, stop: int, params: DetectionParams) -> int:
-    """Where a deviation ended: the last bucket before ``stop`` at which ``cumsum(signed_d - drift)``
+def end_point(signed_d: np.ndarray, start: int, stop: int, allowance: float) -> int:
+    """Where a deviation ended: the last bucket before ``stop`` at which ``cumsum(signed_d - allowance)``
     from ``start`` peaks (the mirror of :func:`change_point`). The rolling windows stay high for
     as long as they are wide after a deviation ends; the report's window is the deviation."""
-    path = np.cumsum(signed_d[start:stop] - params.drift)
+    path = np.cumsum(signed_d[start:stop] - allowance)
     return start + len(path) - 1 - int(np.argmax(path[::-1]))
 
 

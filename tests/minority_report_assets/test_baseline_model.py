@@ -88,3 +88,17 @@ def test_a_growing_series_is_expected_where_its_trend_has_taken_it_and_a_flat_on
     assert np.all(np.abs(level - 1) < 0.05), level
     assert np.all(np.abs(fit_flat.expected.sum(axis=1) / PROFILE.sum() - 1) < 0.1)
     assert trend_slopes(flat.sum(axis=2), np.ones((5, DAYS), dtype=bool)).tolist() == [0.0] * 5
+
+
+def test_a_burst_is_dated_from_where_it_rose_not_from_the_mild_excess_before_it():
+    rng = np.random.default_rng(7)
+    fit = fit_baseline(history(rng, 1, 0.05), WEEKDAYS, 0)
+    day = rng.poisson(PROFILE * np.r_[np.ones(120), np.full(36, 1.25), np.ones(132)]).astype(float)[None, :]
+    day[0, 156:160] *= 12  # a burst of mentions after three hours of 25% more than usual
+    day[0, 160:172] *= np.geomspace(6, 1.2, 12)
+    params = DetectionParams()
+    reports = merge_events(find_events(day, fit.expected, params, fit.noise), params.merge_gap)
+    assert len(reports) == 1
+    start, end = int(reports["start"].iat[0]), int(reports["end"].iat[0])
+    # The burst is the report's window: a pattern is matched from its onset, a few buckets in.
+    assert 153 <= start <= 156 and 160 <= end <= 172, (start, end)

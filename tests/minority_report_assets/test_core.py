@@ -135,7 +135,7 @@ def test_reports_match_their_planted_pattern_once_an_hour_old(day, age, right_sh
     names = {c["shape"]: c["name"] for c in load_spec()["clusters"]}
     found = [(names[shape], m["cluster_name"]) for shape, m in matches_at(day, age) if shape in names]
     right = sum(truth == got for truth, got in found)
-    # Measured on these 1,000 series: 0.904 an hour after opening, 0.978 an hour after the end.
+    # Measured on these 1,000 series: 0.917 an hour after opening, 0.969 an hour after the end.
     assert right / len(found) >= right_share, f"{right}/{len(found)}"
 
 
