@@ -6,7 +6,8 @@ One tick: the day's expected units come from ``baseline.fit_baseline`` over the 
 ``demo.day_units`` before the day (timed apart as the daily baseline; cast to float32 as the
 warehouse stores it), and the reports of the ticks before (00:15 .. 12:45) from ``detect_tick``,
 with lookbacks clipped at the day's start as ``load_window`` does: all set up once, untimed, and
-shared. Stages: ingest (``demo.sales`` of the tick -> validation -> the 144-bucket lookback),
+shared. Stages: ingest (the tick's rows, written by the setup as a Parquet file, read as
+``SALES_URL`` reads one -> validation -> the 144-bucket lookback),
 detect, features, match. Ours: ``validate_sales``, ``detect_tick``, ``Matcher.match`` on all
 windows at once. Loop: per-row validation, per-series and per-bucket deviation scores and event
 runs in plain Python, ``feature_vector`` and ``matching.match_window`` one report at a time; its
@@ -86,6 +87,8 @@ def setup(n: int, path: str) -> dict:
             )
         )
     previous = pd.concat(rows, ignore_index=True)
+    tick_end = day + pd.Timedelta(hours=13)
+    demo.sales(n, tick_end - demo.BUCKET * TICK_BUCKETS, tick_end).to_parquet(tick_rows(path))
     with open(path, "wb") as f:
         pickle.dump(
             {
@@ -104,6 +107,11 @@ def setup(n: int, path: str) -> dict:
             protocol=5,
         )
     return {"baseline_s": baseline_s, "peak_rss_mb": peak_rss_mb(), "previous_rows": len(previous)}
+
+
+def tick_rows(path: str) -> str:
+    """The measured tick's sales rows, as a Parquet file beside the setup (read as ``SALES_URL`` reads one)."""
+    return path + ".tick.parquet"
 
 
 def load_setup(path: str):
@@ -153,11 +161,12 @@ def ours_tick(n: int, path: str) -> dict:
     from minority_report_assets.matching import Matcher, MatchWindow, dispersion, price_cut_seen
     from minority_report_assets.reports import detect_tick
     from minority_report_assets.sales import validate_sales
+    from minority_report_assets.sources import read_sales
 
     s, end, start, span, previous = load_setup(path)
     keys, rss_setup = s["keys"], peak_rss_mb()
     t0 = time.perf_counter()
-    buckets, rejects = validate_sales(demo.sales(n, end - demo.BUCKET * TICK_BUCKETS, end))
+    buckets, rejects = validate_sales(read_sales(tick_rows(path), end - demo.BUCKET * TICK_BUCKETS, end))
     index = pd.MultiIndex.from_frame(keys)
     actual, expected, prices = s["actual"][:, span].copy(), s["expected"][:, span], s["prices"][:, span].copy()
     actual[:, -TICK_BUCKETS:], prices[:, -TICK_BUCKETS:] = (
@@ -173,10 +182,10 @@ def ours_tick(n: int, path: str) -> dict:
     t1 = time.perf_counter()
     rows = detect_tick(keys, actual, expected, start, end, previous, TICK_BUCKETS, None, s["noise"])
     t2 = time.perf_counter()
-    row_of = pd.Series(np.arange(len(keys)), index=index)
+    rows_of = index.get_indexer(pd.MultiIndex.from_frame(rows[["store_id", "sku"]]))
+    firsts = np.maximum(((rows["window_start"] - start) // demo.BUCKET).to_numpy(dtype=np.int64), 0)
     spans = []
-    for r in rows.itertuples():
-        series, first = row_of.loc[(r.store_id, r.sku)], max(0, int((r.window_start - start) / demo.BUCKET))
+    for series, first in zip(rows_of, firsts):
         spans.append(
             MatchWindow(
                 actual[series],
@@ -283,11 +292,12 @@ def loop_tick(n: int, path: str) -> dict:
     from minority_report_assets.library import load_spec
     from minority_report_assets.matching import dispersion, match_window, price_cut_seen
     from minority_report_assets.reports import report_id
+    from minority_report_assets.sources import read_sales
 
     s, end, start, span, previous = load_setup(path)
     keys, rss_setup, p, B = s["keys"], peak_rss_mb(), DetectionParams(), demo.BUCKET
     t0 = time.perf_counter()
-    raw = demo.sales(n, end - B * TICK_BUCKETS, end)
+    raw = read_sales(tick_rows(path), end - B * TICK_BUCKETS, end)
     row_of = {(st, sk): i for i, (st, sk) in enumerate(zip(keys["store_id"], keys["sku"]))}
     tick_units, tick_prices, seen, rejects = {}, {}, set(), 0
     for store, sku, ts, units, price in zip(raw["store_id"], raw["sku"], raw["ts"], raw["units"], raw["price"]):

@@ -24,6 +24,7 @@ from minority_report_assets.baseline import (
     fit_baseline,
     history_matrix,
     regular_prices,
+    series_of,
     stack_days,
 )
 from minority_report_assets.detection import WINDOWS, DetectionParams
@@ -174,9 +175,7 @@ def _baseline_days(run: Run):
         per_day, prices = [], []
         for d in history_days:  # one day at a time: 28 days of 10,000 series are 80M rows
             buckets, _ = validate_sales(source.read(d, d + pd.Timedelta(days=1), run.backend))
-            day_keys = (
-                buckets[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
-            )
+            day_keys, _ = series_of(buckets)
             per_day.append((day_keys, history_matrix(buckets, day_keys, [d])[:, 0, :].astype(np.float32)))
             prices.append(daily_price(buckets))
         keys, history, observed = stack_days(per_day)
@@ -390,16 +389,17 @@ def _clustered_ticks(run: Run):
     existing_maps = map_days(backend)
     for shard, shard_ticks in _by_shard(ticks):
         window = load_window(backend, shard, [t.end for t in shard_ticks], config.lookback_buckets)
-        row_of = pd.Series(np.arange(len(window.keys)), index=pd.MultiIndex.from_frame(window.keys))
+        index = pd.MultiIndex.from_frame(window.keys)
         for tick in shard_ticks:
             what = f"The tick {tick.label}"
             mrdl_hash = require_partitions(backend, MINORITY_REPORTS_DETECTED_LOG, [tick.partition], what)
             detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, where=tick.partition)
             lookback = window.tick(tick.end, config.lookback_buckets)
+            rows_of = index.get_indexer(pd.MultiIndex.from_frame(detected[["store_id", "sku"]]))
+            # Where each report begins in the lookback; the lookback before it is context.
+            firsts = np.maximum(((detected["window_start"] - lookback.start) // BUCKET).to_numpy(dtype=np.int64), 0)
             spans = []
-            for r in detected.itertuples():
-                series = row_of.loc[(r.store_id, r.sku)]
-                first = max(0, int((r.window_start - lookback.start) / BUCKET))  # the lookback before it is context
+            for series, first in zip(rows_of, firsts):
                 spans.append(
                     MatchWindow(
                         lookback.actual[series],

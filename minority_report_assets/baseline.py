@@ -186,25 +186,22 @@ def window_error(
     history: np.ndarray, fitted: np.ndarray, observed: np.ndarray, window: int, floor: float
 ) -> np.ndarray:
     """Per series, the relative error ``e`` of the expected sum over ``window`` buckets that makes the
-    history's own deviations unit-scaled: the median over its observed days and (non-overlapping)
-    windows of ``D^2 = 4 (sqrt(S + 3/8) - sqrt(M + 1/8))^2 / (1 + e^2 M)`` equals the median of a
-    squared standard normal (0.455). Poisson counts give ``e`` near 0 (the ``floor`` then holds);
-    overdispersed ones (bursty news, weather, a day-level mood) give what their history shows.
-    The median ignores the anomalous days, so past anomalies do not widen the range."""
+    history's own deviations unit-scaled: half its observed days' (non-overlapping) windows score
+    ``D^2 = 4 (sqrt(S + 3/8) - sqrt(M + 1/8))^2 / (1 + e^2 M)`` above the median of a squared
+    standard normal (0.455). A window scores above it exactly while ``e^2`` is below its own
+    ``(4 (sqrt(S + 3/8) - sqrt(M + 1/8))^2 / 0.455 - 1) / M``, so ``e^2`` is the median of those.
+    Poisson counts give ``e`` near 0 (the ``floor`` then holds); overdispersed ones (bursty news,
+    weather, a day-level mood) give what their history shows. The median ignores the anomalous
+    days, so past anomalies do not widen the range."""
     n_series, n_days, slots = history.shape
     usable = slots // window * window
     s = history[:, :, :usable].reshape(n_series, n_days, -1, window).sum(axis=3)
     m = fitted[:, :, :usable].reshape(n_series, n_days, -1, window).sum(axis=3)
-    r2 = (4 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) ** 2).astype(np.float32).reshape(n_series, -1)
-    m = m.astype(np.float32).reshape(n_series, -1)
-    mask = np.repeat(observed, usable // window, axis=1)
-    lo, hi = np.full(n_series, np.log(1e-3)), np.full(n_series, np.log(10.0))
-    for _ in range(14):  # bisection on log e (to 0.06%): the median falls as e grows
-        mid = (lo + hi) / 2
-        e2 = np.exp(2 * mid).astype(np.float32)[:, None]
-        too_wide = _median(r2 / (1 + e2 * m), mask) < CHI2_1_MEDIAN
-        hi, lo = np.where(too_wide, mid, hi), np.where(too_wide, lo, mid)
-    return np.where(observed.any(axis=1), np.maximum(np.exp(hi), floor), floor)
+    r2 = 4 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) ** 2
+    at_median = ((r2 / CHI2_1_MEDIAN - 1) / m).astype(np.float32).reshape(n_series, -1)
+    e2 = _median(at_median, np.repeat(observed, usable // window, axis=1))
+    e = np.sqrt(np.clip(e2, 1e-6, 100.0))  # e within [0.001, 10]
+    return np.where(observed.any(axis=1), np.maximum(e, floor), floor)
 
 
 def daily_maxima(history: np.ndarray, fitted: np.ndarray, error: np.ndarray, windows: list[int]) -> np.ndarray:
@@ -213,12 +210,23 @@ def daily_maxima(history: np.ndarray, fitted: np.ndarray, error: np.ndarray, win
     out = np.zeros(history.shape[:2], dtype=np.float32)
     sold, meant = (np.cumsum(np.pad(a, ((0, 0), (0, 0), (1, 0))), axis=2, dtype=np.float32) for a in (history, fitted))
     for i, w in enumerate(windows):
-        s = sold[:, :, w:] - sold[:, :, :-w]
-        m = np.maximum(meant[:, :, w:] - meant[:, :, :-w], 0)
-        score = (
-            2 * (np.sqrt(np.maximum(s, 0) + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + error[:, i, None, None] ** 2 * m)
-        )
-        np.maximum(out, np.abs(score).max(axis=2), out=out)
+        # D = 2 (sqrt(S + 3/8) - sqrt(M + 1/8)) / sqrt(1 + e^2 M), computed in place: a block's
+        # days x slots are the largest arrays of the fit.
+        root_sold = sold[:, :, w:] - sold[:, :, :-w]
+        np.maximum(root_sold, 0, out=root_sold)
+        root_sold += 0.375
+        np.sqrt(root_sold, out=root_sold)
+        m = meant[:, :, w:] - meant[:, :, :-w]
+        np.maximum(m, 0, out=m)
+        scale = m * (error[:, i, None, None] ** 2).astype(np.float32)
+        scale += 1
+        np.sqrt(scale, out=scale)
+        m += 0.125
+        np.sqrt(m, out=m)
+        root_sold -= m
+        root_sold /= scale
+        np.abs(root_sold, out=root_sold)
+        np.maximum(out, 2 * root_sold.max(axis=2), out=out)
     return out
 
 
@@ -226,9 +234,12 @@ def return_level(maxima: np.ndarray, observed: np.ndarray, return_days: float) -
     """Per series, the level its daily maxima exceed once in ``return_days`` days: a Gumbel law
     fitted robustly (median and interquartile range of the observed days, so a few anomalous days
     in the history do not raise it). NaN for a series without observed days."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        q25, q50, q75 = np.nanpercentile(np.where(observed, maxima, np.nan), [25, 50, 75], axis=1)
+    if observed.all():  # the common case, without nanpercentile's row-by-row loop
+        q25, q50, q75 = np.percentile(maxima, [25, 50, 75], axis=1)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q25, q50, q75 = np.nanpercentile(np.where(observed, maxima, np.nan), [25, 50, 75], axis=1)
     scale = (q75 - q25) / GUMBEL_IQR
     location = q50 - scale * GUMBEL_MEDIAN
     return location - scale * np.log(-np.log1p(-1.0 / return_days))
@@ -305,14 +316,28 @@ def weekday_factors(totals: np.ndarray, weekdays: np.ndarray, observed: np.ndarr
     return np.where(known & np.isfinite(log_factor), np.exp(log_factor), 1.0)
 
 
+def series_of(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct ``store_id, sku`` of the rows, sorted, and each row's position among them:
+    one factorization of each key column, then of their pairs as integers."""
+    stores, store_names = pd.factorize(frame["store_id"], sort=True)
+    skus, sku_names = pd.factorize(frame["sku"], sort=True)
+    width = max(len(sku_names), 1)
+    positions, pairs = pd.factorize(stores.astype(np.int64) * width + skus, sort=True)
+    keys = pd.DataFrame(
+        {"store_id": np.asarray(store_names)[pairs // width], "sku": np.asarray(sku_names)[pairs % width]}
+    )
+    return keys, positions
+
+
 def history_matrix(frame: pd.DataFrame, keys: pd.DataFrame, days: list[pd.Timestamp], slots: int = 288) -> np.ndarray:
     """Rows ``store_id, sku, ts, units`` as ``(n_series, n_days, slots)`` in the order of ``keys``
     (missing buckets are 0 units: nothing sold)."""
     out = np.zeros((len(keys), len(days), slots))
     if frame.empty:
         return out
+    own_keys, positions = series_of(frame)
     index = pd.MultiIndex.from_frame(keys[["store_id", "sku"]])
-    series = index.get_indexer(pd.MultiIndex.from_frame(frame[["store_id", "sku"]]))
+    series = index.get_indexer(pd.MultiIndex.from_frame(own_keys))[positions]
     ts = pd.to_datetime(frame["ts"])
     day_index = pd.Index(days).get_indexer(ts.dt.normalize())
     slot = ((ts - ts.dt.normalize()) / pd.Timedelta(minutes=5)).astype(int).to_numpy()
@@ -340,7 +365,11 @@ def stack_days(days: list[tuple[pd.DataFrame, np.ndarray]]) -> tuple[pd.DataFram
 
 def daily_price(buckets: pd.DataFrame) -> pd.Series:
     """One day's median selling price per ``(store_id, sku)`` (series without a price left out)."""
-    return buckets.dropna(subset=["price"]).groupby(["store_id", "sku"])["price"].median()
+    keys, positions = series_of(buckets)
+    price = buckets["price"].to_numpy(dtype=np.float64, na_value=np.nan)
+    priced = ~np.isnan(price)
+    median = pd.Series(price[priced]).groupby(positions[priced]).median()
+    return pd.Series(median.to_numpy(), index=pd.MultiIndex.from_frame(keys.iloc[median.index]), name="price")
 
 
 def regular_prices(daily: list[pd.Series], keys: pd.DataFrame) -> np.ndarray:

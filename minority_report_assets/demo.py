@@ -170,11 +170,12 @@ def sales(n_series: int, start: pd.Timestamp, end: pd.Timestamp, seed: int = 0) 
         ts = day + np.arange(BUCKETS_PER_DAY) * BUCKET
         keep = (ts >= start) & (ts < end)
         block = units[:, keep]
+        series = np.repeat(np.arange(n_series), block.shape[1])  # texts taken by position: not rebuilt row by row
         frames.append(
             pd.DataFrame(
                 {
-                    "store_id": np.repeat(keys["store_id"].to_numpy(), block.shape[1]),
-                    "sku": np.repeat(keys["sku"].to_numpy(), block.shape[1]),
+                    "store_id": keys["store_id"].array.take(series),
+                    "sku": keys["sku"].array.take(series),
                     "ts": np.tile(ts[keep], n_series),
                     "units": block.ravel(),
                     "price": _day_prices(n_series, day, seed)[:, keep].ravel(),

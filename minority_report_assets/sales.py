@@ -39,6 +39,34 @@ def _has_ties(parsed: pd.DataFrame, order: np.ndarray) -> bool:
     return len(pairs) > 0
 
 
+def sort_keys(parsed: pd.DataFrame) -> list[np.ndarray]:
+    """``COLUMNS`` of parsed rows as numbers that order as the values sort, missing values last:
+    texts as their rank among the distinct texts, times as integers, numbers as they are."""
+    keys = [pd.factorize(parsed[c], sort=True)[0] for c in ("store_id", "sku")]
+    ts = parsed["ts"].to_numpy().view(np.int64)  # in the parsed times' own unit: year 9999 fits
+    keys.append(np.where(parsed["ts"].isna().to_numpy(), np.iinfo(np.int64).max, ts))
+    keys += [parsed[c].to_numpy(np.float64, na_value=np.nan) for c in ("units", "price")]  # NaN sorts last
+    return keys
+
+
+def in_order(keys: list[np.ndarray]) -> bool:
+    """Whether the rows are already sorted by ``keys[0]``, then ``keys[1]``, ... (ties allowed)."""
+    if len(keys[0]) < 2:
+        return True
+    undecided = np.ones(len(keys[0]) - 1, dtype=bool)
+    for k in keys:
+        before, after = k[:-1], k[1:]
+        later, same = before > after, before == after
+        if k.dtype.kind == "f":
+            gap_before, gap_after = np.isnan(before), np.isnan(after)
+            later |= gap_before & ~gap_after
+            same |= gap_before & gap_after
+        if (undecided & later).any():
+            return False
+        undecided &= same
+    return True
+
+
 def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(buckets, rejects)``: rows in canonical order (store, SKU, ts); rejects keep their fields as
     text with ``row_number``, ``reason`` and ``detail`` (missing field, unparseable value, an
@@ -56,17 +84,24 @@ def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     # Canonical order (the same rows in any order give the same buckets and rejects): the parsed
     # values, then, only where rows tie on them (rare), their raw texts.
-    order = parsed.sort_values(COLUMNS, kind="mergesort", na_position="last").index
-    if _has_ties(parsed, order.to_numpy()):
+    keys = sort_keys(parsed)
+    order = (  # sources mostly deliver rows in this order already: then nothing is sorted or moved
+        np.arange(len(parsed))
+        if in_order(keys)
+        else parsed.sort_values(COLUMNS, kind="mergesort", na_position="last").index.to_numpy()
+    )
+    if _has_ties(parsed, order):
         texts = frame.map(
             lambda v: "\x00" if v is None or (isinstance(v, float) and np.isnan(v)) else repr(v)
         ).add_prefix("raw_")
         order = (
             pd.concat([parsed, texts], axis=1)
             .sort_values(COLUMNS + list(texts.columns), kind="mergesort", na_position="last")
-            .index
+            .index.to_numpy()
         )
-    frame, parsed = frame.loc[order].reset_index(drop=True), parsed.loc[order].reset_index(drop=True)
+    if not np.array_equal(order, np.arange(len(order))):
+        frame, parsed = frame.take(order).reset_index(drop=True), parsed.take(order).reset_index(drop=True)
+        keys = [k[order] for k in keys[:3]]  # the bucket's: what duplicates are found by
     ts, units, price = parsed["ts"], parsed["units"], parsed["price"]
     reason = pd.Series(None, index=frame.index, dtype=object)
     detail = pd.Series(None, index=frame.index, dtype=object)
@@ -93,13 +128,15 @@ def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     flag(units < 0, "negative_units", "units below zero")
     flag(price < 0, "negative_price", "price below zero")
     flag(ts.notna() & (ts != ts.dt.floor(BUCKET)), "unaligned_bucket", "ts is not the start of a 5-minute bucket")
-    still = reason.isna()  # a rejected row does not make a later valid one a duplicate
-    key = pd.DataFrame({"s": frame["store_id"], "k": frame["sku"], "t": ts})[still]
-    flag(
-        key.duplicated(keep="first").reindex(frame.index, fill_value=False),
-        "duplicate_bucket",
-        "the same store, SKU and bucket came earlier",
-    )
+    # In canonical order the rows of one bucket are neighbours: a row that has not been rejected
+    # repeats the bucket of the previous such row (a rejected row does not make a later valid one a duplicate).
+    still = np.flatnonzero(reason.isna().to_numpy())
+    repeated = np.ones(max(len(still) - 1, 0), dtype=bool)
+    for k in keys[:3]:  # store, SKU, ts
+        repeated &= k[still[1:]] == k[still[:-1]]
+    duplicate = np.zeros(len(frame), dtype=bool)
+    duplicate[still[1:][repeated]] = True
+    flag(pd.Series(duplicate, index=frame.index), "duplicate_bucket", "the same store, SKU and bucket came earlier")
     ok = reason.isna()
     buckets = pd.DataFrame(
         {

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from minority_report_assets.baseline import CHI2_1_MEDIAN, fit_baseline, trend_slopes
+from minority_report_assets.baseline import CHI2_1_MEDIAN, fit_baseline, trend_slopes, window_error
 from minority_report_assets.detection import DetectionParams, find_events, merge_events
 
 DAYS, SLOTS = 28, 288
@@ -29,6 +29,23 @@ def test_an_overdispersed_series_learns_its_error_and_its_deviations_come_out_un
     assert 0.5 * CHI2_1_MEDIAN < np.median(score**2) < 2 * CHI2_1_MEDIAN
     fixed = 2 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + 0.1**2 * m)
     assert np.median(fixed**2) > 3 * CHI2_1_MEDIAN, "a fixed 10% error would call ordinary days anomalous"
+
+
+def test_the_model_error_puts_half_the_history_windows_above_a_squared_normals_median():
+    rng = np.random.default_rng(8)
+    days = history(rng, 6, 0.3)
+    fitted = np.broadcast_to(PROFILE, days.shape)
+    observed = np.ones(days.shape[:2], dtype=bool)
+    observed[0, :9] = False  # a series listed later: only its own days count
+    for window in (6, 24):
+        error = window_error(days, fitted, observed, window, floor=0.0)
+        s = days.reshape(6, DAYS, -1, window).sum(axis=3)
+        m = fitted.reshape(6, DAYS, -1, window).sum(axis=3)
+        score2 = 4 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) ** 2 / (1 + error[:, None, None] ** 2 * m)
+        for series in range(6):
+            above = (score2[series][observed[series]] > CHI2_1_MEDIAN).mean()
+            windows = observed[series].sum() * (SLOTS // window)
+            assert abs(above - 0.5) <= 3 / windows, (window, series, above)  # a window or two either side: float rounding
 
 
 def test_a_series_that_bursts_every_week_needs_a_bigger_burst_to_report():
