@@ -515,7 +515,13 @@ def rolling_z_reports(frame, merge_gap: int = 36, z: float = 4.0, run: int = 3):
 def real_case(n: int, path: str | None) -> dict:
     import pandas as pd
 
-    from minority_report_assets.evaluation import data_end, replay_ticks, report_patterns, score_reports
+    from minority_report_assets.evaluation import (
+        data_end,
+        on_labelled_windows,
+        replay_ticks,
+        report_patterns,
+        score_reports,
+    )
     from minority_report_assets.library import load_spec
 
     frame = pd.read_csv(REAL / "nab_tweets_dev.csv")
@@ -529,15 +535,10 @@ def real_case(n: int, path: str | None) -> dict:
     z = rolling_z_reports(frame)
     z = z[(z["first_detected_from"] >= first) & (z["first_detected_from"] < end)]
     theirs = score_reports(z, windows, first, end, n_series)
-    w = windows.assign(start=pd.to_datetime(windows["start"]), end=pd.to_datetime(windows["end"]))
     patterns = {}
     for age, label in ((pd.Timedelta(hours=1), "1h"), (None, "end")):
         m = report_patterns(replay, load_spec(), age)
-        true = [
-            ((w["store_id"] == r.store_id) & (w["start"] < r.window_end) & (w["end"] > r.window_start)).any()
-            for r in m.itertuples()
-        ]
-        patterns[label] = m[pd.Series(true, dtype=bool).to_numpy()]["cluster_name"].value_counts().to_dict()
+        patterns[label] = m[on_labelled_windows(m, windows)]["cluster_name"].value_counts().to_dict()
     return {
         "ours": ours,
         "rolling_z": theirs,

@@ -115,11 +115,6 @@ def replay_ticks(
     )
 
 
-def replay_reports(frame: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp, **kwargs) -> pd.DataFrame:
-    """Every report of the ticks of :func:`replay_ticks` (one row per report: its latest version)."""
-    return replay_ticks(frame, first_day, last_day, **kwargs).reports
-
-
 def report_patterns(
     replay: Replay, spec: dict, age: pd.Timedelta | None = None, lookback: int = 144, min_similarity: float = 0.75
 ) -> pd.DataFrame:
@@ -158,6 +153,21 @@ def report_patterns(
         ],
         axis=1,
     )
+
+
+def on_labelled_windows(reports: pd.DataFrame, windows: pd.DataFrame) -> np.ndarray:
+    """Per report (``store_id, sku, window_start, window_end``), whether it overlaps a labelled
+    window (``store_id, sku, start, end``) of its series."""
+    windows = windows.assign(start=pd.to_datetime(windows["start"]), end=pd.to_datetime(windows["end"]))
+    overlaps = np.zeros(len(reports), dtype=bool)
+    for r in windows.itertuples():
+        overlaps |= (
+            (reports["store_id"] == r.store_id)
+            & (reports["sku"] == r.sku)
+            & (reports["window_start"] < r.end)
+            & (pd.to_datetime(reports["window_end"]) > r.start)
+        ).to_numpy()
+    return overlaps
 
 
 def score_reports(
@@ -199,14 +209,7 @@ def score_reports(
         return float(np.mean(hit))
 
     real = in_span(windows)
-    overlaps = np.zeros(len(reports), dtype=bool)
-    for r in windows.itertuples():
-        overlaps |= (
-            (reports["store_id"] == r.store_id)
-            & (reports["sku"] == r.sku)
-            & (reports["window_start"] < r.end)
-            & (reports["window_end"] > r.start)
-        ).to_numpy()
+    overlaps = on_labelled_windows(reports, windows)
     shifted = []
     for weeks in shifts_weeks:
         moved = windows.assign(

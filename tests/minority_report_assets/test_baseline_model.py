@@ -45,11 +45,8 @@ def test_the_model_error_puts_half_the_history_windows_above_a_squared_normals_m
         for series in range(6):
             above = (score2[series][observed[series]] > CHI2_1_MEDIAN).mean()
             windows = observed[series].sum() * (SLOTS // window)
-            assert abs(above - 0.5) <= 3 / windows, (
-                window,
-                series,
-                above,
-            )  # a window or two either side: float rounding
+            # Half of them, to a window or two either side (float rounding).
+            assert abs(above - 0.5) <= 3 / windows, (window, series, above)
 
 
 def test_a_series_that_bursts_every_week_needs_a_bigger_burst_to_report():

@@ -8,7 +8,13 @@ import json
 import pandas as pd
 import pytest
 
-from minority_report_assets.evaluation import data_end, replay_ticks, report_patterns, score_reports
+from minority_report_assets.evaluation import (
+    data_end,
+    on_labelled_windows,
+    replay_ticks,
+    report_patterns,
+    score_reports,
+)
 from minority_report_assets.library import load_spec
 from tests.conftest import real_data
 
@@ -36,13 +42,8 @@ def test_reports_are_few_short_and_true_on_real_series(tweets):
 @pytest.mark.parametrize("age", [pd.Timedelta(hours=1), None], ids=["an hour after opening", "at the last row"])
 def test_labelled_mention_bursts_read_as_viral_spikes(tweets, age):
     _, windows, _, replay = tweets
-    w = windows.assign(start=pd.to_datetime(windows["start"]), end=pd.to_datetime(windows["end"]))
     matched = report_patterns(replay, load_spec(), age)
-    on_windows = [
-        m.cluster_name
-        for m in matched.itertuples()
-        if ((w["store_id"] == m.store_id) & (w["start"] < m.window_end) & (w["end"] > m.window_start)).any()
-    ]
+    on_windows = matched["cluster_name"][on_labelled_windows(matched, windows)].tolist()
     # Every labelled anomaly of these series is a burst of mentions: the viral spike's shape.
     assert len(on_windows) >= 3, on_windows
     assert on_windows.count("viral social spike") / len(on_windows) >= 0.75, on_windows
