@@ -61,7 +61,7 @@ SEED = 0
 TICK_END = pd.Timestamp(demo.TICK + pd.Timestamp("2026-11-20"))  # the first tick of the demo's day (00:30)
 TINY_TEAM0 = 100_000  # teams of 1-segment ticks: TINY_TEAM0 + 1, + 2, ...
 OVERHEAD_REPEATS = 3
-STEPS = ("video_segments", "replay__video_segment_clusters", "video_segment_tasks")
+STEPS = ("video_segments", "video_segment_tasks")
 
 
 # --- data (seeded; written once, never timed) ----------------------------------------------------
@@ -267,8 +267,7 @@ def _instrument() -> dict:
 
     timed(sources, "read_segments_from", "source read (parquet)")
     timed(assets, "validate_segments", "validate")
-    timed(assets, "tick_clusters", "cluster")
-    timed(assets, "update_tasks", "tasks (match, label, priority)")
+    timed(assets, "run_tick", "tick step (cluster the window, match, label, priority)")
     timed(assets, "privacy_check", "privacy checks")
     timed(table_asset, "prepare", "contract check + content hash")
     timed(Backend, "query", "warehouse reads")

@@ -17,19 +17,19 @@ from platform_core.privacy import RawIds, pseudonymize
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, source_spec, table_asset
 from platform_core.tables import Column, TableSpec
 from platform_core.warehouse import Backend, manifest_spec
-from replay_assets.matching import TaskState, task_pairs_alike
-from replay_assets.partitions import PREVIOUS_TICK, TICK_AND_PREVIOUS, Tick, replay_partitions, ticks_of
-from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
+from replay_assets.partitions import PREVIOUS_TICK, TICK, Tick, replay_partitions, ticks_of
+from replay_assets.pipeline import LABEL_COLUMNS, ReplayParams, TaskState, TickResult, Window, run_tick
 from replay_assets.segments import validate_segments
 from replay_assets.tables import (
+    CURRENT_LINKS,
     SCHEMA,
-    TASK_USERS,
     VIDEO_SEGMENT_CLUSTERS,
     VIDEO_SEGMENT_REJECTS,
-    VIDEO_SEGMENT_TASK_CENTROIDS,
     VIDEO_SEGMENT_TASK_LINKS,
+    VIDEO_SEGMENT_TASK_MERGES,
     VIDEO_SEGMENT_TASKS,
     VIDEO_SEGMENTS,
+    WINDOW_SEGMENTS,
 )
 
 GROUP = "replay"
@@ -39,6 +39,7 @@ REJECTS_KEY = asset_key(VIDEO_SEGMENT_REJECTS)
 CLUSTERS_KEY = asset_key(VIDEO_SEGMENT_CLUSTERS)
 TASKS_KEY = asset_key(VIDEO_SEGMENT_TASKS)
 LINKS_KEY = asset_key(VIDEO_SEGMENT_TASK_LINKS)
+MERGES_KEY = asset_key(VIDEO_SEGMENT_TASK_MERGES)
 
 #: The raw input, outside the graph: the segment store the segments asset reads.
 SEGMENT_SOURCE = source_spec(
@@ -182,14 +183,6 @@ video_segments = table_asset(
 )
 
 
-def read_segments(backend: Backend, tick: Tick) -> tuple[pd.DataFrame, np.ndarray]:
-    """A tick's segments in canonical order and their embeddings as one float32 matrix."""
-    segments = backend.read(VIDEO_SEGMENTS, where=tick.partition)
-    segments = segments.sort_values(["inserted_at", "document_id"], kind="mergesort").reset_index(drop=True)
-    embeddings = np.stack(segments["embedding"].to_list()) if len(segments) else np.empty((0, 0), dtype=np.float32)
-    return segments.drop(columns=["embedding"]), embeddings
-
-
 def first_tick_end(backend: Backend, tick: Tick) -> pd.Timestamp:
     """The end of the team's first tick: its earliest tick of segments (a team starts when it is
     enabled, not where the partitions start); ``tick`` itself when none is written yet."""
@@ -205,120 +198,86 @@ def first_tick_end(backend: Backend, tick: Tick) -> pd.Timestamp:
     return pd.Timestamp(key.split("tick_end=", 1)[1]) if pd.notna(key) else tick.end
 
 
-def previous_tick_hashes(backend: Backend, spec: TableSpec, tick: Tick) -> list[str]:
-    """The content hash of ``spec``'s partition of the tick before ``tick``: none for the team's
-    first tick; a failure naming the previous tick when it is missing otherwise."""
-    before = Tick(tick.team_id, tick.start)
-    return require_predecessors(
-        backend, spec, [before.partition], tick.label, "tick_end", first_tick_end(backend, tick)
+def window_ticks(tick: Tick, params: ReplayParams) -> list[Tick]:
+    """The ticks whose segments are in ``tick``'s window, oldest first, ``tick`` last."""
+    count = max(1, int(pd.Timedelta(hours=params.window_hours) / TICK))
+    return [Tick(tick.team_id, tick.end - k * TICK) for k in range(count - 1, -1, -1)]
+
+
+def input_hashes(backend: Backend, tick: Tick, params: ReplayParams) -> list[str]:
+    """What a tick is computed from: the content hashes of its window's segment partitions and of
+    the previous tick's tasks, links and merges. A failure naming any that is missing (nothing
+    lies before the team's first tick)."""
+    first = first_tick_end(backend, tick)
+    segments = require_predecessors(
+        backend, VIDEO_SEGMENTS, [t.partition for t in window_ticks(tick, params)], tick.label, "tick_end", first
     )
+    before = Tick(tick.team_id, tick.start)
+    previous = [
+        h
+        for spec in (VIDEO_SEGMENT_TASKS, VIDEO_SEGMENT_TASK_LINKS, VIDEO_SEGMENT_TASK_MERGES)
+        for h in require_predecessors(backend, spec, [before.partition], tick.label, "tick_end", first)
+    ]
+    return [*segments, *previous]
 
 
-def previous_segments(
-    backend: Backend, tick: Tick, own_rows: int, params: ReplayParams
-) -> tuple[np.ndarray | None, list[str]]:
-    """The previous tick's embeddings a tick may be clustered beside (``replay_assets.pipeline.top_up``)
-    and that partition's content hash (see ``previous_tick_hashes``). Not read when the tick is
-    large enough on its own."""
-    hashes = previous_tick_hashes(backend, VIDEO_SEGMENTS, tick) if params.context_rows else []
-    if not hashes or own_rows >= params.context_rows:
-        return None, hashes
-    return read_segments(backend, Tick(tick.team_id, tick.start))[1], hashes
+_CURRENT = """SELECT DISTINCT ON (document_id) {columns} FROM {links}
+WHERE team_id = {p} AND tick_end < {p} ORDER BY document_id, tick_end DESC"""
 
 
-def _cluster_ticks(run: Run):
-    params = ReplayParams.model_validate(run.config.model_dump())
-    backend = run.backend
-    for tick in ticks_of(run.context):
-        own = require_partitions(backend, VIDEO_SEGMENTS, [tick.partition], tick.label)
-        segments, embeddings = read_segments(backend, tick)
-        previous, previous_hash = previous_segments(backend, tick, len(segments), params)
-        result = tick_clusters(segments, embeddings, params, previous)
-        clusters = result.clusters.assign(team_id=tick.team_id, tick_end=tick.end)
-        kinds = clusters["kind"].value_counts()
-        noise = int((result.groups < 0).sum())
-        part = Written(
-            tick.label,
-            tick.partition_key,
-            {VIDEO_SEGMENT_CLUSTERS.name: (tick.partition, clusters)},
-            frames_hash(*own, *previous_hash, canonical_json(params.model_dump())),
-            facts={
-                VIDEO_SEGMENT_CLUSTERS.name: {
-                    "segments": len(segments),
-                    "previous_tick_segments_beside": result.beside,
-                    "clusters": int(kinds.get("cluster", 0)),
-                    "high_impact_noise": int(kinds.get("high_impact_noise", 0)),
-                    "noise_left": noise,
-                    "clustered_share": round(1 - noise / len(segments), 4) if len(segments) else 0.0,
-                }
-            },
-        )
-        part.checks.append(
-            privacy_check(
-                CLUSTERS_KEY,
-                {"video_segment_clusters": clusters},
-                segments["distinct_id"],
-                tick.label,
-                {"video_segment_clusters": ["examples"]},
-            )
-        )
-        yield part
-
-
-video_segment_clusters = table_asset(
-    name="replay__video_segment_clusters",
-    kinds=["sklearn"],
-    group=GROUP,
-    owners=OWNERS,
-    partitions_def=replay_partitions,
-    config=ReplayConfig,
-    step=_cluster_ticks,
-    outputs=[
-        Output(
-            VIDEO_SEGMENT_CLUSTERS,
-            "Clusters of the tick's segments (members, centroid, nearest examples), clustered beside "
-            "the previous tick's segments; high-impact noise as one-segment clusters.",
-            deps=[dg.AssetDep(SEGMENTS_KEY, partition_mapping=TICK_AND_PREVIOUS)],
-            shown=lambda c: c.sort_values(["size", "cluster_id"], ascending=[False, True])[
-                ["cluster_id", "kind", "size", "distinct_users", "mean_impact", "examples"]
-            ],
-        )
-    ],
-    checks=[Check(VIDEO_SEGMENT_CLUSTERS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a cluster.")],
-)
-
-
-def previous_state(backend: Backend, tick: Tick, dimension: int) -> tuple[TaskState, list[str]]:
-    """The team's tasks after the tick before ``tick``, and that partition's content hash: empty
-    for the team's first tick; a failure naming the previous tick when it is missing otherwise."""
-    hashes = previous_tick_hashes(backend, VIDEO_SEGMENT_TASKS, tick)
-    if not hashes:
-        return TaskState.empty(dimension), hashes
+def read_window(backend: Backend, tick: Tick, params: ReplayParams) -> tuple[Window, TaskState]:
+    """What the tick step reads: the window (the segments of the last ``window_hours``, and each
+    task's ``min_cluster_size`` latest segments from before it, its anchors), each with the task it
+    is linked to now, in canonical order; and the team's tasks after the previous tick with the
+    current links of every task (a merge moves them, and distinct users are an exact union)."""
+    p = backend.placeholder
+    start = tick.end - pd.Timedelta(hours=params.window_hours)
+    link_columns = ", ".join(CURRENT_LINKS.column_names)
+    current = _CURRENT.format(columns=link_columns, links=VIDEO_SEGMENT_TASK_LINKS.qualified_name, p=p)
+    segment_columns = ", ".join(f"s.{c}" for c in WINDOW_SEGMENTS.column_names if c != "task_id")
+    linked = bool(backend.columns(VIDEO_SEGMENT_TASK_LINKS.schema, VIDEO_SEGMENT_TASK_LINKS.name))
+    recent = (
+        f"SELECT {segment_columns}, c.task_id FROM {VIDEO_SEGMENTS.qualified_name} s "
+        f"LEFT JOIN ({current}) c ON c.document_id = s.document_id "
+        f"WHERE s.team_id = {p} AND s.tick_end > {p} AND s.tick_end <= {p}"
+        if linked  # before the team's first links exist, every segment is waiting
+        else f"SELECT {segment_columns}, NULL AS task_id FROM {VIDEO_SEGMENTS.qualified_name} s "
+        f"WHERE s.team_id = {p} AND s.tick_end > {p} AND s.tick_end <= {p}"
+    )
+    anchors = (
+        f"SELECT {', '.join(WINDOW_SEGMENTS.column_names)} FROM ("
+        f"SELECT {segment_columns}, c.task_id, row_number() OVER (PARTITION BY c.task_id "
+        f"ORDER BY s.timestamp DESC, s.document_id DESC) AS anchor FROM {VIDEO_SEGMENTS.qualified_name} s "
+        f"JOIN ({current}) c ON c.document_id = s.document_id WHERE s.team_id = {p} AND s.tick_end <= {p}"
+        f") ranked WHERE anchor <= {p}"
+    )
+    over = [VIDEO_SEGMENTS, VIDEO_SEGMENT_TASK_LINKS]
+    frames = [
+        backend.query(
+            WINDOW_SEGMENTS, recent, [tick.team_id, tick.end] * linked + [tick.team_id, start, tick.end], over=over[:1]
+        ),
+        backend.query(
+            WINDOW_SEGMENTS, anchors, [tick.team_id, tick.end, tick.team_id, start, params.min_cluster_size], over=over
+        ),
+    ]
+    rows = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[0]
+    rows = rows.sort_values(["inserted_at", "document_id"], kind="mergesort")
+    rows = rows.drop_duplicates("document_id").reset_index(drop=True)  # a segment sent again in a later tick
+    embeddings = np.stack(rows["embedding"].to_list()) if len(rows) else np.empty((0, 0), dtype=np.float32)
+    links = backend.query(CURRENT_LINKS, current, [tick.team_id, tick.end], over=over[1:])
     before = Tick(tick.team_id, tick.start)
     tasks = backend.read(VIDEO_SEGMENT_TASKS, where=before.partition).drop(columns=["team_id", "tick_end"])
-    p = backend.placeholder
-    centroids = backend.query(
-        VIDEO_SEGMENT_TASK_CENTROIDS,
-        f"SELECT c.team_id, c.tick_end, c.task_id, c.centroid FROM {VIDEO_SEGMENT_TASK_CENTROIDS.qualified_name} c "
-        f"JOIN {VIDEO_SEGMENT_TASKS.qualified_name} t ON t.team_id = c.team_id AND t.task_id = c.task_id "
-        f"AND t.centroid_tick = c.tick_end WHERE t.team_id = {p} AND t.tick_end = {p}",
-        [tick.team_id, before.end],
-        over=[VIDEO_SEGMENT_TASK_CENTROIDS],
-    ).set_index("task_id")["centroid"]
-    tasks = tasks.sort_values("task_id").reset_index(drop=True)
-    matrix = (
-        np.stack(centroids.loc[tasks["task_id"]].to_list()).astype(np.float64)
-        if len(tasks)
-        else np.empty((0, dimension))
-    )
-    users = backend.query(
-        TASK_USERS,
-        f"SELECT DISTINCT task_id, user_ref FROM {VIDEO_SEGMENT_TASK_LINKS.qualified_name} WHERE team_id = {p} AND tick_end < {p}",
-        [tick.team_id, tick.end],
-        over=[VIDEO_SEGMENT_TASK_LINKS],
-    )
-    by_task = users.groupby("task_id")["user_ref"].agg(set).to_dict() if len(users) else {}
-    return TaskState(tasks, matrix, by_task), hashes
+    state = TaskState.empty() if tasks.empty else TaskState(tasks, links)
+    return Window(rows.drop(columns=["embedding"]), embeddings), state
+
+
+def tick_step(backend: Backend, tick: Tick, params: ReplayParams, labeler=None) -> TickResult:
+    """One tick of one team from the warehouse: its window and the team's tasks read, the pure
+    step run (``replay_assets.pipeline.run_tick``). A replayed tick keeps the labels it was given
+    (an LLM need not answer the same twice)."""
+    window, state = read_window(backend, tick, params)
+    known = backend.read(VIDEO_SEGMENT_TASKS, where=tick.partition, columns=["task_id", *LABEL_COLUMNS])
+    return run_tick(tick.team_id, tick.end, window, state, params, labeler, known_labels=known)
 
 
 def _task_ticks(run: Run):
@@ -326,81 +285,71 @@ def _task_ticks(run: Run):
     backend = run.backend
     labeler, identity = run.resources.replay_labeler.labeler(), run.resources.replay_labeler.identity
     for tick in ticks_of(run.context):
-        inputs = [
-            require_partitions(backend, spec, [tick.partition], tick.label)[0]
-            for spec in (VIDEO_SEGMENTS, VIDEO_SEGMENT_CLUSTERS)
-        ]
-        segments, embeddings = read_segments(backend, tick)
-        clusters = backend.read(VIDEO_SEGMENT_CLUSTERS, where=tick.partition)
-        dimension = (
-            embeddings.shape[1] if embeddings.size else (len(clusters["centroid"].iat[0]) if len(clusters) else 0)
+        own = require_partitions(backend, VIDEO_SEGMENTS, [tick.partition], tick.label)
+        input_hash = frames_hash(
+            *own, *input_hashes(backend, tick, params), canonical_json(params.model_dump()), identity
         )
-        state, before = previous_state(backend, tick, dimension)
-        input_hash = frames_hash(*inputs, *before, canonical_json(params.model_dump()), identity)
-        # A replayed tick keeps the labels it was given (an LLM need not answer the same twice).
-        known = backend.read(
-            VIDEO_SEGMENT_TASKS,
-            where=tick.partition,
-            columns=["task_id", "title", "description", "keywords", "label_source"],
-        )
-        update = update_tasks(
-            tick.team_id, tick.end, state, clusters, segments, embeddings, params, labeler, known_labels=known
-        )
+        before = backend.read(VIDEO_SEGMENT_TASKS, where=Tick(tick.team_id, tick.start).partition, columns=["task_id"])
+        result = tick_step(backend, tick, params, labeler)
         at = dict(team_id=tick.team_id, tick_end=tick.end)
-        status = update.tasks["status"].value_counts()
+        status = result.tasks["status"].value_counts()
+        kinds = result.clusters["kind"].value_counts()
+        linked = result.links["linked_by"].value_counts()
         part = Written(
             tick.label,
             tick.partition_key,
             {
-                VIDEO_SEGMENT_TASKS.name: (tick.partition, update.tasks.assign(**at)),
-                VIDEO_SEGMENT_TASK_CENTROIDS.name: (tick.partition, update.centroids.assign(**at)),
-                VIDEO_SEGMENT_TASK_LINKS.name: (tick.partition, update.links.assign(**at)),
+                VIDEO_SEGMENT_TASKS.name: (tick.partition, result.tasks.assign(**at)),
+                VIDEO_SEGMENT_CLUSTERS.name: (tick.partition, result.clusters.assign(**at)),
+                VIDEO_SEGMENT_TASK_LINKS.name: (tick.partition, result.links.assign(**at)),
+                VIDEO_SEGMENT_TASK_MERGES.name: (tick.partition, result.merges.assign(**at)),
             },
             input_hash,
             facts={
-                VIDEO_SEGMENT_TASKS.name: {"new": int(status.get("new", 0)), "updated": int(status.get("updated", 0))}
+                VIDEO_SEGMENT_TASKS.name: {s: int(status.get(s, 0)) for s in ("new", "updated", "merged")},
+                VIDEO_SEGMENT_CLUSTERS.name: {
+                    "window_segments": int(result.window_rows),
+                    "clusters": int(kinds.get("cluster", 0)),
+                    "high_impact_noise": int(kinds.get("high_impact_noise", 0)),
+                    "waiting": int(result.waiting),
+                },
+                VIDEO_SEGMENT_TASK_LINKS.name: {k: int(linked.get(k, 0)) for k in ("cluster", "high_impact", "merge")},
             },
-            log=f"{tick.label}: {len(update.tasks)} tasks ({dict(status)}), {len(update.links)} links",
+            log=f"{tick.label}: {len(result.tasks)} tasks ({dict(status)}), {len(result.links)} links, "
+            f"{len(result.merges)} merges, {result.waiting} segments waiting",
         )
-        expected = int(clusters["size"].sum()) if len(clusters) else 0
-        tasks_after = update.state.tasks
-        close = task_pairs_alike(
-            update.state.centroids, tasks_after["occurrences"], tasks_after["cohesion"], params.min_ratio
-        )
-        part.checks += [
-            privacy_check(
-                TASKS_KEY,
-                {"video_segment_tasks": update.tasks},
-                segments["distinct_id"],
-                tick.label,
-                {"video_segment_tasks": ["title", "description", "keywords"]},
-            ),
-            privacy_check(
-                LINKS_KEY,
-                {"video_segment_task_links": update.links},
-                segments["distinct_id"],
-                tick.label,
-                {"video_segment_task_links": ["content"]},
-            ),
-        ]
+        raw_ids = backend.read(VIDEO_SEGMENTS, where=tick.partition, columns=["distinct_id"])["distinct_id"]
+        for key, name, frame, columns in (
+            (TASKS_KEY, VIDEO_SEGMENT_TASKS.name, result.tasks, ["title", "description", "keywords"]),
+            (CLUSTERS_KEY, VIDEO_SEGMENT_CLUSTERS.name, result.clusters, ["examples"]),
+            (LINKS_KEY, VIDEO_SEGMENT_TASK_LINKS.name, result.links, ["content"]),
+        ):
+            part.checks.append(privacy_check(key, {name: frame}, raw_ids, tick.label, {name: columns}))
+        new_links = int((result.links["linked_by"] != "merge").sum())
         part.check(
             VIDEO_SEGMENT_TASK_LINKS,
             "every_clustered_segment_linked",
-            len(update.links) == expected and update.links["document_id"].is_unique,
-            f"{len(update.links)} links for {expected} clustered segments",
+            new_links == int(result.clusters["linked_now"].sum()) and result.links["document_id"].is_unique,
+            f"{new_links} new links for {int(result.clusters['linked_now'].sum())} waiting segments the clusters took",
         )
+        kept = set(result.tasks["task_id"])
+        dropped = sorted(set(before["task_id"]) - kept)
+        merged = result.tasks[result.tasks["status"] == "merged"]
+        live = set(result.tasks.loc[result.tasks["status"] != "merged", "task_id"])
+        dangling = sorted(set(merged["merged_into"]) - live)
         part.check(
             VIDEO_SEGMENT_TASKS,
-            "tasks_stay_distinct",
-            close == 0,
-            f"{close} pairs of tasks that the matching rule would take for one problem",
+            "no_task_dropped",
+            not dropped and not dangling,
+            f"{len(dropped)} tasks of the previous tick missing {dropped[:3]}, {len(dangling)} merged into a task "
+            f"that is not live {dangling[:3]}",
         )
         yield part
 
 
 def _tasks_shown(tasks: pd.DataFrame) -> pd.DataFrame:
     """The tick's new and updated tasks first, by priority."""
-    moved = tasks[tasks["status"] != "unchanged"]
+    moved = tasks[tasks["status"].isin(["new", "updated"])]
     return moved.sort_values(["priority", "task_id"], ascending=[False, True])[
         ["priority", "status", "title", "occurrences", "distinct_users", "segments_this_tick", "task_id"]
     ]
@@ -408,6 +357,7 @@ def _tasks_shown(tasks: pd.DataFrame) -> pd.DataFrame:
 
 video_segment_tasks = table_asset(
     name="video_segment_tasks",
+    kinds=["sklearn"],
     group=GROUP,
     owners=OWNERS,
     partitions_def=replay_partitions,
@@ -417,10 +367,10 @@ video_segment_tasks = table_asset(
     outputs=[
         Output(
             VIDEO_SEGMENT_TASKS,
-            "The team's tasks after the tick, ranked by priority (with its factors); centroids in "
-            "video_segment_task_centroids.",
+            "The team's tasks after the tick (every task it ever opened; merged ones point to their "
+            "survivor), ranked by priority with its factors.",
             shown=_tasks_shown,
-            deps=[CLUSTERS_KEY, SEGMENTS_KEY, dg.AssetDep(TASKS_KEY, partition_mapping=PREVIOUS_TICK)],
+            deps=[SEGMENTS_KEY, dg.AssetDep(TASKS_KEY, partition_mapping=PREVIOUS_TICK)],
             # a tick every 30 minutes, run 5 minutes after it ends
             freshness=dg.FreshnessPolicy.time_window(
                 fail_window=pd.Timedelta(minutes=70).to_pytimedelta(),
@@ -428,31 +378,42 @@ video_segment_tasks = table_asset(
             ),
         ),
         Output(
-            VIDEO_SEGMENT_TASK_CENTROIDS,
-            "The unit centroid of every task the tick created or moved.",
-            replayed=False,
-            own_asset=False,
+            VIDEO_SEGMENT_CLUSTERS,
+            "The clusters of the tick's window (the last day's segments and each task's anchors), each "
+            "with the task it continues or opened; high-impact segments no cluster took as their own.",
+            deps=[SEGMENTS_KEY],
+            shown=lambda c: c.sort_values(["linked_now", "size", "cluster_id"], ascending=[False, False, True])[
+                ["cluster_id", "kind", "task_id", "size", "arrived", "linked_now", "examples"]
+            ],
         ),
         Output(
             VIDEO_SEGMENT_TASK_LINKS,
-            "Every clustered segment of the tick, linked to its task with its distance to the centroid.",
+            "Every segment the tick linked to a task (or moved with a merge), with where it lies in its "
+            "session and its distance to its cluster's centre. A segment's task is its latest link.",
             replayed=False,
-            deps=[CLUSTERS_KEY, SEGMENTS_KEY],
+            deps=[SEGMENTS_KEY],
+        ),
+        Output(
+            VIDEO_SEGMENT_TASK_MERGES,
+            "The tasks the tick found to be one problem: which merged into which, and why.",
+            replayed=False,
+            deps=[SEGMENTS_KEY],
+            shown=lambda m: m[["task_id", "merged_into", "segments", "survivor_segments", "reason"]],
         ),
     ],
     checks=[
         Check(VIDEO_SEGMENT_TASKS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a task."),
+        Check(VIDEO_SEGMENT_CLUSTERS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a cluster."),
         Check(VIDEO_SEGMENT_TASK_LINKS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a link."),
         Check(
             VIDEO_SEGMENT_TASK_LINKS,
             "every_clustered_segment_linked",
-            "Links = the segments of the tick's clusters, each once.",
+            "New links = the waiting segments the window's clusters took, each once.",
         ),
         Check(
             VIDEO_SEGMENT_TASKS,
-            "tasks_stay_distinct",
-            "No two tasks lie within the match distance of each other.",
-            blocking=False,
+            "no_task_dropped",
+            "Every task of the previous tick is still listed; a merged one points to a live task.",
         ),
     ],
 )

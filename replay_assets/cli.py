@@ -34,10 +34,11 @@ def top_tasks(team_id: int, tick_end: pd.Timestamp | None = None, limit: int = 8
             return f"team {team_id}: no tasks yet"
         tick_end = ticks["tick_end"].max()
     frame = backend.read(VIDEO_SEGMENT_TASKS, where={"team_id": team_id, "tick_end": tick_end})
-    frame = frame.sort_values(["priority", "task_id"], ascending=[False, True])
+    merged = int((frame["status"] == "merged").sum())
+    frame = frame[frame["status"] != "merged"].sort_values(["priority", "task_id"], ascending=[False, True])
     lines = [
         f"Team {team_id}: top tasks after the tick ending {tick_end:%Y-%m-%d %H:%M} UTC "
-        f"({len(frame)} tasks, {int((frame['status'] == 'new').sum())} opened by this tick)"
+        f"({len(frame)} tasks, {int((frame['status'] == 'new').sum())} opened by this tick, {merged} merged into others)"
     ]
     for rank, r in enumerate(frame.head(limit).itertuples(), 1):
         lines.append(

@@ -1,33 +1,44 @@
 """Cluster segment description embeddings by density, without inventing clusters from noise (pure).
 
-Real description embeddings of one product share a common direction and sit at cross-topic
-cosines of 0.3-0.6, so no absolute similarity separates topics for every embedding model. Every
-decision here is taken relative to the tick's own geometry instead:
+Every decision is taken relative to the window's own geometry, so an embedding model that maps
+the same descriptions into another space (another dimension, a direction every description
+shares, another similarity scale) gives the same clusters as long as it keeps which descriptions
+are near which:
 
-1. Centre and reduce: PCA (fitted on a seeded sample) removes the direction all descriptions
-   share; rows are re-normalized, so distances are cosine distances between what differs.
-2. A k-nearest-neighbour graph (exact blocked products for small ticks, an HNSW index built
+1. Principal coordinates: the unit rows are centred and projected on their leading principal
+   directions, computed exactly from the Gram matrix of a seeded sample. Centring removes the
+   direction every description of a product shares; an isometry of the embedding space leaves
+   the Gram matrix, hence the coordinates, unchanged. Rows are re-normalized: distances are
+   cosine distances between what differs.
+2. A k-nearest-neighbour graph (exact blocked products for small windows, an HNSW index built
    single-threaded in row order, hence deterministic, for large ones).
 3. HDBSCAN's hierarchy on that graph: each segment's core distance is the distance to its
    ``min_samples``-th neighbour, edges are weighted by mutual reachability, the minimum spanning
-   forest gives the single-linkage tree, condensed at ``min_cluster_size`` (hdbscan's own tree code).
-4. Significance against null ticks: every node of the hierarchy gets its relative excess of mass
+   forest gives the single-linkage tree, condensed at ``min_cluster_size`` (hdbscan's own tree
+   code). ``min_cluster_size`` 8 and ``min_samples`` 5 are the sizes of the fixed HDBSCAN that
+   the tasks are measured against, counted as hdbscan counts them.
+4. Significance against null windows: every node of the hierarchy gets its relative excess of mass
    (how much longer its segments stay together than the distance it formed at, as a ratio, so
-   free of the model's distance scale). The same hierarchy is built on null ticks, the tick's
-   principal coordinates shuffled independently (seeded): same spread per direction, no topics.
-5. Clusters are the leaves of the condensed tree that beat every node of the null hierarchies,
-   with the segments that stay in them as much longer than the leaf formed (a segment that leaves
-   as soon as the leaf forms was only swept in with it), so random vectors give nothing.
-6. A segment left out joins the cluster it passes as a member of: its mean cosine to the members
-   reaches ``min_ratio`` of theirs to each other, the rule tasks are matched by.
+   free of the distance scale). The same hierarchy is built on null windows, the principal
+   coordinates shuffled independently (seeded): same spread per direction, no topics.
+5. Clusters are the lowest significant nodes of the hierarchy: a node that beats every node of
+   the null windows and has no significant node below it, at whatever scale that is. A segment
+   that left the hierarchy above a cluster, close to where the cluster formed, belongs to it
+   when that cluster is the only one below where it left.
+6. Doubt: a segment waits for a later window when another cluster explains it as well as its
+   own (its mean cosine to each), when chance does (it is no more alike to its cluster than two
+   spreads above two segments no cluster holds together), or when the leading directions explain
+   far less of it than of the window's typical segment (a stray or broken description). When in
+   doubt, leave it out.
 
 Cluster ids are ordered by each cluster's first segment; the same rows in the same order give
-the same labels (the pipeline orders a tick's rows canonically before clustering).
+the same labels (the pipeline orders a window's rows canonically before clustering).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 from hdbscan._hdbscan_linkage import label as single_linkage_tree
@@ -35,38 +46,39 @@ from hdbscan._hdbscan_tree import condense_tree
 from pydantic import BaseModel, Field
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
-from sklearn.decomposition import PCA
-
-from replay_assets.matching import MIN_RATIO
+from scipy.sparse.linalg import eigsh
 
 
 class ClusteringParams(BaseModel):
     min_cluster_size: int = Field(
-        5, description="Fewest segments a cluster has: a problem seen this often in a tick recurs."
+        8, description="Fewest segments a cluster has: a problem seen this often in the window recurs."
     )
     min_samples: int = Field(
-        5, description="Density scale: a segment's core distance is to its min_samples-th neighbour."
+        5,
+        description="Density scale: a segment's core distance is to the min_samples-th segment "
+        "nearest it, itself counted (as hdbscan counts).",
     )
     neighbours: int = Field(15, description="Neighbours per segment in the graph the hierarchy is built on.")
-    min_ratio: float = Field(
-        MIN_RATIO,
-        description="A left-out segment joins a cluster when its mean cosine to the members "
-        "reaches this share of theirs to each other (as tasks are matched).",
+    dimensions: int = Field(
+        50,
+        description="Principal directions kept: where topics separate; the rest is mostly phrasing "
+        "variation every topic shares.",
     )
-    floor_spreads: float = Field(
-        3.0,
-        description="Clusters take members only when their segments are more alike than "
-        "this many standard deviations of the tick's random-pair cosines.",
-    )
-    reduced_dimensions: int = Field(128, description="PCA components kept after centring.")
-    pca_sample: int = 3000
+    pca_sample: int = Field(3000, description="Rows (a seeded sample) the principal directions are computed from.")
     block_rows: int = 4096
     exact_search_below: int = Field(5000, description="Up to this many segments, neighbours are searched exactly.")
-    null_rows: int = Field(5000, description="Rows of a null tick (a seeded sample of the tick's, shuffled).")
-    null_draws: int = Field(3, description="Null ticks drawn; a node must beat every node of all of them.")
+    null_rows: int = Field(5000, description="Rows of a null window (a seeded sample of the window's, shuffled).")
+    null_draws: int = Field(3, description="Null windows drawn; a node must beat every node of all of them.")
     index_links: int = Field(16, description="HNSW links per node (M).")
     index_build_effort: int = Field(40, description="HNSW ef_construction: candidates kept while building.")
     seed: int = 0
+
+
+@dataclass
+class Clustering:
+    labels: np.ndarray  # cluster per row, -1 = left out
+    coordinates: np.ndarray  # unit principal coordinates per row (zero for a row at the centre)
+    doubted: np.ndarray  # rows a cluster held that were left out in doubt (they wait; no task of their own yet)
 
 
 def normalize(embeddings: np.ndarray) -> np.ndarray:
@@ -81,38 +93,46 @@ def inverse_norms(embeddings: np.ndarray) -> np.ndarray:
     return (1.0 / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
-def row_dots(x: np.ndarray, x_rows: np.ndarray, y: np.ndarray, y_rows: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """``sum(x[x_rows] * y[y_rows], axis=1)``, gathered in chunks small enough for the allocator to reuse."""
-    out = np.empty(len(x_rows), dtype=np.float32)
-    for start in range(0, len(x_rows), chunk):
-        stop = start + chunk
-        out[start:stop] = np.einsum("ij,ij->i", x[x_rows[start:stop]], y[y_rows[start:stop]])
-    return out
+def principal_coordinates(x: np.ndarray, params: ClusteringParams) -> tuple[np.ndarray, np.ndarray]:
+    """The unit rows of ``x``, centred and projected on their leading ``dimensions`` principal
+    directions (float32, not normalized).
 
-
-def principal_coordinates(x: np.ndarray, params: ClusteringParams, context: np.ndarray | None = None) -> np.ndarray:
-    """Unit rows of ``context`` then ``x``, centred and projected by a PCA fitted on a seeded sample
-    of them (float32).
-
-    The projection is applied to the raw rows and each product scaled by its row's inverse norm,
-    block by block, so no normalized or stacked copy of a large tick is made.
+    The directions come from the eigenvectors of the Gram matrix of a seeded sample of centred
+    unit rows (Lanczos from a fixed start vector, to machine precision): a function of the rows'
+    mutual cosines only, so any isometry of the embedding space, into any dimension, gives the
+    same coordinates (up to each direction's sign, which no distance sees). The projection is
+    applied block by block to the raw rows, each product scaled by its row's inverse norm.
     """
-    blocks = [b for b in (context, x) if b is not None and len(b)]
-    n, dim = sum(len(b) for b in blocks), x.shape[1]
+    n = len(x)
     rng = np.random.default_rng(params.seed)
     sample = np.arange(n) if n <= params.pca_sample else np.sort(rng.choice(n, params.pca_sample, replace=False))
-    starts = np.cumsum([0] + [len(b) for b in blocks])
-    rows = np.vstack(
-        [b[sample[(sample >= lo) & (sample < hi)] - lo] for b, lo, hi in zip(blocks, starts[:-1], starts[1:])]
-    )
-    unit_sample = rows * inverse_norms(rows)[:, None]
-    components = min(params.reduced_dimensions, dim, len(sample))
-    if components >= dim:
-        return np.vstack([b * inverse_norms(b)[:, None] for b in blocks]) - unit_sample.mean(axis=0)
-    # Three power iterations: enough to separate the leading directions neighbours are found in.
-    pca = PCA(components, svd_solver="randomized", iterated_power=3, random_state=params.seed).fit(unit_sample)
-    basis, shift = pca.components_.T.astype(np.float32), (pca.mean_ @ pca.components_.T).astype(np.float32)
-    return np.vstack([(b @ basis) * inverse_norms(b)[:, None] for b in blocks]) - shift
+    rows = x[sample] * inverse_norms(x[sample])[:, None]
+    mean = rows.mean(axis=0, dtype=np.float64).astype(np.float32)
+    rows -= mean
+    gram = (rows @ rows.T).astype(np.float64)
+    k = min(params.dimensions, len(sample) - 1)
+    if k < 1:
+        return np.zeros((n, 1), dtype=np.float32), np.zeros(n, dtype=np.float32)
+    if len(sample) <= 3 * k:
+        values, vectors = np.linalg.eigh(gram)
+    else:
+        values, vectors = eigsh(gram, k=k, which="LA", v0=np.ones(len(sample)), tol=0)
+    order = np.argsort(-values, kind="stable")[:k]
+    values, vectors = values[order], vectors[:, order]
+    kept = values > max(values[0], 0.0) * 1e-9
+    if not kept.any():  # every sampled row is the same description: no direction to tell rows apart
+        return np.zeros((n, 1), dtype=np.float32), np.zeros(n, dtype=np.float32)
+    basis = (rows.T.astype(np.float64) @ (vectors[:, kept] / np.sqrt(values[kept]))).astype(np.float32)
+    shift = mean @ basis
+    out = np.empty((n, basis.shape[1]), dtype=np.float32)
+    centred = np.empty(n, dtype=np.float32)
+    for start in range(0, n, params.block_rows):
+        block = x[start : start + params.block_rows]
+        inverse = inverse_norms(block)
+        out[start : start + len(block)] = (block @ basis) * inverse[:, None] - shift
+        # |unit row - mean|^2 = 1 - 2 unit.mean + |mean|^2: each row's whole centred length.
+        centred[start : start + len(block)] = np.sqrt(np.maximum(1.0 - 2.0 * (block @ mean) * inverse + mean @ mean, 0))
+    return out, centred
 
 
 def exact_neighbours(z: np.ndarray, k: int, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +188,7 @@ def condensed_tree(
     """
     n, k = neighbours.shape
     d = np.maximum(distances.astype(np.float64), 1e-12)  # the spanning-tree code reads 0 as "no edge"
-    core = d[:, min(min_samples, k) - 1]
+    core = d[:, min(max(min_samples - 1, 1), k) - 1]  # the segment itself is the first of its min_samples
     rows = np.repeat(np.arange(n), k)
     cols = neighbours.ravel()
     reachability = np.maximum(d.ravel(), np.maximum(core[rows], core[cols]))
@@ -183,32 +203,59 @@ def condensed_tree(
     return condense_tree(single_linkage_tree(edges), min_cluster_size)
 
 
-def relative_excess_of_mass(tree: np.ndarray, n: int) -> np.ndarray:
-    """Per node of the condensed tree (indexed by node id; NaN for segments and the root): the mean over
-    its segments of ``lambda_leave / lambda_birth - 1`` (lambda = 1 / distance), i.e. HDBSCAN's
-    stability divided by size and birth density, a ratio that no distance scale changes."""
-    parent = tree["parent"].astype(np.int64)
-    child = tree["child"].astype(np.int64)
-    lam = tree["lambda_val"].astype(np.float64)
-    size = tree["child_size"].astype(np.float64)
-    nodes = int(max(parent.max(initial=n), child.max(initial=n))) + 1
-    is_node = child >= n
-    birth = np.zeros(nodes)
-    birth[child[is_node]] = lam[is_node]
-    node_size = np.zeros(nodes)
-    node_size[child[is_node]] = size[is_node]
-    stability = np.bincount(parent, weights=size * (lam - birth[parent]), minlength=nodes)
-    rem = np.full(nodes, np.nan)
-    inner = np.flatnonzero((np.arange(nodes) > n) & (birth > 0))
-    rem[inner] = stability[inner] / (node_size[inner] * birth[inner])
-    return rem
+@dataclass
+class Hierarchy:
+    """The condensed tree's nodes, indexed by node id (``n`` is the root; ids below ``n`` are segments)."""
+
+    n: int
+    parent_of: np.ndarray  # parent node per node (-1 for the root and for segments)
+    birth: np.ndarray  # lambda (1 / distance) at which each node formed (0 for the root)
+    size: np.ndarray  # segments in each node
+    rem: np.ndarray  # relative excess of mass per node (NaN for segments and the root)
+    left_from: np.ndarray  # per segment: the node it left the hierarchy from
+    left_at: np.ndarray  # per segment: the lambda at which it left
+
+    @classmethod
+    def of(cls, tree: np.ndarray, n: int) -> Hierarchy:
+        parent = tree["parent"].astype(np.int64)
+        child = tree["child"].astype(np.int64)
+        lam = tree["lambda_val"].astype(np.float64)
+        count = tree["child_size"].astype(np.float64)
+        nodes = int(max(parent.max(initial=n), child.max(initial=n))) + 1
+        is_node = child >= n
+        parent_of = np.full(nodes, -1, dtype=np.int64)
+        parent_of[child[is_node]] = parent[is_node]
+        birth = np.zeros(nodes)
+        birth[child[is_node]] = lam[is_node]
+        size = np.zeros(nodes)
+        size[child[is_node]] = count[is_node]
+        size[n] = n
+        # HDBSCAN's stability divided by size and birth density: free of the distance scale.
+        stability = np.bincount(parent, weights=count * (lam - birth[parent]), minlength=nodes)
+        rem = np.full(nodes, np.nan)
+        inner = np.flatnonzero((np.arange(nodes) > n) & (birth > 0))
+        rem[inner] = stability[inner] / (size[inner] * birth[inner])
+        left_from = np.full(n, n, dtype=np.int64)
+        left_from[child[~is_node]] = parent[~is_node]
+        left_at = np.zeros(n)
+        left_at[child[~is_node]] = lam[~is_node]
+        return cls(n, parent_of, birth, size, rem, left_from, left_at)
+
+    def lowest(self, chosen: np.ndarray) -> np.ndarray:
+        """The nodes of ``chosen`` (a boolean per node) with no chosen node below them."""
+        below = np.zeros(len(chosen), dtype=bool)
+        for node in range(len(chosen) - 1, self.n, -1):  # a child's id is larger than its parent's
+            if chosen[node] or below[node]:
+                below[self.parent_of[node]] = True
+        return np.flatnonzero(chosen & ~below)
 
 
 def null_threshold(coordinates: np.ndarray, params: ClusteringParams) -> float:
-    """The largest relative excess of mass in the hierarchies of ``null_draws`` null ticks: each
+    """The largest relative excess of mass in the hierarchies of ``null_draws`` null windows: each
     coordinate shuffled independently across (a seeded sample of at most ``null_rows``) rows, which
-    keeps the tick's spread along every principal direction and destroys any topic. Several draws,
-    so that a tick without topics rarely has a leaf above all of them. 0 when no null node exists."""
+    keeps the window's spread along every principal direction and destroys any topic. Several
+    draws, so that a window without topics rarely has a node above all of them. 0 when no null
+    node exists."""
     rng = np.random.default_rng(params.seed + 1)
     rows = np.arange(len(coordinates))
     if len(rows) > params.null_rows:
@@ -221,95 +268,113 @@ def null_threshold(coordinates: np.ndarray, params: ClusteringParams) -> float:
             null[:, j] = coordinates[rows[rng.permutation(len(rows))], j]
         z = normalize(null)
         tree = condensed_tree(*exact_neighbours(z, k, params.block_rows), params.min_samples, params.min_cluster_size)
-        rem = relative_excess_of_mass(tree, len(z))
+        rem = Hierarchy.of(tree, len(z)).rem
         best = max(best, float(np.nanmax(rem)) if np.isfinite(rem).any() else 0.0)
     return best
 
 
-def significant_leaves(tree: np.ndarray, n: int, threshold: float) -> np.ndarray:
-    """Label per segment: the leaf of the condensed tree it belongs to, for leaves above ``threshold``; else -1.
+def significant_clusters(hierarchy: Hierarchy, threshold: float) -> np.ndarray:
+    """Label per segment: the lowest node above ``threshold`` it belongs to, else -1.
 
-    Leaves, not larger nodes: a node above two leaves holds two problems however dense it is.
+    A segment belongs to a cluster when it left the hierarchy from the cluster's node or a node
+    below it, or from a node above it (not the root) that holds no other cluster, at a distance
+    no longer than the cluster's own birth distance stretched by the significance ratio: where
+    the hierarchy offers a segment a single cluster close by, it takes it; where it offers
+    several, or only a far one, it is in doubt and left out.
     """
-    rem = relative_excess_of_mass(tree, n)
-    parent = tree["parent"].astype(np.int64)
-    child = tree["child"].astype(np.int64)
-    is_node = child >= n
-    leaf = np.zeros(len(rem), dtype=bool)
-    leaf[child[is_node]] = True
-    leaf[parent[is_node]] = False
-    chosen = np.flatnonzero(leaf & (np.nan_to_num(rem, nan=-np.inf) > threshold))
-    node_label = np.full(len(rem), -1, dtype=np.int64)
-    node_label[chosen] = np.arange(len(chosen))
-    # A segment that leaves its leaf about as soon as the leaf forms was only swept in with it:
-    # it is a member when it stays as much longer than the leaf's birth as a significant node does.
-    birth = np.zeros(len(rem))
-    birth[child[is_node]] = tree["lambda_val"][is_node]
-    point = ~is_node
-    stays = tree["lambda_val"][point] > (1.0 + max(threshold, 0.0)) * birth[parent[point]]
-    labels = np.full(n, -1, dtype=np.int64)
-    labels[child[point]] = np.where(stays, node_label[parent[point]], -1)
-    return labels
+    h = hierarchy
+    chosen = h.lowest(np.nan_to_num(h.rem, nan=-np.inf) > threshold)
+    nodes = len(h.parent_of)
+    cluster_of = np.full(nodes, -1, dtype=np.int64)
+    cluster_of[chosen] = np.arange(len(chosen))
+    clusters_below = np.zeros(nodes, dtype=np.int64)
+    clusters_below[chosen] = 1
+    only = cluster_of.copy()  # the cluster below a node, when it holds exactly one
+    for node in range(nodes - 1, h.n, -1):  # children before parents
+        parent = h.parent_of[node]
+        if cluster_of[parent] < 0 and clusters_below[node]:
+            clusters_below[parent] += clusters_below[node]
+            only[parent] = only[node]
+    for node in range(h.n + 1, nodes):  # parents before children: a chosen node's whole subtree is its own
+        parent = h.parent_of[node]
+        if cluster_of[node] < 0 and parent >= 0 and cluster_of[parent] >= 0:
+            cluster_of[node] = cluster_of[parent]
+    single = (clusters_below == 1) & (np.arange(nodes) != h.n)
+    above = np.where(single[h.left_from], only[h.left_from], -1)
+    close = (
+        h.left_at * (1.0 + max(threshold, 0.0)) >= h.birth[chosen[np.maximum(above, 0)]] if len(chosen) else above < 0
+    )
+    return np.where(cluster_of[h.left_from] >= 0, cluster_of[h.left_from], np.where(close, above, -1))
 
 
-def background_spread(z: np.ndarray, seed: int, pairs: int = 20000) -> float:
-    """Standard deviation of the cosine between two random segments of the tick (seeded sample of pairs)."""
+def apart_cosines(z: np.ndarray, labels: np.ndarray, seed: int, pairs: int = 20000) -> tuple[float, float]:
+    """Mean and standard deviation of the cosine between two segments that no cluster holds
+    together (a seeded sample of pairs): how alike two segments of different problems are by chance."""
     rng = np.random.default_rng(seed + 2)
     a, b = rng.integers(0, len(z), (2, pairs))
-    keep = a != b
-    return float(np.std(np.einsum("ij,ij->i", z[a[keep]], z[b[keep]])))
+    apart = (a != b) & ((labels[a] != labels[b]) | (labels[a] < 0))
+    cosines = np.einsum("ij,ij->i", z[a[apart]], z[b[apart]], dtype=np.float64)
+    return float(cosines.mean()), float(cosines.std())
 
 
-def extend_by_membership(labels: np.ndarray, z: np.ndarray, min_ratio: float, floor: float) -> np.ndarray:
-    """Each segment left out joins the cluster it would pass as a member of: its mean cosine to the
-    cluster's segments reaches ``min_ratio`` of the mean cosine between two of them (the rule tasks
-    are matched by, see ``replay_assets.matching``). Only clusters whose segments are more alike
-    than ``floor`` take members, so a cluster that chance made gathers no more."""
-    labels = labels.copy()
-    clusters = int(labels.max()) + 1
-    if clusters == 0:
-        return labels
-    members = labels >= 0
-    sums = np.zeros((clusters, z.shape[1]), dtype=np.float64)
+def doubtful_members(labels: np.ndarray, z: np.ndarray, neighbours: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Leave out each segment in doubt, which waits for a later window: one whose mean cosine to
+    the other segments of its cluster is below its mean cosine to another cluster (another
+    problem explains it as well), or no more than two spreads above the mean cosine of two
+    segments no cluster holds together (chance explains it as well). The other clusters a segment is
+    compared with are those of its graph neighbours, the only ones close enough to compete. A
+    cluster left with fewer than two segments is dissolved."""
+    out = labels.copy()
+    k = int(labels.max(initial=-1)) + 1
+    members = np.flatnonzero(labels >= 0)
+    if k == 0:
+        return out
+    sums = np.zeros((k, z.shape[1]), dtype=np.float64)
     np.add.at(sums, labels[members], z[members])
-    size = np.bincount(labels[members], minlength=clusters)
-    with np.errstate(divide="ignore", invalid="ignore"):  # a leaf may have lost every segment: never eligible
-        within = ((sums**2).sum(axis=1) - size) / (size * (size - 1.0))
-    eligible = (size > 1) & (within > floor)
-    scale = np.where(eligible, size * np.where(eligible, within, 1.0), 1.0)
-    open_rows = np.flatnonzero(~members)
-    best = np.full(len(open_rows), -1)
-    score = np.full(len(open_rows), -np.inf)
-    for start in range(0, len(open_rows), 4096):  # blocks of (segments x clusters) ratios
-        rows = open_rows[start : start + 4096]
-        ratio = (z[rows] @ sums.T.astype(np.float32)) / scale
-        ratio[:, ~eligible] = -np.inf
-        best[start : start + len(rows)] = ratio.argmax(axis=1)
-        score[start : start + len(rows)] = ratio.max(axis=1)
-    joins = score >= min_ratio
-    labels[open_rows[joins]] = best[joins]
-    return labels
+    size = np.bincount(labels[members], minlength=k).astype(np.float64)
+    own = labels[members]
+    self_term = np.einsum("ij,ij->i", z[members], z[members], dtype=np.float64)
+    to_own = (np.einsum("ij,ij->i", z[members], sums[own]) - self_term) / np.maximum(size[own] - 1, 1)
+    rivals = labels[neighbours[members]]  # the clusters of each member's neighbours
+    rivals = np.where((rivals >= 0) & (rivals != own[:, None]), rivals, -1)
+    to_rival = np.full(len(members), -np.inf)
+    for j in range(rivals.shape[1]):
+        has = rivals[:, j] >= 0
+        c = rivals[has, j]
+        to_rival[has] = np.maximum(to_rival[has], np.einsum("ij,ij->i", z[members[has]], sums[c]) / size[c])
+    mean, spread = apart_cosines(z, labels, seed)
+    out[members[(to_own < to_rival) | (to_own <= mean + 2.0 * spread)]] = -1
+    kept = np.bincount(out[out >= 0], minlength=k)
+    out[(out >= 0) & (kept[np.maximum(out, 0)] < 2)] = -1
+    return out
 
 
-def cluster_embeddings(
-    embeddings: np.ndarray, params: ClusteringParams | None = None, context: np.ndarray | None = None
-) -> np.ndarray:
-    """Cluster label per row (-1 = noise), deterministic for the same rows in the same order.
-
-    ``context``: other rows (e.g. the previous tick's) clustered with these, so that their density
-    counts; only the labels of ``embeddings`` are returned.
-    """
+def cluster_embeddings(embeddings: np.ndarray, params: ClusteringParams | None = None) -> Clustering:
+    """Cluster label per row (-1 = left out) and the rows' unit principal coordinates,
+    deterministic for the same rows in the same order."""
     params = params or ClusteringParams()
     x = np.asarray(embeddings, dtype=np.float32)
-    extra = 0 if context is None else len(context)
-    if len(x) + extra <= max(params.min_cluster_size, params.min_samples):
-        return np.full(len(x), -1, dtype=np.int64)
-    coordinates = principal_coordinates(x, params, None if context is None else np.asarray(context, dtype=np.float32))
+    if len(x) <= max(params.min_cluster_size, params.min_samples) + 1:
+        return Clustering(
+            np.full(len(x), -1, dtype=np.int64), np.zeros((len(x), 1), dtype=np.float32), np.zeros(len(x), dtype=bool)
+        )
+    coordinates, centred = principal_coordinates(x, params)
     z = normalize(coordinates)
-    tree = condensed_tree(*neighbour_graph(z, params), params.min_samples, params.min_cluster_size)
-    labels = significant_leaves(tree, len(z), null_threshold(coordinates, params))
-    labels = extend_by_membership(labels, z, params.min_ratio, params.floor_spreads * background_spread(z, params.seed))
-    return first_member_order(labels[extra:])
+    neighbours, distances = neighbour_graph(z, params)
+    tree = condensed_tree(neighbours, distances, params.min_samples, params.min_cluster_size)
+    labels = significant_clusters(Hierarchy.of(tree, len(z)), null_threshold(coordinates, params))
+    labels[strays(coordinates, centred)] = -1
+    kept = doubtful_members(labels, z, neighbours, params.seed)
+    return Clustering(first_member_order(kept), z, (labels >= 0) & (kept < 0))
+
+
+def strays(coordinates: np.ndarray, centred_lengths: np.ndarray) -> np.ndarray:
+    """Rows the leading directions explain far less than the window's typical row (the share of
+    each row's centred length they hold, more than three robust spreads below its median): they
+    lie mostly outside the directions the window's topics live in."""
+    explained = np.linalg.norm(coordinates, axis=1) / np.maximum(centred_lengths, 1e-12)
+    median = np.median(explained)
+    return explained < median - 3.0 * 1.4826 * np.median(np.abs(explained - median))
 
 
 def first_member_order(labels: np.ndarray) -> np.ndarray:
@@ -322,9 +387,3 @@ def first_member_order(labels: np.ndarray) -> np.ndarray:
         rank[np.argsort(first, kind="stable")] = np.arange(len(first))
         out[members] = rank[inverse]
     return out
-
-
-def centroids(embeddings: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
-    """Unit-length mean of each cluster's normalized members."""
-    x = normalize(embeddings)
-    return {int(c): normalize(x[labels == c].mean(axis=0, keepdims=True))[0] for c in np.unique(labels[labels >= 0])}

@@ -4,11 +4,11 @@ tasks with segment links, every 30 minutes per enabled team."""
 import dagster as dg
 
 from platform_core.resources import Pseudonymizer, env_or_default, warehouse_from_env
-from replay_assets.assets import SEGMENT_SOURCE, video_segment_clusters, video_segment_tasks, video_segments
+from replay_assets.assets import SEGMENT_SOURCE, video_segment_tasks, video_segments
 from replay_assets.resources import DEFAULT_PSEUDONYM_SALT, SegmentSource, TaskLabeler
 from replay_assets.schedules import replay_enabled_teams, replay_every_30_minutes, replay_tick_job
 
-ASSETS = [SEGMENT_SOURCE, video_segments, video_segment_clusters, video_segment_tasks]
+ASSETS = [SEGMENT_SOURCE, video_segments, video_segment_tasks]
 
 
 def resources() -> dict:

@@ -1,21 +1,29 @@
 """Measure the replay tasks against labelled data (pure): labelled texts with their embeddings in,
-segment rows of the source contract out; the tasks' links scored against the labels.
+segment rows of the source contract out, fed through the tick step tick after tick; the tasks'
+links scored against the labels.
 
-Used by the tests and ``bench/replay_bench.py`` on real labelled sets (e.g. intent-classification
-queries embedded by a sentence model), and usable on a team's own labelled segments.
+Used by the tests and ``bench/`` on real labelled sets (e.g. intent-classification queries
+embedded by a sentence model), and usable on a team's own labelled segments.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_rand_score, homogeneity_score, normalized_mutual_info_score
 
 from platform_core.privacy import pseudonymize
-from replay_assets.matching import TaskState
-from replay_assets.partitions import TICK
-from replay_assets.pipeline import ReplayParams, tick_clusters, update_tasks
+from platform_core.warehouse import DuckDBBackend, PartitionWrite
+from replay_assets.assets import tick_step
+from replay_assets.partitions import TICK, Tick
+from replay_assets.pipeline import ReplayParams, TickResult
 from replay_assets.segments import validate_segments
+from replay_assets.tables import (
+    VIDEO_SEGMENT_TASK_LINKS,
+    VIDEO_SEGMENT_TASK_MERGES,
+    VIDEO_SEGMENT_TASKS,
+    VIDEO_SEGMENTS,
+)
 
 
 def labelled_segments(
@@ -47,31 +55,59 @@ def labelled_segments(
     )
 
 
+def replay_ticks(ticks, params: ReplayParams | None = None, labeler=None, salt: str = "evaluation") -> list[TickResult]:
+    """Run ``ticks`` (``(Tick, raw source rows)`` in time order) through the tick step as the assets
+    run them: each tick's segments validated and written to a warehouse (DuckDB in memory), its
+    window read back, its tasks, links and merges written for the next. Every tick's result."""
+    params = params or ReplayParams()
+    backend = DuckDBBackend(":memory:")
+    results = []
+    with backend.session():
+        for tick, raw in ticks:
+            valid = validate_segments(raw.reset_index(drop=True))
+            segments = valid.segments.assign(
+                user_ref=pseudonymize(valid.segments["distinct_id"].astype(str), salt), embedding=list(valid.embeddings)
+            )
+            _write(backend, tick, {VIDEO_SEGMENTS: segments})
+            result = tick_step(backend, tick, params, labeler)
+            frames = {VIDEO_SEGMENT_TASKS: result.tasks, VIDEO_SEGMENT_TASK_LINKS: result.links}
+            _write(backend, tick, {**frames, VIDEO_SEGMENT_TASK_MERGES: result.merges})
+            results.append(result)
+    return results
+
+
+def current_links(results: list[TickResult]) -> pd.DataFrame:
+    """Every linked segment's latest link over ``results`` (in time order): where it is now."""
+    links = pd.concat([r.links.assign(tick=k) for k, r in enumerate(results)], ignore_index=True)
+    return links.sort_values(["document_id", "tick"], kind="mergesort").drop_duplicates("document_id", keep="last")
+
+
 def replay_labelled(
     texts,
     embeddings: np.ndarray,
     ticks: int = 1,
     params: ReplayParams | None = None,
     first_tick_end: pd.Timestamp = pd.Timestamp("2026-11-20 10:30"),
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Every tick's links (``document_id, task_id, ...``) when the labelled rows arrive over ``ticks``
-    ticks and go through the tick pipeline one tick after another (each with the one before as
-    context), as the assets run it."""
-    raw = labelled_segments(texts, embeddings, first_tick_end, ticks)
-    params = params or ReplayParams()
-    state, links, previous = TaskState.empty(np.asarray(embeddings).shape[1]), [], None
-    for k in range(ticks):
-        end = first_tick_end + k * TICK
-        valid = validate_segments(
-            raw[(raw["inserted_at"] >= end - TICK) & (raw["inserted_at"] < end)].reset_index(drop=True)
-        )
-        segments = valid.segments.assign(user_ref=pseudonymize(valid.segments["distinct_id"], "evaluation"))
-        clusters = tick_clusters(segments, valid.embeddings, params, previous)
-        previous = valid.embeddings
-        update = update_tasks(1, end, state, clusters.clusters, segments, valid.embeddings, params)
-        state = update.state
-        links.append(update.links)
-    return pd.concat(links, ignore_index=True)
+    """Where every linked labelled row ends up (``document_id, task_id``: its task after the last
+    tick, merges followed) when the rows arrive over ``ticks`` ticks in the order ``seed`` draws
+    and go through the tick step one tick after another (``replay_ticks``)."""
+    raw = labelled_segments(texts, embeddings, first_tick_end, ticks, seed=seed)
+    ends = [first_tick_end + k * TICK for k in range(ticks)]
+    results = replay_ticks(
+        [(Tick(1, end), raw[(raw["inserted_at"] >= end - TICK) & (raw["inserted_at"] < end)]) for end in ends], params
+    )
+    return current_links(results)[["document_id", "task_id"]].reset_index(drop=True)
+
+
+def _write(backend: DuckDBBackend, tick: Tick, frames: dict) -> None:
+    backend.write(
+        [
+            PartitionWrite(spec, tick.partition, frame.assign(team_id=tick.team_id, tick_end=tick.end), "")
+            for spec, frame in frames.items()
+        ]
+    )
 
 
 def row_of(document_ids: pd.Series) -> np.ndarray:
@@ -80,13 +116,14 @@ def row_of(document_ids: pd.Series) -> np.ndarray:
 
 
 def task_quality(links: pd.DataFrame, labels, noise_label: str | None = None, min_segments: int = 8) -> dict:
-    """How the tasks of some ticks recover the labels.
+    """How the tasks recover the labels.
 
-    ``links``: every tick's ``document_id, task_id`` (one row per clustered segment); ``labels``:
-    the label of each labelled row (``noise_label`` marks rows that belong to no topic).
+    ``links``: ``document_id, task_id`` of every linked segment (one row each); ``labels``: the
+    label of each labelled row (``noise_label`` marks rows that belong to no topic).
 
     - coverage: share of topic rows in tasks with at least two segments;
     - ari / nmi: of those rows' tasks against their labels;
+    - homogeneity: of those rows' tasks against their labels (1: no task mixes labels; splits are free);
     - noise_in_tasks: share of noise rows in tasks with at least two segments;
     - consolidated: share of labels with ``min_segments`` or more linked rows whose rows all sit in one task;
     - single_task: share of those labels that are the majority label of exactly one multi-segment
@@ -106,6 +143,7 @@ def task_quality(links: pd.DataFrame, labels, noise_label: str | None = None, mi
             "coverage": 0.0,
             "ari": float("nan"),
             "nmi": float("nan"),
+            "homogeneity": float("nan"),
             "noise_in_tasks": 0.0,
             "consolidated": float("nan"),
             "single_task": float("nan"),
@@ -121,6 +159,7 @@ def task_quality(links: pd.DataFrame, labels, noise_label: str | None = None, mi
         "coverage": len(in_topic) / int(topic.sum()),
         "ari": float(adjusted_rand_score(in_topic["label"], in_topic["task"])),
         "nmi": float(normalized_mutual_info_score(in_topic["label"], in_topic["task"])),
+        "homogeneity": float(homogeneity_score(in_topic["label"], in_topic["task"])),
         "noise_in_tasks": int((~grouped["topic"]).sum()) / max(int((~topic).sum()), 1),
         "consolidated": float((eligible["nunique"] == 1).mean()) if len(eligible) else float("nan"),
         "purity": float(majority.sum() / len(grouped)),

@@ -1,5 +1,11 @@
-"""One tick of a team, as pure steps the assets wrap: validated segments -> clusters (with the
-high-impact noise as one-segment clusters) -> the team's tasks after the tick, with links.
+"""One tick of a team, as the pure step the assets wrap: the window's segments -> clusters -> the
+team's tasks after the tick, with the links it made and the merges it found.
+
+The window is what a tick clusters: the segments that arrived in it, every earlier segment of
+the last ``window_hours`` (linked to a task, or still waiting for one), and each task's anchors
+(its latest linked segments, so that a problem that comes back after the window still meets
+its task). Clustering the whole window every tick lets a problem seen a few times in each of
+many small ticks reach ``min_cluster_size``, and shows when two tasks are one problem.
 
 Frames in, frames out; the tick's end is the only clock (priority recency is measured from it).
 """
@@ -12,98 +18,206 @@ import numpy as np
 import orjson
 import pandas as pd
 from pydantic import Field
-from scipy.sparse import csr_matrix
 
 from platform_core.hashing import canonical_json
-from replay_assets.clustering import ClusteringParams, cluster_embeddings, inverse_norms, normalize, row_dots
+from replay_assets.clustering import ClusteringParams, cluster_embeddings, normalize
 from replay_assets.impact import impact_scores
 from replay_assets.labels import ClusterText, KeywordLabeler, Labeler
-from replay_assets.matching import TaskState, apply_clusters
+from replay_assets.matching import match_clusters, new_task_id
 from replay_assets.priority import HALF_LIFE_DAYS, priority
+
+#: A task's columns that carry from tick to tick (the rest is recomputed).
+LABEL_COLUMNS = ["title", "description", "keywords", "label_source"]
+#: A link's columns besides the task and the partition.
+LINK_COLUMNS = [
+    "document_id",
+    "session_id",
+    "start_time",
+    "end_time",
+    "timestamp",
+    "user_ref",
+    "content",
+    "impact",
+    "distance",
+]
+#: A link row: the segment, its task, how it got there (``cluster``, ``high_impact`` or ``merge``).
+LINK_TABLE_COLUMNS = ["document_id", "task_id", "cluster_id", *LINK_COLUMNS[1:], "linked_by", "previous_task_id"]
 
 
 class ReplayParams(ClusteringParams):
     """Every constant of a tick, recorded with its outputs."""
 
-    high_impact_noise: float = Field(0.3, description="Impact above which a noise segment becomes its own task.")
+    window_hours: float = Field(
+        24.0,
+        description="Segments stay in the window (clustered again, waiting for a task) this long: "
+        "use follows a daily cycle, so a problem that recurs comes back within a day.",
+    )
+    high_impact_noise: float = Field(0.3, description="Impact above which a segment no cluster takes is its own task.")
     half_life_days: float = Field(HALF_LIFE_DAYS, description="Half-life of the recency factor of priority.")
     examples: int = Field(5, description="Member descriptions kept per cluster (nearest the centroid first).")
-    context_rows: int = Field(
-        10000,
-        description="A tick is clustered beside the previous tick's segments until it holds this "
-        "many (a seeded sample): a problem seen a few times in each of two small "
-        "ticks gets the density of both. 0 = never.",
-    )
 
 
 @dataclass
-class TickClusters:
-    clusters: pd.DataFrame  # one row per cluster (see replay_assets.tables.VIDEO_SEGMENT_CLUSTERS)
-    groups: np.ndarray  # cluster id per segment, -1 for noise left alone
-    beside: int = 0  # segments of the previous tick clustered beside the tick's
+class Window:
+    """The rows a tick clusters, in canonical order (``inserted_at, document_id``): ``document_id,
+    session_id, start_time, end_time, timestamp, inserted_at, tick_end, user_ref, content`` and
+    ``task_id`` (the task a row is linked to now; None while it waits), with their embeddings."""
+
+    segments: pd.DataFrame
+    embeddings: np.ndarray
 
 
-def top_up(previous: np.ndarray | None, own_rows: int, params: ReplayParams) -> np.ndarray | None:
-    """The previous tick's embeddings a tick of ``own_rows`` segments is clustered beside: enough to
-    bring it to ``context_rows`` (a seeded sample, in their order), none when it is that large."""
-    wanted = params.context_rows - own_rows
-    if previous is None or wanted <= 0 or not len(previous):
-        return None
-    if len(previous) <= wanted:
-        return previous
-    return previous[np.sort(np.random.default_rng(params.seed).choice(len(previous), wanted, replace=False))]
+@dataclass
+class TaskState:
+    """The team's tasks after the previous tick (every task ever opened, merged ones included), and
+    the current links (``LINK_COLUMNS`` and ``task_id``) of the tasks that have a row in the window:
+    the only tasks a tick can extend or merge."""
+
+    tasks: pd.DataFrame
+    links: pd.DataFrame
+
+    @classmethod
+    def empty(cls) -> TaskState:
+        times = ("first_seen", "last_occurrence", "start_time", "end_time", "timestamp")
+        numbers = ("occurrences", "distinct_users", "segments_this_tick")
+        dtype = {c: "datetime64[us]" for c in times} | {c: "int64" for c in numbers}
+        empty = {c: pd.Series(dtype=dtype.get(c, object)) for c in [*TASK_COLUMNS, *LINK_COLUMNS]}
+        return cls(
+            pd.DataFrame({c: empty[c] for c in TASK_COLUMNS}),
+            pd.DataFrame({c: empty[c] for c in ["task_id", *LINK_COLUMNS]}),
+        )
 
 
-def tick_clusters(
-    segments: pd.DataFrame, embeddings: np.ndarray, params: ReplayParams, previous: np.ndarray | None = None
-) -> TickClusters:
-    """Cluster the tick's segments; noise whose description sounds bad enough becomes a one-segment cluster.
+@dataclass
+class TickResult:
+    clusters: pd.DataFrame  # one row per window cluster and per high-impact segment no cluster took
+    tasks: pd.DataFrame  # every task of the team after the tick
+    links: pd.DataFrame  # every link the tick made or moved
+    merges: pd.DataFrame  # the tasks the tick merged, into which, and on what evidence
+    window_rows: int = 0  # segments the tick clustered (its own, the day's before it, the anchors)
+    waiting: int = 0  # segments of the window still waiting for a task after the tick
 
-    ``segments`` in their canonical order (``inserted_at, document_id``) with ``document_id,
-    user_ref, timestamp, content``; ``embeddings`` row-aligned. ``previous``: the embeddings of the
-    previous tick's segments, some of which (``top_up``) are clustered with the tick's so that
-    their density counts; the clusters hold and describe only the tick's own segments.
+
+def run_tick(
+    team_id: int,
+    tick_end: pd.Timestamp,
+    window: Window,
+    state: TaskState,
+    params: ReplayParams,
+    labeler: Labeler | None = None,
+    known_labels: pd.DataFrame | None = None,
+) -> TickResult:
+    """Cluster the window, match its clusters to the team's tasks, link the waiting segments,
+    merge the tasks the window shows to be one problem, label the new tasks and score all.
+
+    ``known_labels`` (``task_id`` and ``LABEL_COLUMNS``) are reused instead of asking the labeler
+    again, e.g. the labels an earlier run of the same tick gave.
     """
-    context = top_up(previous, len(embeddings), params)
-    beside = 0 if context is None else len(context)
-    labels = cluster_embeddings(embeddings, params, context)
-    impact = impact_scores(segments["content"]).to_numpy()
+    tick_end = pd.Timestamp(tick_end)
+    rows = window.segments.reset_index(drop=True)
+    clustering = cluster_embeddings(window.embeddings, params)
+    labels, z = clustering.labels, clustering.coordinates
+    task_of_row = rows["task_id"].astype(object).where(rows["task_id"].notna(), None).to_numpy()
+    matching = match_clusters(labels, task_of_row, state.tasks[["task_id", "first_seen", "occurrences"]])
+
+    impact = impact_scores(rows["content"]).to_numpy()
+    waiting = pd.isna(task_of_row)
+    arrived = (rows["tick_end"] == tick_end).to_numpy()
+    # A high-impact segment of the tick that no cluster took is a group (and a task) of its own;
+    # when its problem recurs, a later window clusters it with the others and merges the tasks.
+    # One a cluster held but left out in doubt waits like any other: it may be that cluster's.
+    clusters = int(labels.max(initial=-1)) + 1
+    alone = (labels < 0) & ~clustering.doubted
+    lonely = np.flatnonzero(alone & waiting & arrived & (impact > params.high_impact_noise))
     groups = labels.copy()
-    clustered = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
-    lonely = np.flatnonzero((labels < 0) & (impact > params.high_impact_noise))
-    groups[lonely] = clustered + np.arange(len(lonely))
+    groups[lonely] = clusters + np.arange(len(lonely))
+    cluster_task = list(matching.cluster_task) + [None] * len(lonely)
+    for g, task in enumerate(cluster_task):
+        new = np.flatnonzero((groups == g) & waiting)
+        if task is None and len(new):  # a new task is named after its first segment: a replay names it again
+            cluster_task[g] = new_task_id(team_id, str(rows["document_id"].iat[new[0]]))
+
+    centroids = _centroids(z, groups, len(cluster_task))
+    linked = np.flatnonzero((groups >= 0) & waiting)
+    links = rows.iloc[linked][[c for c in LINK_COLUMNS if c in rows]].assign(
+        task_id=[cluster_task[g] for g in groups[linked]],
+        cluster_id=groups[linked],
+        impact=impact[linked],
+        distance=np.round(1.0 - np.einsum("ij,ij->i", z[linked], centroids[groups[linked]]).astype(np.float64), 6),
+        linked_by=np.where(groups[linked] >= clusters, "high_impact", "cluster"),
+        previous_task_id=None,
+    )
+    merged_into = dict(zip(matching.merges["task_id"], matching.merges["merged_into"]))
+    merge_cluster = dict(zip(matching.merges["task_id"], matching.merges["cluster_id"]))
+    moved = state.links[state.links["task_id"].isin(list(merged_into))]
+    moved = moved.assign(
+        previous_task_id=moved["task_id"],
+        task_id=moved["task_id"].map(merged_into),
+        cluster_id=moved["task_id"].map(merge_cluster),
+        linked_by="merge",
+    )
+    cluster_rows = _cluster_rows(rows, groups, cluster_task, clusters, waiting, arrived, impact, z, centroids, params)
+    tasks = _tasks_after(tick_end, state, links, moved, merged_into, cluster_rows, params, labeler, known_labels)
+    merges = matching.merges.assign(
+        reason=[
+            f"{m.segments} of its segments in the window and {m.survivor_segments} of {m.merged_into}'s "
+            f"formed cluster {m.cluster_id}: one problem; the task first seen survives"
+            for m in matching.merges.itertuples()
+        ]
+    )
+    made = _rows_of(links[LINK_TABLE_COLUMNS], moved.reindex(columns=LINK_TABLE_COLUMNS))
+    made = made.sort_values("document_id", kind="mergesort").reset_index(drop=True)
+    still_waiting = int(waiting.sum()) - len(links)
+    return TickResult(cluster_rows, tasks, made, merges, len(rows), still_waiting)
+
+
+def _rows_of(*frames: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frames`` (same columns) one after another; the first frame's columns when all are empty."""
+    full = [f for f in frames if len(f)]
+    return pd.concat(full, ignore_index=True) if full else frames[0].iloc[:0]
+
+
+def _centroids(z: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
+    """Unit mean of each group's principal coordinates (zero for a group without members)."""
+    sums = np.zeros((k, z.shape[1]), dtype=np.float64)
+    members = groups >= 0
+    np.add.at(sums, groups[members], z[members])
+    return normalize(sums)
+
+
+def _cluster_rows(rows, groups, cluster_task, clusters, waiting, arrived, impact, z, centroids, params) -> pd.DataFrame:
+    """One row per group (window clusters, then the high-impact segments no cluster took)."""
     members = np.flatnonzero(groups >= 0)
-    k = clustered + len(lonely)
-    if k == 0:
-        return TickClusters(_empty_clusters(), groups, beside)
-    inv = inverse_norms(embeddings)
-    # The mean of each cluster's unit rows: a sparse product weighted by the inverse norms.
-    indicator = csr_matrix((inv[members], (groups[members], members)), shape=(k, len(embeddings)))
-    sums = np.asarray(indicator @ embeddings, dtype=np.float64)
-    lengths = np.linalg.norm(sums, axis=1)
-    centroids = normalize(sums)
-    rows = pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "cluster_id": groups[members],
-            "position": members,
-            "document_id": segments["document_id"].to_numpy()[members],
-            "user_ref": segments["user_ref"].to_numpy()[members],
+            "document_id": rows["document_id"].to_numpy()[members],
+            "user_ref": rows["user_ref"].to_numpy()[members],
+            "timestamp": rows["timestamp"].to_numpy()[members],
+            "content": rows["content"].to_numpy()[members],
             "impact": impact[members],
-            "timestamp": segments["timestamp"].to_numpy()[members],
-            "content": segments["content"].to_numpy()[members],
-            "similarity": row_dots(embeddings, members, centroids.astype(np.float32), groups[members]) * inv[members],
+            "arrived": arrived[members],
+            "waiting": waiting[members],
+            "similarity": np.einsum("ij,ij->i", z[members], centroids[groups[members]]),
+            "position": members,
         }
     )
-    by = rows.groupby("cluster_id", sort=True)
-    nearest = rows.sort_values(
+    k = len(cluster_task)
+    if not len(frame):
+        return pd.DataFrame({c: [] for c in _CLUSTER_COLUMNS})
+    by = frame.groupby("cluster_id", sort=True)
+    nearest = frame.sort_values(
         ["cluster_id", "similarity", "position"], ascending=[True, False, True], kind="mergesort"
     )
-    clusters = pd.DataFrame(
+    ids = np.arange(k)
+    return pd.DataFrame(
         {
-            "cluster_id": np.arange(k),
-            "kind": np.where(np.arange(k) < clustered, "cluster", "high_impact_noise"),
+            "cluster_id": ids,
+            "kind": np.where(ids < clusters, "cluster", "high_impact_noise"),
+            "task_id": cluster_task,
             "size": by.size().to_numpy(),
-            "cohesion": np.round(lengths / by.size().to_numpy(), 9),
+            "arrived": by["arrived"].sum().astype("int64").to_numpy(),
+            "linked_now": by["waiting"].sum().astype("int64").to_numpy(),
             "distinct_users": by["user_ref"].nunique().to_numpy(),
             "mean_impact": by["impact"].mean().round(6).to_numpy(),
             "first_document_id": by["document_id"].first().to_numpy(),
@@ -113,144 +227,132 @@ def tick_clusters(
                 canonical_json(list(t)[: params.examples])
                 for t in nearest.groupby("cluster_id", sort=True)["content"].agg(list)
             ],
-            "centroid": list(centroids.astype(np.float32)),
-        }
-    )
-    return TickClusters(clusters, groups, beside)
-
-
-def _empty_clusters() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            c: []
-            for c in [
-                "cluster_id",
-                "kind",
-                "size",
-                "cohesion",
-                "distinct_users",
-                "mean_impact",
-                "first_document_id",
-                "last_occurrence",
-                "member_document_ids",
-                "examples",
-                "centroid",
-            ]
         }
     )
 
 
-@dataclass
-class TaskUpdate:
-    tasks: pd.DataFrame  # every task of the team after the tick
-    centroids: pd.DataFrame  # task_id, centroid: the tasks this tick created or moved
-    links: pd.DataFrame  # one row per segment that went to a task
-    state: TaskState  # what the next tick starts from
+_CLUSTER_COLUMNS = [
+    "cluster_id",
+    "kind",
+    "task_id",
+    "size",
+    "arrived",
+    "linked_now",
+    "distinct_users",
+    "mean_impact",
+    "first_document_id",
+    "last_occurrence",
+    "member_document_ids",
+    "examples",
+]
 
 
-def update_tasks(
-    team_id: int,
+def _tasks_after(
     tick_end: pd.Timestamp,
     state: TaskState,
-    clusters: pd.DataFrame,
-    segments: pd.DataFrame,
-    embeddings: np.ndarray,
+    links: pd.DataFrame,
+    moved: pd.DataFrame,
+    merged_into: dict[str, str],
+    cluster_rows: pd.DataFrame,
     params: ReplayParams,
-    labeler: Labeler | None = None,
-    known_labels: pd.DataFrame | None = None,
-) -> TaskUpdate:
-    """Match the tick's clusters to the team's tasks, label the new tasks, score all, link segments.
-
-    ``state.tasks`` carries ``title, description, keywords, label_source, first_seen,
-    centroid_tick`` from the previous tick; ``segments`` (row-aligned with ``embeddings``) has
-    ``document_id, session_id, start_time, end_time, user_ref, content``. ``known_labels``
-    (``task_id, title, description, keywords, label_source``) are reused instead of asking the
-    labeler again, e.g. the labels an earlier run of the same tick gave.
-    """
-    clusters = clusters.sort_values("cluster_id", kind="mergesort").reset_index(drop=True)
-    member_ids = [orjson.loads(m) for m in clusters["member_document_ids"]]
-    flat = pd.Index(segments["document_id"]).get_indexer([d for ids in member_ids for d in ids])
-    members = np.split(flat.astype(np.int64), np.cumsum([len(ids) for ids in member_ids])[:-1]) if member_ids else []
-    user_refs = segments["user_ref"].to_numpy()
-    cluster_users = [set(user_refs[m]) for m in members]
-    dimension = embeddings.shape[1] if embeddings.ndim == 2 and embeddings.shape[1] else state.centroids.shape[1]
-    cluster_centroids = np.stack(clusters["centroid"].to_list()) if len(clusters) else np.empty((0, dimension))
-    result = apply_clusters(team_id, state, clusters, cluster_centroids, cluster_users, params.min_ratio)
-    tasks = result.tasks
-    tick_end = pd.Timestamp(tick_end)
-
-    # Segments per task this tick, and the new tasks' labels (only new tasks are labelled).
-    assigned = pd.DataFrame(
-        {
-            "task_id": result.assignment,
-            "size": clusters["size"].to_numpy(),
-            "first_document_id": clusters["first_document_id"].to_numpy(),
-            "examples": clusters["examples"].to_numpy(),
-        }
-    )
-    tasks["segments_this_tick"] = (
-        tasks["task_id"].map(assigned.groupby("task_id")["size"].sum()).fillna(0).astype("int64")
-    )
-    known = known_labels.set_index("task_id") if known_labels is not None and len(known_labels) else None
-    new = tasks[(tasks["status"] == "new") & ~tasks["task_id"].isin(known.index if known is not None else [])]
-    texts = []
-    for i, row in enumerate(new.itertuples()):
-        parts = assigned[assigned["task_id"] == row.task_id].sort_values("first_document_id")
-        descriptions = [d for e in parts["examples"] for d in orjson.loads(e)][: 2 * params.examples]
-        texts.append(ClusterText(i, descriptions, int(row.occurrences), int(row.distinct_users)))
-    labels = (labeler or KeywordLabeler()).label(texts) if texts else {}
-    for column in ("title", "description", "keywords", "label_source", "first_seen", "centroid_tick"):
-        if column not in tasks:
-            tasks[column] = None
-    tasks["title"] = tasks["title"].astype(object)
-    if len(new):  # one assignment for all new tasks: a row-by-row .loc is a pandas call per task
-        given = [labels[i] for i in range(len(new))]
-        tasks.loc[new.index, ["title", "description", "keywords", "label_source"]] = np.array(
-            [[g.title, g.description, canonical_json(list(g.keywords)), g.source] for g in given], dtype=object
+    labeler: Labeler | None,
+    known_labels: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """Every task of the team after the tick: the touched ones counted from their current links,
+    the others carried; new tasks labelled; all scored."""
+    before = state.tasks.set_index("task_id")
+    touched = set(links["task_id"]) | set(merged_into.values())
+    kept = state.links[state.links["task_id"].isin(touched)]
+    current = _rows_of(kept, moved[kept.columns] if len(moved) else moved, links[kept.columns])
+    counted = (
+        current.groupby("task_id", sort=True).agg(
+            occurrences=("document_id", "size"),
+            distinct_users=("user_ref", "nunique"),
+            mean_impact=("impact", "mean"),
+            last_occurrence=("timestamp", "max"),
         )
-        tasks.loc[new.index, "first_seen"] = tick_end
-    if known is not None:
-        relabel = tasks.index[(tasks["status"] == "new") & tasks["task_id"].isin(known.index)]
-        columns = ["title", "description", "keywords", "label_source"]
-        tasks.loc[relabel, columns] = known.loc[tasks.loc[relabel, "task_id"], columns].to_numpy()
-        tasks.loc[relabel, "first_seen"] = tick_end
-    touched = tasks["status"] != "unchanged"
-    tasks.loc[touched, "centroid_tick"] = tick_end
+        if len(current)
+        else pd.DataFrame(columns=["occurrences", "distinct_users", "mean_impact", "last_occurrence"]).rename_axis(
+            "task_id"
+        )
+    )
+    new_ids = sorted(set(links["task_id"]) - set(before.index))
+    carried = before.drop(index=list(counted.index.intersection(before.index)))
+    tasks = pd.concat(
+        [
+            carried.reset_index(),
+            counted.reset_index().merge(before[["first_seen", *LABEL_COLUMNS]].reset_index(), on="task_id", how="left"),
+        ],
+        ignore_index=True,
+    )
+    tasks["first_seen"] = tasks["first_seen"].where(~tasks["task_id"].isin(new_ids), tick_end)
+    tasks["status"] = np.select(
+        [
+            tasks["task_id"].isin(list(merged_into)) | tasks.get("status", pd.Series(dtype=object)).eq("merged"),
+            tasks["task_id"].isin(new_ids),
+            tasks["task_id"].isin(list(touched)),
+        ],
+        ["merged", "new", "updated"],
+        "unchanged",
+    )
+    previous_merge = tasks["merged_into"] if "merged_into" in tasks else pd.Series(None, index=tasks.index)
+    survivor = tasks["task_id"].map(merged_into).fillna(previous_merge).astype(object)
+    survivor = survivor.map(lambda t: merged_into.get(t, t) if isinstance(t, str) else None)  # a survivor merged now
+    tasks["merged_into"] = survivor.where(survivor.notna(), None)
+    gained = links.groupby("task_id").size()
+    tasks["segments_this_tick"] = tasks["task_id"].map(gained).fillna(0).astype("int64")
+    _label_new_tasks(tasks, new_ids, links, cluster_rows, params, labeler, known_labels)
+    tasks["occurrences"] = tasks["occurrences"].astype("int64")
+    tasks["distinct_users"] = tasks["distinct_users"].astype("int64")
+    tasks["mean_impact"] = tasks["mean_impact"].astype("float64").round(6)
     factors = priority(
         tasks["distinct_users"], tasks["mean_impact"], tasks["last_occurrence"], tick_end, params.half_life_days
     )
     tasks[factors.columns] = factors.to_numpy()
-    tasks["mean_impact"] = tasks["mean_impact"].round(6)
+    return tasks.sort_values("task_id", kind="mergesort").reset_index(drop=True)[TASK_COLUMNS]
 
-    centroids = pd.DataFrame(
-        {
-            "task_id": tasks.loc[touched, "task_id"].to_numpy(),
-            "centroid": list(result.centroids[touched.to_numpy()].astype(np.float32)),
-        }
-    )
-    # Links: every clustered segment, with its distance to its task's centroid after the tick.
-    row_of_task = pd.Series(np.arange(len(tasks)), index=tasks["task_id"].to_numpy())
-    link_rows = np.concatenate(members) if members else np.empty(0, dtype=np.int64)
-    link_tasks = np.repeat(np.array(result.assignment, dtype=object), [len(m) for m in members])
-    link_clusters = np.repeat(clusters["cluster_id"].to_numpy(), [len(m) for m in members])
-    inv = inverse_norms(embeddings) if len(embeddings) else np.empty(0, dtype=np.float32)
-    similarity = (
-        np.concatenate(
-            [  # cluster by cluster: no (links x dimension) copy of the centroids
-                embeddings[m] @ result.centroids[row_of_task[task]].astype(np.float32) * inv[m]
-                for m, task in zip(members, result.assignment)
-            ]
+
+TASK_COLUMNS = [
+    "task_id",
+    *LABEL_COLUMNS,
+    "status",
+    "merged_into",
+    "priority",
+    "users_factor",
+    "impact_factor",
+    "recency_factor",
+    "occurrences",
+    "distinct_users",
+    "mean_impact",
+    "segments_this_tick",
+    "first_seen",
+    "last_occurrence",
+]
+
+
+def _label_new_tasks(tasks, new_ids, links, cluster_rows, params, labeler, known_labels) -> None:
+    """Labels for the tasks the tick opened: an earlier run's labels for the same task if known,
+    else the labeler's, from the examples of the cluster that opened the task."""
+    for column in LABEL_COLUMNS:
+        if column not in tasks:
+            tasks[column] = None
+        tasks[column] = tasks[column].astype(object)
+    known = known_labels.set_index("task_id") if known_labels is not None and len(known_labels) else None
+    ask = [t for t in new_ids if known is None or t not in known.index]
+    examples = cluster_rows.drop_duplicates("task_id").set_index("task_id")["examples"]
+    row_of = pd.Series(tasks.index, index=tasks["task_id"])
+    texts = [
+        ClusterText(
+            i,
+            orjson.loads(examples[t])[: 2 * params.examples],
+            int(tasks.at[row_of[t], "occurrences"]),
+            int(tasks.at[row_of[t], "distinct_users"]),
         )
-        if members
-        else np.empty(0)
-    )
-    links = segments.iloc[link_rows][
-        ["document_id", "session_id", "start_time", "end_time", "user_ref", "content"]
-    ].reset_index(drop=True)
-    links.insert(1, "task_id", link_tasks)
-    links.insert(2, "cluster_id", link_clusters)
-    links["impact"] = impact_scores(links["content"]).to_numpy()
-    links["distance"] = np.round(1.0 - similarity.astype(np.float64), 6)
-
-    next_state = TaskState(tasks.drop(columns=["segments_this_tick"]), result.centroids, result.users)
-    return TaskUpdate(tasks, centroids, links, next_state)
+        for i, t in enumerate(ask)
+    ]
+    given = (labeler or KeywordLabeler()).label(texts) if texts else {}
+    for i, t in enumerate(ask):
+        g = given[i]
+        tasks.loc[row_of[t], LABEL_COLUMNS] = [g.title, g.description, canonical_json(list(g.keywords)), g.source]
+    for t in sorted(set(new_ids) - set(ask)):
+        tasks.loc[row_of[t], LABEL_COLUMNS] = known.loc[t, LABEL_COLUMNS].to_numpy()

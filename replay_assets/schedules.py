@@ -10,15 +10,15 @@ UI. The schedule runs 5 minutes after each tick ends, so inserts still in flight
 import dagster as dg
 import pandas as pd
 
-from replay_assets.assets import CLUSTERS_KEY, LINKS_KEY, REJECTS_KEY, SEGMENTS_KEY, TASKS_KEY
+from replay_assets.assets import CLUSTERS_KEY, LINKS_KEY, MERGES_KEY, REJECTS_KEY, SEGMENTS_KEY, TASKS_KEY
 from replay_assets.partitions import TICK, partition_key_for, replay_partitions, team_partitions
 from replay_assets.resources import SegmentSource
 
 replay_tick_job = dg.define_asset_job(
     "replay_tick",
-    selection=dg.AssetSelection.assets(SEGMENTS_KEY, REJECTS_KEY, CLUSTERS_KEY, TASKS_KEY, LINKS_KEY),
+    selection=dg.AssetSelection.assets(SEGMENTS_KEY, REJECTS_KEY, CLUSTERS_KEY, TASKS_KEY, LINKS_KEY, MERGES_KEY),
     partitions_def=replay_partitions,
-    description="One team's tick: segments -> clusters -> tasks and links.",
+    description="One team's tick: segments -> the window's clusters -> tasks, links and merges.",
 )
 
 

@@ -46,7 +46,7 @@ TIMEOUT_S = 300
 TEAMS = (1, 2)  # replay_assets.demo.TOPICS
 FIRST, LAST = 1, 3
 DAY = pd.Timestamp("2026-11-20")
-REPLAY_STEPS = {"video_segments", "replay__video_segment_clusters", "video_segment_tasks"}
+REPLAY_STEPS = {"video_segments", "video_segment_tasks"}
 
 
 def tick(k: int) -> pd.Timestamp:
