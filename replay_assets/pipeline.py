@@ -160,8 +160,8 @@ def run_tick(
     tasks = _tasks_after(tick_end, state, links, moved, merged_into, cluster_rows, params, labeler, known_labels)
     merges = matching.merges.assign(
         reason=[
-            f"{m.segments} of its segments in the window and {m.survivor_segments} of {m.merged_into}'s "
-            f"formed cluster {m.cluster_id}: one problem; the task first seen survives"
+            f"most of its clustered segments ({m.segments}) and of {m.merged_into}'s ({m.survivor_segments}) "
+            f"formed cluster {m.cluster_id}: one problem, kept as the task that holds more of it"
             for m in matching.merges.itertuples()
         ]
     )

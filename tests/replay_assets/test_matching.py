@@ -25,7 +25,7 @@ def test_a_task_is_home_where_the_strict_majority_of_its_clustered_segments_are(
     assert home.loc["task_b", "cluster_id"] == 1 and "task_c" not in home.index
 
 
-def test_a_cluster_that_is_home_to_two_tasks_merges_them_into_the_one_first_seen():
+def test_a_cluster_that_is_home_to_two_tasks_merges_them_into_the_one_first_seen_on_a_tie():
     labels = np.array([0, 0, 0, 0, 1, 1])
     tasks = np.array(["task_a", "task_a", "task_c", "task_c", None, None], dtype=object)
     m = match_clusters(labels, tasks, SENIORITY)
@@ -35,10 +35,20 @@ def test_a_cluster_that_is_home_to_two_tasks_merges_them_into_the_one_first_seen
     ]
 
 
-def test_first_seen_ties_go_to_the_larger_task():
-    labels = np.array([0, 0, 0])
-    tasks = np.array(["task_b", "task_c", None], dtype=object)
-    assert match_clusters(labels, tasks, SENIORITY).cluster_task == ["task_c"]
+def test_the_task_the_cluster_holds_most_of_survives_and_a_lone_segment_merges_nothing():
+    labels = np.array([0, 0, 0, 0, 0, 0, -1, -1])
+    tasks = np.array(["task_a", "task_a", "task_a", "task_b", "task_b", "task_c", "task_c", "task_c"], dtype=object)
+    m = match_clusters(labels, tasks, SENIORITY)
+    assert m.cluster_task == ["task_a"], "task_a holds three of the cluster, though first seen last"
+    assert m.merges[["task_id", "merged_into"]].values.tolist() == [["task_b", "task_a"]], (
+        "one of task_c's three segments says nothing about the other two"
+    )
+
+
+def test_a_one_segment_task_merges_when_its_segment_joins_a_cluster():
+    labels = np.array([0, 0, 0, 0])
+    tasks = np.array(["task_a", "task_a", "task_a", "task_c"], dtype=object)
+    assert match_clusters(labels, tasks, SENIORITY).merges["task_id"].tolist() == ["task_c"]
 
 
 def test_a_cluster_that_took_a_few_of_another_tasks_segments_opens_its_own_task():

@@ -66,7 +66,7 @@ def test_two_tasks_the_window_shows_to_be_one_problem_merge_into_the_first_seen(
     w, topic = window()
     result = run_tick(1, END, w, state(w.segments), ReplayParams())
     merge = result.merges.set_index("task_id").loc["task_b"]
-    assert merge["merged_into"] == "task_a" and "first seen" in merge["reason"]
+    assert merge["merged_into"] == "task_a" and "one problem" in merge["reason"]
     moved = result.links[result.links["linked_by"] == "merge"]
     assert sorted(moved["document_id"]) == sorted(w.segments["document_id"][10:20])
     assert (moved["task_id"] == "task_a").all() and (moved["previous_task_id"] == "task_b").all()
