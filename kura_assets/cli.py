@@ -24,6 +24,7 @@ from kura_assets.tables import (
     LEARNING_BACKLOG_CANDIDATES,
     LEARNING_ISSUE_CLUSTERS_WEEK,
 )
+from platform_core import cli
 from platform_core.resources import warehouse_backend_from_env
 from platform_core.runs import cli_instance, run_job, run_summary
 
@@ -156,17 +157,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_top(args: argparse.Namespace) -> int:
-    week = date.fromisoformat(args.week)
-    print(top_clusters(week - timedelta(days=week.weekday()), args.limit))
+    print(top_clusters(args.week - timedelta(days=args.week.weekday()), args.limit))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kura", description=__doc__.splitlines()[0])
+    parser = cli.Parser(prog="kura", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="materialize the demo weeks and print the top clusters").set_defaults(run=cmd_demo)
     top = sub.add_parser("top", help="print the top clusters of the ISO week holding a date")
-    top.add_argument("week", help="any date of the week, e.g. 2026-11-09")
+    top.add_argument("week", type=cli.day, help="any date of the week, e.g. 2026-11-09")
     top.add_argument("--limit", type=int, default=10)
     top.set_defaults(run=cmd_top)
     decide = sub.add_parser("decide", help="approve, dismiss or promote a backlog candidate")
@@ -184,4 +184,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run("kura", main))

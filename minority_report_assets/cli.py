@@ -16,6 +16,8 @@ import sys
 
 import pandas as pd
 
+from platform_core import cli
+
 
 def window_text(start: pd.Timestamp, end: pd.Timestamp, dated: bool = False) -> str:
     """A report's window: ``HH:MM-HH:MM`` within a day (``24:00`` for midnight at its end), the
@@ -108,10 +110,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    first, last = pd.Timestamp(args.first).normalize(), pd.Timestamp(args.last).normalize()
+    first, last = pd.Timestamp(args.first), pd.Timestamp(args.last)
     if last < first:
-        print(f"--to {last.date()} is before --from {first.date()}", file=sys.stderr)
-        return 2
+        raise cli.CliError(f"--to {last.date()} is before --from {first.date()}")
     code = run_steps(first, last)
     if code == 0:
         print()
@@ -131,7 +132,7 @@ def prepare_environment(args: argparse.Namespace) -> str | None:
     if getattr(args, "sales", None):
         os.environ["SALES_URL"] = args.sales
     if getattr(args, "first", None):
-        first = pd.Timestamp(args.first).normalize()
+        first = pd.Timestamp(args.first)
         start = os.environ.setdefault("MR_START", f"{first:%Y-%m-%d}-00:00")
         if pd.to_datetime(start, format="%Y-%m-%d-%H:%M") > first:
             return f"MR_START={start} is after --from {first.date()}: the partitions would not hold the span"
@@ -139,7 +140,7 @@ def prepare_environment(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="minority-report", description=__doc__.splitlines()[0])
+    parser = cli.Parser(prog="minority-report", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="materialize the demo day and print the reports by pattern").set_defaults(run=cmd_demo)
     run = sub.add_parser(
@@ -148,24 +149,26 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--from",
         dest="first",
+        type=cli.day,
         required=True,
         help="first day, e.g. 2015-03-27 (28 days of sales before it make full baselines)",
     )
-    run.add_argument("--to", dest="last", required=True, help="last day (included)")
+    run.add_argument("--to", dest="last", type=cli.day, required=True, help="last day (included)")
     run.add_argument(
-        "--sales", help="a .csv / .parquet file or warehouse:schema.table (default: SALES_URL, else the demo)"
+        "--sales",
+        type=cli.existing_file,
+        help="a .csv / .parquet file or warehouse:schema.table (default: SALES_URL, else the demo)",
     )
     run.set_defaults(run=cmd_run)
     reports = sub.add_parser("reports", help="print a day's reports by pattern")
-    reports.add_argument("day", help="e.g. 2026-11-20")
+    reports.add_argument("day", type=cli.day, help="e.g. 2026-11-20")
     reports.set_defaults(run=cmd_reports)
     args = parser.parse_args(argv)
     error = prepare_environment(args)
     if error:
-        print(error, file=sys.stderr)
-        return 2
+        raise cli.CliError(error)
     return args.run(args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run("minority-report", main))

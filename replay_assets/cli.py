@@ -1,4 +1,4 @@
-"""Command line for the replay location: ``python -m replay_assets.cli demo|top|enable``.
+"""Command line for the replay location: ``python -m replay_assets.cli demo|top|enable|disable``.
 
 ``demo`` adds the demo teams as partitions (what the flag sensor does), materializes a day of
 30-minute ticks for each team as one run per team on the instance in ``DAGSTER_HOME``, every
@@ -13,6 +13,7 @@ import sys
 
 import pandas as pd
 
+from platform_core import cli
 from platform_core.resources import warehouse_backend_from_env
 from platform_core.runs import cli_instance, run_job, run_summary
 from replay_assets.definitions import defs
@@ -34,6 +35,12 @@ def top_tasks(team_id: int, tick_end: pd.Timestamp | None = None, limit: int = 8
             return f"team {team_id}: no tasks yet"
         tick_end = ticks["tick_end"].max()
     frame = backend.read(VIDEO_SEGMENT_TASKS, where={"team_id": team_id, "tick_end": tick_end})
+    if frame.empty:
+        ticks = backend.read(VIDEO_SEGMENT_TASKS, where={"team_id": team_id}, columns=["tick_end"])["tick_end"]
+        span = (
+            f"; its ticks end from {ticks.min():%Y-%m-%d %H:%M} to {ticks.max():%Y-%m-%d %H:%M}" if len(ticks) else ""
+        )
+        raise cli.CliError(f"team {team_id} has no tick ending {tick_end:%Y-%m-%d %H:%M} in the warehouse{span}")
     merged = int((frame["status"] == "merged").sum())
     frame = frame[frame["status"] != "merged"].sort_values(["priority", "task_id"], ascending=[False, True])
     lines = [
@@ -68,17 +75,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def file_source() -> SegmentSource:
+    """The segment source, which must be a file to enable or disable teams by hand (the demo and
+    ClickHouse say which teams are on)."""
+    source = SegmentSource(url=os.environ.get("REPLAY_SEGMENTS_URL") or "demo")
+    if source.has_flags:
+        raise cli.CliError(
+            f"REPLAY_SEGMENTS_URL={source.url} says which teams are on (the demo's teams, ClickHouse's flag "
+            "table): the sensor adds them; enable and disable are for a .parquet source"
+        )
+    if not os.path.isfile(source.url):
+        raise cli.CliError(f"REPLAY_SEGMENTS_URL={source.url}: no such file")
+    return source
+
+
 def cmd_enable(args: argparse.Namespace) -> int:
     """Add a team's partition, as the flag sensor does for ClickHouse: for a file source, an added
     team is enabled, and the 30-minute schedule runs its ticks."""
-    source = SegmentSource(url=os.environ.get("REPLAY_SEGMENTS_URL") or "demo")
-    if source.has_flags:
-        print(
-            f"REPLAY_SEGMENTS_URL={source.url} says which teams are on (the demo's teams, ClickHouse's flag table): "
-            "the sensor adds them; enable is for a .parquet source",
-            file=sys.stderr,
-        )
-        return 2
+    file_source()
     instance = cli_instance()
     known = set(instance.get_dynamic_partitions(team_partitions.name))
     if str(args.team) in known:
@@ -89,28 +103,42 @@ def cmd_enable(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_disable(args: argparse.Namespace) -> int:
+    """Remove a team's partition: the schedule stops requesting its ticks; its tables stay."""
+    file_source()
+    instance = cli_instance()
+    if str(args.team) not in set(instance.get_dynamic_partitions(team_partitions.name)):
+        raise cli.CliError(f"team {args.team} is not enabled")
+    instance.delete_dynamic_partition(team_partitions.name, str(args.team))
+    print(f"team {args.team} disabled: its tables stay, and replay_every_30_minutes no longer requests its ticks")
+    return 0
+
+
 def cmd_top(args: argparse.Namespace) -> int:
-    print(top_tasks(args.team, pd.Timestamp(args.tick_end) if args.tick_end else None, args.limit))
+    print(top_tasks(args.team, args.tick_end, args.limit))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="replay", description=__doc__.splitlines()[0])
+    parser = cli.Parser(prog="replay", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
         "demo", help="materialize a day of demo ticks for each demo team and print the top tasks"
     ).set_defaults(run=cmd_demo)
     top = sub.add_parser("top", help="print a team's top tasks after a tick (default: its latest)")
     top.add_argument("team", type=int)
-    top.add_argument("--tick-end", help="e.g. '2026-11-20 12:00' (UTC)")
+    top.add_argument("--tick-end", type=cli.tick_end(30), help="e.g. '2026-11-20 12:00' (UTC)")
     top.add_argument("--limit", type=int, default=8)
     top.set_defaults(run=cmd_top)
     enable = sub.add_parser("enable", help="enable a team (add its partition) for a file source")
     enable.add_argument("team", type=int)
     enable.set_defaults(run=cmd_enable)
+    disable = sub.add_parser("disable", help="disable a team (remove its partition) for a file source")
+    disable.add_argument("team", type=int)
+    disable.set_defaults(run=cmd_disable)
     args = parser.parse_args(argv)
     return args.run(args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run("replay", main))

@@ -7,6 +7,7 @@ dimension: the one its existing tasks use, else the tick's most common one.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass
 
@@ -47,6 +48,14 @@ def _as_vector(value) -> np.ndarray | None:
     return vector if vector.ndim == 1 else None
 
 
+def _digest(value) -> str:
+    """A stable text for any embedding value: its float32 bytes' hash, or its text when it has none."""
+    vector = _as_vector(value)
+    if vector is None:
+        return "" if value is None else f"~{value!r}"
+    return hashlib.sha256(np.ascontiguousarray(vector, dtype="<f4").tobytes()).hexdigest()
+
+
 def _as_time(value) -> pd.Timestamp:
     """A time as a naive timestamp (UTC where it carried a zone), NaT when it is none."""
     try:
@@ -75,16 +84,22 @@ def expected_dimension(embeddings: pd.Series, known: int | None = None) -> int |
 
 
 def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -> ValidatedSegments:
-    # Canonical order, so the same rows in any order give the same segments, rejects and clusters.
+    # Canonical order, so the same rows in any order give the same segments, rejects and clusters:
+    # by arrival and document, then by every field, so that of two rows sent under one document id
+    # the same one is kept whatever order they came in.
     frame = frame.reindex(columns=COLUMNS)
     keys = pd.DataFrame(
         {
             "t": frame["inserted_at"].map(_as_time),
             "d": frame["document_id"].map(_as_text),
             "c": frame["content"].map(_as_text),
+            **{f: frame[f].map(_as_text) for f in ("session_id", "distinct_id", "start_time", "end_time", "timestamp")},
         }
     )
-    order = keys.sort_values(["t", "d", "c"], kind="mergesort", na_position="last").index
+    tied = keys.duplicated(keep=False).to_numpy()  # only rows alike in every other field need their embedding's
+    keys["e"] = ""
+    keys.loc[tied, "e"] = frame.loc[tied, "embedding"].map(_digest)
+    order = keys.sort_values(list(keys.columns), kind="mergesort", na_position="last").index
     frame = frame.loc[order].reset_index(drop=True)
     vectors = [_as_vector(e) for e in frame["embedding"]]
     dimension = known_dimension or expected_dimension(pd.Series([v for v in vectors if v is not None], dtype=object))

@@ -248,6 +248,7 @@ def test_a_team_enabled_from_the_command_line_is_scheduled_for_a_file_source(tmp
     assert flagged.returncode == 2 and "the sensor adds them" in flagged.stderr, (
         "the demo source says which teams are on"
     )
+    (tmp_path / "segments.parquet").touch()  # a source that exists (a missing one is refused)
     env = {**os.environ, "DAGSTER_HOME": str(home), "REPLAY_SEGMENTS_URL": str(tmp_path / "segments.parquet")}
     first = subprocess.run(cli, capture_output=True, text=True, env=env)
     again = subprocess.run(cli, capture_output=True, text=True, env=env)

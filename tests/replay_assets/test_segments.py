@@ -148,3 +148,12 @@ def test_any_rows_are_each_a_segment_or_a_reject_and_segments_are_usable(raw):
         norms = np.linalg.norm(v.embeddings.astype(np.float32), axis=1)
         assert np.isfinite(norms).all() and (norms > 0).all()
     assert v.segments["document_id"].is_unique
+
+
+def test_two_rows_under_one_document_id_keep_the_same_one_in_any_order():
+    a = seg("s1:0:5", "s1", vector=[1.0, 0.0, 0.0, 0.0])
+    b = {**a, "embedding": [0.0, 1.0, 0.0, 0.0]}  # the same row sent again with another embedding
+    kept = [validate_segments(pd.DataFrame(rows)) for rows in ([a, b], [b, a])]
+    assert [len(v.segments) for v in kept] == [1, 1] and [len(v.rejects) for v in kept] == [1, 1]
+    assert np.array_equal(kept[0].embeddings, kept[1].embeddings)
+    assert kept[0].rejects["reason"].tolist() == kept[1].rejects["reason"].tolist() == ["duplicate_document_id"]
