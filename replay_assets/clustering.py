@@ -359,6 +359,9 @@ def cluster_embeddings(embeddings: np.ndarray, params: ClusteringParams | None =
             np.full(len(x), -1, dtype=np.int64), np.zeros((len(x), 1), dtype=np.float32), np.zeros(len(x), dtype=bool)
         )
     coordinates, centred = principal_coordinates(x, params)
+    if not coordinates.any():  # no direction tells the rows apart: the window repeats descriptions
+        labels = repeated_descriptions(x, params.min_cluster_size)
+        return Clustering(labels, coordinates, np.zeros(len(x), dtype=bool))
     z = normalize(coordinates)
     neighbours, distances = neighbour_graph(z, params)
     tree = condensed_tree(neighbours, distances, params.min_samples, params.min_cluster_size)
@@ -366,6 +369,19 @@ def cluster_embeddings(embeddings: np.ndarray, params: ClusteringParams | None =
     labels[strays(coordinates, centred)] = -1
     kept = doubtful_members(labels, z, neighbours, params.seed)
     return Clustering(first_member_order(kept), z, (labels >= 0) & (kept < 0))
+
+
+def repeated_descriptions(x: np.ndarray, min_cluster_size: int) -> np.ndarray:
+    """Clusters of rows with the same embedding (the same description repeated), when at least
+    ``min_cluster_size`` repeat it; where nothing else varies, only a repeat tells a problem."""
+    rows = np.ascontiguousarray(normalize(x))
+    _, first, group = np.unique(
+        rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel(),
+        return_index=True,
+        return_inverse=True,
+    )
+    labels = np.where(np.bincount(group)[group] >= min_cluster_size, group, -1)
+    return first_member_order(labels)
 
 
 def strays(coordinates: np.ndarray, centred_lengths: np.ndarray) -> np.ndarray:

@@ -65,9 +65,10 @@ def test_same_rows_same_labels():
     assert np.array_equal(cluster_embeddings(x).labels, cluster_embeddings(x.copy()).labels)
 
 
-def test_small_inputs_are_all_noise():
+def test_small_inputs_are_all_noise_and_one_description_repeated_is_one_cluster():
     assert cluster_embeddings(np.ones((2, 8), dtype=np.float32)).labels.tolist() == [-1, -1]
-    assert (cluster_embeddings(np.ones((40, 8), dtype=np.float32)).labels == -1).all(), "one description: no topics"
+    assert (cluster_embeddings(np.ones((40, 8), dtype=np.float32)).labels == 0).all()
+    assert (cluster_embeddings(np.ones((6, 8), dtype=np.float32)).labels == -1).all(), "fewer than min_cluster_size"
 
 
 def test_large_windows_use_the_index_and_stay_deterministic():

@@ -94,3 +94,12 @@ def test_the_same_window_gives_the_same_rows():
     again = run_tick(1, END, Window(w.segments.copy(), w.embeddings.copy()), state(w.segments), ReplayParams())
     for name in ("tasks", "links", "merges", "clusters"):
         pd.testing.assert_frame_equal(getattr(first, name), getattr(again, name))
+
+
+def test_a_tick_of_one_description_repeated_is_one_task():
+    w, _ = window(topics=1, per_topic=30)
+    same = np.repeat(w.embeddings[:1], 30, axis=0)
+    segments = w.segments.assign(task_id=None, tick_end=END)
+    result = run_tick(1, END, Window(segments, same), TaskState.empty(), ReplayParams())
+    assert len(result.tasks) == 1 and result.tasks["occurrences"].iat[0] == 30
+    assert len(result.links) == 30 and result.links["document_id"].is_unique
