@@ -17,6 +17,7 @@ batch (no markdown table of its rows; the step's facts can carry one).
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,9 +41,45 @@ from platform_core.resources import WAREHOUSE_POOL
 from platform_core.tables import TableSpec
 from platform_core.warehouse import DEFAULT_WAREHOUSE_URL, Backend, Batches
 
-#: Steps that read an outside source retry twice (a dropped connection); a failure the inputs
-#: decide (a failing check, a missing upstream partition) raises ``dg.Failure(allow_retries=False)``.
+#: Steps that read an outside source retry twice, and only on what a retry can mend (``transient``:
+#: a dropped connection, a timeout, a lock); a failure the inputs decide (a missing file, a wrong
+#: column type, a failing check, a missing upstream partition) fails once, in one line.
 SOURCE_RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+
+#: errno values of a network that may come back.
+_NETWORK_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.ETIMEDOUT,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ENETDOWN,
+    errno.EPIPE,
+}
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether retrying could succeed: a connection that dropped or was refused, a timeout, a lock
+    held by another process, anywhere in the chain of causes; anything else the inputs decide."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        name = f"{type(exc).__module__}.{type(exc).__name__}"
+        if isinstance(exc, (ConnectionError, TimeoutError)) or (
+            isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS
+        ):
+            return True
+        if name.startswith(("requests.exceptions.", "urllib3.exceptions.")) and any(
+            word in type(exc).__name__ for word in ("Connection", "Timeout")
+        ):
+            return True
+        if name.endswith(("OperationalError", "IOException")) and any(
+            word in str(exc).lower() for word in ("lock", "connection", "timeout", "could not connect")
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def asset_key(spec: TableSpec) -> dg.AssetKey:
@@ -298,6 +335,10 @@ def table_asset(
             if isinstance(exc, BlockingCheckFailed):
                 yield from fail_with_results(outcomes, exc)
             yield from check_results(outcomes)
+            if retry_policy is not None and not isinstance(exc, dg.Failure) and not transient(exc):
+                # The same inputs would fail the same way: one line, and no retry.
+                first_line = (str(exc).strip().splitlines() or [""])[0]
+                raise dg.Failure(description=f"{type(exc).__name__}: {first_line}", allow_retries=False) from exc
             raise
         for o in assets:
             yield dg.MaterializeResult(asset_key=asset_key(o.spec))

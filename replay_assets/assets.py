@@ -16,13 +16,13 @@ from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
 from platform_core.privacy import RawIds, pseudonymize
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, source_spec, table_asset
 from platform_core.tables import Column, TableSpec
-from platform_core.warehouse import Backend, manifest_spec
+from platform_core.warehouse import Backend
 from replay_assets.partitions import PREVIOUS_TICK, TICK, Tick, replay_partitions, ticks_of
 from replay_assets.pipeline import LABEL_COLUMNS, ReplayParams, TaskState, TickResult, Window, run_tick
 from replay_assets.segments import validate_segments
 from replay_assets.tables import (
     CURRENT_LINKS,
-    SCHEMA,
+    TICKS_STARTED,
     VIDEO_SEGMENT_CLUSTERS,
     VIDEO_SEGMENT_REJECTS,
     VIDEO_SEGMENT_TASK_LINKS,
@@ -63,7 +63,7 @@ SEGMENT_SOURCE = source_spec(
 )
 
 
-FIRST_KEY = TableSpec("replay", "first", (Column("partition_key", "TEXT", nullable=True),), (), ())
+FIRST_TICK = TableSpec("replay", "first", (Column("tick_end", "TIMESTAMP", nullable=True),), (), ())
 
 
 class ReplayConfig(dg.Config, ReplayParams):
@@ -94,6 +94,10 @@ def _segment_ticks(run: Run):
     default_salt = pseudonymizer.warn_if_default(run.log)
     salt_hash = hashlib.sha256(pseudonymizer.salt.encode()).hexdigest()
     for tick in ticks_of(run.context):
+        started = pd.DataFrame(
+            {"tick_key": [f"{tick.team_id}|{tick.end}"], "team_id": [tick.team_id], "tick_end": [tick.end]}
+        )
+        run.backend.append(TICKS_STARTED, started)
         raw = run.resources.replay_segments.read(tick.team_id, tick.start, tick.end)
         dimension = team_dimension(run.backend, tick)
         v = validate_segments(raw, dimension)
@@ -184,18 +188,16 @@ video_segments = table_asset(
 
 
 def first_tick_end(backend: Backend, tick: Tick) -> pd.Timestamp:
-    """The end of the team's first tick: its earliest tick of segments (a team starts when it is
-    enabled, not where the partitions start); ``tick`` itself when none is written yet."""
+    """The end of the team's first tick: the earliest tick a run started for it, failed or not (a
+    team starts when it is enabled, not where the partitions start); ``tick`` itself when none has."""
     p = backend.placeholder
-    result = backend.query(
-        FIRST_KEY,
-        f"SELECT min(partition_key) AS partition_key FROM {manifest_spec(SCHEMA).qualified_name} "
-        f"WHERE table_name = {p} AND partition_key LIKE {p}",
-        [VIDEO_SEGMENTS.name, f"team_id={tick.team_id};%"],
-        over=[manifest_spec(SCHEMA)],
-    )
-    key = result["partition_key"].iat[0] if len(result) else None
-    return pd.Timestamp(key.split("tick_end=", 1)[1]) if pd.notna(key) else tick.end
+    first = backend.query(
+        FIRST_TICK,
+        f"SELECT min(tick_end) AS tick_end FROM {TICKS_STARTED.qualified_name} WHERE team_id = {p}",
+        [tick.team_id],
+        over=[TICKS_STARTED],
+    )["tick_end"]
+    return pd.Timestamp(first.iat[0]) if len(first) and pd.notna(first.iat[0]) else tick.end
 
 
 def window_ticks(tick: Tick, params: ReplayParams) -> list[Tick]:

@@ -153,6 +153,20 @@ VIDEO_SEGMENT_TASK_MERGES = TableSpec(
     key=("task_id",),
 )
 
+#: Every (team, tick) whose segments a run started to read, written before the source is read:
+#: a team's first tick is known even when that tick failed, so the next one cannot pass for the first.
+TICKS_STARTED = TableSpec(
+    SCHEMA,
+    "ticks_started",
+    (
+        C("tick_key", "TEXT", description="team_id|tick_end"),
+        C("team_id", "BIGINT"),
+        C("tick_end", "TIMESTAMP"),
+    ),
+    (),
+    ("tick_key",),
+)
+
 #: The shape of the window a tick reads: segments with the task each is linked to now.
 WINDOW_SEGMENTS = TableSpec(
     SCHEMA,

@@ -73,3 +73,43 @@ def test_a_failing_non_blocking_check_still_writes(tmp_path):
         "2026-11-02",
         "2026-11-03",
     ]
+
+
+def reading(error: Exception):
+    """An asset with the source retry policy whose step fails reading its source with ``error``."""
+    tries = []
+
+    def step(run):
+        tries.append(1)
+        raise error
+        yield  # a generator, as steps are
+
+    asset = table_asset(
+        outputs=[Output(SPEC, "Numbers per day.")],
+        step=step,
+        group="t",
+        owners=["team:t"],
+        partitions_def=DAYS,
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=0),
+    )
+    return asset, tries
+
+
+def test_an_error_the_inputs_decide_fails_once_in_one_line_and_a_dropped_connection_is_retried(tmp_path):
+    import errno
+
+    from platform_core.table_asset import transient
+
+    url = f"duckdb:///{tmp_path}/w.duckdb"
+    asset, tries = reading(FileNotFoundError(2, "No such file or directory", "sales.csv"))
+    result = run(asset, url, "2026-11-01", "2026-11-01")
+    assert not result.success and len(tries) == 1, "a missing file stays missing: no retry"
+    failure = result.get_step_failure_events()[0].event_specific_data.error
+    assert failure.message.strip().endswith("FileNotFoundError: [Errno 2] No such file or directory: 'sales.csv'")
+    asset, tries = reading(ConnectionResetError(errno.ECONNRESET, "connection reset by peer"))
+    assert not run(asset, url, "2026-11-01", "2026-11-01").success and len(tries) == 3, "tried, then retried twice"
+    assert transient(RuntimeError("reading failed")) is False
+    try:
+        raise ValueError("while reading") from TimeoutError("read timed out")
+    except ValueError as chained:
+        assert transient(chained), "a timeout anywhere in the chain of causes"

@@ -264,3 +264,15 @@ def test_a_team_enabled_from_the_command_line_is_scheduled_for_a_file_source(tmp
         ) as context:
             requests = list(replay_every_30_minutes(context))
     assert [str(r.partition_key) for r in requests] == ["7|2026-11-20-10:00"]
+
+
+def test_a_team_whose_first_tick_failed_cannot_start_from_its_second(tmp_path):
+    url = f"duckdb:///{tmp_path}/w.duckdb"
+    first = run(url, 1, 1, source=str(tmp_path / "not-there.parquet"))
+    assert not first.success, "the first tick's source is missing"
+    second = run(url, 1, 2)
+    assert not second.success
+    error = str(second.get_step_failure_events()[0].event_specific_data.error)
+    assert "needs replay.video_segments for team_id=1;tick_end=2026-11-20T00:30:00" in error
+    assert read(url, VIDEO_SEGMENT_TASKS, 1, 2).empty, "nothing was written"
+    assert run(url, 1, 1, 2).success, "once the first tick runs, the team goes on"
