@@ -206,6 +206,7 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
             "event_type is missing or not " + SIGNAL_EVENT,
         ),
         ("invalid_payload", "coalesce(id, '') = ''", "event id is missing"),
+        ("invalid_payload", "contains(id, chr(0))", "event id holds a NUL character"),
         ("invalid_payload", "NOT data_valid", "data is not valid JSON"),
         ("invalid_payload", "data_kind IS DISTINCT FROM 'OBJECT'", "data is not a JSON object"),
         (
@@ -218,6 +219,7 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
             "signal_type_kind IS DISTINCT FROM 'VARCHAR'",
             "data.signal_type is missing or not a string",
         ),
+        ("invalid_payload", "contains(signal_type, chr(0))", "data.signal_type holds a NUL character"),
         (
             "invalid_payload",
             f"NOT coalesce(category IN {_sql_list(CATEGORIES)[1:-1].join('()')}, false)",

@@ -95,8 +95,15 @@ def conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
             frame[col.name] = s.astype("bool")
         elif col.type == "VECTOR":
             frame[col.name] = pd.Series(as_vectors(s), index=frame.index, dtype=object)
-        elif col.type in ("TEXT", "JSON") and not isinstance(s.dtype, pd.StringDtype):
-            frame[col.name] = s.astype("str")  # pandas' string dtype: missing stays missing
+        elif col.type in ("TEXT", "JSON"):
+            s = s if isinstance(s.dtype, pd.StringDtype) else s.astype("str")  # missing stays missing
+            # Postgres text holds no NUL character (nor JSON a \u0000 escape); DuckDB would: both
+            # stores keep U+FFFD in its place, so a NUL in one value never stops a write.
+            if s.str.contains("\x00", regex=False).any():
+                s = s.str.replace("\x00", "\ufffd", regex=False)
+            if col.type == "JSON" and s.str.contains("\\u0000", regex=False).any():
+                s = s.str.replace("\\u0000", "\\ufffd", regex=False)
+            frame[col.name] = s
     return frame
 
 

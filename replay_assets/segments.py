@@ -160,6 +160,9 @@ def _check(
             or value is pd.NaT
         ):
             return "missing_field", f"{field} is missing"
+    held = [f for f in ("document_id", "session_id", "distinct_id") if "\x00" in str(getattr(row, f))]
+    if held:
+        return "malformed_id", f"{', '.join(held)} holds a NUL character"
     parts = str(row.document_id).split(":")
     if len(parts) != 3 or parts[0] != str(row.session_id):
         return "malformed_document_id", "document_id is not session_id:start:end"

@@ -278,3 +278,43 @@ def test_postgres_events_dated_outside_every_partition_are_kept_on_the_first_par
     assert not set(stray["id"]) & set(sources.read_events(pg_url, *RULES.read_window(later))["id"]), (
         "read once, on the first day"
     )
+
+
+def test_a_nul_anywhere_in_a_line_has_the_same_outcome_on_both_backends(tmp_path, pg_url):
+    """Postgres text cannot hold NUL: a NUL in an event id, a signal type, a timestamp, or a line
+    that does not parse, stored as U+FFFD on both backends, never a failed day."""
+    import dagster as dg
+
+    from kura_assets.assets.learning import learning_signals
+    from kura_assets.resources import KuraEventSource
+    from platform_core.resources import Pseudonymizer, WarehouseResource
+    from platform_core.warehouse import backend_for
+
+    good = signal_line("user-nul-0002", "{}")
+    nul = "\\u0000"
+    lines = [
+        good.replace(b'"id":"', f'"id":"{nul}'.encode(), 1),
+        signal_line("user-nul-0003", "{}").replace(b'"signal_type":"', f'"signal_type":"x{nul}'.encode(), 1),
+        signal_line("user-nul-0004", "{}").replace(b'"timestamp":"', f'"timestamp":"{nul}'.encode(), 1),
+        b"not json \x00 at all",
+    ]
+    path = tmp_path / "nul.jsonl"
+    demo_lines = [line.encode() for line in demo.to_jsonl_lines(demo.generate_day(DAY))]
+    path.write_bytes(b"\n".join(demo_lines[:5] + lines + demo_lines[5:]) + b"\n")
+    outcomes = []
+    for url in (f"duckdb:///{tmp_path}/w.duckdb", pg_url):
+        result = dg.materialize(
+            [learning_signals],
+            partition_key=str(DAY),
+            raise_on_error=False,
+            resources={
+                "warehouse": WarehouseResource(url=url),
+                "kura_events": KuraEventSource(url=str(path)),
+                "pseudonymizer": Pseudonymizer(salt="test-salt"),
+            },
+        )
+        manifest = backend_for(url).manifest("kura", LEARNING_SIGNAL_REJECTS.name)
+        rejects = backend_for(url).read(LEARNING_SIGNAL_REJECTS)
+        outcomes.append((result.success, manifest["content_hash"].tolist()))
+        assert not rejects["raw_data"].fillna("").str.contains("\x00").any()
+    assert outcomes[0][0] and outcomes[0] == outcomes[1]

@@ -276,3 +276,26 @@ def test_a_team_whose_first_tick_failed_cannot_start_from_its_second(tmp_path):
     assert "needs replay.video_segments for team_id=1;tick_end=2026-11-20T00:30:00" in error
     assert read(url, VIDEO_SEGMENT_TASKS, 1, 2).empty, "nothing was written"
     assert run(url, 1, 1, 2).success, "once the first tick runs, the team goes on"
+
+
+def test_a_nul_in_a_segment_is_stored_alike_on_both_backends(tmp_path, pg_url):
+    """Postgres text holds no NUL: one segment's description with a NUL is kept with U+FFFD in its
+    place, an id with one is a reject with its reason, on both stores alike; the tick runs."""
+    raw, _ = demo.generate_tick(1, tick(1))
+    raw["embedding"] = [np.asarray(e, dtype=np.float32).tolist() for e in raw["embedding"]]
+    raw.loc[0, "content"] = "User clicked pay\x00 and nothing happened"
+    raw.loc[1, "document_id"] = raw.loc[1, "session_id"] + ":0\x00:5"
+    path = tmp_path / "segments.parquet"
+    raw.to_parquet(path)
+    hashes = []
+    for url in (f"duckdb:///{tmp_path}/w.duckdb", pg_url):
+        result = run(url, 1, 1, source=str(path))
+        assert result.success, url
+        rejects = read(url, VIDEO_SEGMENT_REJECTS, 1, 1)
+        assert "malformed_id" in set(rejects["reason"])
+        segments = read(url, VIDEO_SEGMENTS, 1, 1)
+        assert (
+            segments["content"].str.contains("\ufffd").sum() == 1 and not segments["content"].str.contains("\x00").any()
+        )
+        hashes.append(backend_for(url).manifest("replay", "video_segments")["content_hash"].tolist())
+    assert hashes[0] == hashes[1]
