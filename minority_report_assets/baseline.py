@@ -113,8 +113,10 @@ def fit_baseline(
     have ``history_weekdays`` (Monday = 0). ``observed`` ``(n_series, n_days)``: the days each
     series existed on (default all); the others are missing, never zero sales."""
     params = params or BaselineParams()
-    n_series, n_days, _ = history.shape
+    n_series, n_days, slots = history.shape
     observed = np.ones((n_series, n_days), dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
+    if n_days == 0 or n_series == 0:  # no history at all (a new deployment's first day): every series warms up
+        return _unscored(n_series, slots, params, observed.sum(axis=1))
     totals, centre = history.sum(axis=2), _mean_day(observed)
     from_centre = (
         np.arange(n_days)[None, :] - centre[:, None]
@@ -141,7 +143,24 @@ def fit_baseline(
     ]
     expected, error, threshold = (np.concatenate(p) for p in zip(*parts))
     days = observed.sum(axis=1)
-    return Baseline(expected, error, threshold, days, days < params.min_history_days)
+    # A history no float holds (a value near float32's limit) spoils its own series' fit only: that
+    # series is not scored, the others are.
+    spoiled = ~(np.isfinite(expected).all(axis=1) & np.isfinite(error).all(axis=1) & np.isfinite(threshold))
+    if spoiled.any():
+        blank = _unscored(int(spoiled.sum()), expected.shape[1], params, days[spoiled])
+        expected[spoiled], error[spoiled], threshold[spoiled] = blank.expected, blank.model_error, blank.threshold
+    return Baseline(expected, error, threshold, days, (days < params.min_history_days) | spoiled)
+
+
+def _unscored(n_series: int, slots: int, params: BaselineParams, days: np.ndarray) -> Baseline:
+    """A model for series that are not scored: the floor expected, the least model error, no threshold."""
+    return Baseline(
+        np.full((n_series, slots), params.floor, dtype=np.float32),
+        np.full((n_series, len(params.windows)), params.min_model_error, dtype=np.float32),
+        np.full(n_series, np.nan),
+        np.asarray(days, dtype=np.int64),
+        np.ones(n_series, dtype=bool),
+    )
 
 
 def _fit_slots(

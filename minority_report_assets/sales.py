@@ -7,6 +7,8 @@ import pandas as pd
 
 BUCKET = pd.Timedelta(minutes=5)
 COLUMNS = ["store_id", "sku", "ts", "units", "price"]
+#: The largest units (or price) a bucket may hold: a year of a series' 5-minute buckets sums finite in float32.
+MAX_VALUE = float(np.finfo(np.float32).max) / (288 * 366)
 
 
 def parse_timestamps(values: pd.Series) -> pd.Series:
@@ -124,6 +126,11 @@ def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         ~np.isfinite(units) | (price.notna() & ~np.isfinite(price)),
         "non_finite_value",
         "units or price is infinite (or beyond a float: 1e309)",
+    )
+    flag(
+        (units > MAX_VALUE) | (price.notna() & (price > MAX_VALUE)),
+        "out_of_range",
+        f"units or price above {MAX_VALUE:.1e}: a year of a series' buckets would overflow the float32 the baseline sums in",
     )
     flag(units < 0, "negative_units", "units below zero")
     flag(price < 0, "negative_price", "price below zero")

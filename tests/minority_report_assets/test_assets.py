@@ -27,6 +27,7 @@ from minority_report_assets.tables import (
     MINORITY_REPORT_MAP,
     MINORITY_REPORTS_CLUSTERED_LOG,
     MINORITY_REPORTS_DETECTED_LOG,
+    SALES_BASELINE,
     SALES_TIMESERIES_REJECTS,
 )
 from platform_core.resources import WarehouseResource
@@ -249,3 +250,27 @@ def test_the_library_refits_from_labelled_reports_and_the_ticks_use_it(morning, 
     assert run_ticks(url, 57, 57).success
     clustered = backend_for(url).read(MINORITY_REPORTS_CLUSTERED_LOG, where={"written_at": DAY + 57 * TICK})
     assert set(clustered["library_version"]) == {version}
+
+
+def test_a_value_no_float_holds_is_a_reject_and_an_empty_history_is_no_crash(tmp_path):
+    """One huge value is one series' reject, never the day's baseline; a source with no history
+    (a header-only file, a new deployment's first day) gives a baseline of no series, not a crash."""
+    url = f"duckdb:///{tmp_path}/w.duckdb"
+    rows = demo.sales(3, DAY, DAY + TICK).astype({"ts": str})
+    rows.loc[0, "units"] = 3.4e38
+    path = tmp_path / "sales.csv"
+    rows.to_csv(path, index=False)
+    assert run_ticks(url, 1, 1, sales=str(path), assets=[sales_timeseries_data]).success
+    rejects = backend_for(url).read(SALES_TIMESERIES_REJECTS)
+    assert rejects["reason"].tolist() == ["out_of_range"]
+    header_only = tmp_path / "empty.csv"
+    header_only.write_text("store_id,sku,ts,units,price\n")
+    other = f"duckdb:///{tmp_path}/empty.duckdb"
+    result = dg.materialize(
+        [sales_baseline],
+        resources=resources(other, str(header_only)),
+        partition_key=str(DAY.date()),
+        raise_on_error=False,
+    )
+    assert result.success
+    assert backend_for(other).read(SALES_BASELINE).empty

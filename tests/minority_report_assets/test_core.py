@@ -247,3 +247,20 @@ def test_a_refit_takes_ranges_from_labelled_reports_with_enough_labels():
     assert counts["promotion"] == 30 and counts["weather ramp"] == 4
     assert refit["version"].startswith(spec["version"] + "+refit-")
     assert refit_spec(spec, labelled.sample(frac=1, random_state=1), 20)[0]["version"] == refit["version"]
+
+
+def test_a_history_no_float_holds_spoils_only_its_own_series():
+    import warnings
+
+    from minority_report_assets.baseline import fit_baseline
+
+    history = np.random.default_rng(0).poisson(3, (5, 28, 288)).astype(np.float32)
+    history[2, 5, 100] = 3.4e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit = fit_baseline(history, np.arange(28) % 7, 3)
+    assert fit.warming_up.tolist() == [False, False, True, False, False]
+    assert np.isfinite(fit.expected).all() and np.isfinite(fit.model_error).all()
+    assert np.isfinite(np.delete(fit.threshold, 2)).all()
+    none = fit_baseline(np.zeros((4, 0, 288), np.float32), np.zeros(0, dtype=int), 3)
+    assert none.warming_up.all() and none.expected.shape == (4, 288)
