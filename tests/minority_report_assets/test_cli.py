@@ -51,4 +51,6 @@ def test_run_materializes_a_span_of_own_sales_from_a_plain_shell(tmp_path):
 
     env["MR_START"] = "2026-11-21-00:00"
     refused = cli("run", "--from", day, "--to", day, env=env)
-    assert refused.returncode == 2 and refused.stderr.strip().startswith("minority-report: MR_START=2026-11-21-00:00 is after --from")
+    assert refused.returncode == 2 and refused.stderr.strip().startswith(
+        "minority-report: MR_START=2026-11-21-00:00 is after --from"
+    )
