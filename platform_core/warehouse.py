@@ -11,7 +11,6 @@ import io
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from platform_core.hashing import ContentHasher, canonical_json_text, canonical_rows, content_hash
+from platform_core.scratch import scratch_directory
 from platform_core.tables import Column, TableSpec, checked, conform
 
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
@@ -458,7 +458,7 @@ class DuckDBBackend(Backend):
         import pyarrow.parquet as pq
 
         schema = pa.schema([(c.name, _ARROW_TYPES[c.type]) for c in w.spec.columns])
-        with tempfile.TemporaryDirectory(prefix="warehouse-batches-") as tmp:
+        with scratch_directory("warehouse-batches-") as tmp:
             path = f"{tmp}/rows.parquet"
             with pq.ParquetWriter(path, schema, compression="none") as out:
                 for batch in w.batches():

@@ -6,7 +6,6 @@ read and computed in one pass, then each period's frames, checked and committed 
 
 import hashlib
 import json
-import tempfile
 from contextlib import closing
 from datetime import timedelta
 
@@ -28,6 +27,7 @@ from kura_assets.tables import (
 )
 from platform_core.checks import previous_hashes, privacy_check
 from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
+from platform_core.scratch import scratch_directory
 from platform_core.table_asset import (
     SOURCE_RETRY,
     Check,
@@ -90,7 +90,7 @@ def _signal_partitions(run: Run):
     deciding = rules.model_dump(exclude={"working_memory_mb"})
     rules_and_salt = (canonical_json(deciding), hashlib.sha256(salt.encode()).hexdigest())
     with (
-        tempfile.TemporaryDirectory(prefix="kura-signals-") as tmp,
+        scratch_directory("kura-signals-") as tmp,
         closing(validation_database(rules, f"{tmp}/day.duckdb")) as con,
     ):
         run.resources.kura_events.stage(con, *rules.read_window(days[0], days[-1]))
