@@ -268,7 +268,7 @@ def _instrument() -> dict:
     timed(sources, "read_segments_from", "source read (parquet)")
     timed(assets, "validate_segments", "validate")
     timed(assets, "run_tick", "tick step (cluster the window, match, label, priority)")
-    timed(assets, "privacy_check", "privacy checks")
+    timed(table_asset, "privacy_outcomes", "privacy checks")
     timed(table_asset, "prepare", "contract check + content hash")
     timed(Backend, "query", "warehouse reads")
     timed(Backend, "write", "warehouse write txn")

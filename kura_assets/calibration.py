@@ -72,7 +72,11 @@ _CLAIM_RULES = [  # (reason, SQL condition, detail) in precedence order
     ("invalid_claim", "coalesce(parser_version, '') = ''", "data.provenance.parser_version is missing"),
     ("invalid_claim", "coalesce(source_event_id, '') = ''", "data.lineage.event_id is missing"),
     ("duplicate_event_id", "id_rank > 1", "event id seen earlier in the same window"),
+    # Decided after the SQL, by the privacy rule (see label_claims): a claim is keyed by these texts.
+    ("invalid_claim", "false", "an id, the claim type or the parser version names a user"),
 ]
+#: A claim's texts that reach the cross-user tables: one naming a user rejects the claim.
+_CLAIM_TEXTS = ("event_id", "claim_type", "parser_version", "source_event_id")
 
 
 def label_claims(
@@ -134,6 +138,14 @@ def label_claims(
     finally:
         con.close()
     result["period_day"] = pd.to_datetime(result["period_day"]).astype("datetime64[us]")
+    ids, owners = (
+        RawIds(raw["user_id"].dropna().tolist()),
+        raw["user_id"].iloc[result["pos"].to_numpy()].set_axis(result.index),
+    )
+    names_user = pd.concat(
+        [ids.scrub(result[c].astype("object"), owners).ne(result[c]) & result[c].notna() for c in _CLAIM_TEXTS], axis=1
+    ).any(axis=1)
+    result.loc[names_user & (result["rule"] == 0), "rule"] = len(_CLAIM_RULES)
     ok = (result["rule"] == 0).to_numpy()
     claims = result.loc[
         ok,
@@ -156,10 +168,10 @@ def label_claims(
         {
             "period_day": bad["period_day"],
             "source_ref": bad["source_ref"],
-            "event_id": bad["event_id"],
+            "event_id": ids.scrub(bad["event_id"].astype("object"), owners[~ok]),
             "reason": bad["rule"].map(lambda i: _CLAIM_RULES[i - 1][0]),
             "detail": bad["rule"].map(lambda i: _CLAIM_RULES[i - 1][2]),
-            "raw_data": RawIds(raw["user_id"].dropna().tolist()).scrub(kept["data"].astype("object")),
+            "raw_data": ids.scrub(kept["data"].astype("object"), owners[~ok]),
         }
     ).reset_index(drop=True)
     return LabelledClaims(claims, rejects)

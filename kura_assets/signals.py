@@ -8,6 +8,7 @@ attribute texts (for canonical JSON).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 from kura_assets.partitions import END_DATE, START_DATE
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 from platform_core.hashing import canonical_json_text
-from platform_core.privacy import RawIds, pseudonymize
+from platform_core.privacy import RawIds, id_shaped, pseudonymize
 from platform_core.tables import conform
 from platform_core.warehouse import Batches
 
@@ -45,6 +46,15 @@ RAW_COLUMNS = [
 CATEGORIES = ("quality_signal", "friction_signal", "outcome_signal", "correction_signal")
 FACETS = ("issue_type", "invariant_id", "agent_version", "workflow_phase", "modality")
 CONFIDENCE_BANDS = ("high", "medium", "low")
+#: A signal's text columns besides its key and attributes: where the privacy rule is applied.
+SIGNAL_TEXTS = ("signal_type", "category", *FACETS, "confidence_band", "source_cluster_signature", "mismatch_severity")
+#: The rejects of lines that did not parse: their text is kept only when no id can be in it.
+UNPARSED_LINES = ("line is not valid UTF-8", "line is not a JSON object")
+EVENT_ID_NAMES_USER = "event id names a user (a user's own id, or an id no word could be)"
+UNHOLDABLE_ATTRIBUTES = (
+    "data.attributes is not strict JSON (Infinity or NaN, nesting past 1,024 levels) "
+    "or holds \\u0000, which JSON in Postgres cannot store"
+)
 #: The longest cluster signature accepted (any printable text: upstream systems key their own way).
 MAX_SIGNATURE_CHARS = 128
 
@@ -198,8 +208,8 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
             "coalesce(event_outside, false)",
             "data.captured_at lies on a day outside every partition: kept on the day of its row timestamp",
         ),
-        ("invalid_payload", "parse_error = 'line is not valid UTF-8'", "line is not valid UTF-8"),
-        ("invalid_payload", "parse_error IS NOT NULL", "line is not a JSON object"),
+        ("invalid_payload", "parse_error = 'line is not valid UTF-8'", UNPARSED_LINES[0]),
+        ("invalid_payload", "parse_error IS NOT NULL", UNPARSED_LINES[1]),
         (
             "invalid_payload",
             f"event_type IS DISTINCT FROM '{SIGNAL_EVENT}'",
@@ -266,13 +276,13 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
         ),
         ("retracted", "retracted", "retracted by a later event.retracted"),
         ("low_confidence_filtered", low, "confidence band is low"),
-        # Decided after the SQL, on the distinct attribute texts (see validate_signals): DuckDB reads
-        # JSON more leniently than the strict parser the outputs are written with.
+        # Decided after the SQL, in Python (see _accept): DuckDB reads JSON more leniently than the
+        # strict parser the outputs are written with, and ids are found by the privacy rule.
+        ("invalid_payload", "false", EVENT_ID_NAMES_USER),
         (
             "invalid_payload",
             "false",
-            "data.attributes is not strict JSON (Infinity or NaN, nesting past 1,024 levels) "
-            "or holds \\u0000, which JSON in Postgres cannot store",
+            UNHOLDABLE_ATTRIBUTES,
         ),
     ]
 
@@ -454,25 +464,43 @@ class StagedSignals:
         return Batches(lambda: self._batches(sql, [day], lambda f: f))
 
     def rejects(self, day: date) -> Batches:
-        """The day's rejects by ``source_ref``, with their raw text (any raw id scrubbed, cut to length)."""
+        """The day's rejects by ``source_ref``, with their raw text under the privacy rule (cut to
+        length); a line that did not parse keeps its text only when no id can be in it, else its
+        hash (its ``source_ref`` finds it in the source)."""
         checks, ids, limit = _reject_rules(self.rules), RawIds(self.raw_user_ids), self.rules.max_kept_text_chars
+        unparsed = [i for i, (_, _, detail) in enumerate(checks, 1) if detail in UNPARSED_LINES]
         sql = """
             SELECT r.period_day, r.source_ref, r.id AS event_id, r.event_type, raw."timestamp" AS row_timestamp,
-                   p.pseudo_user_id, r.rule, raw.data AS raw_data, raw.metadata AS raw_metadata
+                   p.pseudo_user_id, r.rule, raw.data AS raw_data, raw.metadata AS raw_metadata, r.user_id
             FROM result r JOIN raw ON raw.pos = r.pos LEFT JOIN pseudonyms p ON p.user_id = r.user_id
             WHERE r.rule > 0 AND r.period_day = $1
             ORDER BY r.source_ref"""
 
         def finish(r: pd.DataFrame) -> pd.DataFrame:
+            owners = r.pop("user_id")
+            raw_data = r["raw_data"].astype("object")
+            lines = r["rule"].isin(unparsed)
+            raw_data = raw_data.where(~lines, raw_data[lines].map(lambda t: _id_free_or_hash(t, ids)))
             rejects = r.drop(columns=["rule"]).assign(
                 reason=r["rule"].map(lambda i: checks[i - 1][0]),
                 detail=r["rule"].map(lambda i: checks[i - 1][2]),
-                raw_data=_clip(ids.scrub(r["raw_data"].astype("object")), limit),
-                raw_metadata=_clip(ids.scrub(r["raw_metadata"].astype("object")), limit),
+                raw_data=_clip(ids.scrub(raw_data, owners), limit),
+                raw_metadata=_clip(ids.scrub(r["raw_metadata"].astype("object"), owners), limit),
+                **{c: ids.scrub(r[c].astype("object"), owners) for c in ("event_id", "event_type", "row_timestamp")},
             )
             return conform(LEARNING_SIGNAL_REJECTS, rejects)
 
         return Batches(lambda: self._batches(sql, [day], finish))
+
+
+def _id_free_or_hash(line, ids: RawIds):
+    """An unparsed line as it is only when nothing in it can be an id: no digit, no ``@`` and no
+    user's id (any shape) anywhere; else its SHA-256 and length (whose the line is, is unknown)."""
+    if not isinstance(line, str):
+        return line
+    if not id_shaped(line) and not ids.anywhere(line):
+        return line
+    return f"sha256:{hashlib.sha256(line.encode()).hexdigest()} ({len(line)} characters, not kept: it may name a user)"
 
 
 def validation_database(rules: SignalRules, path: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -532,35 +560,54 @@ def validate_staged(
 
 
 def _accept(con: duckdb.DuckDBPyConnection, ids: RawIds, rules: SignalRules, rows: int = 20_000) -> None:
-    """Table ``accepted``: the accepted rows as signals, with their attributes as canonical JSON,
-    any user's raw id scrubbed (a payload that names someone else must not carry their id out, nor
-    stop the day) and cut to a marker past the kept length. A row whose attributes the outputs
-    could not hold becomes a reject instead. Batch by batch, each batch's distinct texts once."""
+    """Table ``accepted``: the accepted rows as signals, with the privacy rule applied to every
+    text column (a user's id in their own row, an id no word could be in any row: see
+    :mod:`platform_core.privacy`), the attributes as canonical JSON cut to a marker past the kept
+    length. A row the outputs could not hold becomes a reject instead: attributes that are not
+    strict JSON, or an event id naming a user (the row's key, which no placeholder may stand in
+    for). Batch by batch, each batch's distinct attribute texts parsed once."""
     limit = int(rules.max_kept_text_chars)
-    signals = f"""SELECT period_day, id AS event_id, event_time, pseudo_user_id, signal_type, category,
-                         {", ".join(FACETS)}, confidence_band, cluster_signature AS source_cluster_signature,
-                         mismatch_severity, attributes, pos
-                  FROM result LEFT JOIN pseudonyms USING (user_id) WHERE rule = 0"""
-    con.execute(f"CREATE OR REPLACE TABLE accepted AS {signals} AND false")
-    con.execute("CREATE OR REPLACE TABLE unholdable (pos BIGINT)")
+    signals = f"""SELECT period_day, id AS event_id, event_time, pseudo_user_id, {", ".join(SIGNAL_TEXTS)},
+                         attributes, pos, user_id
+                  FROM (SELECT *, cluster_signature AS source_cluster_signature FROM result)
+                  LEFT JOIN pseudonyms USING (user_id) WHERE rule = 0"""
+    con.execute(f"CREATE OR REPLACE TABLE accepted AS SELECT * EXCLUDE (user_id) FROM ({signals}) WHERE false")
+    con.execute("CREATE OR REPLACE TABLE unholdable (pos BIGINT, rule INTEGER)")
+    rule_of = {reason: i for i, (_, _, reason) in enumerate(_reject_rules(rules), 1)}
     writer = con.cursor()
     reader = con.cursor().sql(signals).to_arrow_reader(rows)
     for batch in reader:
-        texts = pd.Series(batch.column("attributes").to_pylist(), dtype="object")
+        frame = batch.to_pandas()
+        owners = frame.pop("user_id")
+        texts = frame["attributes"].astype("object")
         distinct = pd.Series(texts.unique(), dtype="object")
-        canonical = pd.Series([_strict_json(t) for t in distinct], dtype="object")
-        kept = ids.scrub_json(canonical.dropna()).reindex(canonical.index)
-        kept = kept.where(kept.isna() | (kept.str.len() <= limit), '{"truncated":true}')
-        per_row = pd.Series(kept.to_numpy(), index=distinct.to_numpy()).reindex(texts.to_numpy()).to_numpy()
-        rows_out = batch.set_column(
-            batch.schema.get_field_index("attributes"), "attributes", pa.Array.from_pandas(per_row, type=pa.string())
+        canonical = pd.Series([_strict_json(t) for t in distinct], index=distinct.to_numpy(), dtype="object")
+        per_row = pd.Series(canonical.reindex(texts.to_numpy()).to_numpy(), index=frame.index, dtype="object")
+        kept = ids.scrub_json(per_row.dropna(), owners).reindex(frame.index)
+        frame["attributes"] = kept.where(kept.isna() | (kept.str.len() <= limit), '{"truncated":true}')
+        for column in SIGNAL_TEXTS:
+            frame[column] = ids.scrub(frame[column].astype("object"), owners)
+        named = ids.scrub(frame["event_id"].astype("object"), owners) != frame["event_id"]
+        out = frame[frame["attributes"].notna() & ~named]
+        unheld = pd.DataFrame(
+            {"pos": pd.concat([frame.loc[named, "pos"], frame.loc[frame["attributes"].isna() & ~named, "pos"]])}
+        ).assign(
+            rule=[rule_of[EVENT_ID_NAMES_USER]] * int(named.sum())
+            + [rule_of[UNHOLDABLE_ATTRIBUTES]] * int((frame["attributes"].isna() & ~named).sum())
         )
-        writer.register("_rows", rows_out)
-        writer.execute("INSERT INTO accepted SELECT * FROM _rows WHERE attributes IS NOT NULL")
-        writer.execute("INSERT INTO unholdable SELECT pos FROM _rows WHERE attributes IS NULL")
+        writer.register(
+            "_rows",
+            pa.Table.from_pandas(
+                out, schema=batch.schema.remove(batch.schema.get_field_index("user_id")), preserve_index=False
+            ),
+        )
+        writer.execute("INSERT INTO accepted SELECT * FROM _rows")
         writer.unregister("_rows")
+        writer.register("_unheld", unheld)
+        writer.execute("INSERT INTO unholdable SELECT pos, rule FROM _unheld")
+        writer.unregister("_unheld")
     writer.close()
-    con.execute(f"UPDATE result SET rule = {len(_reject_rules(rules))} WHERE pos IN (SELECT pos FROM unholdable)")
+    con.execute("UPDATE result SET rule = u.rule FROM unholdable u WHERE result.pos = u.pos")
     con.execute("DROP TABLE unholdable")
 
 

@@ -7,16 +7,15 @@ every result as an ``AssetCheckResult`` either way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from platform_core.privacy import RawIds, find_raw_ids
 from platform_core.tables import TableSpec
-from platform_core.warehouse import Backend, Batches, InvalidPartition, PartitionWrite, manifest_spec, partition_key
+from platform_core.warehouse import Backend, InvalidPartition, PartitionWrite, manifest_spec, partition_key
 
 
 @dataclass
@@ -52,24 +51,6 @@ def prepare(
     return write, CheckOutcome(
         asset_key, "schema_valid", write.key, True, f"{write.rows} rows match {spec.qualified_name}"
     )
-
-
-def privacy_check(
-    asset_key: dg.AssetKey,
-    frames: Mapping[str, pd.DataFrame | Batches],
-    raw_ids: Iterable[str],
-    partition: str,
-    columns: Mapping[str, Iterable[str]] | None = None,
-) -> CheckOutcome:
-    """No raw id, as a whole token, in the ``columns`` of each frame that can carry one by construction
-    (free text from user input; ids a user chose must not match enumerations or file names)."""
-    ids, hits = RawIds(raw_ids), {}
-    for table, frame in frames.items():
-        for batch in frame.read() if isinstance(frame, Batches) else [frame]:
-            for where, n in find_raw_ids({table: batch}, ids, columns=columns).items():
-                hits[where] = hits.get(where, 0) + n
-    detail = f"raw user ids found in {hits}" if hits else "no raw user id of the inputs appears in the output"
-    return CheckOutcome(asset_key, "no_raw_user_ids", partition, not hits, detail)
 
 
 def replay_check(

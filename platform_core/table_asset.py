@@ -37,6 +37,7 @@ from platform_core.checks import (
     spec_for,
     written,
 )
+from platform_core.privacy import People, find_raw_ids
 from platform_core.resources import WAREHOUSE_POOL
 from platform_core.tables import TableSpec
 from platform_core.warehouse import DEFAULT_WAREHOUSE_URL, Backend, Batches
@@ -136,6 +137,8 @@ class Written:
     checks: list[CheckOutcome] = field(default_factory=list)
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: str = ""
+    #: Who the partition's inputs name, for an asset that reads people's data (``table_asset(people=True)``).
+    people: People | None = None
 
     def check(self, spec: TableSpec, name: str, passed: bool, detail: str) -> None:
         """Report a check the asset declares (whether it blocks is the declaration's to say)."""
@@ -245,6 +248,7 @@ def table_asset(
     code_version: str | None = None,
     retry_policy: dg.RetryPolicy | None = None,
     kinds: Sequence[str] = (),
+    people: bool = False,
 ) -> dg.AssetsDefinition:
     """An asset writing ``outputs`` partition by partition as ``step`` yields them (see the module).
 
@@ -253,6 +257,8 @@ def table_asset(
     ``resources``: the resource keys the step reads besides ``warehouse``; ``kinds``: what the
     step computes with beyond pandas and the warehouse (e.g. ``sklearn``). A range of partitions
     runs as one run (single-run backfill policy), each partition committed on its own.
+    ``people``: the inputs name people (the step says whom, in :attr:`Written.people`): each output
+    readable across users gets ``no_raw_user_ids``, the privacy rule on every text column.
     """
     kinds = {"pandas", storage_kind(), *kinds}
     assets = [o for o in outputs if o.own_asset]
@@ -303,9 +309,20 @@ def table_asset(
         for o in outputs
         if o.append_only
     ]
+    private = sorted({key_of[o.spec.name] for o in outputs if cross_user(o.spec)} if people else [], key=str)
+    check_specs += [
+        spec_for(
+            "no_raw_user_ids",
+            key,
+            "No raw user id of the inputs in any text column, where it is an id: a user's own id in "
+            "their rows, and an id no word could be (a digit or an @) in any row.",
+        )
+        for key in private
+    ]
     check_specs += [spec_for(c.name, asset_key(c.spec), c.description, c.blocking) for c in checks]
     #: Whether each declared check blocks the write: the spec decides, not the step.
     blocking = {(asset_key(c.spec), c.name): c.blocking for c in checks}
+    blocking.update({(key, "no_raw_user_ids"): True for key in private})
 
     @dg.multi_asset(
         name=name or "__".join(asset_key(outputs[0].spec).path),
@@ -347,6 +364,43 @@ def table_asset(
     return _table_asset
 
 
+def cross_user(spec: TableSpec) -> bool:
+    """Whether a table is read across users: it holds no raw id (the pii tags say so)."""
+    return not any(c.privacy == "raw_id" for c in spec.columns)
+
+
+def privacy_outcomes(
+    outputs: Sequence[Output], key_of: dict[str, dg.AssetKey], part: Written, frames: dict[str, Any]
+) -> list[CheckOutcome]:
+    """``no_raw_user_ids`` of each asset, over every text column of its cross-user outputs (a row's
+    owner from the table's pseudonym column), by :class:`~platform_core.privacy.People`."""
+    if part.people is None:
+        raise ValueError(f"{part.label}: an asset that reads people's data must say whom its inputs name")
+    hits: dict[dg.AssetKey, dict[str, int]] = {}
+    for o in outputs:
+        if not cross_user(o.spec):
+            continue
+        frame = frames[o.spec.name]
+        owners = [c.name for c in o.spec.columns if c.privacy == "pseudonym"][:1]
+        found = hits.setdefault(key_of[o.spec.name], {})
+        for batch in frame.read() if isinstance(frame, Batches) else [frame]:
+            text = batch.drop(columns=[c.name for c in o.spec.columns if c.type not in ("TEXT", "JSON")])
+            for where, n in find_raw_ids(
+                {o.spec.name: text}, part.people, {o.spec.name: owners[0]} if owners else None
+            ).items():
+                found[where] = found.get(where, 0) + n
+    return [
+        CheckOutcome(
+            key,
+            "no_raw_user_ids",
+            part.label,
+            not found,
+            f"raw user ids found in {found}" if found else "no raw user id of the inputs appears in the output",
+        )
+        for key, found in sorted(hits.items(), key=lambda kv: str(kv[0]))
+    ]
+
+
 def _write_partition(
     context,
     backend: Backend,
@@ -363,11 +417,11 @@ def _write_partition(
     undeclared = [c.name for c in part.checks if (c.asset_key, c.name) not in blocking]
     if undeclared:
         raise ValueError(f"{part.label}: the step reports checks the asset does not declare: {undeclared}")
-    writes, hashes = [], {}
+    writes, hashes, frames = [], {}, {}
     evaluated = []
     for o in outputs:
         partition, frame = part.frames[o.spec.name]
-        frame = frame(hashes) if callable(frame) else frame
+        frame = frames[o.spec.name] = frame(hashes) if callable(frame) else frame
         write, schema = prepare(key_of[o.spec.name], o.spec, partition, frame, part.input_hash)
         evaluated.append(schema)
         hashes[o.spec.name] = write.content_hash if write is not None else ""
@@ -389,6 +443,8 @@ def _write_partition(
                         else "new partition, or identical rows",
                     )
                 )
+    if any(name == "no_raw_user_ids" for _, name in blocking):
+        evaluated += privacy_outcomes(outputs, key_of, part, frames)
     evaluated += [replace(c, blocking=blocking[(c.asset_key, c.name)]) for c in part.checks]
     outcomes += evaluated
     commit(backend, [w for _, w in writes], evaluated)

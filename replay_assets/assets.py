@@ -11,9 +11,9 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from platform_core.checks import privacy_check, require_partitions, require_predecessors
+from platform_core.checks import require_partitions, require_predecessors
 from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
-from platform_core.privacy import RawIds, pseudonymize
+from platform_core.privacy import People, RawIds, pseudonymize
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, source_spec, table_asset
 from platform_core.tables import Column, TableSpec
 from platform_core.warehouse import Backend
@@ -100,20 +100,21 @@ def _segment_ticks(run: Run):
         run.backend.append(TICKS_STARTED, started)
         raw = run.resources.replay_segments.read(tick.team_id, tick.start, tick.end)
         dimension = team_dimension(run.backend, tick)
-        v = validate_segments(raw, dimension)
         raw_ids = raw["distinct_id"].dropna().astype(str).tolist() if "distinct_id" in raw else []
         ids = RawIds(raw_ids)
+        v = validate_segments(raw, dimension, ids)
+        owners = v.rejects["distinct_id"].dropna().astype(str).reindex(v.rejects.index)
         segments = v.segments.assign(
             team_id=tick.team_id,
             tick_end=tick.end,
-            content=ids.scrub(v.segments["content"]),
+            content=ids.scrub(v.segments["content"], v.segments["distinct_id"]),
             user_ref=pseudonymize(v.segments["distinct_id"].astype(str), pseudonymizer.salt),
             embedding=list(v.embeddings),
         )
         rejects = v.rejects.assign(
             team_id=tick.team_id,
             tick_end=tick.end,
-            content=ids.scrub(v.rejects["content"].astype("object")),
+            **{c: ids.scrub(v.rejects[c].astype("object"), owners) for c in ("content", "document_id", "session_id")},
             user_ref=pseudonymize(v.rejects["distinct_id"].dropna().astype(str), pseudonymizer.salt).reindex(
                 v.rejects.index
             ),
@@ -135,15 +136,7 @@ def _segment_ticks(run: Run):
                 VIDEO_SEGMENT_REJECTS.name: {"rejects_by_reason": by_reason},
             },
             log=f"{tick.label}: {len(segments)} segments, {len(rejects)} rejects {by_reason}",
-        )
-        part.checks.append(
-            privacy_check(
-                REJECTS_KEY,
-                {"video_segment_rejects": rejects},
-                raw_ids,
-                tick.label,
-                {"video_segment_rejects": ["content"]},
-            )
+            people=People(pseudonymizer.salt, raw_ids=raw_ids),
         )
         part.check(
             VIDEO_SEGMENTS,
@@ -176,15 +169,25 @@ video_segments = table_asset(
             shown=lambda rejects: rejects[["reason", "detail", "document_id"]],
         ),
     ],
+    people=True,
     checks=[
-        Check(
-            VIDEO_SEGMENT_REJECTS,
-            "no_raw_user_ids",
-            "A reject keeps its user as a pseudonym; no raw id of the tick in its text.",
-        ),
         Check(VIDEO_SEGMENTS, "every_row_accounted", "Segments + rejects = source rows of the tick: nothing dropped."),
     ],
 )
+
+
+_USERS = TableSpec("replay", "video_segments", (Column("distinct_id", "TEXT"),), (), ())
+
+
+def team_users(backend: Backend, tick: Tick) -> list[str]:
+    """Every user of the team's segments up to the tick: whom its tasks' texts (anchors of any age
+    among them) could name."""
+    p = backend.placeholder
+    sql = (
+        f"SELECT DISTINCT distinct_id FROM {VIDEO_SEGMENTS.qualified_name} "
+        f"WHERE team_id = {p} AND tick_end <= {p} ORDER BY distinct_id"
+    )
+    return backend.query(_USERS, sql, [tick.team_id, tick.end], over=[VIDEO_SEGMENTS])["distinct_id"].tolist()
 
 
 def first_tick_end(backend: Backend, tick: Tick) -> pd.Timestamp:
@@ -286,6 +289,7 @@ def _task_ticks(run: Run):
     params = ReplayParams.model_validate(run.config.model_dump())
     backend = run.backend
     labeler, identity = run.resources.replay_labeler.labeler(), run.resources.replay_labeler.identity
+    salt = run.resources.replay_pseudonymizer.salt
     for tick in ticks_of(run.context):
         own = require_partitions(backend, VIDEO_SEGMENTS, [tick.partition], tick.label)
         input_hash = frames_hash(
@@ -319,14 +323,8 @@ def _task_ticks(run: Run):
             },
             log=f"{tick.label}: {len(result.tasks)} tasks ({dict(status)}), {len(result.links)} links, "
             f"{len(result.merges)} merges, {result.waiting} segments waiting",
+            people=People(salt, raw_ids=team_users(backend, tick)),
         )
-        raw_ids = backend.read(VIDEO_SEGMENTS, where=tick.partition, columns=["distinct_id"])["distinct_id"]
-        for key, name, frame, columns in (
-            (TASKS_KEY, VIDEO_SEGMENT_TASKS.name, result.tasks, ["title", "description", "keywords"]),
-            (CLUSTERS_KEY, VIDEO_SEGMENT_CLUSTERS.name, result.clusters, ["examples"]),
-            (LINKS_KEY, VIDEO_SEGMENT_TASK_LINKS.name, result.links, ["content"]),
-        ):
-            part.checks.append(privacy_check(key, {name: frame}, raw_ids, tick.label, {name: columns}))
         new_links = int((result.links["linked_by"] != "merge").sum())
         part.check(
             VIDEO_SEGMENT_TASK_LINKS,
@@ -364,7 +362,8 @@ video_segment_tasks = table_asset(
     owners=OWNERS,
     partitions_def=replay_partitions,
     config=ReplayConfig,
-    resources=["replay_labeler"],
+    resources=["replay_labeler", "replay_pseudonymizer"],
+    people=True,
     step=_task_ticks,
     outputs=[
         Output(
@@ -404,9 +403,6 @@ video_segment_tasks = table_asset(
         ),
     ],
     checks=[
-        Check(VIDEO_SEGMENT_TASKS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a task."),
-        Check(VIDEO_SEGMENT_CLUSTERS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a cluster."),
-        Check(VIDEO_SEGMENT_TASK_LINKS, "no_raw_user_ids", "No raw distinct_id of the tick appears in a link."),
         Check(
             VIDEO_SEGMENT_TASK_LINKS,
             "every_clustered_segment_linked",

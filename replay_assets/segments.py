@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from platform_core.privacy import RawIds
+
 COLUMNS = [
     "team_id",
     "document_id",
@@ -83,7 +85,9 @@ def expected_dimension(embeddings: pd.Series, known: int | None = None) -> int |
     return min(sizes, key=lambda d: (-sizes[d], d)) if sizes else None
 
 
-def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -> ValidatedSegments:
+def validate_segments(
+    frame: pd.DataFrame, known_dimension: int | None = None, ids: RawIds | None = None
+) -> ValidatedSegments:
     # Canonical order, so the same rows in any order give the same segments, rejects and clusters:
     # by arrival and document, then by every field, so that of two rows sent under one document id
     # the same one is kept whatever order they came in.
@@ -118,12 +122,15 @@ def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -
     with np.errstate(over="ignore", under="ignore"):
         squared = np.einsum("ij,ij->i", matrix, matrix)
     scalable[sized] = np.isfinite(squared) & (squared >= np.finfo(np.float32).tiny)
+    named = _names_user(frame, ids)
     reasons, details = [], []
     seen: set[str] = set()
     for i, row in enumerate(frame.itertuples(index=False)):
         reason, detail = _check(
             row, int(lengths[i]), dimension, bool(finite[i]), bool(nonzero[i]), bool(scalable[i]), seen
         )
+        if reason is None and named[i]:
+            reason, detail = "malformed_id", "document_id or session_id names a user (the privacy rule)"
         if reason == "wrong_dimension" and row.embedding is not None and vectors[i] is None:
             reason, detail = "invalid_embedding", "embedding is not a list of numbers"
         reasons.append(reason)
@@ -137,6 +144,19 @@ def validate_segments(frame: pd.DataFrame, known_dimension: int | None = None) -
     valid = frame[ok].reset_index(drop=True)
     rejects = frame[~ok].drop(columns=["embedding"]).rename_axis("row_number").reset_index()
     return ValidatedSegments(valid.drop(columns=["embedding", "reason", "detail"]), embeddings, rejects, dimension)
+
+
+def _names_user(frame: pd.DataFrame, ids: RawIds | None) -> np.ndarray:
+    """Rows whose document or session id (keys the tasks link to, read across users) holds an id
+    the privacy rule replaces: such a key cannot be written, nor stand in a placeholder."""
+    if ids is None or frame.empty:
+        return np.zeros(len(frame), dtype=bool)
+    owners = frame["distinct_id"].map(_as_text)
+    named = np.zeros(len(frame), dtype=bool)
+    for column in ("document_id", "session_id"):
+        text = frame[column].map(_as_text).astype("object")
+        named |= (ids.scrub(text, owners) != text).to_numpy() & text.notna().to_numpy()
+    return named
 
 
 def _check(

@@ -28,8 +28,9 @@ from kura_assets.tables import (
     EXTRACTION_CLAIMS,
     EXTRACTION_UNDERPERFORMING_CLASSES,
 )
-from platform_core.checks import previous_hashes, privacy_check, require_partitions, require_predecessors
+from platform_core.checks import previous_hashes, require_partitions, require_predecessors
 from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
+from platform_core.privacy import People
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, table_asset
 from platform_core.tables import TableSpec
 from platform_core.warehouse import Backend, partition_key
@@ -53,7 +54,7 @@ def _claim_partitions(run: Run):
         run.resources.kura_events.stage(con, *params.read_window(days[0], days[-1]), event_types=CALIBRATION_EVENTS)
         raw = staged_frame(con)
         labelled = label_claims(raw, days[0], days[-1], params)
-        raw_ids = sorted(set(raw["user_id"].dropna().astype(str)) - {""})
+        people = People(run.resources.pseudonymizer.salt, raw_ids=raw["user_id"].dropna().astype(str))
         for day in days:
             at, label = pd.Timestamp(day), day.isoformat()
             claims = labelled.claims[labelled.claims["period_day"] == at]
@@ -76,15 +77,7 @@ def _claim_partitions(run: Run):
                         }
                     },
                 },
-            )
-            part.checks.append(
-                privacy_check(
-                    CLAIM_REJECTS_KEY,
-                    {"extraction_claim_rejects": rejects},
-                    raw_ids,
-                    label,
-                    {"extraction_claim_rejects": ["raw_data"]},
-                )
+                people=people,
             )
             yield part
 
@@ -95,7 +88,8 @@ extraction_claims = table_asset(
     owners=OWNERS,
     partitions_def=daily_partitions,
     config=CalibrationConfig,
-    resources=["kura_events"],
+    resources=["kura_events", "pseudonymizer"],
+    people=True,
     step=_claim_partitions,
     retry_policy=SOURCE_RETRY,
     outputs=[
@@ -110,11 +104,6 @@ extraction_claims = table_asset(
             replayed=False,
             deps=[EVENT_STORE.key],
         ),
-    ],
-    checks=[
-        Check(
-            EXTRACTION_CLAIM_REJECTS, "no_raw_user_ids", "No raw user id of the inputs appears in the kept raw claims."
-        )
     ],
 )
 

@@ -25,8 +25,9 @@ from kura_assets.tables import (
     LEARNING_SIGNAL_REJECTS,
     LEARNING_SIGNALS,
 )
-from platform_core.checks import previous_hashes, privacy_check
+from platform_core.checks import previous_hashes
 from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
+from platform_core.privacy import People
 from platform_core.scratch import scratch_directory
 from platform_core.table_asset import (
     SOURCE_RETRY,
@@ -95,6 +96,7 @@ def _signal_partitions(run: Run):
     ):
         run.resources.kura_events.stage(con, *rules.read_window(days[0], days[-1]))
         staged = validate_staged(con, days[0], salt, rules, last_day=days[-1])
+        people = People(salt, raw_ids=staged.raw_user_ids)
         for day in days:
             label, ledger = day.isoformat(), staged.ledger(day)
             signals, rejects = staged.signal_batches(day), staged.rejects(day)
@@ -125,23 +127,8 @@ def _signal_partitions(run: Run):
                     },
                 },
                 log=f"{label}: {accepted} signals, {rows - accepted} rejects {by_reason}",
+                people=people,
             )
-            part.checks += [
-                privacy_check(
-                    SIGNALS_KEY,
-                    {"learning_signals": staged.signal_texts(day)},
-                    staged.raw_user_ids,
-                    label,
-                    {"learning_signals": ["attributes"]},
-                ),
-                privacy_check(
-                    REJECTS_KEY,
-                    {"learning_signal_rejects": rejects},
-                    staged.raw_user_ids,
-                    label,
-                    {"learning_signal_rejects": ["raw_data", "raw_metadata"]},
-                ),
-            ]
             part.check(LEARNING_SIGNALS, "every_row_accounted", ledger.accounts_for(rows), ledger.describe(rows))
             yield part
 
@@ -155,6 +142,7 @@ learning_signals = table_asset(
     resources=["kura_events", "pseudonymizer"],
     step=_signal_partitions,
     retry_policy=SOURCE_RETRY,
+    people=True,
     outputs=[
         Output(
             LEARNING_SIGNALS,
@@ -170,12 +158,6 @@ learning_signals = table_asset(
         ),
     ],
     checks=[
-        Check(LEARNING_SIGNALS, "no_raw_user_ids", "No raw user id of the day's inputs appears in any column."),
-        Check(
-            LEARNING_SIGNAL_REJECTS,
-            "no_raw_user_ids",
-            "No raw user id of the day's inputs appears in the kept raw rows.",
-        ),
         Check(
             LEARNING_SIGNALS,
             "every_row_accounted",
@@ -199,6 +181,7 @@ def _cluster_step(granularity: str, spec: TableSpec, periods):
         require_days("learning_signals", {period_key(granularity, s): ds for s, ds in days.items()}, signal_parts)
         window = ("period_day", days[starts[0]][0], days[starts[-1]][-1] + timedelta(days=1))
         signals = backend.read(LEARNING_SIGNALS, between=window)
+        salt = run.resources.pseudonymizer.salt
         rejects = backend.read(LEARNING_SIGNAL_REJECTS, between=window, columns=["period_day", "reason"])
         by_reason = {}
         for start, ds in days.items():
@@ -258,6 +241,14 @@ def _cluster_step(granularity: str, spec: TableSpec, periods):
                 input_hash,
                 facts={spec.name: {**s, "rejects_by_reason": reasons}},
                 log=f"{granularity} {label}: {s}",
+                # Far from the raw input: the people are the pseudonyms of the period's signals.
+                people=People(
+                    salt,
+                    pseudonyms=signals.loc[
+                        signals["period_day"].between(pd.Timestamp(days[start][0]), pd.Timestamp(days[start][-1])),
+                        "pseudo_user_id",
+                    ],
+                ),
             )
             problems = contract_problems(result.clusters)
             agg = [json.loads(x) for x in result.clusters["aggregates"]]
@@ -316,6 +307,8 @@ def _cluster_asset(
             ),
         ],
         name="kura__" + spec.name,
+        resources=["pseudonymizer"],
+        people=True,
         checks=[
             Check(spec, "contract_valid", "Every cluster row matches the output contract (pydantic)."),
             Check(

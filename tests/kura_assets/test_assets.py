@@ -21,8 +21,13 @@ from kura_assets.assets import (
 )
 from kura_assets.definitions import defs
 from kura_assets.resources import KuraEventSource
-from kura_assets.tables import LEARNING_ISSUE_CLUSTER_RUNS, LEARNING_ISSUE_CLUSTERS_WEEK, LEARNING_SIGNALS
-from platform_core.privacy import find_raw_ids
+from kura_assets.tables import (
+    LEARNING_ISSUE_CLUSTER_RUNS,
+    LEARNING_ISSUE_CLUSTERS_DAY,
+    LEARNING_ISSUE_CLUSTERS_WEEK,
+    LEARNING_SIGNALS,
+)
+from platform_core.privacy import find_raw_ids, pseudonymize
 from platform_core.resources import Pseudonymizer, WarehouseResource
 from platform_core.warehouse import backend_for
 
@@ -233,3 +238,62 @@ def test_each_partition_of_a_range_run_reports_its_own_facts(demo_warehouse):
     schema = defs.resolve_assets_def(SIGNALS_KEY).specs_by_key[SIGNALS_KEY].metadata["dagster/column_schema"]
     tags = {c.name: c.tags for c in schema.columns}
     assert tags["pseudo_user_id"] == {"pii": "pseudonym"} and tags["event_id"] == {}
+
+
+def _line(user: str, at: datetime, **changes) -> bytes:
+    """A signal's JSONL line, with ``changes`` to its data (``signature`` facets merged in)."""
+    from tests.kura_assets.factories import raw_event
+
+    e = raw_event(user, at)
+    data = json.loads(e["data"])
+    data["signature"].update(changes.pop("signature", {}))
+    data.update(changes)
+    row = {k: e[k] for k in ("id", "user_id", "timestamp", "event_type")}
+    return json.dumps({**row, "data": data, "metadata": {}}).encode()
+
+
+def test_the_privacy_rule_holds_on_every_text_column_of_the_day_and_its_clusters(tmp_path):
+    """Users named like an e-mail, like the placeholder and like a word, and signals that name
+    another user in their type, facets, signature and attributes: the day publishes its clusters,
+    no e-mail is anywhere in them, and others keep the word ``checkout``."""
+    day = DAYS[0]
+    noon = datetime.combine(day, datetime.min.time()) + timedelta(hours=12)
+    mail = "alice@example.com"
+    users = [mail, "user", "[user]", "checkout", "dana-0042", "erin-0043"]
+    lines = [
+        _line(u, noon + timedelta(minutes=i), attributes={"step": "checkout", "by": u}) for i, u in enumerate(users)
+    ]
+    lines += [
+        _line(
+            u,
+            noon + timedelta(minutes=10 + i),
+            signal_type=f"leak_{mail}",
+            signature={"invariant_id": f"INV {mail}"},
+            cluster_signature=f"sig/{mail}",
+            attributes={"note": f"ask {mail}", "step": "checkout"},
+        )
+        for i, u in enumerate(["dana-0042", "erin-0043", "checkout", "user"])
+    ]
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    url = f"duckdb:///{tmp_path}/w.duckdb"
+    result = run([signals_asset, clusters_day], url, day, events=str(events))
+    assert result.success
+    failed = [e for e in check_evaluations(result) if not e.passed]
+    assert failed == []
+    privacy = [e for e in check_evaluations(result) if e.check_name == "no_raw_user_ids"]
+    assert {e.asset_key for e in privacy} == {
+        SIGNALS_KEY,
+        dg.AssetKey(["kura", "learning_signal_rejects"]),
+        CLUSTERS_DAY_KEY,
+    }
+    backend = backend_for(url)
+    signals = backend.read(LEARNING_SIGNALS)
+    clusters = backend.read(LEARNING_ISSUE_CLUSTERS_DAY)
+    assert len(signals) == len(lines) and len(clusters) >= 2
+    for frame in (signals, clusters):
+        text = frame.astype(str)
+        assert not text.apply(lambda c: c.str.contains(mail, regex=False)).any().any()
+    others = signals[signals["pseudo_user_id"] != pseudonymize(pd.Series(["checkout"]), "test-salt")[0]]
+    assert others["attributes"].str.contains('"step":"checkout"').all(), "a user named checkout erases no word"
+    assert clusters["representative_examples"].str.contains("checkout").any()

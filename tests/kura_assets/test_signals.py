@@ -11,7 +11,7 @@ from kura_assets.partitions import START_DATE
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 from platform_core.hashing import content_hash
-from platform_core.privacy import find_raw_ids
+from platform_core.privacy import People, find_raw_ids
 from tests.kura_assets.factories import raw_event, raw_frame, retraction
 
 DAY = date(2026, 11, 4)
@@ -229,8 +229,8 @@ def test_any_lines_are_each_a_signal_or_a_reject_and_signals_are_clean(tmp_path,
     assert (
         find_raw_ids(
             {"s": v.signals, "r": v.rejects},
-            v.raw_user_ids,
-            columns={"s": ["attributes"], "r": ["raw_data", "raw_metadata"]},
+            People("salt", raw_ids=v.raw_user_ids),
+            owners={"s": "pseudo_user_id", "r": "pseudo_user_id"},
         )
         == {}
     )

@@ -160,20 +160,33 @@ def test_one_unreadable_line_is_a_reject_not_a_crash_of_the_day(tmp_path, bad, d
     )
 
 
-def test_a_raw_id_in_a_line_that_does_not_parse_is_kept_only_as_a_pseudonym(tmp_path):
+def test_a_line_that_does_not_parse_keeps_its_text_only_when_no_id_can_be_in_it(tmp_path):
+    """A broken line's user is known only by pattern: a JSON line names it as "user_id": "...", a
+    Python-repr line as 'user_id': '...', and a line may name anyone anywhere. Its text is kept
+    only when nothing in it can be an id; else its hash, and the line is found by source_ref."""
+    import hashlib
+
     from platform_core.privacy import find_raw_ids
 
-    bad = (
-        b'{"id": "e1", "user_id": "alice@example.com", "timestamp": "'
-        + f"{DAY}T12:00:00Z".encode()
-        + b'", "data": {"sig'
-    )
-    raw = sources.read_events(bad_line_file(tmp_path, bad), *RULES.read_window(DAY))
+    at = f"{DAY}T12:00:00Z".encode()
+    json_cut = b'{"id": "e1", "user_id": "alice@example.com", "timestamp": "' + at + b'", "data": {"sig'
+    python_repr = b"{'id': 'e2', 'user_id': 'bob-0042', 'timestamp': '" + at + b"'}"
+    id_free = b"{not json at all"
+    lines = [json_cut, python_repr, id_free]
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(b"\n".join([*lines, signal_line("carol-0007", "{}")]) + b"\n")
+    raw = sources.read_events(str(path), *RULES.read_window(DAY))
     v = validate_signals(raw, DAY, "salt")
-    broken = v.rejects[v.rejects["raw_data"].str.startswith('{"id": "e1"')]
-    assert len(broken) == 1 and '"user_id": "[user]"' in broken["raw_data"].iat[0]
-    assert broken["pseudo_user_id"].iat[0].startswith("p_")
-    assert find_raw_ids({"rejects": v.rejects}, ["alice@example.com"]) == {}
+    broken = v.rejects[v.rejects["detail"] == "line is not a JSON object"].set_index("source_ref")["raw_data"]
+    assert len(broken) == 3, v.rejects[["source_ref", "detail"]]
+    kept = set(broken)
+    for line in (json_cut, python_repr):
+        assert any(k.startswith("sha256:" + hashlib.sha256(line.decode().encode()).hexdigest()) for k in kept)
+    assert id_free.decode() in kept
+    assert v.rejects.loc[v.rejects["raw_data"].str.startswith("sha256:"), "pseudo_user_id"].notna().sum() >= 1
+    everyone = ["alice@example.com", "bob-0042"]
+    assert find_raw_ids({"rejects": v.rejects}, everyone) == {}
+    assert not v.rejects.astype(str).apply(lambda c: c.str.contains("bob-0042|alice@example", regex=True)).any().any()
 
 
 def test_a_nul_in_attributes_has_the_same_outcome_on_both_backends(tmp_path, pg_url):

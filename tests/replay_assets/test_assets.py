@@ -121,19 +121,31 @@ def test_no_raw_user_id_reaches_clusters_tasks_or_links(four_ticks):
     assert frames["video_segment_task_links"]["user_ref"].str.startswith("p_").all()
 
 
-def test_a_description_naming_another_user_is_scrubbed_not_a_stop(tmp_path):
+def two_ticks() -> pd.DataFrame:
+    """Team 1's source rows of ticks 1 and 2, with embeddings as lists (as a Parquet file holds them)."""
     raw = pd.concat([demo.generate_tick(1, tick(k))[0] for k in range(1, 3)], ignore_index=True)
     raw["embedding"] = [np.asarray(e, dtype=np.float32).tolist() for e in raw["embedding"]]
-    someone, talker = raw["distinct_id"].iat[0], raw.index[raw["distinct_id"] != raw["distinct_id"].iat[0]][0]
-    raw.loc[talker, "content"] = f"{raw.loc[talker, 'content']} (like {someone} said)"
-    bad = raw.index[raw["distinct_id"] != someone][5]
-    raw.at[bad, "embedding"] = raw.at[bad, "embedding"][:3]  # a reject, quoting the same user
-    raw.loc[bad, "content"] = f"ask {someone}"
+    return raw
+
+
+def run_two_ticks(tmp_path, raw: pd.DataFrame) -> str:
+    """Ticks 1 and 2 of team 1 from ``raw`` into a new warehouse, every check passing: its URL."""
     path = tmp_path / "segments.parquet"
     raw.to_parquet(path)
     url = f"duckdb:///{tmp_path}/w.duckdb"
     result = run(url, 1, 1, 2, source=str(path))
     assert result.success and all(checks(result).values()), checks(result)
+    return url
+
+
+def test_a_description_naming_another_user_is_scrubbed_not_a_stop(tmp_path):
+    raw = two_ticks()
+    someone, talker = raw["distinct_id"].iat[0], raw.index[raw["distinct_id"] != raw["distinct_id"].iat[0]][0]
+    raw.loc[talker, "content"] = f"{raw.loc[talker, 'content']} (like {someone} said)"
+    bad = raw.index[raw["distinct_id"] != someone][5]
+    raw.at[bad, "embedding"] = raw.at[bad, "embedding"][:3]  # a reject, quoting the same user
+    raw.loc[bad, "content"] = f"ask {someone}"
+    url = run_two_ticks(tmp_path, raw)
     frames = {
         spec.name: backend_for(url).read(spec).drop(columns=["centroid", "embedding"], errors="ignore")
         for spec in (VIDEO_SEGMENT_CLUSTERS, VIDEO_SEGMENT_TASKS, VIDEO_SEGMENT_TASK_LINKS, VIDEO_SEGMENT_REJECTS)
@@ -299,3 +311,23 @@ def test_a_nul_in_a_segment_is_stored_alike_on_both_backends(tmp_path, pg_url):
         )
         hashes.append(backend_for(url).manifest("replay", "video_segments")["content_hash"].tolist())
     assert hashes[0] == hashes[1]
+
+
+def test_a_user_named_like_a_word_or_the_placeholder_erases_nothing_and_blocks_nothing(tmp_path):
+    """Users named ``checkout``, ``user`` and ``[user]``: other users' descriptions, and the tasks
+    made of them, keep the word; only their own rows lose their own id; every check passes."""
+    raw = two_ticks()
+    raw["content"] = raw["content"] + " at checkout"
+    named = {raw.index[0]: "checkout", raw.index[1]: "user", raw.index[2]: "[user]"}
+    for row, name in named.items():
+        raw.loc[row, "distinct_id"] = name
+        raw.loc[row, "content"] = f"{name} reports {raw.loc[row, 'content']}"
+    url = run_two_ticks(tmp_path, raw)
+    segments = backend_for(url).read(VIDEO_SEGMENTS).set_index("document_id")
+    theirs = segments.loc[raw.loc[list(named), "document_id"]]
+    assert theirs["content"].str.startswith("[user] reports").all()
+    assert theirs.loc[theirs["distinct_id"] != "checkout", "content"].str.endswith("at checkout").all()
+    others = segments[~segments.index.isin(theirs.index)]
+    assert len(others) > 20 and others["content"].str.endswith(" at checkout").all()
+    tasks = backend_for(url).read(VIDEO_SEGMENT_TASKS)
+    assert len(tasks) and not tasks["description"].str.contains(r"\[user\]", regex=True).all()
