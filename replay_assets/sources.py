@@ -175,7 +175,9 @@ def _read_parquet(path: str, team_id: int, start: datetime, end: datetime) -> pd
     frame = table.drop_columns(["embedding"]).to_pandas()
     frame["embedding"] = arrow_to_vectors(table.column("embedding"))
     for column in ("start_time", "end_time", "timestamp", "inserted_at"):
-        times = pd.to_datetime(frame[column], utc=True)
+        # A segment's own time that does not parse is missing (its row a reject with the reason);
+        # the arrival time places rows in ticks, so one that does not parse fails in one line.
+        times = pd.to_datetime(frame[column], utc=True, errors="raise" if column == "inserted_at" else "coerce")
         frame[column] = times.dt.tz_localize(None).astype("datetime64[us]")
     inside = (frame["inserted_at"] >= utc(start)) & (frame["inserted_at"] < utc(end))
     return frame[inside].reset_index(drop=True)
