@@ -1,7 +1,8 @@
 """Minority-report assets: sales per tick -> detected log (MRDL) -> clustered log (MRCL), with a
 daily baseline, the pattern library, a daily 2-D map and an attribution summary.
 
-MRDL, the minority reports' detected log: one row per open or just-closed report per tick.
+MRDL, the minority reports' detected log: one row per open or just-closed report per tick; its
+step also writes the source's outages (stretches with no sales row at all, read as missing).
 MRCL, their clustered log: per report per tick, its shape and the library pattern it matches;
 append-only. Each asset is its tables and a step (see :mod:`platform_core.table_asset`); what
 the steps read beyond one partition is in :mod:`minority_report_assets.inputs`. Ticks run in
@@ -39,6 +40,7 @@ from minority_report_assets.inputs import (
 )
 from minority_report_assets.map import MapPlacer, fit_map, scatter_png
 from minority_report_assets.matching import Matcher, MatchWindow, dispersion, price_cut_seen
+from minority_report_assets.outages import outage_rows
 from minority_report_assets.partitions import (
     FIRST_TICK_END,
     PREVIOUS_TICK,
@@ -64,6 +66,7 @@ from minority_report_assets.tables import (
     SALES_BASELINE,
     SALES_TIMESERIES_DATA,
     SALES_TIMESERIES_REJECTS,
+    SOURCE_OUTAGES,
 )
 from platform_core.checks import require_partitions, require_predecessors
 from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
@@ -76,6 +79,7 @@ SALES_REJECTS_KEY = asset_key(SALES_TIMESERIES_REJECTS)
 BASELINE_KEY = asset_key(SALES_BASELINE)
 LIBRARY_KEY = asset_key(CLUSTER_LIBRARY)
 MRDL_KEY = asset_key(MINORITY_REPORTS_DETECTED_LOG)
+OUTAGES_KEY = asset_key(SOURCE_OUTAGES)
 MRCL_KEY = asset_key(MINORITY_REPORTS_CLUSTERED_LOG)
 MAP_KEY = asset_key(MINORITY_REPORT_MAP)
 SUMMARY_KEY = asset_key(MINORITY_REPORT_ATTRIBUTION_SUMMARY)
@@ -319,7 +323,7 @@ def _detected_ticks(run: Run):
                 "written_at",
                 FIRST_TICK_END,
             )
-            lookback = window.tick(tick.end, config.lookback_buckets)
+            lookback = window.tick(tick.end, config.lookback_buckets, params)
             previous = run.backend.read(
                 MINORITY_REPORTS_DETECTED_LOG, where={"shard": shard}, between=("written_at", lookback.start, tick.end)
             )
@@ -333,16 +337,22 @@ def _detected_ticks(run: Run):
                 int(TICK / BUCKET),
                 params,
                 lookback.noise,
+                lookback.observed,
             )
             status = rows["report_status"].value_counts()
-            yield Written(
+            n_buckets = lookback.actual.shape[1]
+            gaps = outage_rows(lookback.outages, lookback.start, tick.start, n_buckets, BUCKET)
+            # the tick's own buckets read as missing, not as zero sales
+            missing = int((~lookback.observed[n_buckets - int(TICK / BUCKET) :]).sum())
+            part = Written(
                 tick.label,
                 tick.partition_key,
                 {
                     MINORITY_REPORTS_DETECTED_LOG.name: (
                         tick.partition,
                         rows.assign(**tick.partition, run_id=config.run_id),
-                    )
+                    ),
+                    SOURCE_OUTAGES.name: (tick.partition, gaps.assign(**tick.partition)),
                 },
                 frames_hash(lookback.inputs, *before, canonical_json(config.model_dump())),
                 facts={
@@ -350,9 +360,24 @@ def _detected_ticks(run: Run):
                         "open": int(status.get("open", 0)),
                         "closed": int(status.get("closed", 0)),
                         "series": len(window.keys),
-                    }
+                        "source_outage_buckets": missing,
+                    },
+                    SOURCE_OUTAGES.name: {"outages": len(gaps), "missing_buckets": missing},
                 },
             )
+            part.check(SOURCE_OUTAGES, "sales_delivered", missing == 0, _outage_text(gaps))
+            yield part
+
+
+def _outage_text(gaps: pd.DataFrame) -> str:
+    """What a tick's outage check says."""
+    if gaps.empty:
+        return "the source delivered rows wherever sales were expected"
+    return "; ".join(
+        f"no sales row for any series from {g.bucket_start} to {g.bucket_end} ({g.buckets} buckets, "
+        f"{g.expected_total:.0f} units expected{', ongoing' if g.ongoing else ''})"
+        for g in gaps.itertuples()
+    )
 
 
 def _by_shard(ticks: list[Tick]) -> list[tuple[int, list[Tick]]]:
@@ -375,6 +400,21 @@ minority_reports_detected_log = table_asset(
             shown=lambda r: r.sort_values(["severity_score", "report_id"], ascending=[False, True])[
                 ["report_status", "store_id", "sku", "window_start", "window_end", "severity_score", "report_id"]
             ],
+        ),
+        Output(
+            SOURCE_OUTAGES,
+            "Stretches of the tick's lookback in which the sales source delivered no row for any series of the "
+            "shard while the baseline expected sales: read as missing, not as zero sales, so they open no reports.",
+            deps=[SALES_KEY, BASELINE_KEY],
+            shown=lambda r: r[["bucket_start", "bucket_end", "buckets", "expected_total", "ongoing"]],
+        ),
+    ],
+    checks=[
+        Check(
+            SOURCE_OUTAGES,
+            "sales_delivered",
+            "The source delivered rows in every bucket of the tick where sales were expected (warns on an outage).",
+            blocking=False,
         )
     ],
 )
@@ -383,6 +423,7 @@ minority_reports_detected_log = table_asset(
 def _clustered_ticks(run: Run):
     config, backend = run.config, run.backend
     ticks = ticks_of(run.context)
+    params = DetectionParams.model_validate(config.model_dump())
     spec = current_library(backend, f"The ticks from {ticks[0].label}")
     matcher = Matcher(spec, config.min_similarity)
     placers: dict[pd.Timestamp | None, MapPlacer] = {}
@@ -394,7 +435,7 @@ def _clustered_ticks(run: Run):
             what = f"The tick {tick.label}"
             mrdl_hash = require_partitions(backend, MINORITY_REPORTS_DETECTED_LOG, [tick.partition], what)
             detected = backend.read(MINORITY_REPORTS_DETECTED_LOG, where=tick.partition)
-            lookback = window.tick(tick.end, config.lookback_buckets)
+            lookback = window.tick(tick.end, config.lookback_buckets, params)
             rows_of = index.get_indexer(pd.MultiIndex.from_frame(detected[["store_id", "sku"]]))
             # Where each report begins in the lookback; the lookback before it is context.
             firsts = np.maximum(((detected["window_start"] - lookback.start) // BUCKET).to_numpy(dtype=np.int64), 0)

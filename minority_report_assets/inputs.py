@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from minority_report_assets import library as lib
-from minority_report_assets.detection import WINDOWS, SeriesNoise
+from minority_report_assets import outages
+from minority_report_assets.detection import WINDOWS, DetectionParams, SeriesNoise
 from minority_report_assets.map import MapPlacer, fit_map
 from minority_report_assets.partitions import FIRST_TICK_END, TICK, Tick
 from minority_report_assets.reports import BUCKET
@@ -26,6 +27,10 @@ from minority_report_assets.tables import (
 from platform_core.checks import require_partitions, require_predecessors
 from platform_core.hashing import canonical_json, frames_hash
 from platform_core.warehouse import Backend
+
+#: The least units a series is expected to sell per bucket (the baseline's floor: no demand, it
+#: keeps scores finite), also for series the baseline has no row for.
+EXPECTED_FLOOR = 0.05
 
 
 def current_library(backend: Backend, what: str) -> dict:
@@ -55,14 +60,17 @@ def current_library(backend: Backend, what: str) -> dict:
 
 
 class Lookback(NamedTuple):
-    """One tick's lookback: units, expected units and prices per series and bucket."""
+    """One tick's lookback: units, expected units and prices per series and bucket, and the
+    source's outages in it (see :mod:`minority_report_assets.outages`)."""
 
-    actual: np.ndarray
+    actual: np.ndarray  # as expected in an outage's buckets (no evidence either way)
     expected: np.ndarray
     prices: np.ndarray  # NaN where nothing sold or no price came
     start: pd.Timestamp  # the first bucket
     inputs: str  # a hash of the partitions it was read from
     noise: SeriesNoise  # the baseline's view of each series on the tick's day
+    observed: np.ndarray  # per bucket: False in an outage
+    outages: list[tuple[int, int, float]]  # (start, stop, units expected) of each outage, in buckets
 
 
 @dataclass
@@ -77,22 +85,29 @@ class SalesWindow:
     expected: np.ndarray
     prices: np.ndarray
     regular_prices: np.ndarray  # per series, from the latest baseline (NaN: none seen)
+    delivered: np.ndarray  # per bucket: a sales row arrived for any series of the shard
     sales_hashes: dict[pd.Timestamp, str]  # content hash per sales tick, by its end
     baseline_hashes: list[str]
     noise: dict[pd.Timestamp, SeriesNoise]  # per day: each series' learned noise (unscored: no baseline row that day)
 
-    def tick(self, end: pd.Timestamp, lookback: int) -> Lookback:
-        """The lookback before ``end``."""
+    def tick(self, end: pd.Timestamp, lookback: int, params: DetectionParams) -> Lookback:
+        """The lookback before ``end``. Its outages are found from the lookback alone, so a tick
+        reads the same whichever run computes it."""
         start = max(end - lookback * BUCKET, self.start)
         i, j = int((start - self.start) / BUCKET), int((end - self.start) / BUCKET)
         ticks = pd.date_range(start + TICK, end, freq=TICK)
+        expected = self.expected[:, i:j]
+        runs = outages.outages(self.delivered[i:j], expected, params, EXPECTED_FLOOR)
+        seen = outages.observed(j - i, runs)
         return Lookback(
-            self.actual[:, i:j],
-            self.expected[:, i:j],
+            outages.fill(self.actual[:, i:j], expected, seen) if runs else self.actual[:, i:j],
+            expected,
             self.prices[:, i:j],
             start,
             frames_hash(*(self.sales_hashes[k] for k in ticks), *self.baseline_hashes),
             self.noise[(end - BUCKET).normalize()],
+            seen,
+            runs,
         )
 
 
@@ -113,7 +128,7 @@ def load_window(backend: Backend, shard: int, ends: list[pd.Timestamp], lookback
     )
     keys = baseline[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).reset_index(drop=True)
     index = pd.MultiIndex.from_frame(keys)
-    expected = np.full((len(keys), len(days) * 288), 0.05)
+    expected = np.full((len(keys), len(days) * 288), EXPECTED_FLOOR)
     regular = np.full(len(keys), np.nan)
     noise = {}
     for i, day in enumerate(days):
@@ -127,7 +142,7 @@ def load_window(backend: Backend, shard: int, ends: list[pd.Timestamp], lookback
             noise[day].open_threshold[where] = rows["open_threshold"].to_numpy(dtype=np.float64, na_value=np.nan)
             noise[day].scored[where] = ~rows["warming_up"].to_numpy(dtype=bool)
     offset, n_buckets = int((start - days[0]) / BUCKET), int((end - start) / BUCKET)
-    expected = np.maximum(expected[:, offset : offset + n_buckets], 0.05)
+    expected = np.maximum(expected[:, offset : offset + n_buckets], EXPECTED_FLOOR)
     sales = backend.read(
         SALES_TIMESERIES_DATA,
         where={"shard": shard},
@@ -139,7 +154,9 @@ def load_window(backend: Backend, shard: int, ends: list[pd.Timestamp], lookback
     ok = (where >= 0) & (slot >= 0) & (slot < n_buckets)
     actual[where[ok], slot[ok]] = sales["units"].to_numpy()[ok]
     prices[where[ok], slot[ok]] = sales["price"].to_numpy(dtype=np.float64, na_value=np.nan)[ok]
-    return SalesWindow(keys, start, actual, expected, prices, regular, sales_hashes, baseline_hashes, noise)
+    delivered = np.zeros(n_buckets, dtype=bool)  # a row of any series, known to the baseline or not
+    delivered[slot[(slot >= 0) & (slot < n_buckets)]] = True
+    return SalesWindow(keys, start, actual, expected, prices, regular, delivered, sales_hashes, baseline_hashes, noise)
 
 
 def map_days(backend: Backend) -> list[pd.Timestamp]:

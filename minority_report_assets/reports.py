@@ -49,6 +49,7 @@ def detect_tick(
     tick_buckets: int,
     params: DetectionParams | None = None,
     noise: SeriesNoise | None = None,
+    observed: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """MRDL rows (``COLUMNS``) of the tick ending at ``written_at``.
 
@@ -57,9 +58,12 @@ def detect_tick(
     MRDL rows of the earlier ticks within the lookback (at least the previous tick's).
     ``tick_buckets``: buckets per tick (a report closing within the tick is written as closed).
     ``noise``: what the baseline learned of each series (see ``detection.find_events``).
+    ``observed``: per bucket, False in a source outage (see :mod:`minority_report_assets.outages`):
+    a report's sales totals count the buckets the source delivered, not what stands in for the rest.
     """
     params = params or DetectionParams()
     n_buckets = actual.shape[1]
+    seen = np.ones(n_buckets, dtype=bool) if observed is None else observed
     events = merge_events(find_events(actual, expected, params, noise), params.merge_gap)
     # Buckets since the deviation was last seen (a deviation confirmed after it ended is news).
     events = events.assign(quiet=(n_buckets - 1) - np.maximum(events["end"], events["detected_at"]))
@@ -80,7 +84,8 @@ def detect_tick(
         if status == "closed" and prior is None:
             continue  # opened and closed between two ticks' views: nothing new to say
         span = slice(int(e.start), int(e.end) + 1)
-        baseline, attributed = float(expected[e.series, span].sum()), float(actual[e.series, span].sum())
+        kept = seen[span]
+        baseline, attributed = float(expected[e.series, span][kept].sum()), float(actual[e.series, span][kept].sum())
         rows.append(
             {
                 "report_id": rid,

@@ -10,6 +10,7 @@ from minority_report_assets.assets import (
     MAP_KEY,
     MRCL_KEY,
     MRDL_KEY,
+    OUTAGES_KEY,
     SALES_KEY,
     SALES_REJECTS_KEY,
     SUMMARY_KEY,
@@ -18,9 +19,9 @@ from minority_report_assets.partitions import daily_partitions, day_ticks, tick_
 
 mr_tick_job = dg.define_asset_job(
     "minority_report_tick",
-    selection=dg.AssetSelection.assets(SALES_KEY, SALES_REJECTS_KEY, MRDL_KEY, MRCL_KEY),
+    selection=dg.AssetSelection.assets(SALES_KEY, SALES_REJECTS_KEY, MRDL_KEY, OUTAGES_KEY, MRCL_KEY),
     partitions_def=tick_partitions,
-    description="One tick: sales -> detected log -> clustered log.",
+    description="One tick: sales -> detected log (and the source's outages) -> clustered log.",
 )
 mr_baseline_job = dg.define_asset_job(
     "minority_report_baseline",

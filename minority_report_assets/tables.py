@@ -79,6 +79,20 @@ MINORITY_REPORTS_DETECTED_LOG = TableSpec(
     partition_columns=("written_at", "shard"),
     key=("report_id",),
 )
+SOURCE_OUTAGES = TableSpec(
+    SCHEMA,
+    "source_outages",
+    _TICK
+    + (
+        C("bucket_start", "TIMESTAMP", description="The first bucket with no sales row (within the tick's lookback)."),
+        C("bucket_end", "TIMESTAMP", description="The end of the last bucket with no sales row."),
+        C("buckets", "BIGINT", description="Buckets in which no series of the shard had a row."),
+        C("expected_total", "DOUBLE", description="Units the baseline expected over them, all series."),
+        C("ongoing", "BOOLEAN", description="Still silent at the tick's end; false: rows came again."),
+    ),
+    partition_columns=("written_at", "shard"),
+    key=("bucket_start",),
+)
 CLUSTER_LIBRARY = TableSpec(
     SCHEMA,
     "cluster_library",
