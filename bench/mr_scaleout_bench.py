@@ -479,6 +479,7 @@ def ensure_template(args, kind: str, n: int, dbs: Dbs, procs: cb.Processes, work
         "sales_timeseries_data": ticks_per_shard * args.shards,
         "sales_timeseries_rejects": ticks_per_shard * args.shards,
         "minority_reports_detected_log": ticks_per_shard * args.shards,
+        "source_outages": ticks_per_shard * args.shards,
     }
     if counts != wanted:
         raise RuntimeError(f"the set-up wrote {counts}, expected {wanted}")
