@@ -19,6 +19,7 @@ from kura_assets.assets import (
 from kura_assets.resources import DEFAULT_PSEUDONYM_SALT, KuraEventSource
 from kura_assets.schedules import (
     kura_backlog_refresh_job,
+    kura_changed_days_sensor,
     kura_daily_job,
     kura_daily_schedule,
     kura_decision_job,
@@ -55,6 +56,6 @@ defs = dg.Definitions(
     assets=ASSETS,
     jobs=[kura_daily_job, kura_weekly_job, kura_decision_job, kura_backlog_refresh_job],
     schedules=[kura_daily_schedule, kura_weekly_schedule],
-    sensors=[refresh_backlog_after_weekly],
+    sensors=[refresh_backlog_after_weekly, kura_changed_days_sensor],
     resources=resources(),
 )

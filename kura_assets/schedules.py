@@ -5,7 +5,8 @@ lineage: ``kura_daily`` (00:30 UTC: signals -> day clusters, claims -> day calib
 ``kura_weekly`` (Tuesdays 03:00 UTC, once the week's days exist and Sunday has settled: week clusters, week calibration
 -> underperforming classes -> the backlog bridge, last by its dependencies), then
 ``kura_backlog_refresh`` when the weekly run succeeds. Each step is an asset: a failure shows
-in the UI and does not hide the others.
+in the UI and does not hide the others. Between nights, ``kura_changed_days_sensor`` runs again a
+written day whose source lines changed after it ran (a line that arrived late, dated days earlier).
 """
 
 from datetime import timedelta
@@ -63,6 +64,36 @@ def kura_daily_schedule(context: dg.ScheduleEvaluationContext):
         day = (today - timedelta(days=back)).isoformat()
         if day >= START_DATE:
             yield dg.RunRequest(partition_key=day, run_key=f"{day}@{today.isoformat()}")
+
+
+@dg.sensor(
+    job=kura_daily_job,
+    minimum_interval_seconds=3600,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Hourly: runs again each written day whose source lines have changed since it was computed "
+    "(a late line dated days earlier; undated lines, kept on the first day), as the newest signals run counted them.",
+)
+def kura_changed_days_sensor(context: dg.SensorEvaluationContext):
+    """Each day's signals record ``source_lines`` (the lines kept on that day when it ran) and the
+    source's count for every day; a day whose count now differs from its own is run again, once
+    per count (the run key)."""
+    newest = context.instance.get_latest_materialization_event(SIGNALS_KEY)
+    counts = newest.asset_materialization.metadata.get("source_lines_by_day") if newest else None
+    if counts is None:
+        return dg.SkipReason("no signals run has counted the source's lines by day (the demo source does not)")
+    now = counts.data
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=SIGNALS_KEY, asset_partitions=sorted(now)), limit=10 * len(now) + 10
+    ).records
+    computed: dict[str, int] = {}
+    for record in records:  # newest first: each day's latest run
+        day, facts = record.partition_key, record.asset_materialization.metadata
+        if day not in computed and "source_lines" in facts:
+            computed[day] = facts["source_lines"].value
+    changed = [day for day in sorted(computed) if computed[day] != now[day]]
+    if not changed:
+        return dg.SkipReason(f"every written day's lines are as it counted them ({len(computed)} days)")
+    return [dg.RunRequest(partition_key=day, run_key=f"{day}:{now[day]}") for day in changed]
 
 
 kura_weekly_schedule = dg.build_schedule_from_partitioned_job(

@@ -201,7 +201,7 @@ def _reject_rules(rules: SignalRules) -> list[tuple[str, str, str]]:
         (
             "outside_window",
             f"parse_error = '{OUTSIDE_PARTITIONS}'",
-            "row timestamp lies outside every day partition (before KURA_START_DATE or from KURA_END_DATE): kept on the file's first day",
+            "row timestamp lies outside every day partition (before KURA_START_DATE or from KURA_END_DATE): kept on the first partition's day",
         ),
         (
             "outside_window",

@@ -5,9 +5,12 @@ assets use, so a day is never held in Python whole) or returns as a frame (:func
 the rows of :data:`kura_assets.signals.RAW_COLUMNS` whose row timestamp lies in ``[start, end)``
 (UTC), with text ``data``/``metadata`` so validation sees exactly what was stored. Every event
 type is returned, so that each line is counted; only the types asked for keep their ``data`` and
-``metadata``. A JSONL line that is not JSON, has no readable timestamp, or is dated outside every
-partition has no day to place it by: it is attributed to the file's first day within the
-partitions (``fallback_time``; the first partition's day when the file has none), never dropped.
+``metadata``. A line that is not JSON, has no readable timestamp, or is dated outside every
+partition has no day to place it by: every reader keeps it on the first partition's day
+(``fallback_time``), a place no other line can move, never dropped. A reader that sees the whole
+source also counts its lines by the day they are kept on (table ``source_days``): what each day
+was computed from, so a day whose lines changed since (a late line dated days earlier) is found
+and run again (see :mod:`kura_assets.schedules`).
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ def stage_events(
         for frame in postgres_batches(url, start, end, event_types):
             stage_frame(con, frame, offset)
             offset += len(frame)
+        con.execute("CREATE OR REPLACE TABLE source_days (day DATE, lines BIGINT)")
+        if days := postgres_days(url):
+            con.executemany("INSERT INTO source_days VALUES ($1, $2)", days)
     else:
         path = url[len("file://") :] if url.startswith("file://") else url
         if not path.endswith(".jsonl"):
@@ -208,9 +214,10 @@ def _stage_lines(
     payloads."""
     lo, hi = pa.scalar(start, pa.timestamp("us")), pa.scalar(end, pa.timestamp("us"))
     wanted_types = pa.array(list(event_types))
-    name, first_time, n = os.path.basename(path), None, 0
+    name, n = os.path.basename(path), 0
     create_raw(con)
     con.execute("CREATE TEMP TABLE undated (pos BIGINT)")
+    con.execute("CREATE OR REPLACE TABLE source_days (day DATE, lines BIGINT)")
     for line_array in batches:
         text, utf8_ok = as_text(line_array)
         lines = pa.table(
@@ -222,8 +229,12 @@ def _stage_lines(
         con.unregister("lines")
         del lines, text
         t = batch["row_time"]
-        low = pc.min(t).as_py()
-        first_time = low if first_time is None or (low is not None and low < first_time) else first_time
+        con.register("_dated", pa.table({"row_time": t}))
+        con.execute(
+            "INSERT INTO source_days SELECT coalesce(CAST(row_time AS DATE), $1), count(*) FROM _dated GROUP BY 1",
+            [date.fromisoformat(START_DATE)],
+        )
+        con.unregister("_dated")
         in_window = pc.and_(pc.greater_equal(t, lo), pc.less(t, hi))
         batch = batch.filter(pc.or_(pc.fill_null(in_window, False), pc.is_null(t)))
         other = pc.invert(
@@ -244,10 +255,12 @@ def _stage_lines(
             con.execute("INSERT INTO undated SELECT line_no FROM _batch WHERE row_time IS NULL")
         finally:
             con.unregister("_batch")
-    # Undated lines have no time to place them by: they go to the window holding the file's first day.
-    first_time = first_time if first_time is not None else _midnight(START_DATE)
-    if start <= first_time < end:
-        con.execute("UPDATE raw SET fallback_time = $1 WHERE pos IN (SELECT pos FROM undated)", [first_time])
+    # Undated lines have no time to place them by: the first partition's day keeps them, whatever
+    # the other lines' dates (one line dated days earlier moves none of them).
+    first = _midnight(START_DATE)
+    con.execute("CREATE OR REPLACE TABLE source_days AS SELECT day, sum(lines) AS lines FROM source_days GROUP BY day")
+    if start <= first < end:
+        con.execute("UPDATE raw SET fallback_time = $1 WHERE pos IN (SELECT pos FROM undated)", [first])
     else:
         con.execute("DELETE FROM raw WHERE pos IN (SELECT pos FROM undated)")
     con.execute("DROP TABLE undated")
@@ -297,6 +310,24 @@ def postgres_batches(
         con.close()
 
 
+def postgres_days(url: str) -> list[tuple[date, int]]:
+    """The ``events`` table's rows by the day they are kept on (undated or outside every partition:
+    the first partition's day), one aggregate on the server."""
+    import psycopg2
+
+    first, end = _midnight(START_DATE), _midnight(END_DATE)
+    sql = """SELECT CASE WHEN "timestamp" IS NULL OR "timestamp" < %s OR "timestamp" >= %s THEN %s
+                         ELSE CAST("timestamp" AT TIME ZONE 'UTC' AS DATE) END AS day, count(*)
+             FROM events GROUP BY 1 ORDER BY 1"""
+    con = psycopg2.connect(url)
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql, [first.isoformat() + "+00:00", end.isoformat() + "+00:00", first.date()])
+            return [(day, int(n)) for day, n in cur.fetchall()]
+    finally:
+        con.close()
+
+
 def _postgres_frame(rows: list[tuple], placed: bool, first: datetime) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["id", "user_id", "timestamp", "event_type", "data", "metadata"], dtype="object")
     frame["source_ref"] = "events:" + frame["id"].astype(str)
@@ -305,6 +336,14 @@ def _postgres_frame(rows: list[tuple], placed: bool, first: datetime) -> pd.Data
     )
     frame["fallback_time"] = pd.Series(first if placed else pd.NaT, index=frame.index, dtype="datetime64[us]")
     return frame[RAW_COLUMNS]
+
+
+def source_days(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The source's lines by the day they are kept on (``{}`` when the reader does not see the
+    whole source), as ISO day -> lines."""
+    if not con.sql("SELECT 1 FROM duckdb_tables() WHERE table_name = 'source_days'").fetchall():
+        return {}
+    return {d.isoformat(): int(n) for d, n in con.execute("SELECT day, lines FROM source_days ORDER BY day").fetchall()}
 
 
 def window_rows(

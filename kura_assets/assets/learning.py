@@ -17,7 +17,7 @@ from kura_assets.contracts import contract_problems
 from kura_assets.partitions import daily_partitions, days_in, require_days, weekly_partitions, weeks_in
 from kura_assets.scoring import ScoringParams
 from kura_assets.signals import SignalRules, validate_staged, validation_database
-from kura_assets.sources import window_rows
+from kura_assets.sources import source_days, window_rows
 from kura_assets.tables import (
     LEARNING_ISSUE_CLUSTER_RUNS,
     LEARNING_ISSUE_CLUSTERS_DAY,
@@ -96,6 +96,7 @@ def _signal_partitions(run: Run):
     ):
         run.resources.kura_events.stage(con, *rules.read_window(days[0], days[-1]))
         staged = validate_staged(con, days[0], salt, rules, last_day=days[-1])
+        by_day = source_days(con)
         people = People(salt, raw_ids=staged.raw_user_ids)
         for day in days:
             label, ledger = day.isoformat(), staged.ledger(day)
@@ -116,6 +117,9 @@ def _signal_partitions(run: Run):
                         "input_lines": ledger.lines,
                         "retractions": ledger.retractions,
                         "other_event_types": ledger.other_event_types,
+                        # What the day was computed from, and where the source's other lines are kept:
+                        # the changed-days sensor runs again a day whose lines have changed since.
+                        **({"source_lines": by_day.get(label, 0), "source_lines_by_day": by_day} if by_day else {}),
                     },
                     LEARNING_SIGNAL_REJECTS.name: {
                         "rejects_by_reason": by_reason,
@@ -126,7 +130,8 @@ def _signal_partitions(run: Run):
                         ),
                     },
                 },
-                log=f"{label}: {accepted} signals, {rows - accepted} rejects {by_reason}",
+                log=f"{label}: {accepted} signals, {rows - accepted} rejects {by_reason}"
+                + (f"; the source's other lines are kept on {elsewhere(by_day, label)}" if len(by_day) > 1 else ""),
                 people=people,
             )
             part.check(LEARNING_SIGNALS, "every_row_accounted", ledger.accounts_for(rows), ledger.describe(rows))
@@ -166,6 +171,13 @@ learning_signals = table_asset(
         ),
     ],
 )
+
+
+def elsewhere(by_day: dict[str, int], day: str, shown: int = 5) -> str:
+    """The source's lines kept on days other than ``day``, most first: ``2026-11-02: 40, ...``."""
+    others = sorted(((n, d) for d, n in by_day.items() if d != day), key=lambda nd: (-nd[0], nd[1]))
+    more = f" and {len(others) - shown} more days" if len(others) > shown else ""
+    return ", ".join(f"{d}: {n}" for n, d in others[:shown]) + more
 
 
 def _cluster_step(granularity: str, spec: TableSpec, periods):

@@ -12,6 +12,7 @@ import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from kura_assets import demo
+from kura_assets import tables as kura_tables
 from kura_assets.assets import (
     CLUSTERS_DAY_KEY,
     SIGNALS_KEY,
@@ -297,3 +298,35 @@ def test_the_privacy_rule_holds_on_every_text_column_of_the_day_and_its_clusters
     others = signals[signals["pseudo_user_id"] != pseudonymize(pd.Series(["checkout"]), "test-salt")[0]]
     assert others["attributes"].str.contains('"step":"checkout"').all(), "a user named checkout erases no word"
     assert clusters["representative_examples"].str.contains("checkout").any()
+
+
+def test_a_line_dated_days_earlier_moves_nothing_is_reported_and_its_day_runs_again(tmp_path):
+    """Undated lines are kept on the first day whatever other lines say; the day run names the days
+    the source's other lines are kept on; the sensor runs again the written day that changed."""
+    from kura_assets.schedules import kura_changed_days_sensor
+
+    first, earlier, later = DAYS[0], DAYS[1], DAYS[3]
+
+    def at(day, hour):
+        return datetime.combine(day, datetime.min.time()) + timedelta(hours=hour)
+
+    lines = [_line(f"user-{i:04d}", at(day, 10 + i)) for day in (earlier, later) for i in range(4)]
+    lines += [b"{not json", b'{"id": "x", "event_type": "learning.signal.logged"}']  # undated
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    url, instance = f"duckdb:///{tmp_path}/w.duckdb", dg.DagsterInstance.ephemeral()
+    assert run([signals_asset], url, earlier, events=str(events), instance=instance).success
+    events.write_bytes(events.read_bytes() + _line("user-late", at(earlier, 20)) + b"\n")  # arrives late
+    result = run([signals_asset], url, later, events=str(events), instance=instance)
+    assert result.success
+    facts = metadata(result, SIGNALS_KEY, later.isoformat())
+    by_day = {first.isoformat(): 2, earlier.isoformat(): 5, later.isoformat(): 4}
+    assert facts["source_lines_by_day"] == by_day and facts["source_lines"] == 4
+    rejects = backend_for(url).read(kura_tables.LEARNING_SIGNAL_REJECTS)
+    assert rejects["period_day"].dt.date.tolist() == [], "the undated lines are on the first day, not run yet"
+    context = dg.build_sensor_context(instance=instance)
+    requests = kura_changed_days_sensor(context)
+    assert [r.partition_key for r in requests] == [earlier.isoformat()]
+    assert run([signals_asset], url, earlier, events=str(events), instance=instance).success
+    assert isinstance(kura_changed_days_sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+    assert (backend_for(url).read(LEARNING_SIGNALS)["period_day"].dt.date == earlier).sum() == 5

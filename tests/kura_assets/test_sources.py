@@ -1,6 +1,6 @@
 """The same events read from the demo, a JSONL file or a Postgres event store give the same signals."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import orjson
@@ -8,11 +8,13 @@ import pandas as pd
 import pytest
 
 from kura_assets import demo, sources
+from kura_assets.partitions import START_DATE
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 from platform_core.hashing import content_hash
 
 DAY = demo.DEMO_START + timedelta(days=1)
+FIRST = date.fromisoformat(START_DATE)
 RULES = SignalRules()
 
 
@@ -101,10 +103,10 @@ def test_a_line_holding_a_control_byte_is_kept_as_malformed(tmp_path: Path):
     lines.insert(3, '{"id": "odd", "data": "a\x1eb"')  # a broken line, with a record separator
     path = tmp_path / "odd.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    raw = sources.read_events(str(path), *RULES.read_window(DAY))
+    raw = sources.read_events(str(path), *RULES.read_window(FIRST))  # undated: kept on the first day
     odd = raw[raw["data"].astype("object").str.contains("\x1e", na=False)]
     assert len(odd) == 1 and odd["parse_error"].iloc[0] == "line is not a JSON object"
-    rejects = validate_signals(raw, DAY, "salt").rejects
+    rejects = validate_signals(raw, FIRST, "salt").rejects
     assert "line is not a JSON object" in set(rejects["detail"])
 
 
@@ -175,8 +177,8 @@ def test_a_line_that_does_not_parse_keeps_its_text_only_when_no_id_can_be_in_it(
     lines = [json_cut, python_repr, id_free]
     path = tmp_path / "broken.jsonl"
     path.write_bytes(b"\n".join([*lines, signal_line("carol-0007", "{}")]) + b"\n")
-    raw = sources.read_events(str(path), *RULES.read_window(DAY))
-    v = validate_signals(raw, DAY, "salt")
+    raw = sources.read_events(str(path), *RULES.read_window(FIRST))  # undated: kept on the first day
+    v = validate_signals(raw, FIRST, "salt")
     broken = v.rejects[v.rejects["detail"] == "line is not a JSON object"].set_index("source_ref")["raw_data"]
     assert len(broken) == 3, v.rejects[["source_ref", "detail"]]
     kept = set(broken)
