@@ -23,7 +23,6 @@ import kura_assets.tables as kura_tables
 import replay_assets.tables as replay_tables
 from kura_assets import demo as kura_demo
 from kura_assets.assets import learning_issue_clusters_day, learning_signals
-from kura_assets.resources import KuraEventSource
 from kura_assets.signals import SIGNAL_EVENT
 from platform_core.resources import Pseudonymizer, WarehouseResource
 from platform_core.tables import TableSpec
@@ -33,6 +32,7 @@ from replay_assets.definitions import ASSETS as REPLAY_ASSETS
 from replay_assets.partitions import partition_key_for, team_partitions
 from replay_assets.resources import SegmentSource, TaskLabeler
 from tests.kura_assets.factories import raw_event
+from tests.kura_assets.test_assets import run as run_kura
 
 _ID = st.one_of(
     st.from_regex(r"[a-z]{3,8}\.[a-z]{2,6}@[a-z]{3,6}\.com", fullmatch=True),
@@ -153,16 +153,7 @@ def test_no_planted_id_reaches_any_kura_table(warehouse, tmp_path, example):
     users, lines = example
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    result = dg.materialize(
-        [learning_signals, learning_issue_clusters_day],
-        resources={
-            "warehouse": WarehouseResource(url=warehouse),
-            "kura_events": KuraEventSource(url=str(path)),
-            "pseudonymizer": Pseudonymizer(salt="privacy-salt"),
-        },
-        tags={ASSET_PARTITION_RANGE_START_TAG: DAY.isoformat(), ASSET_PARTITION_RANGE_END_TAG: DAY.isoformat()},
-        raise_on_error=False,
-    )
+    result = run_kura([learning_signals, learning_issue_clusters_day], warehouse, DAY, events=str(path))
     assert result.success
     checks = _checks(result)
     assert sum(name.endswith(":no_raw_user_ids") for name in checks) == 3 and all(checks.values()), checks

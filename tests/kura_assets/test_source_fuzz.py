@@ -12,19 +12,17 @@ import json
 import random
 from datetime import datetime, timedelta
 
-import dagster as dg
 import pytest
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kura_assets import demo
 from kura_assets.assets import learning_signals
-from kura_assets.resources import KuraEventSource
+from kura_assets.signals import RAW_COLUMNS
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
-from platform_core.resources import Pseudonymizer, WarehouseResource
 from platform_core.warehouse import backend_for
 from tests.kura_assets.factories import raw_event
+from tests.kura_assets.test_assets import run
 
 DAY = demo.demo_days()[0]  # the first partition: undated lines are kept on it too
 NOON = datetime.combine(DAY, datetime.min.time()) + timedelta(hours=12)
@@ -49,13 +47,10 @@ _HOSTILE = st.one_of(
     st.sampled_from([None, True, 0, -1, 3.5e38, 1e308, [], {}, [1, "a"], {"k": {"deep": [None]}}]),
     st.text(max_size=30),
 )
+#: A line's own fields (what a reader stages, but its place and parse outcome), then the signal's.
+_LINE_FIELDS = tuple(c for c in RAW_COLUMNS if c not in ("source_ref", "parse_error", "fallback_time"))
 _FIELDS = (
-    "id",
-    "user_id",
-    "timestamp",
-    "event_type",
-    "data",
-    "metadata",
+    *_LINE_FIELDS,
     "signal_type",
     "category",
     "signature",
@@ -82,7 +77,7 @@ def hostile_day(draw):
             value = draw(_HOSTILE)
             if field in ("id",) and not isinstance(value, str):
                 value = f"bad-{k:04d}-{value!r}"  # an id stays its own: no line may retract or duplicate a valid one
-            if field in ("id", "user_id", "timestamp", "event_type", "data", "metadata"):
+            if field in _LINE_FIELDS:
                 line[field] = value
             elif isinstance(line["data"], dict):
                 line["data"][field] = value
@@ -103,16 +98,7 @@ def store(request, tmp_path):
 
 
 def _run(url: str, path) -> dict:
-    result = dg.materialize(
-        [learning_signals],
-        resources={
-            "warehouse": WarehouseResource(url=url),
-            "kura_events": KuraEventSource(url=str(path)),
-            "pseudonymizer": Pseudonymizer(salt="fuzz"),
-        },
-        tags={ASSET_PARTITION_RANGE_START_TAG: DAY.isoformat(), ASSET_PARTITION_RANGE_END_TAG: DAY.isoformat()},
-        raise_on_error=False,
-    )
+    result = run([learning_signals], url, DAY, events=str(path))
     assert result.success
     checks = [
         e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
