@@ -573,7 +573,7 @@ def _accept(con: duckdb.DuckDBPyConnection, ids: RawIds, rules: SignalRules, row
                   LEFT JOIN pseudonyms USING (user_id) WHERE rule = 0"""
     con.execute(f"CREATE OR REPLACE TABLE accepted AS SELECT * EXCLUDE (user_id) FROM ({signals}) WHERE false")
     con.execute("CREATE OR REPLACE TABLE unholdable (pos BIGINT, rule INTEGER)")
-    rule_of = {reason: i for i, (_, _, reason) in enumerate(_reject_rules(rules), 1)}
+    rule_of = {detail: i for i, (_, _, detail) in enumerate(_reject_rules(rules), 1)}
     writer = con.cursor()
     reader = con.cursor().sql(signals).to_arrow_reader(rows)
     for batch in reader:
@@ -588,13 +588,11 @@ def _accept(con: duckdb.DuckDBPyConnection, ids: RawIds, rules: SignalRules, row
         for column in SIGNAL_TEXTS:
             frame[column] = ids.scrub(frame[column].astype("object"), owners)
         named = ids.scrub(frame["event_id"].astype("object"), owners) != frame["event_id"]
-        out = frame[frame["attributes"].notna() & ~named]
-        unheld = pd.DataFrame(
-            {"pos": pd.concat([frame.loc[named, "pos"], frame.loc[frame["attributes"].isna() & ~named, "pos"]])}
-        ).assign(
-            rule=[rule_of[EVENT_ID_NAMES_USER]] * int(named.sum())
-            + [rule_of[UNHOLDABLE_ATTRIBUTES]] * int((frame["attributes"].isna() & ~named).sum())
-        )
+        rule = pd.Series(0, index=frame.index)
+        rule[frame["attributes"].isna()] = rule_of[UNHOLDABLE_ATTRIBUTES]
+        rule[named] = rule_of[EVENT_ID_NAMES_USER]
+        out = frame[rule == 0]
+        unheld = pd.DataFrame({"pos": frame.loc[rule > 0, "pos"], "rule": rule[rule > 0]})
         writer.register(
             "_rows",
             pa.Table.from_pandas(

@@ -154,6 +154,27 @@ def test_two_events_with_one_id_and_time_keep_the_same_winner_in_any_order():
 
 
 # --- fuzz: any JSONL lines are each a signal or a reject, never a crash --------------------------------
+def test_an_event_id_naming_a_user_is_a_reject_and_a_word_id_names_no_one_else():
+    """The event id keys the row (no placeholder may stand in for part of it): one naming its own
+    user, or anyone by an id no word could be, rejects the row; a user named ``checkout`` does not
+    make another user's ``evt-checkout`` a reject."""
+    from kura_assets.signals import EVENT_ID_NAMES_USER
+
+    raw = raw_frame(
+        [
+            raw_event("alice@example.com", NOON, event_id="evt-alice@example.com"),
+            raw_event("bob-0002", NOON, event_id="evt-for-alice@example.com"),
+            raw_event("checkout", NOON, event_id="checkout-1"),
+            raw_event("bob-0002", NOON + timedelta(minutes=1), event_id="evt-checkout"),
+        ]
+    )
+    v = validate_signals(raw, DAY, "salt")
+    assert sorted(v.signals["event_id"]) == ["evt-checkout"]
+    assert (v.rejects["detail"] == EVENT_ID_NAMES_USER).sum() == 3
+    assert find_raw_ids({"r": v.rejects}, ["alice@example.com", "bob-0002"]) == {}
+    assert v.rejects["event_id"].str.contains(r"\[user\]").sum() == 3
+
+
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
