@@ -11,14 +11,25 @@ COLUMNS = ["store_id", "sku", "ts", "units", "price"]
 MAX_VALUE = float(np.finfo(np.float32).max) / (288 * 366)
 
 
+#: Words pandas reads as the clock's time: a source that says "now" names no bucket of its own.
+_RELATIVE = {"now", "today"}
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
     """Timestamps as naive UTC, NaT where a value does not parse. Each value is parsed on its own
     merits: ISO 8601 first (fast), the rest one by one, so the first row's format does not decide
-    the others' (pandas would otherwise coerce every row unlike the first to NaT)."""
-    ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+    the others' (pandas would otherwise coerce every row unlike the first to NaT). A relative word
+    (``now``, ``today``) is no time: pandas would read it as the clock, another time at each read."""
+    if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+        relative = values.map(lambda v: isinstance(v, str) and v.strip().lower() in _RELATIVE).astype(bool)
+        if relative.any():
+            values = values.where(~relative, None)
+    # In microseconds, as the warehouse keeps times: each pass would pick its own unit, and a time
+    # nanoseconds cannot hold (year 1) would not fit beside one that has nanoseconds.
+    ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").dt.as_unit("us")
     retry = ts.isna() & values.notna()
     if retry.any():
-        ts[retry] = pd.to_datetime(values[retry], errors="coerce", utc=True, format="mixed")
+        ts[retry] = pd.to_datetime(values[retry], errors="coerce", utc=True, format="mixed").dt.as_unit("us")
     return ts.dt.tz_localize(None)
 
 

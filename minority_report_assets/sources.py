@@ -82,11 +82,22 @@ def _is_file(url: str) -> bool:
     return url.endswith(".csv") or url.endswith(".parquet")
 
 
+#: The texts pandas reads as missing by default: missing in a CSV's ts, units and price, but a store
+#: or SKU id is its text ("NA", "null", "None" are ids), missing only when the field is empty.
+_NA_TEXTS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>"]
+_NA_TEXTS += ["N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+_CSV_MISSING = {c: [""] if c in ("store_id", "sku") else _NA_TEXTS for c in COLUMNS}
+
+
 @functools.lru_cache(maxsize=1)  # a run's ticks read the same file: parse it once (until it changes)
 def _file_rows(path: str, mtime_ns: int) -> tuple[pd.DataFrame, pd.Series]:
     """The file's rows and the time that places each in a tick (an unparseable ``ts`` takes its neighbour's)."""
     try:
-        frame = pd.read_csv(path, dtype=str) if path.endswith(".csv") else pd.read_parquet(path)
+        frame = (
+            pd.read_csv(path, dtype=str, keep_default_na=False, na_values=_CSV_MISSING)
+            if path.endswith(".csv")
+            else pd.read_parquet(path)
+        )
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path}: the file is empty (not even a header row of {COLUMNS})") from None
     missing = [c for c in REQUIRED if c not in frame.columns]

@@ -58,8 +58,33 @@ def _digest(value) -> str:
     return hashlib.sha256(np.ascontiguousarray(vector, dtype="<f4").tobytes()).hexdigest()
 
 
+#: Words pandas reads as the clock's time: a source that says "now" names no time of its own.
+_RELATIVE = {"now", "today"}
+
+
+def parse_times(values: pd.Series) -> pd.Series:
+    """Times or texts of times as naive UTC, NaT where a value is not one. Each value is parsed on
+    its own merits (ISO 8601 first, the rest one by one), so one row's format does not decide the
+    others'; a relative word (``now``, ``today``) is not a time (it would read as the clock)."""
+    if pd.api.types.is_datetime64_any_dtype(values):  # typed times (any unit, any zone) as they are
+        times = values if values.dt.tz is None else values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return times.astype("datetime64[us]")
+    values = values.astype(object)
+    relative = values.map(lambda v: isinstance(v, str) and v.strip().lower() in _RELATIVE).astype(bool)
+    values = values.where(~relative, None)
+    # In microseconds, as the warehouse keeps times: each pass would pick its own unit, and a time
+    # nanoseconds cannot hold (year 1) would not fit beside one that has nanoseconds.
+    times = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").dt.as_unit("us")
+    retry = times.isna() & values.notna()
+    if retry.any():
+        times[retry] = pd.to_datetime(values[retry], errors="coerce", utc=True, format="mixed").dt.as_unit("us")
+    return times.dt.tz_localize(None).astype("datetime64[us]")
+
+
 def _as_time(value) -> pd.Timestamp:
     """A time as a naive timestamp (UTC where it carried a zone), NaT when it is none."""
+    if isinstance(value, str):
+        return parse_times(pd.Series([value])).iat[0]
     try:
         t = pd.Timestamp(value)
     except (TypeError, ValueError, OverflowError):
@@ -169,6 +194,7 @@ def _check(
         "distinct_id",
         "start_time",
         "end_time",
+        "timestamp",
         "inserted_at",
         "content",
     ):
@@ -186,7 +212,7 @@ def _check(
     parts = str(row.document_id).split(":")
     if len(parts) != 3 or parts[0] != str(row.session_id):
         return "malformed_document_id", "document_id is not session_id:start:end"
-    times = {f: _as_time(getattr(row, f)) for f in ("start_time", "end_time", "inserted_at")}
+    times = {f: _as_time(getattr(row, f)) for f in ("start_time", "end_time", "timestamp", "inserted_at")}
     unreadable = [f for f, t in times.items() if pd.isna(t)]
     if unreadable:
         return "invalid_times", f"{', '.join(unreadable)} is not a time"

@@ -17,10 +17,11 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from platform_core.warehouse import arrow_to_vectors
-from replay_assets.segments import COLUMNS
+from replay_assets.segments import COLUMNS, parse_times
 
 FEATURE_FLAG = "video-segment-clustering-enabled"
 
@@ -157,6 +158,21 @@ def enabled_teams_from(url: str) -> list[int]:
     return sorted({int(t) for t in listed.replace(" ", "").split(",") if t})
 
 
+def _file_times(path: str, column: str, values: pd.Series) -> pd.Series:
+    """A file's time column as naive UTC, each value parsed on its own merits. A segment's own time
+    that is no time stays as its text (validation rejects its row, naming the field); the arrival
+    time places rows in ticks, so one that is no time fails in one line (an empty one is missing)."""
+    times = parse_times(values)
+    blank = values.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+    unreadable = times.isna() & values.notna() & ~blank
+    if not unreadable.any():
+        return times
+    if column == "inserted_at":
+        value = values[unreadable].iloc[0]
+        raise ValueError(f"{path}: inserted_at {value!r:.60} is not a time, so no tick can hold its row")
+    return times.astype(object).where(~unreadable, values)
+
+
 def _read_parquet(path: str, team_id: int, start: datetime, end: datetime) -> pd.DataFrame:
     def utc(value) -> pd.Timestamp:
         ts = pd.Timestamp(value)
@@ -172,12 +188,13 @@ def _read_parquet(path: str, team_id: int, start: datetime, end: datetime) -> pd
     ):
         raise ValueError(f"{path}: column embedding is {kind}, expected a list of numbers (one per dimension)")
     table = pq.read_table(path, columns=COLUMNS, filters=[("team_id", "=", int(team_id))])
+    for name in ("document_id", "session_id", "distinct_id"):  # ids are text: integers as their digits
+        if pa.types.is_integer(table.schema.field(name).type):
+            table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], pa.string()))
+            table = table.replace_schema_metadata(None)  # pandas' own would make the column numbers again
     frame = table.drop_columns(["embedding"]).to_pandas()
     frame["embedding"] = arrow_to_vectors(table.column("embedding"))
     for column in ("start_time", "end_time", "timestamp", "inserted_at"):
-        # A segment's own time that does not parse is missing (its row a reject with the reason);
-        # the arrival time places rows in ticks, so one that does not parse fails in one line.
-        times = pd.to_datetime(frame[column], utc=True, errors="raise" if column == "inserted_at" else "coerce")
-        frame[column] = times.dt.tz_localize(None).astype("datetime64[us]")
+        frame[column] = _file_times(path, column, frame[column])
     inside = (frame["inserted_at"] >= utc(start)) & (frame["inserted_at"] < utc(end))
     return frame[inside].reset_index(drop=True)
