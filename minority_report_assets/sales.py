@@ -5,32 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from platform_core.times import parse_times
+
 BUCKET = pd.Timedelta(minutes=5)
 COLUMNS = ["store_id", "sku", "ts", "units", "price"]
 #: The largest units (or price) a bucket may hold: a year of a series' 5-minute buckets sums finite in float32.
 MAX_VALUE = float(np.finfo(np.float32).max) / (288 * 366)
-
-
-#: Words pandas reads as the clock's time: a source that says "now" names no bucket of its own.
-_RELATIVE = {"now", "today"}
-
-
-def parse_timestamps(values: pd.Series) -> pd.Series:
-    """Timestamps as naive UTC, NaT where a value does not parse. Each value is parsed on its own
-    merits: ISO 8601 first (fast), the rest one by one, so the first row's format does not decide
-    the others' (pandas would otherwise coerce every row unlike the first to NaT). A relative word
-    (``now``, ``today``) is no time: pandas would read it as the clock, another time at each read."""
-    if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
-        relative = values.map(lambda v: isinstance(v, str) and v.strip().lower() in _RELATIVE).astype(bool)
-        if relative.any():
-            values = values.where(~relative, None)
-    # In microseconds, as the warehouse keeps times: each pass would pick its own unit, and a time
-    # nanoseconds cannot hold (year 1) would not fit beside one that has nanoseconds.
-    ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").dt.as_unit("us")
-    retry = ts.isna() & values.notna()
-    if retry.any():
-        ts[retry] = pd.to_datetime(values[retry], errors="coerce", utc=True, format="mixed").dt.as_unit("us")
-    return ts.dt.tz_localize(None)
 
 
 def _has_ties(parsed: pd.DataFrame, order: np.ndarray) -> bool:
@@ -90,7 +70,7 @@ def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         {
             "store_id": frame["store_id"].astype(str).where(frame["store_id"].notna(), ""),
             "sku": frame["sku"].astype(str).where(frame["sku"].notna(), ""),
-            "ts": parse_timestamps(frame["ts"]),
+            "ts": parse_times(frame["ts"]),
             "units": pd.to_numeric(frame["units"], errors="coerce"),
             "price": pd.to_numeric(frame["price"], errors="coerce"),
         }

@@ -10,8 +10,9 @@ import os
 import pandas as pd
 
 from minority_report_assets import demo
-from minority_report_assets.sales import COLUMNS, parse_timestamps
+from minority_report_assets.sales import COLUMNS
 from platform_core.tables import Column, TableSpec
+from platform_core.times import parse_times
 from platform_core.warehouse import Backend
 
 DEMO_SERIES = int(os.environ.get("MR_DEMO_SERIES", "200"))
@@ -104,7 +105,7 @@ def _file_rows(path: str, mtime_ns: int) -> tuple[pd.DataFrame, pd.Series]:
     if missing:
         raise ValueError(f"{path}: sales need the columns {REQUIRED} (price optional); the file lacks {missing}")
     frame = frame.reindex(columns=COLUMNS)
-    ts = parse_timestamps(frame["ts"])
+    ts = parse_times(frame["ts"])
     return frame, ts.ffill().bfill()
 
 

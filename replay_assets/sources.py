@@ -20,8 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from platform_core.times import parse_times
 from platform_core.warehouse import arrow_to_vectors
-from replay_assets.segments import COLUMNS, parse_times
+from replay_assets.segments import COLUMNS
 
 FEATURE_FLAG = "video-segment-clustering-enabled"
 

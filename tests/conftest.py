@@ -154,3 +154,11 @@ def new_database(pg_server: str):
         for name in names:
             cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.close()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse_url(request, tmp_path) -> str:
+    """A warehouse of each kind for one test function (its examples share it)."""
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path}/warehouse.duckdb"
+    return request.getfixturevalue("pg_url")

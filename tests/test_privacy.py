@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 import dagster as dg
 import numpy as np
 import pandas as pd
-import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kura_assets.tables as kura_tables
@@ -31,6 +30,7 @@ from replay_assets import demo as replay_demo
 from replay_assets.definitions import ASSETS as REPLAY_ASSETS
 from replay_assets.partitions import partition_key_for, team_partitions
 from replay_assets.resources import SegmentSource, TaskLabeler
+from tests.fuzzing import FUZZ
 from tests.kura_assets.factories import raw_event
 from tests.kura_assets.test_assets import run as run_kura
 
@@ -44,20 +44,7 @@ _USERS = st.lists(_ID, min_size=3, max_size=4, unique=True)
 #: How an id sits in a text: the whole value, a word of it, glued to a word by "_" or "/".
 _FORMS = ("{}", "see {} now", "by_{}", "x/{}/y")
 
-SETTINGS = settings(
-    max_examples=4,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request, tmp_path):
-    """A warehouse URL of either store (one database for every example of a test)."""
-    if request.param == "duckdb":
-        return f"duckdb:///{tmp_path}/privacy.duckdb"
-    return request.getfixturevalue("pg_url")
+SETTINGS = settings(FUZZ, max_examples=4)
 
 
 def _specs(module) -> list[TableSpec]:
@@ -149,16 +136,16 @@ DAY = kura_demo.demo_days()[0]
 
 @SETTINGS
 @given(example=kura_day())
-def test_no_planted_id_reaches_any_kura_table(warehouse, tmp_path, example):
+def test_no_planted_id_reaches_any_kura_table(warehouse_url, tmp_path, example):
     users, lines = example
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    result = run_kura([learning_signals, learning_issue_clusters_day], warehouse, DAY, events=str(path))
+    result = run_kura([learning_signals, learning_issue_clusters_day], warehouse_url, DAY, events=str(path))
     assert result.success
     checks = _checks(result)
     assert sum(name.endswith(":no_raw_user_ids") for name in checks) == 3 and all(checks.values()), checks
-    assert _leaks(warehouse, _specs(kura_tables), users) == {}
-    published = backend_for(warehouse).read(kura_tables.LEARNING_ISSUE_CLUSTERS_DAY, where={"period_start": DAY})
+    assert _leaks(warehouse_url, _specs(kura_tables), users) == {}
+    published = backend_for(warehouse_url).read(kura_tables.LEARNING_ISSUE_CLUSTERS_DAY, where={"period_start": DAY})
     assert len(published) >= 1, "the users' plain signals still publish"
 
 
@@ -186,7 +173,7 @@ def replay_tick(draw):
 
 @SETTINGS
 @given(example=replay_tick())
-def test_no_planted_id_reaches_any_replay_table_but_the_segments_own_user(warehouse, tmp_path, example):
+def test_no_planted_id_reaches_any_replay_table_but_the_segments_own_user(warehouse_url, tmp_path, example):
     users, raw = example
     path = tmp_path / "segments.parquet"
     raw.to_parquet(path)
@@ -197,7 +184,7 @@ def test_no_planted_id_reaches_any_replay_table_but_the_segments_own_user(wareho
         REPLAY_ASSETS,
         instance=instance,
         resources={
-            "warehouse": WarehouseResource(url=warehouse),
+            "warehouse": WarehouseResource(url=warehouse_url),
             "replay_segments": SegmentSource(url=str(path)),
             "replay_pseudonymizer": Pseudonymizer(salt="privacy-salt"),
             "replay_labeler": TaskLabeler(),
@@ -208,6 +195,6 @@ def test_no_planted_id_reaches_any_replay_table_but_the_segments_own_user(wareho
     assert result.success
     checks = _checks(result)
     assert sum(name.endswith(":no_raw_user_ids") for name in checks) >= 2 and all(checks.values()), checks
-    assert _leaks(warehouse, _specs(replay_tables), users) == {}
-    segments = backend_for(warehouse).read(replay_tables.VIDEO_SEGMENTS)
+    assert _leaks(warehouse_url, _specs(replay_tables), users) == {}
+    segments = backend_for(warehouse_url).read(replay_tables.VIDEO_SEGMENTS)
     assert len(segments) >= len(raw) - 6, "one planted id rejects only its own row"

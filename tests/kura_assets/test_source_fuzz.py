@@ -12,8 +12,7 @@ import json
 import random
 from datetime import datetime, timedelta
 
-import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kura_assets import demo
@@ -21,6 +20,7 @@ from kura_assets.assets import learning_signals
 from kura_assets.signals import RAW_COLUMNS
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 from platform_core.warehouse import backend_for
+from tests.fuzzing import FUZZ
 from tests.kura_assets.factories import raw_event
 from tests.kura_assets.test_assets import run
 
@@ -89,14 +89,6 @@ def hostile_day(draw):
     return valid, hostile
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def store(request, tmp_path):
-    if request.param == "duckdb":
-        return lambda name: f"duckdb:///{tmp_path}/{name}.duckdb"
-    base = request.getfixturevalue("pg_url")
-    return lambda name: base  # one database: each run's day replaces the last
-
-
 def _run(url: str, path) -> dict:
     result = run([learning_signals], url, DAY, events=str(path))
     assert result.success
@@ -116,14 +108,9 @@ def _run(url: str, path) -> dict:
     }
 
 
-@settings(
-    max_examples=3,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(FUZZ, max_examples=3)
 @given(day=hostile_day())
-def test_hostile_lines_are_counted_rejects_and_touch_nothing_else(store, tmp_path, day):
+def test_hostile_lines_are_counted_rejects_and_touch_nothing_else(warehouse_url, tmp_path, day):
     valid, hostile = day
     lines = valid + hostile
     (tmp_path / "all.jsonl").write_bytes(b"\n".join(lines) + b"\n")
@@ -132,8 +119,8 @@ def test_hostile_lines_are_counted_rejects_and_touch_nothing_else(store, tmp_pat
     random.Random(len(lines)).shuffle(shuffled)
     (tmp_path / "shuffled.jsonl").write_bytes(b"\n".join(shuffled) + b"\n")
 
-    alone = _run(store("valid"), tmp_path / "valid.jsonl")["signals"]
-    mixed = _run(store("all"), tmp_path / "all.jsonl")
+    alone = _run(warehouse_url, tmp_path / "valid.jsonl")["signals"]
+    mixed = _run(warehouse_url, tmp_path / "all.jsonl")
     signals, rejects = mixed["signals"], mixed["rejects"]
     others = sum(mixed["facts"]["other_event_types"].values())
     assert len(signals) + len(rejects) + others == mixed["facts"]["input_lines"]
@@ -142,7 +129,7 @@ def test_hostile_lines_are_counted_rejects_and_touch_nothing_else(store, tmp_pat
     ok = signals[signals["event_id"].str.startswith("ok-")].reset_index(drop=True)
     assert ok.equals(alone), "a hostile line changes no valid line's signal"
 
-    again = _run(store("shuffled"), tmp_path / "shuffled.jsonl")
+    again = _run(warehouse_url, tmp_path / "shuffled.jsonl")
     assert again["signals"].equals(signals) and again["hash"][-1] == mixed["hash"][-1]
     key = [c for c in LEARNING_SIGNAL_REJECTS.column_names if c != "source_ref"]
     assert (

@@ -22,13 +22,12 @@ from hypothesis import strategies as st
 from minority_report_assets.assets import sales_timeseries_data
 from minority_report_assets.partitions import START_TS, TICK, tick_key
 from minority_report_assets.resources import SalesSource
-from minority_report_assets.sales import COLUMNS, MAX_VALUE, parse_timestamps, validate_sales
+from minority_report_assets.sales import COLUMNS, MAX_VALUE, validate_sales
 from minority_report_assets.tables import SALES_TIMESERIES_DATA, SALES_TIMESERIES_REJECTS
 from platform_core.resources import WarehouseResource
+from platform_core.times import parse_times
 from platform_core.warehouse import backend_for
-
-# The two source fuzz tests run alike: the same settings, warehouses and run (the fixture by import).
-from tests.replay_assets.test_source_fuzz import FUZZ, quietly_materialize, warehouse_url  # noqa: F401
+from tests.fuzzing import FUZZ, quietly_materialize
 
 _TICKS = itertools.count(8)  # a fresh tick per example: one database serves every example
 _TABLES = itertools.count()
@@ -159,7 +158,7 @@ def sales_sources(draw):
         listed.append((field, draw(drawn[field]), "in"))
     if texts:
         for value in draw(st.lists(st.text(max_size=12), min_size=1, max_size=3)):
-            parsed = parse_timestamps(pd.Series([value], dtype=object)).iat[0]
+            parsed = parse_times(pd.Series([value], dtype=object)).iat[0]
             place = "none" if pd.isna(parsed) else "in" if start <= parsed < end else "out"
             listed.append(("ts", value, place))
     for j, (field, value, place) in enumerate(listed):
@@ -289,7 +288,7 @@ def stored_id(value) -> str | None:
 
 @FUZZ
 @given(sales_sources())
-def test_any_sales_source_gives_a_tick_of_buckets_and_counted_rejects(warehouse_url, tmp_path, case):  # noqa: F811
+def test_any_sales_source_gives_a_tick_of_buckets_and_counted_rejects(warehouse_url, tmp_path, case):
     layout, end, rows, places, kinds, seed = case
     tick_rows = [r for r, p in zip(rows, places) if p != "out"]
 
@@ -334,14 +333,14 @@ def test_any_sales_source_gives_a_tick_of_buckets_and_counted_rejects(warehouse_
 def test_now_and_today_are_no_time():
     """pandas reads them as the clock: a row that said "now" went to whichever tick ran at the time,
     and a replay of its tick lost it."""
-    parsed = parse_timestamps(pd.Series(["now", "today", " NOW ", "2026-11-20T10:05:00Z"], dtype=object))
+    parsed = parse_times(pd.Series(["now", "today", " NOW ", "2026-11-20T10:05:00Z"], dtype=object))
     assert parsed.isna().tolist() == [True, True, True, False]
 
 
 def test_a_time_with_nanoseconds_beside_one_they_cannot_hold_parses_both():
     """The two parsing passes picked different units, and putting them together raised: every tick
     reading the file failed."""
-    parsed = parse_timestamps(pd.Series(["2026-11-20T10:05:00.000000001Z", "0001-01-01T00:00:00"], dtype=object))
+    parsed = parse_times(pd.Series(["2026-11-20T10:05:00.000000001Z", "0001-01-01T00:00:00"], dtype=object))
     assert parsed.tolist() == [pd.Timestamp("2026-11-20 10:05:00"), pd.Timestamp("0001-01-01")]
 
 

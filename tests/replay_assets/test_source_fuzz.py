@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from platform_core.resources import Pseudonymizer, WarehouseResource
@@ -25,6 +25,7 @@ from replay_assets.assets import video_segments
 from replay_assets.partitions import TICK, partition_key_for, team_partitions
 from replay_assets.resources import SegmentSource
 from replay_assets.tables import VIDEO_SEGMENT_REJECTS, VIDEO_SEGMENTS
+from tests.fuzzing import FUZZ, quietly_materialize
 
 END = pd.Timestamp("2026-11-20 10:30")
 START = END - TICK
@@ -268,20 +269,6 @@ def materialize(url: str, source: str, team: int):
     )
 
 
-def quietly_materialize(assets: list, **kwargs) -> None:
-    """Materialize (console logs off: a failure is told here), asserting the run and every check passed."""
-    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    result = dg.materialize(assets, raise_on_error=False, run_config=quiet, **kwargs)
-    failures = [str(e.event_specific_data.error) for e in result.get_step_failure_events()]
-    assert result.success, failures[0][-2500:] if failures else "the run failed"
-    checks = {
-        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
-    assert checks and all(checks.values()), checks
-
-
 def written(url: str, team: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """The tick's segments and rejects (sorted), and their content hashes from the manifest."""
     backend = backend_for(url)
@@ -305,24 +292,6 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
 def stored(value) -> str | None:
     """A text as the warehouse keeps it (a NUL as U+FFFD)."""
     return None if value is None else str(value).replace("\x00", "\ufffd")
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse_url(request, tmp_path) -> str:
-    """One warehouse per test function, of each kind (the examples share it)."""
-    if request.param == "duckdb":
-        return f"duckdb:///{tmp_path}/warehouse.duckdb"
-    return request.getfixturevalue("pg_url")
-
-
-#: Few examples, the same ones every run; a failing one is reported as drawn (shrinking reruns Dagster).
-FUZZ = settings(
-    max_examples=10,
-    deadline=None,
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 
 @FUZZ
