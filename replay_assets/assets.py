@@ -16,6 +16,7 @@ from platform_core.hashing import canonical_json, frames_hash, rows_fingerprint
 from platform_core.privacy import People, RawIds, pseudonymize
 from platform_core.table_asset import SOURCE_RETRY, Check, Output, Run, Written, asset_key, source_spec, table_asset
 from platform_core.tables import Column, TableSpec
+from platform_core.times import parse_times
 from platform_core.warehouse import Backend
 from replay_assets.partitions import PREVIOUS_TICK, TICK, Tick, replay_partitions, ticks_of
 from replay_assets.pipeline import LABEL_COLUMNS, ReplayParams, TaskState, TickResult, Window, run_tick
@@ -115,6 +116,7 @@ def _segment_ticks(run: Run):
             team_id=tick.team_id,
             tick_end=tick.end,
             **{c: ids.scrub(v.rejects[c].astype("object"), owners) for c in ("content", "document_id", "session_id")},
+            inserted_at=parse_times(v.rejects["inserted_at"]),  # an arrival that is no time is missing here
             user_ref=pseudonymize(v.rejects["distinct_id"].dropna().astype(str), pseudonymizer.salt).reindex(
                 v.rejects.index
             ),

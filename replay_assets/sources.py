@@ -159,19 +159,24 @@ def enabled_teams_from(url: str) -> list[int]:
     return sorted({int(t) for t in listed.replace(" ", "").split(",") if t})
 
 
-def _file_times(path: str, column: str, values: pd.Series) -> pd.Series:
-    """A file's time column as naive UTC, each value parsed on its own merits. A segment's own time
-    that is no time stays as its text (validation rejects its row, naming the field); the arrival
-    time places rows in ticks, so one that is no time fails in one line (an empty one is missing)."""
-    times = parse_times(values)
-    blank = values.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
-    unreadable = times.isna() & values.notna() & ~blank
-    if not unreadable.any():
-        return times
-    if column == "inserted_at":
-        value = values[unreadable].iloc[0]
-        raise ValueError(f"{path}: inserted_at {value!r:.60} is not a time, so no tick can hold its row")
-    return times.astype(object).where(~unreadable, values)
+#: A segment's times, the arrival first: the order a row's tick is looked for in.
+_TIMES = ("inserted_at", "timestamp", "end_time", "start_time")
+
+
+def _file_times(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """A file's time columns as naive UTC (each value parsed on its own merits; a value that is no
+    time stays as its text, for validation to reject its row naming the field), and the time that
+    places each row in a tick: its arrival, or, where that is missing or no time, its own latest
+    time (it cannot have arrived before it), so the row is a reject of that tick, never lost and
+    never a failed read. A row with no time at all is in no tick."""
+    times = {c: parse_times(frame[c]) for c in _TIMES}
+    for column, parsed in times.items():
+        values = frame[column]
+        blank = values.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+        unreadable = parsed.isna() & values.notna() & ~blank
+        frame[column] = parsed.astype(object).where(~unreadable, values) if unreadable.any() else parsed
+    own = pd.concat([times[c] for c in _TIMES[1:]], axis=1).max(axis=1)
+    return frame, times["inserted_at"].fillna(own)
 
 
 def _read_parquet(path: str, team_id: int, start: datetime, end: datetime) -> pd.DataFrame:
@@ -195,7 +200,6 @@ def _read_parquet(path: str, team_id: int, start: datetime, end: datetime) -> pd
             table = table.replace_schema_metadata(None)  # pandas' own would make the column numbers again
     frame = table.drop_columns(["embedding"]).to_pandas()
     frame["embedding"] = arrow_to_vectors(table.column("embedding"))
-    for column in ("start_time", "end_time", "timestamp", "inserted_at"):
-        frame[column] = _file_times(path, column, frame[column])
-    inside = (frame["inserted_at"] >= utc(start)) & (frame["inserted_at"] < utc(end))
+    frame, placed = _file_times(frame)
+    inside = (placed >= utc(start)) & (placed < utc(end))
     return frame[inside].reset_index(drop=True)

@@ -331,3 +331,19 @@ def test_a_user_named_like_a_word_or_the_placeholder_erases_nothing_and_blocks_n
     assert len(others) > 20 and others["content"].str.endswith(" at checkout").all()
     tasks = backend_for(url).read(VIDEO_SEGMENT_TASKS)
     assert len(tasks) and not tasks["description"].str.contains(r"\[user\]", regex=True).all()
+
+
+def test_a_row_whose_arrival_is_missing_or_no_time_is_a_reject_of_its_own_times_tick(tmp_path):
+    """The arrival places a row in a tick; a row without a readable one is a reject in the tick of
+    its own latest time, counted with its reason, and fails no read."""
+    raw = two_ticks()
+    raw["inserted_at"] = pd.to_datetime(raw["inserted_at"]).map(lambda t: t.isoformat()).astype(object)
+    missing, garbage = raw.index[3], raw.index[-3]
+    raw.loc[missing, "inserted_at"] = None
+    raw.loc[garbage, "inserted_at"] = "yesterday-ish"
+    url = run_two_ticks(tmp_path, raw)
+    segments, rejects = backend_for(url).read(VIDEO_SEGMENTS), backend_for(url).read(VIDEO_SEGMENT_REJECTS)
+    assert len(segments) + len(rejects) == len(raw), "every row of the two ticks is a segment or a reject"
+    lost = rejects[rejects["document_id"].isin(raw.loc[[missing, garbage], "document_id"])]
+    assert len(lost) == 2 and lost["reason"].notna().all(), rejects[["reason", "detail"]]
+    assert "inserted_at is not a time" in set(lost["detail"])

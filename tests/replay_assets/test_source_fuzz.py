@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from platform_core.resources import Pseudonymizer, WarehouseResource
+from platform_core.times import parse_times
 from platform_core.warehouse import backend_for
 from replay_assets.assets import video_segments
 from replay_assets.partitions import TICK, partition_key_for, team_partitions
@@ -100,8 +100,9 @@ TIMES_TEXT = [
 ]
 #: Where a row falls outside the tick: its arrival time, typed and as text (no tick of the team reads it).
 OUTSIDE = [None, START - pd.Timedelta(microseconds=1), END, END + pd.Timedelta(days=400), pd.Timestamp("1970-01-01")]
-#: (An arrival time that is no time fails the read in one line, by design: none here.)
-OUTSIDE_TEXT = [None, "", " ", "2026-11-20T10:05:00+01:00", "2026-11-20T10:30:00Z"]  # 09:05 UTC; the tick's end
+OUTSIDE_TEXT = [None, "", " ", "now", "2026-11-20T10:05:00+01:00", "2026-11-20T10:30:00Z"]  # 09:05 UTC; the tick's end
+#: A row without a readable arrival is placed by its own latest time: these rows' own times are not in the tick.
+LATER = {"typed": END + pd.Timedelta(days=1), "text": "2026-11-21T10:00:00Z"}
 
 _TEXT = st.one_of(st.sampled_from(TEXTS), st.text(max_size=12))
 _INTEGER_ID = st.one_of(st.sampled_from(INTEGER_IDS), st.integers(-(2**63), 2**63 - 1))
@@ -197,11 +198,24 @@ def segment_files(draw):
     kinds.append("twin")
     # Rows no tick of this team reads: another team's, and arrival times outside the tick or none.
     elsewhere = OUTSIDE_TEXT if layout["times"] == "text" else OUTSIDE
-    outside = [{"team_id": t} for t in (team + 1, -team, 0, 2**63 - 1, None)] + [{"inserted_at": t} for t in elsewhere]
+    later = LATER["text" if layout["times"] == "text" else "typed"]
+    outside = [{"team_id": t} for t in (team + 1, -team, 0, 2**63 - 1, None)] + [
+        {"inserted_at": t, **({c: later for c in TIMES[:3]} if arrival(t) is pd.NaT else {})} for t in elsewhere
+    ]
+    # Rows without a readable arrival whose own times are in the tick: its rejects.
+    for k, t in enumerate(elsewhere):
+        if arrival(t) is pd.NaT:
+            rows.append({**valid(300 + k, "late"), "inserted_at": t})
+            kinds.append("hostile")
     for k, change in enumerate(outside):
         rows.append({**valid(200 + k, "out"), **change})
         kinds.append("outside")
     return layout, rows, kinds, draw(st.integers(0, 2**32 - 1))
+
+
+def arrival(value) -> pd.Timestamp:
+    """An arrival time as the source reads it (NaT: missing or no time)."""
+    return parse_times(pd.Series([value], dtype=object)).iat[0]
 
 
 def write_file(path, layout: dict, rows: list[dict]) -> str:
@@ -309,8 +323,10 @@ def test_any_segment_file_gives_a_tick_of_segments_and_counted_rejects(warehouse
     assert len(segments) + len(rejects) == len(inputs), (len(segments), len(rejects), len(inputs))
     assert rejects["reason"].notna().all() and rejects["detail"].notna().all()
     # Each input row has its own arrival time (a row sent twice, its twin's): ids may be scrubbed in a reject.
-    arrivals = [pd.Timestamp(t) for t in [*segments["inserted_at"], *rejects["inserted_at"]]]
-    assert sorted(arrivals) == sorted(r["inserted_at"] for r in inputs), "each input row once, as a segment or a reject"
+    arrivals = sorted(str(arrival(t)) for t in [*segments["inserted_at"], *rejects["inserted_at"]])
+    assert arrivals == sorted(str(arrival(r["inserted_at"])) for r in inputs), (
+        "each input row once, as a segment or a reject"
+    )
     assert sorted(rejects["row_number"]) == sorted(set(rejects["row_number"]))
     valid_ids = {r["document_id"] for r, k in zip(rows, kinds) if k == "valid"}
     twins = {r["document_id"] for r, k in zip(rows, kinds) if k == "twin"}
@@ -371,22 +387,22 @@ def test_a_file_of_text_times_reads_each_on_its_own_and_a_text_that_is_no_time_i
         {**_segment(3), **{c: "2026-11-20T10:01:03Z" for c in TIMES}, "end_time": "yesterday"},
         {**_segment(4), **{c: "2026-11-20T10:01:04Z" for c in TIMES}, "end_time": "now"},
         {**_segment(5), **{c: "2026-11-20T10:01:05Z" for c in TIMES}, "start_time": "0001-01-01T00:00:00"},
-        {**_segment(6), **{c: "2026-11-20T10:01:06Z" for c in TIMES}, "inserted_at": ""},  # in no tick
+        {**_segment(6), **{c: "2026-11-20T10:01:06Z" for c in TIMES}, "inserted_at": ""},  # placed by its own times
+        {**_segment(7), **{c: "2026-11-20T10:01:07Z" for c in TIMES}, "inserted_at": "now"},
     ]
     pd.DataFrame(rows).to_parquet(tmp_path / "segments.parquet")
     raw = read_segments_from(str(tmp_path / "segments.parquet"), 1, START, END)
-    assert sorted(raw["document_id"]) == [f"s{i}:0:5" for i in range(6)]
+    assert sorted(raw["document_id"]) == [f"s{i}:0:5" for i in range(8)]
     v = validate_segments(raw)
     assert sorted(v.segments["document_id"]) == ["s0:0:5", "s1:0:5", "s2:0:5", "s5:0:5"]
     assert (v.segments["inserted_at"] == [START + pd.Timedelta(minutes=1, seconds=i) for i in (0, 1, 2, 5)]).all()
-    assert dict(zip(v.rejects["document_id"], v.rejects["detail"])) == {
+    rejected = dict(zip(v.rejects["document_id"], v.rejects["detail"]))
+    assert {k: rejected[k] for k in ("s3:0:5", "s4:0:5", "s7:0:5")} == {
         "s3:0:5": "end_time is not a time",
         "s4:0:5": "end_time is not a time",
+        "s7:0:5": "inserted_at is not a time",  # "now" included: the clock is no arrival
     }
-    # An arrival time that is no time ("now" included) places its row in no tick: the read fails, naming it.
-    pd.DataFrame([*rows, {**rows[0], "inserted_at": "now"}]).to_parquet(tmp_path / "now.parquet")
-    with pytest.raises(ValueError, match=r"now\.parquet: inserted_at 'now' is not a time"):
-        read_segments_from(str(tmp_path / "now.parquet"), 1, START, END)
+    assert "inserted_at" in rejected["s6:0:5"] and len(rejected) == 4
 
 
 def test_a_segment_without_its_timestamp_is_a_reject_not_a_failed_tick():
