@@ -457,12 +457,6 @@ class StagedSignals:
         sql = f"SELECT * EXCLUDE (pos) FROM accepted WHERE period_day = $1 ORDER BY {order}"
         return Batches(lambda: self._batches(sql, [day], lambda f: conform(LEARNING_SIGNALS, f)))
 
-    def signal_texts(self, day: date) -> Batches:
-        """The day's signals' free text (``attributes``, the column that can carry a raw id), in no
-        order: what the privacy check reads, without sorting the whole rows once more."""
-        sql = "SELECT attributes FROM accepted WHERE period_day = $1"
-        return Batches(lambda: self._batches(sql, [day], lambda f: f))
-
     def rejects(self, day: date) -> Batches:
         """The day's rejects by ``source_ref``, with their raw text under the privacy rule (cut to
         length); a line that did not parse keeps its text only when no id can be in it, else its

@@ -384,7 +384,10 @@ def privacy_outcomes(
         owners = [c.name for c in o.spec.columns if c.privacy == "pseudonym"][:1]
         found = hits.setdefault(key_of[o.spec.name], {})
         for batch in frame.read() if isinstance(frame, Batches) else [frame]:
-            text = batch.drop(columns=[c.name for c in o.spec.columns if c.type not in ("TEXT", "JSON")])
+            # (a frame that breaks its contract may lack columns: its schema check says so)
+            text = batch.drop(
+                columns=[c.name for c in o.spec.columns if c.type not in ("TEXT", "JSON")], errors="ignore"
+            )
             for where, n in find_raw_ids(
                 {o.spec.name: text}, part.people, {o.spec.name: owners[0]} if owners else None
             ).items():
