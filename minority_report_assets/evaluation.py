@@ -248,3 +248,48 @@ def _union_length(reports: pd.DataFrame) -> pd.Timedelta:
             total += end - reach
             reach = end
     return total
+
+
+def seasonal_baseline_reports(
+    frame: pd.DataFrame,
+    bucket: pd.Timedelta,
+    weeks: int = 4,
+    threshold: float = 5.0,
+    run: int = 2,
+    merge_gap: pd.Timedelta = pd.Timedelta(hours=6),
+) -> pd.DataFrame:
+    """The fixed seasonal baseline reports are compared with: per series (``store_id, sku, ts,
+    units`` on a grid of ``bucket``), each bucket's robust z-score against the same slot of the
+    week over the ``weeks`` weeks before (median, and MAD x 1.4826 with a floor of one unit), a
+    report where ``|z| >= threshold`` holds for ``run`` buckets in a row (opened at the last of
+    them), reports less than ``merge_gap`` apart merged. Columns as :func:`score_reports` reads."""
+    per_week = int(pd.Timedelta(weeks=1) / bucket)
+    rows = []
+    for (store, sku), g in frame.groupby(["store_id", "sku"], sort=True):
+        s = g.set_index(pd.to_datetime(g["ts"]))["units"].astype(float)
+        s = s.groupby(level=0).sum().asfreq(bucket, fill_value=0.0)
+        x = s.to_numpy()
+        past = np.stack([np.roll(x, k * per_week) for k in range(1, weeks + 1)])
+        past[:, : weeks * per_week] = np.nan  # no full history yet: not scored
+        median = np.median(past, axis=0)
+        spread = np.maximum(1.4826 * np.median(np.abs(past - median), axis=0), 1.0)
+        hot = np.nan_to_num(np.abs(x - median) / spread) >= threshold
+        starts = s.index
+        episodes, streak = [], 0
+        for i, on in enumerate(hot):
+            streak = streak + 1 if on else 0
+            if streak == run:
+                episodes.append([starts[i - run + 1], starts[i], starts[i] + bucket])
+            elif streak > run:
+                episodes[-1][2] = starts[i] + bucket
+        merged = []
+        for start, opened, end in episodes:
+            if merged and start - merged[-1][2] < merge_gap:
+                merged[-1][2] = max(merged[-1][2], end)
+            else:
+                merged.append([start, opened, end])
+        rows += [
+            {"store_id": store, "sku": sku, "window_start": a, "first_detected_from": o, "window_end": b}
+            for a, o, b in merged
+        ]
+    return pd.DataFrame(rows, columns=["store_id", "sku", "window_start", "first_detected_from", "window_end"])
