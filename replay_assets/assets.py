@@ -178,20 +178,6 @@ video_segments = table_asset(
 )
 
 
-_USERS = TableSpec("replay", "video_segments", (Column("distinct_id", "TEXT"),), (), ())
-
-
-def team_users(backend: Backend, tick: Tick) -> list[str]:
-    """Every user of the team's segments up to the tick: whom its tasks' texts (anchors of any age
-    among them) could name."""
-    p = backend.placeholder
-    sql = (
-        f"SELECT DISTINCT distinct_id FROM {VIDEO_SEGMENTS.qualified_name} "
-        f"WHERE team_id = {p} AND tick_end <= {p} ORDER BY distinct_id"
-    )
-    return backend.query(_USERS, sql, [tick.team_id, tick.end], over=[VIDEO_SEGMENTS])["distinct_id"].tolist()
-
-
 def first_tick_end(backend: Backend, tick: Tick) -> pd.Timestamp:
     """The end of the team's first tick: the earliest tick a run started for it, failed or not (a
     team starts when it is enabled, not where the partitions start); ``tick`` itself when none has."""
@@ -325,7 +311,8 @@ def _task_ticks(run: Run):
             },
             log=f"{tick.label}: {len(result.tasks)} tasks ({dict(status)}), {len(result.links)} links, "
             f"{len(result.merges)} merges, {result.waiting} segments waiting",
-            people=People(salt, raw_ids=team_users(backend, tick)),
+            # The task step never reads a raw id: the people are the pseudonyms of its window.
+            people=People(salt, pseudonyms=result.users),
         )
         new_links = int((result.links["linked_by"] != "merge").sum())
         part.check(

@@ -96,6 +96,7 @@ class TickResult:
     merges: pd.DataFrame  # the tasks the tick merged, into which, and on what evidence
     window_rows: int = 0  # segments the tick clustered (its own, the day's before it, the anchors)
     waiting: int = 0  # segments of the window still waiting for a task after the tick
+    users: tuple[str, ...] = ()  # the pseudonyms of the window's segments: whom its texts can name
 
 
 def run_tick(
@@ -168,7 +169,8 @@ def run_tick(
     made = _rows_of(links[LINK_TABLE_COLUMNS], moved.reindex(columns=LINK_TABLE_COLUMNS))
     made = made.sort_values("document_id", kind="mergesort").reset_index(drop=True)
     still_waiting = int(waiting.sum()) - len(links)
-    return TickResult(cluster_rows, tasks, made, merges, len(rows), still_waiting)
+    users = tuple(sorted(rows["user_ref"].dropna().unique()))
+    return TickResult(cluster_rows, tasks, made, merges, len(rows), still_waiting, users)
 
 
 def _rows_of(*frames: pd.DataFrame) -> pd.DataFrame:

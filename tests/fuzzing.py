@@ -25,3 +25,7 @@ def quietly_materialize(assets: list, **kwargs) -> None:
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
     assert checks and all(checks.values()), checks
+
+
+#: Texts of a time that name none (pandas reads "now" and "today" as the clock's time).
+NO_TIME_TEXTS = [None, "", " ", "\x00", "yesterday", "now", "today", "2026-11-20 25:61", "1e309", "inf"]

@@ -12,6 +12,7 @@ from kura_assets.partitions import START_DATE
 from kura_assets.signals import SignalRules, validate_signals
 from kura_assets.tables import LEARNING_SIGNAL_REJECTS, LEARNING_SIGNALS
 from platform_core.hashing import content_hash
+from platform_core.warehouse import backend_for
 
 DAY = demo.DEMO_START + timedelta(days=1)
 FIRST = date.fromisoformat(START_DATE)
@@ -192,26 +193,9 @@ def test_a_line_that_does_not_parse_keeps_its_text_only_when_no_id_can_be_in_it(
 
 
 def test_a_nul_in_attributes_has_the_same_outcome_on_both_backends(tmp_path, pg_url):
-    import dagster as dg
-
-    from kura_assets.assets.learning import learning_signals
-    from kura_assets.resources import KuraEventSource
-    from platform_core.resources import Pseudonymizer, WarehouseResource
-    from platform_core.warehouse import backend_for
-
     path = bad_line_file(tmp_path, signal_line("user-nul-0001", '{"x": "a\\u0000b"}'))
     outcomes = []
-    for url in (f"duckdb:///{tmp_path}/w.duckdb", pg_url):
-        result = dg.materialize(
-            [learning_signals],
-            partition_key=str(DAY),
-            raise_on_error=False,
-            resources={
-                "warehouse": WarehouseResource(url=url),
-                "kura_events": KuraEventSource(url=path),
-                "pseudonymizer": Pseudonymizer(salt="test-salt"),
-            },
-        )
+    for url, result in signals_on_both_backends(tmp_path, pg_url, path):
         rejects = backend_for(url).read(LEARNING_SIGNAL_REJECTS)
         outcomes.append(
             (result.success, int((rejects["detail"].str.startswith("data.attributes is not strict JSON")).sum()))
@@ -219,7 +203,16 @@ def test_a_nul_in_attributes_has_the_same_outcome_on_both_backends(tmp_path, pg_
     assert outcomes == [(True, 1), (True, 1)]
 
 
-def test_a_stray_old_event_is_kept_and_the_undated_lines_stay_with_the_files_first_day(tmp_path):
+def signals_on_both_backends(tmp_path, pg_url: str, path) -> list:
+    """``(warehouse url, run result)`` of the day's signals from ``path``, on DuckDB then Postgres."""
+    from kura_assets.assets.learning import learning_signals
+    from tests.kura_assets.test_assets import run
+
+    urls = (f"duckdb:///{tmp_path}/w.duckdb", pg_url)
+    return [(url, run([learning_signals], url, DAY, events=str(path))) for url in urls]
+
+
+def test_a_stray_old_event_is_kept_and_the_undated_lines_stay_on_the_first_day(tmp_path):
     """One event dated year 0001 used to pull every undated line onto its day, which no partition
     holds: they vanished. It is placed like an undated line now, with its own reason."""
     stray = bytes(signal_line("user-old-0001", "{}")).replace(f"{DAY}T12".encode(), b"0001-01-01T12")
@@ -298,13 +291,6 @@ def test_postgres_events_dated_outside_every_partition_are_kept_on_the_first_par
 def test_a_nul_anywhere_in_a_line_has_the_same_outcome_on_both_backends(tmp_path, pg_url):
     """Postgres text cannot hold NUL: a NUL in an event id, a signal type, a timestamp, or a line
     that does not parse, stored as U+FFFD on both backends, never a failed day."""
-    import dagster as dg
-
-    from kura_assets.assets.learning import learning_signals
-    from kura_assets.resources import KuraEventSource
-    from platform_core.resources import Pseudonymizer, WarehouseResource
-    from platform_core.warehouse import backend_for
-
     good = signal_line("user-nul-0002", "{}")
     nul = "\\u0000"
     lines = [
@@ -317,17 +303,7 @@ def test_a_nul_anywhere_in_a_line_has_the_same_outcome_on_both_backends(tmp_path
     demo_lines = [line.encode() for line in demo.to_jsonl_lines(demo.generate_day(DAY))]
     path.write_bytes(b"\n".join(demo_lines[:5] + lines + demo_lines[5:]) + b"\n")
     outcomes = []
-    for url in (f"duckdb:///{tmp_path}/w.duckdb", pg_url):
-        result = dg.materialize(
-            [learning_signals],
-            partition_key=str(DAY),
-            raise_on_error=False,
-            resources={
-                "warehouse": WarehouseResource(url=url),
-                "kura_events": KuraEventSource(url=str(path)),
-                "pseudonymizer": Pseudonymizer(salt="test-salt"),
-            },
-        )
+    for url, result in signals_on_both_backends(tmp_path, pg_url, path):
         manifest = backend_for(url).manifest("kura", LEARNING_SIGNAL_REJECTS.name)
         rejects = backend_for(url).read(LEARNING_SIGNAL_REJECTS)
         outcomes.append((result.success, manifest["content_hash"].tolist()))
