@@ -8,7 +8,10 @@ The model, per series (from its observed history days, 28 by default):
 - ``level[slot]``: the units sold in that slot and its two neighbours on each side, on each
   history day, averaged over the days within ``outlier_sigmas`` robust deviations of the median
   day (the series' own spread across days, never below Poisson's), so a past promotion or
-  stockout does not move it and a bursty series is not trimmed to its median day.
+  stockout does not move it and a bursty series is not trimmed to its median day. The level is
+  the target day's weekday's own as far as the series' weekdays truly differ in shape (a
+  commute's rush hours against its weekend's midday), the all-days level as far as they differ
+  only by chance (:func:`weekday_shape_weight`).
 - ``weekday_factor``: the median daily total of the history days sharing the target day's
   weekday over the series' median daily total, shrunk towards the rhythm all series share as far
   as the series' own day-to-day moods make it uncertain; each history day is divided by its own
@@ -137,6 +140,8 @@ def fit_baseline(
             observed[i : i + SERIES_BLOCK],
             per_day[i : i + SERIES_BLOCK],
             target[i : i + SERIES_BLOCK],
+            np.asarray(history_weekdays),
+            weekday,
             params,
         )
         for i in range(0, max(n_series, 1), SERIES_BLOCK)
@@ -164,10 +169,17 @@ def _unscored(n_series: int, slots: int, params: BaselineParams, days: np.ndarra
 
 
 def _fit_slots(
-    history: np.ndarray, observed: np.ndarray, per_day: np.ndarray, target: np.ndarray, params: BaselineParams
+    history: np.ndarray,
+    observed: np.ndarray,
+    per_day: np.ndarray,
+    target: np.ndarray,
+    weekdays: np.ndarray,
+    weekday: int,
+    params: BaselineParams,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected units, model error and open threshold of some series (see :func:`fit_baseline`);
-    ``per_day``: each history day's multiplier, ``target``: the target day's."""
+    ``per_day``: each history day's multiplier, ``target``: the target day's; ``weekdays``: each
+    history day's weekday, ``weekday``: the target day's."""
     slots = history.shape[2]
     per_day = per_day.astype(np.float32)
     k = params.neighbours
@@ -177,21 +189,96 @@ def _fit_slots(
     del padded, running
     pooled /= per_day[:, :, None]  # as if every day were an average weekday at the history's centre
     days_mask = np.broadcast_to(observed[:, :, None], pooled.shape)
-    median = _median(pooled, days_mask)[:, None, :]
+    weight = weekday_shape_weight(pooled, observed, weekdays)
+    # Each day's centre is its weekday's shape (as far as it is trusted): a Saturday's quiet morning
+    # is not an outlier against the weekdays' rush hour.
+    median = _median(pooled, days_mask)
+    centre = _shaped(median, _weekday_medians(pooled, observed, weekdays), weight)[:, weekdays]
     # The series' own spread across days (MAD), never below Poisson's: bursty series are not trimmed to their median day.
-    spread = np.maximum(1.4826 * _median(np.abs(pooled - median), days_mask)[:, None, :], np.sqrt(median + 1.0))
-    usual = (np.abs(pooled - median) <= params.outlier_sigmas * spread) & observed[:, :, None]
-    level = (pooled * usual).sum(axis=1) / np.maximum(usual.sum(axis=1), 1) / (2 * k + 1)
-    del pooled, usual, spread, median
-    expected = np.maximum(level * target[:, None], params.floor)
+    spread = np.maximum(
+        1.4826 * _median(np.abs(pooled - centre), days_mask)[:, None, :], np.sqrt(median[:, None, :] + 1.0)
+    )
+    usual = (np.abs(pooled - centre) <= params.outlier_sigmas * spread) & observed[:, :, None]
+    del centre, spread, median
+    kept = pooled * usual
+    level = kept.sum(axis=1) / np.maximum(usual.sum(axis=1), 1)
+    sums, counts = _weekday_sums(kept, usual, weekdays)
+    own = sums / np.maximum(counts, 1)
+    known = counts > 0
+    expected_level = np.where(known[:, weekday], _shaped(level, own, weight)[:, weekday], level)
+    # Each history day is fitted without itself (its weekday's other days): four days a weekday
+    # would otherwise fit a day a quarter by itself and understate the model's error.
+    others = counts[:, weekdays] - usual
+    own_without = (sums[:, weekdays] - kept) / np.maximum(others, 1)
+    fitted_level = np.where(others > 0, _shaped(level, own_without, weight), level[:, None, :])
+    del pooled, usual, kept, own_without, others
+    expected = np.maximum(expected_level / (2 * k + 1) * target[:, None], params.floor)
     fitted = np.maximum(
-        level[:, None, :] * per_day[:, :, None], params.floor
-    )  # what each history day was expected to sell
+        fitted_level / (2 * k + 1) * per_day[:, :, None], params.floor
+    )  # each history day's expectation
     error = np.stack(
         [window_error(history, fitted, observed, w, params.min_model_error) for w in params.windows], axis=1
     )
     threshold = return_level(daily_maxima(history, fitted, error, params.windows), observed, params.return_days)
     return expected, error, threshold
+
+
+def weekday_shape_weight(pooled: np.ndarray, observed: np.ndarray, weekdays: np.ndarray) -> np.ndarray:
+    """Per series, how far each weekday's own shape of the day is trusted over the shape of all
+    days (0-1): the positive-part James-Stein weight of the weekdays' deviations from the all-days
+    mean, against the noise of a mean of that weekday's few days.
+
+    Four weeks hold four days of each weekday: a series whose weekdays share one shape (a product
+    bought at any hour of any day) gets ~0 and keeps the 28-day average; one whose weekend differs
+    from its working days (a commute) gets ~1 and its expected day is its weekday's."""
+    mask = observed[:, :, None]
+    count = observed.sum(axis=1)
+    mean = (pooled * mask).sum(axis=1) / np.maximum(count, 1)[:, None]
+    signal = np.zeros(len(pooled))
+    noise_per_day = np.zeros(len(pooled))  # the within-weekday variance per slot, summed over slots
+    squares, freedom = np.zeros(pooled.shape[::2]), np.zeros(len(pooled))
+    means = {}
+    for w in np.unique(weekdays):
+        same = weekdays == w
+        days = observed[:, same].sum(axis=1)
+        own = (pooled[:, same] * mask[:, same]).sum(axis=1) / np.maximum(days, 1)[:, None]
+        squares += (((pooled[:, same] - own[:, None, :]) ** 2) * mask[:, same]).sum(axis=1)
+        freedom += np.maximum(days - 1, 0)
+        means[w] = (days, own)
+    within = squares.sum(axis=1) / np.maximum(freedom, 1)
+    for days, own in means.values():
+        signal += np.where(days > 0, ((own - mean) ** 2).sum(axis=1), 0.0)
+        noise_per_day += np.where(days > 0, within / np.maximum(days, 1), 0.0)
+    weight = np.divide(signal - noise_per_day, signal, out=np.zeros_like(signal), where=signal > 0)
+    return np.clip(np.where(freedom > 0, weight, 0.0), 0.0, 1.0).astype(np.float32)
+
+
+def _weekday_medians(pooled: np.ndarray, observed: np.ndarray, weekdays: np.ndarray) -> np.ndarray:
+    """``(n_series, 7, slots)``: each weekday's median slot level (the all-days median where none was observed)."""
+    everyday = _median(pooled, np.broadcast_to(observed[:, :, None], pooled.shape))
+    out = np.repeat(everyday[:, None, :], 7, axis=1)
+    for w in np.unique(weekdays):
+        same = weekdays == w
+        seen = observed[:, same]
+        median = _median(pooled[:, same], np.broadcast_to(seen[:, :, None], pooled[:, same].shape))
+        out[:, w] = np.where(seen.any(axis=1)[:, None], median, everyday)
+    return out
+
+
+def _weekday_sums(kept: np.ndarray, usual: np.ndarray, weekdays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_series, 7, slots)`` sums and counts of the usual days of each weekday."""
+    sums = np.zeros((kept.shape[0], 7, kept.shape[2]), dtype=np.float32)
+    counts = np.zeros(sums.shape, dtype=np.float32)
+    for w in np.unique(weekdays):
+        sums[:, w] = kept[:, weekdays == w].sum(axis=1)
+        counts[:, w] = usual[:, weekdays == w].sum(axis=1)
+    return sums, counts
+
+
+def _shaped(everyday: np.ndarray, own: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The all-days level moved towards a weekday's own by ``weight`` per series; ``own`` has the
+    weekday (or the history day) as its second axis."""
+    return everyday[:, None, :] + weight[:, None, None] * (own - everyday[:, None, :])
 
 
 def expected_day(

@@ -2,7 +2,13 @@
 
 import numpy as np
 
-from minority_report_assets.baseline import CHI2_1_MEDIAN, fit_baseline, trend_slopes, window_error
+from minority_report_assets.baseline import (
+    CHI2_1_MEDIAN,
+    fit_baseline,
+    trend_slopes,
+    weekday_shape_weight,
+    window_error,
+)
 from minority_report_assets.detection import DetectionParams, find_events, merge_events
 
 DAYS, SLOTS = 28, 288
@@ -120,3 +126,39 @@ def test_a_burst_is_dated_from_where_it_rose_not_from_the_mild_excess_before_it(
     start, end = int(reports["start"].iat[0]), int(reports["end"].iat[0])
     # The burst is the report's window: a pattern is matched from its onset, a few buckets in.
     assert 153 <= start <= 156 and 160 <= end <= 172, (start, end)
+
+
+def commuter_history(rng, n):
+    """``n`` series of 28 days whose working days have a morning and an evening rush and whose
+    weekends (weekdays 5 and 6) have one broad midday hump, both with the same daily total."""
+    t = np.linspace(0, 24, SLOTS, endpoint=False)
+    rush = np.exp(-((t - 8) ** 2) / 2) + np.exp(-((t - 17.5) ** 2) / 2) + 0.05
+    hump = np.exp(-((t - 14) ** 2) / 18) + 0.05
+    shapes = np.where((WEEKDAYS >= 5)[:, None], hump / hump.sum(), rush / rush.sum()) * 3000
+    return rng.poisson(np.broadcast_to(shapes, (n, DAYS, SLOTS))).astype(float)
+
+
+def test_a_weekend_is_expected_in_its_own_shape_and_a_holiday_monday_reads_as_one():
+    rng = np.random.default_rng(11)
+    commuters = commuter_history(rng, 6)
+    saturday, monday = fit_baseline(commuters, WEEKDAYS, 5), fit_baseline(commuters, WEEKDAYS, 0)
+    eight = slice(8 * 12, 9 * 12)
+    # At 8 o'clock a Saturday expects its quiet morning, a Monday its rush: each weekday's own shape.
+    assert (saturday.expected[:, eight].sum(axis=1) < 0.25 * monday.expected[:, eight].sum(axis=1)).all()
+    truth = commuters[:, 5, eight].sum(axis=1)  # a Saturday of the history
+    assert np.allclose(saturday.expected[:, eight].sum(axis=1), truth, rtol=0.25)
+    # A Monday holiday ridden like a Saturday strays far beyond what ordinary Mondays do.
+    holiday = commuter_history(np.random.default_rng(12), 6)[:, 5]
+    s, m = holiday[:, eight].sum(axis=1), monday.expected[:, eight].sum(axis=1)
+    score = 2 * (np.sqrt(s + 0.375) - np.sqrt(m + 0.125)) / np.sqrt(1 + monday.model_error[:, 1] ** 2 * m)
+    assert (np.abs(score) > monday.threshold).all(), (score, monday.threshold)
+
+
+def test_a_series_with_one_shape_every_day_keeps_its_whole_history_as_its_level():
+    rng = np.random.default_rng(13)
+    calm = history(rng, 10, 0.0)
+    weights = weekday_shape_weight(calm, np.ones((10, DAYS), dtype=bool), WEEKDAYS)
+    assert (weights < 0.2).all(), weights  # four days of a weekday are noise next to 28: they add nothing
+    fit = fit_baseline(calm, WEEKDAYS, 0)
+    # Its expected day is as close to the profile as a 28-day average is (not a noisier 4-day one).
+    assert np.abs(fit.expected - PROFILE).mean() < 0.5 * np.sqrt(PROFILE / 4 / 5).mean()
