@@ -193,7 +193,7 @@ def _fit_slots(
     # Each day's centre is its weekday's shape (as far as it is trusted): a Saturday's quiet morning
     # is not an outlier against the weekdays' rush hour.
     median = _median(pooled, days_mask)
-    centre = _shaped(median, _weekday_medians(pooled, observed, weekdays), weight)[:, weekdays]
+    centre = _shaped(median, _weekday_medians(pooled, observed, weekdays, median), weight)[:, weekdays]
     # The series' own spread across days (MAD), never below Poisson's: bursty series are not trimmed to their median day.
     spread = np.maximum(
         1.4826 * _median(np.abs(pooled - centre), days_mask)[:, None, :], np.sqrt(median[:, None, :] + 1.0)
@@ -253,9 +253,11 @@ def weekday_shape_weight(pooled: np.ndarray, observed: np.ndarray, weekdays: np.
     return np.clip(np.where(freedom > 0, weight, 0.0), 0.0, 1.0).astype(np.float32)
 
 
-def _weekday_medians(pooled: np.ndarray, observed: np.ndarray, weekdays: np.ndarray) -> np.ndarray:
-    """``(n_series, 7, slots)``: each weekday's median slot level (the all-days median where none was observed)."""
-    everyday = _median(pooled, np.broadcast_to(observed[:, :, None], pooled.shape))
+def _weekday_medians(
+    pooled: np.ndarray, observed: np.ndarray, weekdays: np.ndarray, everyday: np.ndarray
+) -> np.ndarray:
+    """``(n_series, 7, slots)``: each weekday's median slot level (``everyday``, the all-days median,
+    where none was observed)."""
     out = np.repeat(everyday[:, None, :], 7, axis=1)
     for w in np.unique(weekdays):
         same = weekdays == w
