@@ -385,6 +385,18 @@ def _by_shard(ticks: list[Tick]) -> list[tuple[int, list[Tick]]]:
     return [(shard, list(group)) for shard, group in itertools.groupby(sorted(ticks), key=lambda t: t.shard)]
 
 
+def _by_stake(reports: pd.DataFrame) -> pd.DataFrame:
+    """The tick's reports by what is at stake: units above (+) or below (-) expected over the
+    report, largest first, beside the expected units and the severity."""
+    ranked = reports.assign(stake=reports["impact_estimate"].abs()).sort_values(
+        ["stake", "report_id"], ascending=[False, True]
+    )
+    return ranked.rename(columns={"impact_estimate": "units_vs_expected", "baseline_sales_total": "expected_units"})[
+        ["report_status", "store_id", "sku", "window_start", "window_end", "units_vs_expected", "expected_units"]
+        + ["severity_score", "report_id"]
+    ].round({"units_vs_expected": 1, "expected_units": 1, "severity_score": 3})
+
+
 minority_reports_detected_log = table_asset(
     name="minority_report__minority_reports_detected_log",
     group=GROUP,
@@ -397,9 +409,7 @@ minority_reports_detected_log = table_asset(
             MINORITY_REPORTS_DETECTED_LOG,
             "One row per open or just-closed minority report per tick (MRDL): stable report ids, back-dated windows.",
             deps=[SALES_KEY, BASELINE_KEY, dg.AssetDep(MRDL_KEY, partition_mapping=PREVIOUS_TICK)],
-            shown=lambda r: r.sort_values(["severity_score", "report_id"], ascending=[False, True])[
-                ["report_status", "store_id", "sku", "window_start", "window_end", "severity_score", "report_id"]
-            ],
+            shown=_by_stake,
         ),
         Output(
             SOURCE_OUTAGES,

@@ -30,15 +30,21 @@ def window_text(start: pd.Timestamp, end: pd.Timestamp, dated: bool = False) -> 
 
 
 def latest_reports(first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
-    """Each report's latest clustered-log row of the days ``first..last``."""
+    """Each report's latest clustered-log row of the days ``first..last``, with what is at stake
+    from its detected-log row of the same tick: ``impact_estimate`` (units above or below expected
+    over the report) and ``baseline_sales_total`` (the units expected)."""
     from minority_report_assets.partitions import TICK
-    from minority_report_assets.tables import MINORITY_REPORTS_CLUSTERED_LOG
+    from minority_report_assets.tables import MINORITY_REPORTS_CLUSTERED_LOG, MINORITY_REPORTS_DETECTED_LOG
     from platform_core.resources import warehouse_backend_from_env
 
-    rows = warehouse_backend_from_env().read(
-        MINORITY_REPORTS_CLUSTERED_LOG, between=("written_at", first + TICK, last + pd.Timedelta(days=1, seconds=1))
-    )
-    return rows.sort_values(["report_id", "written_at"]).groupby("report_id").tail(1)
+    span = ("written_at", first + TICK, last + pd.Timedelta(days=1, seconds=1))
+    backend = warehouse_backend_from_env()
+    rows = backend.read(MINORITY_REPORTS_CLUSTERED_LOG, between=span)
+    latest = rows.sort_values(["report_id", "written_at"]).groupby("report_id").tail(1)
+    stake = backend.read(MINORITY_REPORTS_DETECTED_LOG, between=span)[
+        ["report_id", "written_at", "impact_estimate", "baseline_sales_total"]
+    ]
+    return latest.merge(stake, on=["report_id", "written_at"], how="left")
 
 
 def reports_by_pattern(first: pd.Timestamp, last: pd.Timestamp | None = None, limit: int = 3) -> str:
@@ -51,15 +57,19 @@ def reports_by_pattern(first: pd.Timestamp, last: pd.Timestamp | None = None, li
     open_now = latest[latest["report_status"] == "open"]
     lines = [f"Minority reports of {span}: {len(latest)} reports, {len(open_now)} still open at the end"]
     for name, group in latest.groupby("cluster_name"):
-        group = group.sort_values(["cluster_match_confidence", "report_id"], ascending=[False, True])
+        # What is at stake first: the units a report is above or below what was expected.
+        group = group.assign(stake=group["impact_estimate"].abs()).sort_values(
+            ["stake", "report_id"], ascending=[False, True]
+        )
         lines.append(
             f"  {name}: {len(group)} reports ({int((group['report_status'] == 'open').sum())} open), "
             f"mean similarity {group['similarity_score'].mean():.2f}"
         )
         for r in group.head(limit).itertuples():
             lines.append(
-                f"    {r.store_id} {r.sku}  {window_text(r.window_start, r.window_end, first != last)}  similarity {r.similarity_score:.2f}"
-                f"  confidence {r.cluster_match_confidence:.2f}  {r.report_status}"
+                f"    {r.store_id} {r.sku}  {window_text(r.window_start, r.window_end, first != last)}"
+                f"  {r.impact_estimate:+,.0f} units vs {r.baseline_sales_total:,.0f} expected"
+                f"  similarity {r.similarity_score:.2f}  confidence {r.cluster_match_confidence:.2f}  {r.report_status}"
             )
     return "\n".join(lines)
 

@@ -75,6 +75,17 @@ def test_ticks_run_in_order_and_every_report_is_clustered(morning):
     assert len(detected) > 0 and len(clustered) == len(detected)
     assert set(clustered["cluster_name"]) - {"unknown"}, "reports match library patterns"
     assert (clustered["run_id"] == "scheduled").all() and clustered["feature_vector"].map(len).nunique() == 1
+    # Each tick's page ranks its reports by what is at stake: units above or below expected.
+    pages = [
+        e.materialization.metadata["top"].value
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[-1] == "minority_reports_detected_log" and "top" in e.materialization.metadata
+    ]
+    assert pages and all(
+        p.startswith("| report_status | store_id | sku | window_start | window_end | units_vs_expected") for p in pages
+    )
+    stakes = [abs(float(line.split(" | ")[5])) for line in max(pages, key=len).splitlines()[2:]]
+    assert len(stakes) > 1 and stakes == sorted(stakes, reverse=True), stakes
 
 
 def test_a_tick_refuses_to_run_before_its_predecessor(morning):

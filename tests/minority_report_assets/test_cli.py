@@ -44,6 +44,13 @@ def test_run_materializes_a_span_of_own_sales_from_a_plain_shell(tmp_path):
         f"maps and summaries 2026-11-19..{day}",
     ]
     assert "Minority reports of 2026-11-19..2026-11-20" in done.stdout
+    # Each report says how much is at stake, and a pattern's reports come largest first.
+    listed = [line for line in lines if line.startswith("    ")]
+    assert listed and all(" expected  similarity " in line for line in listed), listed
+    patterns = [i for i, line in enumerate(lines) if line.startswith("  ") and not line.startswith("    ")]
+    for a, b in zip(patterns, [*patterns[1:], len(lines)]):
+        own = [abs(float(line.split(" units vs ")[0].split()[-1].replace(",", ""))) for line in lines[a + 1 : b]]
+        assert own == sorted(own, reverse=True), lines[a:b]
     backend = backend_for(url)
     baseline = backend.read(SALES_BASELINE)
     assert baseline["history_days"].max() == 8, "the days before the file starts are missing, not zero sales"
