@@ -3,8 +3,9 @@ and registered riders, 2011-2012, with labelled holidays, a snowstorm and a hurr
 the fixed seasonal baseline (``evaluation.seasonal_baseline_reports``: an hour-of-week median/MAD
 z-score over the 4 weeks before, ``|z| >= 5`` for two hours, reports within 6 hours merged).
 
-Ours runs as the ticks do (``evaluation.replay_ticks``, 15-minute ticks) on each hour spread evenly
-over its twelve 5-minute buckets, over June-December 2012 (the span the issue names: 14 windows
+Ours runs as the ticks do (``evaluation.replay_ticks``, 15-minute ticks) on the hourly rows taken as
+they are (``validate_sales`` with an hourly bucket: each hour spread evenly over its twelve 5-minute
+buckets, as ``SALES_BUCKET_MINUTES=60`` does), over June-December 2012 (the span the issue names: 14 windows
 over both series); the baseline is scored on that span and on the whole two years. Scoring is the
 tweet series' (``evaluation.score_reports``): a window is found when a report opens inside it; a
 false report overlaps no window, counted per 10 series-days.
@@ -30,16 +31,10 @@ from minority_report_assets.evaluation import (  # noqa: E402
     score_reports,
     seasonal_baseline_reports,
 )
+from minority_report_assets.sales import validate_sales  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data"
 SPAN = (pd.Timestamp("2012-06-01"), pd.Timestamp("2013-01-01"))
-
-
-def five_minute(hourly: pd.DataFrame) -> pd.DataFrame:
-    """Each hour's units spread evenly over its twelve 5-minute buckets (the sales contract's)."""
-    ts = pd.to_datetime(hourly["ts"])
-    parts = [hourly.assign(ts=ts + pd.Timedelta(minutes=5 * k), units=hourly["units"] / 12) for k in range(12)]
-    return pd.concat(parts, ignore_index=True).sort_values(["store_id", "sku", "ts"], ignore_index=True)
 
 
 def row(name: str, q: dict) -> str:
@@ -68,7 +63,8 @@ def main() -> None:
         print(row(f"seasonal baseline, {sku}, 2011-01-29 .. 2012-12-31", q))
     in_span = baseline[(baseline["first_detected_from"] >= SPAN[0]) & (baseline["first_detected_from"] < SPAN[1])]
     print(row("seasonal baseline, both, 2012-06 .. 2012-12", score_reports(in_span, windows, *SPAN, n)))
-    frame = five_minute(hourly)
+    frame, rejects = validate_sales(hourly, pd.Timedelta(hours=1))  # the hourly rows taken as they are
+    assert rejects.empty, rejects
     t0 = time.perf_counter()
     replay = replay_ticks(frame, SPAN[0], SPAN[1] - pd.Timedelta(days=1), until=data_end(frame))
     seconds = time.perf_counter() - t0

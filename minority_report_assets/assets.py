@@ -116,7 +116,7 @@ def _sales_ticks(run: Run):
     for tick in ticks_of(run.context):
         raw = source.read(tick.start, tick.end, run.backend)
         raw = raw[shard_of(raw["store_id"]) == tick.shard]  # a store's rows, valid or not, go to its shard
-        buckets, rejects = validate_sales(raw)
+        buckets, rejects = validate_sales(raw, source.bucket)
         at = tick.partition
         part = Written(
             tick.label,
@@ -138,11 +138,12 @@ def _sales_ticks(run: Run):
                 },
             },
         )
+        per_row = int(source.bucket / BUCKET)  # 5-minute buckets a source row becomes
         part.check(
             SALES_TIMESERIES_DATA,
             "every_row_accounted",
-            len(raw) == len(buckets) + len(rejects),
-            f"{len(raw)} rows = {len(buckets)} buckets + {len(rejects)} rejects",
+            len(buckets) == per_row * (len(raw) - len(rejects)),
+            f"{len(raw)} rows = {len(buckets)} buckets / {per_row} + {len(rejects)} rejects",
         )
         yield part
 
@@ -156,7 +157,11 @@ sales_timeseries_data = table_asset(
     resources=["sales_source"],
     retry_policy=SOURCE_RETRY,
     outputs=[
-        Output(SALES_TIMESERIES_DATA, "The tick's validated 5-minute sales buckets.", deps=[SALES_SOURCE.key]),
+        Output(
+            SALES_TIMESERIES_DATA,
+            "The tick's validated 5-minute sales buckets (an hourly or daily source's rows spread evenly over theirs).",
+            deps=[SALES_SOURCE.key],
+        ),
         Output(
             SALES_TIMESERIES_REJECTS,
             "Every source row of the tick that is not a usable bucket, with its reason.",
@@ -165,7 +170,13 @@ sales_timeseries_data = table_asset(
             shown=lambda r: r[["reason", "store_id", "sku", "ts"]],
         ),
     ],
-    checks=[Check(SALES_TIMESERIES_DATA, "every_row_accounted", "Buckets + rejects = source rows of the tick.")],
+    checks=[
+        Check(
+            SALES_TIMESERIES_DATA,
+            "every_row_accounted",
+            "Source rows of the tick = their 5-minute buckets / the buckets a row spans + rejects.",
+        )
+    ],
 )
 
 
@@ -178,7 +189,7 @@ def _baseline_days(run: Run):
         )
         per_day, prices = [], []
         for d in history_days:  # one day at a time: 28 days of 10,000 series are 80M rows
-            buckets, _ = validate_sales(source.read(d, d + pd.Timedelta(days=1), run.backend))
+            buckets, _ = validate_sales(source.read(d, d + pd.Timedelta(days=1), run.backend), source.bucket)
             day_keys, _ = series_of(buckets)
             per_day.append((day_keys, history_matrix(buckets, day_keys, [d])[:, 0, :].astype(np.float32)))
             prices.append(daily_price(buckets))

@@ -16,6 +16,7 @@ import sys
 
 import pandas as pd
 
+from minority_report_assets.sales import check_bucket
 from platform_core import cli
 
 
@@ -137,10 +138,21 @@ def cmd_reports(args: argparse.Namespace) -> int:
 
 def prepare_environment(args: argparse.Namespace) -> str | None:
     """Point the location at the user's data before it is imported (partitions and the sales
-    source are read from the environment): ``--sales`` as ``SALES_URL``; the tick and day
+    source are read from the environment): ``--sales`` as ``SALES_URL``, ``--bucket-minutes`` as
+    ``SALES_BUCKET_MINUTES`` (and ticks of that size, unless ``MR_TICK_MINUTES`` is set); the tick and day
     partitions start on ``--from`` unless ``MR_START`` says otherwise. An error line, or None."""
     if getattr(args, "sales", None):
         os.environ["SALES_URL"] = args.sales
+    if getattr(args, "bucket_minutes", None):
+        os.environ["SALES_BUCKET_MINUTES"] = str(args.bucket_minutes)
+        # Ticks of the feed's own size unless told otherwise (15 minutes hold three 5-minute buckets).
+        os.environ.setdefault("MR_TICK_MINUTES", str(15 if 15 % args.bucket_minutes == 0 else args.bucket_minutes))
+        try:
+            check_bucket(
+                pd.Timedelta(minutes=args.bucket_minutes), pd.Timedelta(minutes=int(os.environ["MR_TICK_MINUTES"]))
+            )
+        except ValueError as error:
+            return str(error)
     if getattr(args, "first", None):
         first = pd.Timestamp(args.first)
         start = os.environ.setdefault("MR_START", f"{first:%Y-%m-%d}-00:00")
@@ -168,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         "--sales",
         type=cli.existing_file,
         help="a .csv / .parquet file or warehouse:schema.table (default: SALES_URL, else the demo)",
+    )
+    run.add_argument(
+        "--bucket-minutes",
+        type=int,
+        help="the size of the source's rows: 5 (default), 60 for an hourly feed, 1440 for a daily one; taken as they are",
     )
     run.set_defaults(run=cmd_run)
     reports = sub.add_parser("reports", help="print a day's reports by pattern")

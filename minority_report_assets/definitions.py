@@ -13,7 +13,7 @@ from minority_report_assets.assets import (
     sales_baseline,
     sales_timeseries_data,
 )
-from minority_report_assets.resources import SalesSource
+from minority_report_assets.resources import sales_source_from_env
 from minority_report_assets.schedules import (
     mr_baseline_job,
     mr_baseline_schedule,
@@ -23,7 +23,7 @@ from minority_report_assets.schedules import (
     mr_tick_job,
     mr_tick_schedule,
 )
-from platform_core.resources import env_or_default, warehouse_from_env
+from platform_core.resources import warehouse_from_env
 
 ASSETS = [
     SALES_SOURCE,
@@ -41,5 +41,8 @@ defs = dg.Definitions(
     jobs=[mr_tick_job, mr_baseline_job, mr_library_job, mr_daily_job],
     schedules=[mr_tick_schedule, mr_baseline_schedule],
     sensors=[mr_day_complete],
-    resources={"warehouse": warehouse_from_env(), "sales_source": SalesSource(url=env_or_default("SALES_URL", "demo"))},
+    resources={
+        "warehouse": warehouse_from_env(),
+        "sales_source": sales_source_from_env(),
+    },
 )

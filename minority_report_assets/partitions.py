@@ -26,9 +26,18 @@ START_TS = pd.Timestamp(pd.to_datetime(START, format="%Y-%m-%d-%H:%M"))
 #: The end of the first tick, whose partition (``written_at``) nothing lies before.
 FIRST_TICK_END = START_TS + TICK
 
+
+def tick_cron(minutes: int) -> str:
+    """The cron of ticks ``minutes`` long (a divisor of a day): every N minutes below an hour, on
+    the hour every N hours from an hour up (``*/60`` is not a cron Dagster reads as hourly)."""
+    if minutes < 60:
+        return f"*/{minutes} * * * *"
+    return f"0 */{minutes // 60} * * *" if minutes < 24 * 60 else "0 0 * * *"
+
+
 shard_partitions = dg.StaticPartitionsDefinition([str(s) for s in range(SHARDS)])
 tick_times = dg.TimeWindowPartitionsDefinition(
-    start=START, cron_schedule=f"*/{TICK_MINUTES} * * * *", fmt="%Y-%m-%d-%H:%M", timezone="UTC"
+    start=START, cron_schedule=tick_cron(TICK_MINUTES), fmt="%Y-%m-%d-%H:%M", timezone="UTC"
 )
 tick_partitions = dg.MultiPartitionsDefinition({"shard": shard_partitions, "tick": tick_times})
 #: A day exists from its start (not only once it has ended): its baseline is made at 00:05 for its ticks.

@@ -60,11 +60,37 @@ def in_order(keys: list[np.ndarray]) -> bool:
     return True
 
 
-def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(buckets, rejects)``: rows in canonical order (store, SKU, ts); rejects keep their fields as
-    text with ``row_number``, ``reason`` and ``detail`` (missing field, unparseable value, an
-    infinite number, negative units or price, a timestamp off the 5-minute grid, a duplicate of an
-    earlier row)."""
+def check_bucket(bucket: pd.Timedelta, tick: pd.Timedelta) -> pd.Timedelta:
+    """``bucket``, the size of a source's rows, when the product can take them as they are: a
+    whole number of 5-minute buckets that tiles a day and a tick (so a tick reads whole rows and
+    never a row whose hour has not ended); else one clear error."""
+    bucket = pd.Timedelta(bucket)
+    if bucket < BUCKET or bucket % BUCKET or pd.Timedelta(days=1) % bucket or tick % bucket:
+        raise ValueError(
+            f"sales rows of {bucket / pd.Timedelta(minutes=1):g} minutes cannot be taken as they are: the size must be "
+            f"a multiple of 5 minutes that divides a day and the tick ({tick / pd.Timedelta(minutes=1):g} minutes; "
+            "set MR_TICK_MINUTES to a multiple of it)"
+        )
+    return bucket
+
+
+def spread(buckets: pd.DataFrame, bucket: pd.Timedelta) -> pd.DataFrame:
+    """Rows of ``bucket`` size as the 5-minute buckets detection reads: each row's units spread
+    evenly over its buckets (an hour's 120 units are 10 a bucket), its price on each; in order."""
+    k = int(bucket / BUCKET)
+    if k == 1:
+        return buckets
+    rows = buckets.loc[buckets.index.repeat(k)].reset_index(drop=True)
+    offset = np.tile(np.arange(k), len(buckets)) * BUCKET
+    return rows.assign(ts=rows["ts"] + offset, units=rows["units"] / k)
+
+
+def validate_sales(raw: pd.DataFrame, bucket: pd.Timedelta = BUCKET) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(buckets, rejects)``: 5-minute buckets in canonical order (store, SKU, ts), from source
+    rows of ``bucket`` size (5 minutes; an hourly or daily source's rows are spread, see
+    :func:`spread`); rejects keep their fields as text with ``row_number``, ``reason`` and
+    ``detail`` (missing field, unparseable value, an infinite number, negative units or price, a
+    timestamp off the source's bucket grid, a duplicate of an earlier row)."""
     frame = raw.reindex(columns=COLUMNS).reset_index(drop=True)
     parsed = pd.DataFrame(
         {
@@ -125,7 +151,11 @@ def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     flag(units < 0, "negative_units", "units below zero")
     flag(price < 0, "negative_price", "price below zero")
-    flag(ts.notna() & (ts != ts.dt.floor(BUCKET)), "unaligned_bucket", "ts is not the start of a 5-minute bucket")
+    flag(
+        ts.notna() & (ts != ts.dt.floor(bucket)),
+        "unaligned_bucket",
+        f"ts is not the start of a {bucket.total_seconds() / 60:g}-minute bucket",
+    )
     # In canonical order the rows of one bucket are neighbours: a row that has not been rejected
     # repeats the bucket of the previous such row (a rejected row does not make a later valid one a duplicate).
     still = np.flatnonzero(reason.isna().to_numpy())
@@ -150,4 +180,4 @@ def validate_sales(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     rejects = rejects.assign(
         row_number=np.flatnonzero(~ok.to_numpy()), reason=reason[~ok].to_numpy(), detail=detail[~ok].to_numpy()
     )
-    return buckets.reset_index(drop=True), rejects.reset_index(drop=True)
+    return spread(buckets.reset_index(drop=True), bucket), rejects.reset_index(drop=True)

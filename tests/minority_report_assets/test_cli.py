@@ -4,10 +4,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 
 from minority_report_assets import demo
-from minority_report_assets.tables import MINORITY_REPORTS_CLUSTERED_LOG, SALES_BASELINE
+from minority_report_assets.tables import MINORITY_REPORTS_CLUSTERED_LOG, MINORITY_REPORTS_DETECTED_LOG, SALES_BASELINE
 from platform_core.warehouse import backend_for
 
 
@@ -61,3 +62,36 @@ def test_run_materializes_a_span_of_own_sales_from_a_plain_shell(tmp_path):
     assert refused.returncode == 2 and refused.stderr.strip().startswith(
         "minority-report: MR_START=2026-11-21-00:00 is after --from"
     )
+
+
+def test_an_hourly_feed_gives_the_reports_of_its_hours_spread_over_5_minute_rows(tmp_path):
+    """The same detection: an hourly file run with ``--bucket-minutes 60`` reports exactly what the
+    same hours, each spread evenly over its twelve 5-minute rows, report."""
+    start = demo.DEMO_DAY - pd.Timedelta(days=8)
+    five = demo.sales(20, start, demo.DEMO_DAY + pd.Timedelta(days=1))
+    five["ts"] = pd.to_datetime(five["ts"])
+    hourly = (
+        five.assign(ts=five["ts"].dt.floor("h"))
+        .groupby(["store_id", "sku", "ts"], as_index=False)
+        .agg(units=("units", "sum"), price=("price", "first"))
+    )
+    spread = hourly.loc[hourly.index.repeat(12)].reset_index(drop=True)
+    spread = spread.assign(
+        ts=spread["ts"] + pd.to_timedelta(np.tile(np.arange(12) * 5, len(hourly)), unit="min"),
+        units=spread["units"] / 12,
+    )
+    day = str(demo.DEMO_DAY.date())
+    logs = []
+    for name, frame, extra in (("hourly", hourly, ["--bucket-minutes", "60"]), ("spread", spread, [])):
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        url = f"duckdb:///{tmp_path}/{name}.duckdb"
+        env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "MR_START", "SALES_URL")}
+        env.update(WAREHOUSE_URL=url, MR_TICK_MINUTES="60", DAGSTER_HOME=str(tmp_path / f"home-{name}"))
+        (tmp_path / f"home-{name}").mkdir()
+        done = cli("run", "--from", day, "--to", day, "--sales", str(path), *extra, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        detected = backend_for(url).read(MINORITY_REPORTS_DETECTED_LOG)
+        logs.append(detected.drop(columns=["input_hash"], errors="ignore").sort_values(["report_id", "written_at"]))
+    assert len(logs[0]) > 0, "the planted day opens reports"
+    pd.testing.assert_frame_equal(logs[0].reset_index(drop=True), logs[1].reset_index(drop=True))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minority_report_assets.sales import COLUMNS, validate_sales
+from minority_report_assets.sales import COLUMNS, check_bucket, validate_sales
 from minority_report_assets.sources import read_sales
 from platform_core.warehouse import backend_for
 
@@ -124,3 +124,31 @@ def test_the_cli_says_what_is_wrong_with_the_input(tmp_path):
     )
     assert done.returncode == 1
     assert "FAILED" in done.stdout and "empty.csv: the file is empty" in done.stdout, done.stdout + done.stderr
+
+
+def test_an_hourly_feed_is_taken_as_it_is_each_hour_spread_over_its_buckets():
+    raw = pd.DataFrame(
+        {
+            "store_id": ["s1", "s1", "s1"],
+            "sku": ["a", "a", "a"],
+            "ts": ["2026-11-20 10:00", "2026-11-20 11:00", "2026-11-20 11:05"],
+            "units": ["120", "6", "1"],
+            "price": ["2.5", None, "2.5"],
+        }
+    )
+    buckets, rejects = validate_sales(raw, pd.Timedelta(hours=1))
+    assert len(buckets) == 24 and buckets["ts"].is_monotonic_increasing
+    assert buckets["ts"].iat[0] == pd.Timestamp("2026-11-20 10:00") and buckets["ts"].iat[-1] == pd.Timestamp(
+        "2026-11-20 11:55"
+    )
+    assert buckets["units"].tolist() == [10.0] * 12 + [0.5] * 12, "an hour's units spread evenly"
+    assert buckets["price"].iloc[:12].eq(2.5).all() and buckets["price"].iloc[12:].isna().all()
+    assert rejects[["ts", "reason"]].values.tolist() == [["2026-11-20 11:05", "unaligned_bucket"]]
+    assert rejects["detail"].iat[0] == "ts is not the start of a 60-minute bucket"
+
+
+@pytest.mark.parametrize("minutes, tick", [(7, 15), (60, 15), (50, 100), (0, 15)])
+def test_a_bucket_size_ticks_cannot_read_is_one_clear_error(minutes, tick):
+    with pytest.raises(ValueError, match=f"sales rows of {minutes} minutes cannot be taken as they are"):
+        check_bucket(pd.Timedelta(minutes=minutes), pd.Timedelta(minutes=tick))
+    assert check_bucket(pd.Timedelta(hours=1), pd.Timedelta(hours=2)) == pd.Timedelta(hours=1)
