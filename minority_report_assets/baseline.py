@@ -11,7 +11,7 @@ The model, per series (from its observed history days, 28 by default):
   stockout does not move it and a bursty series is not trimmed to its median day. The level is
   the target day's weekday's own as far as the series' weekdays truly differ in shape (a
   commute's rush hours against its weekend's midday), the all-days level as far as they differ
-  only by chance (:func:`weekday_shape_weight`).
+  only by chance (:func:`weekday_similarity`).
 - ``weekday_factor``: the median daily total of the history days sharing the target day's
   weekday over the series' median daily total, shrunk towards the rhythm all series share as far
   as the series' own day-to-day moods make it uncertain; each history day is divided by its own
@@ -189,29 +189,31 @@ def _fit_slots(
     del padded, running
     pooled /= per_day[:, :, None]  # as if every day were an average weekday at the history's centre
     days_mask = np.broadcast_to(observed[:, :, None], pooled.shape)
-    weight = weekday_shape_weight(pooled, observed, weekdays)
-    # Each day's centre is its weekday's shape (as far as it is trusted): a Saturday's quiet morning
-    # is not an outlier against the weekdays' rush hour.
+    # Each day is measured against the days whose weekday has its shape of the day (as far as
+    # the history can tell them apart): a Saturday's quiet morning is not an outlier against the
+    # working days' rush hour, and a Friday still learns from Monday to Thursday.
+    alike = weekday_similarity(pooled, observed, weekdays)  # (series, 7, 7)
     median = _median(pooled, days_mask)
-    centre = _shaped(median, _weekday_medians(pooled, observed, weekdays, median), weight)[:, weekdays]
+    medians, seen = _weekday_medians(pooled, observed, weekdays, median)
+    away = np.abs(pooled - _pooled(medians * seen[:, :, None], seen[:, :, None], alike)[:, weekdays])
     # The series' own spread across days (MAD), never below Poisson's: bursty series are not trimmed to their median day.
-    spread = np.maximum(
-        1.4826 * _median(np.abs(pooled - centre), days_mask)[:, None, :], np.sqrt(median[:, None, :] + 1.0)
-    )
-    usual = (np.abs(pooled - centre) <= params.outlier_sigmas * spread) & observed[:, :, None]
-    del centre, spread, median
+    spread = np.maximum(1.4826 * _median(away, days_mask)[:, None, :], np.sqrt(median[:, None, :] + 1.0))
+    usual = (away <= params.outlier_sigmas * spread) & observed[:, :, None]
+    del away, spread, median, medians
     kept = pooled * usual
-    level = kept.sum(axis=1) / np.maximum(usual.sum(axis=1), 1)
     sums, counts = _weekday_sums(kept, usual, weekdays)
-    own = sums / np.maximum(counts, 1)
-    known = counts > 0
-    expected_level = np.where(known[:, weekday], _shaped(level, own, weight)[:, weekday], level)
-    # Each history day is fitted without itself (its weekday's other days): four days a weekday
-    # would otherwise fit a day a quarter by itself and understate the model's error.
-    others = counts[:, weekdays] - usual
-    own_without = (sums[:, weekdays] - kept) / np.maximum(others, 1)
-    fitted_level = np.where(others > 0, _shaped(level, own_without, weight), level[:, None, :])
-    del pooled, usual, kept, own_without, others
+    like_sums, like_counts = _pool(sums, alike), _pool(counts, alike)  # per weekday: its alike days'
+    # A weekday with no usual day alike to it (a short history) takes the level of all the days.
+    everyday = kept.sum(axis=1) / np.maximum(usual.sum(axis=1), 1)
+    levels = np.where(like_counts > 0.5, like_sums / np.maximum(like_counts, 1e-9), everyday[:, None, :])
+    expected_level = levels[:, weekday]
+    # Each history day is fitted without itself: a weekday's few days would otherwise fit a day
+    # partly by itself and understate the model's error.
+    others = like_counts[:, weekdays] - usual
+    fitted_level = np.where(
+        others > 0.5, (like_sums[:, weekdays] - kept) / np.maximum(others, 1e-9), levels[:, weekdays]
+    )
+    del pooled, usual, kept, others, like_sums, like_counts
     expected = np.maximum(expected_level / (2 * k + 1) * target[:, None], params.floor)
     fitted = np.maximum(
         fitted_level / (2 * k + 1) * per_day[:, :, None], params.floor
@@ -223,48 +225,53 @@ def _fit_slots(
     return expected, error, threshold
 
 
-def weekday_shape_weight(pooled: np.ndarray, observed: np.ndarray, weekdays: np.ndarray) -> np.ndarray:
-    """Per series, how far each weekday's own shape of the day is trusted over the shape of all
-    days (0-1): the positive-part James-Stein weight of the weekdays' deviations from the all-days
-    mean, against the noise of a mean of that weekday's few days.
+def weekday_similarity(pooled: np.ndarray, observed: np.ndarray, weekdays: np.ndarray) -> np.ndarray:
+    """``(n_series, 7, 7)``: how far each weekday's days may stand in for another's (1: the history
+    cannot tell their shapes of the day apart; 0: they plainly differ).
 
-    Four weeks hold four days of each weekday: a series whose weekdays share one shape (a product
-    bought at any hour of any day) gets ~0 and keeps the 28-day average; one whose weekend differs
-    from its working days (a commute) gets ~1 and its expected day is its weekday's."""
+    For each pair, the positive-part James-Stein factor ``min(1, noise / signal)``: the signal is
+    how far the two weekdays' mean days differ (summed over the slots), the noise what two means
+    of that few days differ by chance (the within-weekday variance per slot, over their days). A
+    series whose days share one shape (most products) pools its whole history; a commuter series
+    pools its working days and its weekend days apart. A weekday the history lacks is alike to none."""
+    n_series, _, slots = pooled.shape
     mask = observed[:, :, None]
-    count = observed.sum(axis=1)
-    mean = (pooled * mask).sum(axis=1) / np.maximum(count, 1)[:, None]
-    signal = np.zeros(len(pooled))
-    noise_per_day = np.zeros(len(pooled))  # the within-weekday variance per slot, summed over slots
-    squares, freedom = np.zeros(pooled.shape[::2]), np.zeros(len(pooled))
-    means = {}
+    means = np.zeros((n_series, 7, slots))
+    days = np.zeros((n_series, 7))
+    squares, freedom = np.zeros((n_series, slots)), np.zeros(n_series)
     for w in np.unique(weekdays):
         same = weekdays == w
-        days = observed[:, same].sum(axis=1)
-        own = (pooled[:, same] * mask[:, same]).sum(axis=1) / np.maximum(days, 1)[:, None]
-        squares += (((pooled[:, same] - own[:, None, :]) ** 2) * mask[:, same]).sum(axis=1)
-        freedom += np.maximum(days - 1, 0)
-        means[w] = (days, own)
-    within = squares.sum(axis=1) / np.maximum(freedom, 1)
-    for days, own in means.values():
-        signal += np.where(days > 0, ((own - mean) ** 2).sum(axis=1), 0.0)
-        noise_per_day += np.where(days > 0, within / np.maximum(days, 1), 0.0)
-    weight = np.divide(signal - noise_per_day, signal, out=np.zeros_like(signal), where=signal > 0)
-    return np.clip(np.where(freedom > 0, weight, 0.0), 0.0, 1.0).astype(np.float32)
+        days[:, w] = observed[:, same].sum(axis=1)
+        means[:, w] = (pooled[:, same] * mask[:, same]).sum(axis=1) / np.maximum(days[:, w], 1)[:, None]
+        squares += (((pooled[:, same] - means[:, w, None, :]) ** 2) * mask[:, same]).sum(axis=1)
+        freedom += np.maximum(days[:, w] - 1, 0)
+    within = squares / np.maximum(freedom, 1)[:, None]  # (series, slots)
+    inverse = np.where(days > 0, 1.0 / np.maximum(days, 1), 0.0)
+    noise = within.sum(axis=1)[:, None, None] * (inverse[:, :, None] + inverse[:, None, :])
+    square = np.einsum(
+        "swt,swt->sw", means, means
+    )  # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, without a 7 x 7 x slots temporary
+    signal = np.maximum(square[:, :, None] + square[:, None, :] - 2 * np.einsum("swt,svt->swv", means, means), 0.0)
+    alike = np.clip(np.divide(noise, signal, out=np.ones_like(signal), where=signal > 0), 0.0, 1.0)
+    alike[freedom == 0] = 1.0  # a history of single days cannot tell any shapes apart
+    present = days > 0
+    return np.where(present[:, :, None] & present[:, None, :], alike, 0.0).astype(np.float32)
 
 
 def _weekday_medians(
     pooled: np.ndarray, observed: np.ndarray, weekdays: np.ndarray, everyday: np.ndarray
-) -> np.ndarray:
-    """``(n_series, 7, slots)``: each weekday's median slot level (``everyday``, the all-days median,
-    where none was observed)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_series, 7, slots)`` each weekday's median slot level (``everyday``, the all-days median,
+    where none was observed), and ``(n_series, 7)`` its observed days."""
     out = np.repeat(everyday[:, None, :], 7, axis=1)
+    seen = np.zeros((len(pooled), 7))
     for w in np.unique(weekdays):
         same = weekdays == w
-        seen = observed[:, same]
-        median = _median(pooled[:, same], np.broadcast_to(seen[:, :, None], pooled[:, same].shape))
-        out[:, w] = np.where(seen.any(axis=1)[:, None], median, everyday)
-    return out
+        observed_w = observed[:, same]
+        median = _median(pooled[:, same], np.broadcast_to(observed_w[:, :, None], pooled[:, same].shape))
+        out[:, w] = np.where(observed_w.any(axis=1)[:, None], median, everyday)
+        seen[:, w] = observed_w.sum(axis=1)
+    return out, seen
 
 
 def _weekday_sums(kept: np.ndarray, usual: np.ndarray, weekdays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -277,10 +284,14 @@ def _weekday_sums(kept: np.ndarray, usual: np.ndarray, weekdays: np.ndarray) -> 
     return sums, counts
 
 
-def _shaped(everyday: np.ndarray, own: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """The all-days level moved towards a weekday's own by ``weight`` per series; ``own`` has the
-    weekday (or the history day) as its second axis."""
-    return everyday[:, None, :] + weight[:, None, None] * (own - everyday[:, None, :])
+def _pool(per_weekday: np.ndarray, alike: np.ndarray) -> np.ndarray:
+    """``(n_series, 7, slots)``: for each weekday, the sum over the weekdays alike to it, each weighted by its likeness."""
+    return np.einsum("swv,svt->swt", alike, per_weekday).astype(np.float32)
+
+
+def _pooled(weighted: np.ndarray, weights: np.ndarray, alike: np.ndarray) -> np.ndarray:
+    """``(n_series, 7, slots)``: per weekday, the weighted mean over the weekdays alike to it."""
+    return _pool(weighted, alike) / np.maximum(_pool(np.broadcast_to(weights, weighted.shape), alike), 1e-9)
 
 
 def expected_day(

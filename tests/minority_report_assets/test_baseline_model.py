@@ -6,7 +6,7 @@ from minority_report_assets.baseline import (
     CHI2_1_MEDIAN,
     fit_baseline,
     trend_slopes,
-    weekday_shape_weight,
+    weekday_similarity,
     window_error,
 )
 from minority_report_assets.detection import DetectionParams, find_events, merge_events
@@ -142,11 +142,14 @@ def test_a_weekend_is_expected_in_its_own_shape_and_a_holiday_monday_reads_as_on
     rng = np.random.default_rng(11)
     commuters = commuter_history(rng, 6)
     saturday, monday = fit_baseline(commuters, WEEKDAYS, 5), fit_baseline(commuters, WEEKDAYS, 0)
+    alike = weekday_similarity(commuters, np.ones((6, DAYS), dtype=bool), WEEKDAYS)
+    # The working days stand in for each other, the weekend days for each other, never across.
+    assert (alike[:, :5, :5] > 0.5).all() and (alike[:, 5:, 5:] > 0.5).all() and (alike[:, :5, 5:] < 0.05).all()
     eight = slice(8 * 12, 9 * 12)
     # At 8 o'clock a Saturday expects its quiet morning, a Monday its rush: each weekday's own shape.
     assert (saturday.expected[:, eight].sum(axis=1) < 0.25 * monday.expected[:, eight].sum(axis=1)).all()
-    truth = commuters[:, 5, eight].sum(axis=1)  # a Saturday of the history
-    assert np.allclose(saturday.expected[:, eight].sum(axis=1), truth, rtol=0.25)
+    truth = commuters[:, WEEKDAYS >= 5][:, :, eight].sum(axis=2).mean(axis=1)  # the history's weekend mornings
+    assert np.allclose(saturday.expected[:, eight].sum(axis=1), truth, rtol=0.15)
     # A Monday holiday ridden like a Saturday strays far beyond what ordinary Mondays do.
     holiday = commuter_history(np.random.default_rng(12), 6)[:, 5]
     s, m = holiday[:, eight].sum(axis=1), monday.expected[:, eight].sum(axis=1)
@@ -157,8 +160,8 @@ def test_a_weekend_is_expected_in_its_own_shape_and_a_holiday_monday_reads_as_on
 def test_a_series_with_one_shape_every_day_keeps_its_whole_history_as_its_level():
     rng = np.random.default_rng(13)
     calm = history(rng, 10, 0.0)
-    weights = weekday_shape_weight(calm, np.ones((10, DAYS), dtype=bool), WEEKDAYS)
-    assert (weights < 0.2).all(), weights  # four days of a weekday are noise next to 28: they add nothing
+    alike = weekday_similarity(calm, np.ones((10, DAYS), dtype=bool), WEEKDAYS)
+    assert np.median(alike) > 0.8, alike  # four days of a weekday are noise next to 28: they add nothing
     fit = fit_baseline(calm, WEEKDAYS, 0)
     # Its expected day is as close to the profile as a 28-day average is (not a noisier 4-day one).
     assert np.abs(fit.expected - PROFILE).mean() < 0.5 * np.sqrt(PROFILE / 4 / 5).mean()
