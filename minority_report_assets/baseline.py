@@ -8,10 +8,10 @@ The model, per series (from its observed history days, 28 by default):
 - ``level[slot]``: the units sold in that slot and its two neighbours on each side, on each
   history day, averaged over the days within ``outlier_sigmas`` robust deviations of the median
   day (the series' own spread across days, never below Poisson's), so a past promotion or
-  stockout does not move it and a bursty series is not trimmed to its median day. The level is
-  the target day's weekday's own as far as the series' weekdays truly differ in shape (a
-  commute's rush hours against its weekend's midday), the all-days level as far as they differ
-  only by chance (:func:`weekday_similarity`).
+  stockout does not move it and a bursty series is not trimmed to its median day. The days
+  averaged are those whose weekday has the target day's shape of the day, as far as the history
+  tells the weekdays apart (:func:`weekday_similarity`): a commuter series' Saturday learns from
+  its weekends, its Friday from its working days, a series with one shape every day from all.
 - ``weekday_factor``: the median daily total of the history days sharing the target day's
   weekday over the series' median daily total, shrunk towards the rhythm all series share as far
   as the series' own day-to-day moods make it uncertain; each history day is divided by its own
@@ -248,9 +248,8 @@ def weekday_similarity(pooled: np.ndarray, observed: np.ndarray, weekdays: np.nd
     within = squares / np.maximum(freedom, 1)[:, None]  # (series, slots)
     inverse = np.where(days > 0, 1.0 / np.maximum(days, 1), 0.0)
     noise = within.sum(axis=1)[:, None, None] * (inverse[:, :, None] + inverse[:, None, :])
-    square = np.einsum(
-        "swt,swt->sw", means, means
-    )  # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, without a 7 x 7 x slots temporary
+    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: no 7 x 7 x slots temporary.
+    square = np.einsum("swt,swt->sw", means, means)
     signal = np.maximum(square[:, :, None] + square[:, None, :] - 2 * np.einsum("swt,svt->swv", means, means), 0.0)
     alike = np.clip(np.divide(noise, signal, out=np.ones_like(signal), where=signal > 0), 0.0, 1.0)
     alike[freedom == 0] = 1.0  # a history of single days cannot tell any shapes apart

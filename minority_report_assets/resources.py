@@ -39,6 +39,5 @@ def sales_source_from_env() -> SalesSource:
     text = os.environ.get("SALES_BUCKET_MINUTES", "5")
     if not text.strip().isdigit():
         raise ValueError(f"SALES_BUCKET_MINUTES={text!r} is not a whole number of minutes")
-    source = SalesSource(url=env_or_default("SALES_URL", "demo"), bucket_minutes=int(text))
-    source.bucket  # noqa: B018 (checked now, not at the first tick)
-    return source
+    check_bucket(pd.Timedelta(minutes=int(text)), TICK)  # now, not at the first tick
+    return SalesSource(url=env_or_default("SALES_URL", "demo"), bucket_minutes=int(text))
