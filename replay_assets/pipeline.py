@@ -144,7 +144,11 @@ def run_tick(
         task_id=[cluster_task[g] for g in groups[linked]],
         cluster_id=groups[linked],
         impact=impact[linked],
-        distance=np.round(1.0 - np.einsum("ij,ij->i", z[linked], centroids[groups[linked]]).astype(np.float64), 6),
+        # In float64 (a float32 product's digits depend on the numeric library's summation order):
+        # the same rows give the same rounded distance on any machine.
+        distance=np.round(
+            1.0 - np.einsum("ij,ij->i", z[linked].astype(np.float64), centroids[groups[linked]].astype(np.float64)), 6
+        ),
         linked_by=np.where(groups[linked] >= clusters, "high_impact", "cluster"),
         previous_task_id=None,
     )
