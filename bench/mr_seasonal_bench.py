@@ -5,7 +5,7 @@ z-score over the 4 weeks before, ``|z| >= 5`` for two hours, reports within 6 ho
 
 Ours runs as the ticks do (``evaluation.replay_ticks``, 15-minute ticks) on the hourly rows taken as
 they are (``validate_sales`` with an hourly bucket: each hour spread evenly over its twelve 5-minute
-buckets, as ``SALES_BUCKET_MINUTES=60`` does), over June-December 2012 (the span the issue names: 14 windows
+buckets, as ``SALES_BUCKET_MINUTES=60`` does), over June-December 2012 (14 windows
 over both series); the baseline is scored on that span and on the whole two years. Scoring is the
 tweet series' (``evaluation.score_reports``): a window is found when a report opens inside it; a
 false report overlaps no window, counted per 10 series-days.
