@@ -54,7 +54,7 @@ from minority_report_assets.partitions import (
     tick_partitions,
     ticks_of,
 )
-from minority_report_assets.reports import BUCKET, detect_tick
+from minority_report_assets.reports import BUCKET, by_stake, detect_tick
 from minority_report_assets.sales import validate_sales
 from minority_report_assets.sources import read_labels, unplaced_rows
 from minority_report_assets.tables import (
@@ -399,13 +399,14 @@ def _by_shard(ticks: list[Tick]) -> list[tuple[int, list[Tick]]]:
 def _by_stake(reports: pd.DataFrame) -> pd.DataFrame:
     """The tick's reports by what is at stake: units above (+) or below (-) expected over the
     report, largest first, beside the expected units and the severity."""
-    ranked = reports.assign(stake=reports["impact_estimate"].abs()).sort_values(
-        ["stake", "report_id"], ascending=[False, True]
+    return (
+        by_stake(reports)
+        .rename(columns={"impact_estimate": "units_vs_expected", "baseline_sales_total": "expected_units"})[
+            ["report_status", "store_id", "sku", "window_start", "window_end", "units_vs_expected", "expected_units"]
+            + ["severity_score", "report_id"]
+        ]
+        .round({"units_vs_expected": 1, "expected_units": 1, "severity_score": 3})
     )
-    return ranked.rename(columns={"impact_estimate": "units_vs_expected", "baseline_sales_total": "expected_units"})[
-        ["report_status", "store_id", "sku", "window_start", "window_end", "units_vs_expected", "expected_units"]
-        + ["severity_score", "report_id"]
-    ].round({"units_vs_expected": 1, "expected_units": 1, "severity_score": 3})
 
 
 minority_reports_detected_log = table_asset(

@@ -49,7 +49,9 @@ def latest_reports(first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
 
 
 def reports_by_pattern(first: pd.Timestamp, last: pd.Timestamp | None = None, limit: int = 3) -> str:
-    """Each report's latest match of the days, grouped by pattern, strongest first."""
+    """Each report's latest match of the days, grouped by pattern, what is at stake first."""
+    from minority_report_assets.reports import by_stake
+
     last = first if last is None else last
     span = f"{first.date()}" if first == last else f"{first.date()}..{last.date()}"
     latest = latest_reports(first, last)
@@ -58,10 +60,7 @@ def reports_by_pattern(first: pd.Timestamp, last: pd.Timestamp | None = None, li
     open_now = latest[latest["report_status"] == "open"]
     lines = [f"Minority reports of {span}: {len(latest)} reports, {len(open_now)} still open at the end"]
     for name, group in latest.groupby("cluster_name"):
-        # What is at stake first: the units a report is above or below what was expected.
-        group = group.assign(stake=group["impact_estimate"].abs()).sort_values(
-            ["stake", "report_id"], ascending=[False, True]
-        )
+        group = by_stake(group)
         lines.append(
             f"  {name}: {len(group)} reports ({int((group['report_status'] == 'open').sum())} open), "
             f"mean similarity {group['similarity_score'].mean():.2f}"

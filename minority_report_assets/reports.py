@@ -35,6 +35,16 @@ COLUMNS = [
 ]
 
 
+def by_stake(reports: pd.DataFrame) -> pd.DataFrame:
+    """``reports`` with what is at stake first: the units a report is above or below expected
+    (``impact_estimate``, either sign), largest first, then by report id."""
+    stake = reports["impact_estimate"].abs().rename("stake")
+    order = pd.concat([stake, reports["report_id"]], axis=1).sort_values(
+        ["stake", "report_id"], ascending=[False, True]
+    )
+    return reports.loc[order.index]
+
+
 def report_id(store_id: str, sku: str, first_detected_from: pd.Timestamp) -> str:
     return hashlib.sha256(f"{store_id}|{sku}|{pd.Timestamp(first_detected_from).isoformat()}".encode()).hexdigest()[:20]
 
