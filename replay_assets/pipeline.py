@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import Field
 
 from platform_core.hashing import canonical_json
-from replay_assets.clustering import ClusteringParams, cluster_embeddings, normalize
+from replay_assets.clustering import ClusteringParams, cluster_embeddings
 from replay_assets.impact import impact_scores
 from replay_assets.labels import ClusterText, KeywordLabeler, Labeler
 from replay_assets.matching import match_clusters, new_task_id
@@ -117,7 +117,10 @@ def run_tick(
     tick_end = pd.Timestamp(tick_end)
     rows = window.segments.reset_index(drop=True)
     clustering = cluster_embeddings(window.embeddings, params)
-    labels, z = clustering.labels, clustering.coordinates
+    labels = clustering.labels
+    # Distances are read from the stored embeddings in float64: the clustering's float32 coordinates
+    # differ in their last digits between numeric libraries and CPUs, the stored rows do not.
+    unit = _unit_rows(window.embeddings)
     task_of_row = rows["task_id"].astype(object).where(rows["task_id"].notna(), None).to_numpy()
     matching = match_clusters(labels, task_of_row, state.tasks[["task_id", "first_seen", "occurrences"]])
 
@@ -138,17 +141,13 @@ def run_tick(
         if task is None and len(new):  # a new task is named after its first segment: a replay names it again
             cluster_task[g] = new_task_id(team_id, str(rows["document_id"].iat[new[0]]))
 
-    centroids = _centroids(z, groups, len(cluster_task))
+    centroids = _centroids(unit, groups, len(cluster_task))
     linked = np.flatnonzero((groups >= 0) & waiting)
     links = rows.iloc[linked][[c for c in LINK_COLUMNS if c in rows]].assign(
         task_id=[cluster_task[g] for g in groups[linked]],
         cluster_id=groups[linked],
         impact=impact[linked],
-        # In float64 (a float32 product's digits depend on the numeric library's summation order):
-        # the same rows give the same rounded distance on any machine.
-        distance=np.round(
-            1.0 - np.einsum("ij,ij->i", z[linked].astype(np.float64), centroids[groups[linked]].astype(np.float64)), 6
-        ),
+        distance=np.round(1.0 - np.einsum("ij,ij->i", unit[linked], centroids[groups[linked]]), 6),
         linked_by=np.where(groups[linked] >= clusters, "high_impact", "cluster"),
         previous_task_id=None,
     )
@@ -161,7 +160,9 @@ def run_tick(
         cluster_id=moved["task_id"].map(merge_cluster),
         linked_by="merge",
     )
-    cluster_rows = _cluster_rows(rows, groups, cluster_task, clusters, waiting, arrived, impact, z, centroids, params)
+    cluster_rows = _cluster_rows(
+        rows, groups, cluster_task, clusters, waiting, arrived, impact, unit, centroids, params
+    )
     tasks = _tasks_after(tick_end, state, links, moved, merged_into, cluster_rows, params, labeler, known_labels)
     merges = matching.merges.assign(
         reason=[
@@ -183,15 +184,24 @@ def _rows_of(*frames: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(full, ignore_index=True) if full else frames[0].iloc[:0]
 
 
-def _centroids(z: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
-    """Unit mean of each group's principal coordinates (zero for a group without members)."""
-    sums = np.zeros((k, z.shape[1]), dtype=np.float64)
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 in float64 (a zero row stays zero)."""
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms == 0, 1, norms)
+
+
+def _centroids(unit: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
+    """Unit mean of each group's unit embeddings (zero for a group without members)."""
+    sums = np.zeros((k, unit.shape[1]), dtype=np.float64)
     members = groups >= 0
-    np.add.at(sums, groups[members], z[members])
-    return normalize(sums)
+    np.add.at(sums, groups[members], unit[members])
+    return _unit_rows(sums)
 
 
-def _cluster_rows(rows, groups, cluster_task, clusters, waiting, arrived, impact, z, centroids, params) -> pd.DataFrame:
+def _cluster_rows(
+    rows, groups, cluster_task, clusters, waiting, arrived, impact, unit, centroids, params
+) -> pd.DataFrame:
     """One row per group (window clusters, then the high-impact segments no cluster took)."""
     members = np.flatnonzero(groups >= 0)
     frame = pd.DataFrame(
@@ -204,7 +214,7 @@ def _cluster_rows(rows, groups, cluster_task, clusters, waiting, arrived, impact
             "impact": impact[members],
             "arrived": arrived[members],
             "waiting": waiting[members],
-            "similarity": np.einsum("ij,ij->i", z[members], centroids[groups[members]]),
+            "similarity": np.einsum("ij,ij->i", unit[members], centroids[groups[members]]),
             "position": members,
         }
     )
