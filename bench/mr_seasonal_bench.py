@@ -69,7 +69,31 @@ def main() -> None:
     replay = replay_ticks(frame, SPAN[0], SPAN[1] - pd.Timedelta(days=1), until=data_end(frame))
     seconds = time.perf_counter() - t0
     print(row("ours (defaults), both, 2012-06 .. 2012-12", score_reports(replay.reports, windows, *SPAN, n)))
-    print(f"\nours replayed {len(replay.reports)} reports tick by tick in {seconds:.0f} s")
+    print(f"\nours replayed {len(replay.reports)} reports tick by tick in {seconds:.0f} s\n")
+    print(window_table(windows, SPAN, {"baseline": in_span, "ours": replay.reports}))
+
+
+def window_table(windows: pd.DataFrame, span: tuple[pd.Timestamp, pd.Timestamp], reports: dict) -> str:
+    """Each labelled window of the span: which detectors opened a report inside it, and when ours
+    opened the report that covers its start (a report opened before the window is not counted)."""
+    w = windows.assign(start=pd.to_datetime(windows["start"]), end=pd.to_datetime(windows["end"]))
+    w = w[(w["end"] > span[0]) & (w["start"] < span[1])].sort_values(["start", "sku"])
+    lines = ["| window | series | cause | " + " | ".join(reports) + " | ours covering its start, opened |"]
+    lines.append("|---" * (4 + len(reports)) + "|")
+    for r in w.itertuples():
+        cells = []
+        for frame in reports.values():
+            own = frame[(frame["store_id"] == r.store_id) & (frame["sku"] == r.sku)]
+            opened = pd.to_datetime(own["first_detected_from"])
+            cells.append("opened inside" if ((opened >= r.start) & (opened < r.end)).any() else "-")
+        ours = reports["ours"]
+        ours = ours[(ours["sku"] == r.sku) & (ours["store_id"] == r.store_id)]
+        covering = ours[
+            (pd.to_datetime(ours["first_detected_from"]) < r.start) & (pd.to_datetime(ours["window_end"]) > r.start)
+        ]
+        before = f"{pd.Timestamp(covering['first_detected_from'].min()):%m-%d %H:%M}" if len(covering) else "-"
+        lines.append(f"| {r.start:%Y-%m-%d %H:%M} | {r.sku} | {r.cause} | " + " | ".join(cells) + f" | {before} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

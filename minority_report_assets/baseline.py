@@ -192,14 +192,21 @@ def _fit_slots(
     # Each day is measured against the days whose weekday has its shape of the day (as far as
     # the history can tell them apart): a Saturday's quiet morning is not an outlier against the
     # working days' rush hour, and a Friday still learns from Monday to Thursday.
-    alike = weekday_similarity(pooled, observed, weekdays)  # (series, 7, 7)
-    median = _median(pooled, days_mask)
-    medians, seen = _weekday_medians(pooled, observed, weekdays, median)
-    away = np.abs(pooled - _pooled(medians * seen[:, :, None], seen[:, :, None], alike)[:, weekdays])
-    # The series' own spread across days (MAD), never below Poisson's: bursty series are not trimmed to their median day.
-    spread = np.maximum(1.4826 * _median(away, days_mask)[:, None, :], np.sqrt(median[:, None, :] + 1.0))
-    usual = (away <= params.outlier_sigmas * spread) & observed[:, :, None]
-    del away, spread, median, medians
+    # The shapes are told apart at the model's own resolution: disjoint runs of 2k + 1 slots.
+    alike = weekday_similarity(pooled[:, :, :: 2 * k + 1], observed, weekdays)  # (series, 7, 7)
+    medians, seen = _weekday_medians(pooled, observed, weekdays)
+    centre = _pooled(medians * seen[:, :, None], seen[:, :, None], alike)[:, weekdays]
+    del medians
+    away = pooled - centre
+    np.abs(away, out=away)
+    # The series' own spread across days (MAD), never below Poisson's: bursty series are not
+    # trimmed to their median day. Computed in place: a block's days x slots are the largest arrays.
+    limit = np.sqrt(centre + 1.0, out=centre)
+    np.maximum(limit, 1.4826 * _median(away, days_mask)[:, None, :], out=limit)
+    limit *= params.outlier_sigmas
+    usual = away <= limit
+    usual &= observed[:, :, None]
+    del away, limit, centre
     kept = pooled * usual
     sums, counts = _weekday_sums(kept, usual, weekdays)
     like_sums, like_counts = _pool(sums, alike), _pool(counts, alike)  # per weekday: its alike days'
@@ -210,9 +217,9 @@ def _fit_slots(
     # Each history day is fitted without itself: a weekday's few days would otherwise fit a day
     # partly by itself and understate the model's error.
     others = like_counts[:, weekdays] - usual
-    fitted_level = np.where(
-        others > 0.5, (like_sums[:, weekdays] - kept) / np.maximum(others, 1e-9), levels[:, weekdays]
-    )
+    fitted_level = like_sums[:, weekdays] - kept
+    fitted_level /= np.maximum(others, 1e-9)
+    np.copyto(fitted_level, levels[:, weekdays], where=others <= 0.5)
     del pooled, usual, kept, others, like_sums, like_counts
     expected = np.maximum(expected_level / (2 * k + 1) * target[:, None], params.floor)
     fitted = np.maximum(
@@ -257,18 +264,16 @@ def weekday_similarity(pooled: np.ndarray, observed: np.ndarray, weekdays: np.nd
     return np.where(present[:, :, None] & present[:, None, :], alike, 0.0).astype(np.float32)
 
 
-def _weekday_medians(
-    pooled: np.ndarray, observed: np.ndarray, weekdays: np.ndarray, everyday: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(n_series, 7, slots)`` each weekday's median slot level (``everyday``, the all-days median,
-    where none was observed), and ``(n_series, 7)`` its observed days."""
-    out = np.repeat(everyday[:, None, :], 7, axis=1)
+def _weekday_medians(pooled: np.ndarray, observed: np.ndarray, weekdays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_series, 7, slots)`` each weekday's median slot level (0 where none was observed: a
+    weekday without days is alike to none), and ``(n_series, 7)`` its observed days."""
+    out = np.zeros((len(pooled), 7, pooled.shape[2]), dtype=np.float32)
     seen = np.zeros((len(pooled), 7))
     for w in np.unique(weekdays):
         same = weekdays == w
         observed_w = observed[:, same]
         median = _median(pooled[:, same], np.broadcast_to(observed_w[:, :, None], pooled[:, same].shape))
-        out[:, w] = np.where(observed_w.any(axis=1)[:, None], median, everyday)
+        out[:, w] = np.where(observed_w.any(axis=1)[:, None], median, 0.0)
         seen[:, w] = observed_w.sum(axis=1)
     return out, seen
 
