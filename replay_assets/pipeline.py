@@ -118,9 +118,6 @@ def run_tick(
     rows = window.segments.reset_index(drop=True)
     clustering = cluster_embeddings(window.embeddings, params)
     labels = clustering.labels
-    # Distances are read from the stored embeddings in float64: the clustering's float32 coordinates
-    # differ in their last digits between numeric libraries and CPUs, the stored rows do not.
-    unit = _unit_rows(window.embeddings)
     task_of_row = rows["task_id"].astype(object).where(rows["task_id"].notna(), None).to_numpy()
     matching = match_clusters(labels, task_of_row, state.tasks[["task_id", "first_seen", "occurrences"]])
 
@@ -141,13 +138,19 @@ def run_tick(
         if task is None and len(new):  # a new task is named after its first segment: a replay names it again
             cluster_task[g] = new_task_id(team_id, str(rows["document_id"].iat[new[0]]))
 
-    centroids = _centroids(unit, groups, len(cluster_task))
+    # Centres and distances are read from the stored embeddings in float64: the clustering's float32
+    # coordinates differ in their last digits between numeric libraries and CPUs, the stored rows do not.
+    members = np.flatnonzero(groups >= 0)
+    centroids = _centroids(window.embeddings, groups, len(cluster_task))
+    similarity = np.zeros(len(rows))  # each grouped segment's cosine with its group's centre
+    similarity[members] = _similarity(window.embeddings, members, centroids, groups[members])
     linked = np.flatnonzero((groups >= 0) & waiting)
     links = rows.iloc[linked][[c for c in LINK_COLUMNS if c in rows]].assign(
         task_id=[cluster_task[g] for g in groups[linked]],
         cluster_id=groups[linked],
         impact=impact[linked],
-        distance=np.round(1.0 - np.einsum("ij,ij->i", unit[linked], centroids[groups[linked]]), 6),
+        # Clipped: a group of one (or of equal rows) is at 0, never at a rounding error's -0.0.
+        distance=np.round(np.clip(1.0 - similarity[linked], 0.0, 2.0), 6),
         linked_by=np.where(groups[linked] >= clusters, "high_impact", "cluster"),
         previous_task_id=None,
     )
@@ -160,9 +163,7 @@ def run_tick(
         cluster_id=moved["task_id"].map(merge_cluster),
         linked_by="merge",
     )
-    cluster_rows = _cluster_rows(
-        rows, groups, cluster_task, clusters, waiting, arrived, impact, unit, centroids, params
-    )
+    cluster_rows = _cluster_rows(rows, groups, cluster_task, clusters, waiting, arrived, impact, similarity, params)
     tasks = _tasks_after(tick_end, state, links, moved, merged_into, cluster_rows, params, labeler, known_labels)
     merges = matching.merges.assign(
         reason=[
@@ -184,24 +185,44 @@ def _rows_of(*frames: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(full, ignore_index=True) if full else frames[0].iloc[:0]
 
 
+#: Rows read into float64 at a time: a 30,000-segment window is never copied whole.
+ROW_BLOCK = 4096
+
+
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to length 1 in float64 (a zero row stays zero)."""
-    x = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms == 0, 1, norms)
+    x = np.array(x, dtype=np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    x /= np.where(norms == 0, 1, norms)[:, None]
+    return x
 
 
-def _centroids(unit: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
-    """Unit mean of each group's unit embeddings (zero for a group without members)."""
-    sums = np.zeros((k, unit.shape[1]), dtype=np.float64)
-    members = groups >= 0
-    np.add.at(sums, groups[members], unit[members])
+def _centroids(embeddings: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
+    """Unit mean of each group's unit embeddings (zero for a group without members), in float64."""
+    sums = np.zeros((k, embeddings.shape[1]))
+    members = np.flatnonzero(groups >= 0)
+    members = members[np.argsort(groups[members], kind="stable")]  # each group's rows together
+    for start in range(0, len(members), ROW_BLOCK):
+        block = members[start : start + ROW_BLOCK]
+        group = groups[block]
+        first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        sums[group[first]] += np.add.reduceat(_unit_rows(embeddings[block]), first, axis=0)
     return _unit_rows(sums)
 
 
-def _cluster_rows(
-    rows, groups, cluster_task, clusters, waiting, arrived, impact, unit, centroids, params
-) -> pd.DataFrame:
+def _similarity(embeddings: np.ndarray, rows: np.ndarray, centres: np.ndarray, of_row: np.ndarray) -> np.ndarray:
+    """Cosine of each of ``rows`` with its unit centre (``centres[of_row]``), in float64."""
+    out = np.empty(len(rows))
+    for start in range(0, len(rows), ROW_BLOCK):
+        part = slice(start, start + ROW_BLOCK)
+        x = embeddings[rows[part]].astype(np.float64)
+        dot = np.einsum("ij,ij->i", x, centres[of_row[part]])
+        norm = np.sqrt(np.einsum("ij,ij->i", x, x))
+        out[part] = dot / np.where(norm == 0, 1, norm)
+    return out
+
+
+def _cluster_rows(rows, groups, cluster_task, clusters, waiting, arrived, impact, similarity, params) -> pd.DataFrame:
     """One row per group (window clusters, then the high-impact segments no cluster took)."""
     members = np.flatnonzero(groups >= 0)
     frame = pd.DataFrame(
@@ -214,7 +235,7 @@ def _cluster_rows(
             "impact": impact[members],
             "arrived": arrived[members],
             "waiting": waiting[members],
-            "similarity": np.einsum("ij,ij->i", unit[members], centroids[groups[members]]),
+            "similarity": similarity[members],
             "position": members,
         }
     )
