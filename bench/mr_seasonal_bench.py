@@ -70,29 +70,30 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     print(row("ours (defaults), both, 2012-06 .. 2012-12", score_reports(replay.reports, windows, *SPAN, n)))
     print(f"\nours replayed {len(replay.reports)} reports tick by tick in {seconds:.0f} s\n")
-    print(window_table(windows, SPAN, {"baseline": in_span, "ours": replay.reports}))
+    print(window_table(windows, SPAN, in_span, replay.reports))
 
 
-def window_table(windows: pd.DataFrame, span: tuple[pd.Timestamp, pd.Timestamp], reports: dict) -> str:
-    """Each labelled window of the span: which detectors opened a report inside it, and when ours
+def opened_inside(reports: pd.DataFrame, window) -> bool:
+    """Whether one of ``reports`` on the window's series opened inside it."""
+    own = reports[(reports["store_id"] == window.store_id) & (reports["sku"] == window.sku)]
+    opened = pd.to_datetime(own["first_detected_from"])
+    return bool(((opened >= window.start) & (opened < window.end)).any())
+
+
+def window_table(windows: pd.DataFrame, span, baseline: pd.DataFrame, ours: pd.DataFrame) -> str:
+    """Each labelled window of the span: which detector opened a report inside it, and when ours
     opened the report that covers its start (a report opened before the window is not counted)."""
     w = windows.assign(start=pd.to_datetime(windows["start"]), end=pd.to_datetime(windows["end"]))
     w = w[(w["end"] > span[0]) & (w["start"] < span[1])].sort_values(["start", "sku"])
-    lines = ["| window | series | cause | " + " | ".join(reports) + " | ours covering its start, opened |"]
-    lines.append("|---" * (4 + len(reports)) + "|")
+    lines = ["| window | series | cause | baseline | ours | ours covering its start, opened |", "|---" * 6 + "|"]
     for r in w.itertuples():
-        cells = []
-        for frame in reports.values():
-            own = frame[(frame["store_id"] == r.store_id) & (frame["sku"] == r.sku)]
-            opened = pd.to_datetime(own["first_detected_from"])
-            cells.append("opened inside" if ((opened >= r.start) & (opened < r.end)).any() else "-")
-        ours = reports["ours"]
-        ours = ours[(ours["sku"] == r.sku) & (ours["store_id"] == r.store_id)]
-        covering = ours[
-            (pd.to_datetime(ours["first_detected_from"]) < r.start) & (pd.to_datetime(ours["window_end"]) > r.start)
+        own = ours[(ours["store_id"] == r.store_id) & (ours["sku"] == r.sku)]
+        covering = own[
+            (pd.to_datetime(own["first_detected_from"]) < r.start) & (pd.to_datetime(own["window_end"]) > r.start)
         ]
         before = f"{pd.Timestamp(covering['first_detected_from'].min()):%m-%d %H:%M}" if len(covering) else "-"
-        lines.append(f"| {r.start:%Y-%m-%d %H:%M} | {r.sku} | {r.cause} | " + " | ".join(cells) + f" | {before} |")
+        found = ["opened inside" if opened_inside(f, r) else "-" for f in (baseline, ours)]
+        lines.append(f"| {r.start:%Y-%m-%d %H:%M} | {r.sku} | {r.cause} | {' | '.join(found)} | {before} |")
     return "\n".join(lines)
 
 

@@ -38,11 +38,8 @@ COLUMNS = [
 def by_stake(reports: pd.DataFrame) -> pd.DataFrame:
     """``reports`` with what is at stake first: the units a report is above or below expected
     (``impact_estimate``, either sign), largest first, then by report id."""
-    stake = reports["impact_estimate"].abs().rename("stake")
-    order = pd.concat([stake, reports["report_id"]], axis=1).sort_values(
-        ["stake", "report_id"], ascending=[False, True]
-    )
-    return reports.loc[order.index]
+    order = np.lexsort((reports["report_id"].to_numpy(), -reports["impact_estimate"].abs().to_numpy()))
+    return reports.iloc[order]  # by position: an index with repeated labels is not copied twice
 
 
 def report_id(store_id: str, sku: str, first_detected_from: pd.Timestamp) -> str:
