@@ -10,6 +10,7 @@ from minority_report_assets.detection import DetectionParams, find_events, merge
 from minority_report_assets.features import NAMES, feature_vector
 from minority_report_assets.library import library_clusters, load_spec, mean_uplift, refit_spec
 from minority_report_assets.matching import Matcher, MatchWindow, dispersion, match_window, price_cut_seen
+from minority_report_assets.reports import by_stake
 
 N = 1000
 PARAMS = DetectionParams()
@@ -264,3 +265,14 @@ def test_a_history_no_float_holds_spoils_only_its_own_series():
     assert np.isfinite(np.delete(fit.threshold, 2)).all()
     none = fit_baseline(np.zeros((4, 0, 288), np.float32), np.zeros(0, dtype=int), 3)
     assert none.warming_up.all() and none.expected.shape == (4, 288)
+
+
+def test_reports_rank_by_units_at_stake_either_sign_each_once():
+    """A loss and a gain of the same size rank together, by report id; reports gathered from
+    several ticks (repeated index labels) each appear once."""
+    reports = pd.DataFrame(
+        {"report_id": ["d", "b", "a", "c"], "impact_estimate": [1.0, -5.0, 5.0, -2.0]}, index=[0, 0, 1, 1]
+    )
+    ranked = by_stake(reports)
+    assert ranked["report_id"].tolist() == ["a", "b", "c", "d"]
+    assert ranked["impact_estimate"].tolist() == [5.0, -5.0, -2.0, 1.0]
